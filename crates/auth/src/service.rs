@@ -1,0 +1,1263 @@
+//! [`AuthService`]: creating, verifying and re-verifying connections (API token and OAuth 3LO),
+//! the OAuth connect flow, fresh access tokens, and health checks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiragate_jira::{JiraAuth, JiraClient, JiraError, JiraRequest, StaticTokenSource, Target, TokenSource};
+use jiragate_store::{
+    ApiType, AuthKind, ConnectSession, ConnectSessionId, ConnectSessionPatch, Connection,
+    ConnectionId, ConnectionPatch, ConnectionStatus, HealthCheck, NewAuditEvent,
+    NewConnectSession, NewConnection, NewCredential, NewOAuthClient, OAuthClientRecord,
+    OAuthClientRecordId, OrgId, Owner, SessionStatus, Store,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::config::AuthConfig;
+use crate::error::AuthError;
+use crate::keyring::{Keyring, fields};
+use crate::oauth::{
+    self, AccessibleResource, OAuthHttp, TokenEndpointError, TokenSet, scopes_with_offline_access,
+};
+use crate::sites::{SiteChoice, SiteDecision, SiteRef, decide_site, subdomain_of_url};
+use crate::tokens::{ConnectionTokenSource, Need, TokenManager};
+
+/// Request to create a connection from an Atlassian API token.
+pub struct NewApiTokenConnection {
+    pub workspace: String,
+    pub name: String,
+    pub site: SiteRef,
+    pub email: String,
+    pub token: SecretString,
+    /// `Some(true)`: a scoped API token (gateway + cloudId); `Some(false)`: classic (site URL);
+    /// `None`: detect (the site refuses a scoped token with 401, the gateway accepts it).
+    pub scoped: Option<bool>,
+    pub api_type: ApiType,
+    pub owner: Owner,
+}
+
+impl fmt::Debug for NewApiTokenConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewApiTokenConnection")
+            .field("workspace", &self.workspace)
+            .field("name", &self.name)
+            .field("site", &self.site)
+            .field("email", &self.email)
+            .field("token", &"[redacted]")
+            .field("scoped", &self.scoped)
+            .finish()
+    }
+}
+
+impl NewApiTokenConnection {
+    /// The usual environment convention: `JIRA_BASE_URL`, `JIRA_USER_EMAIL`, `JIRA_API_TOKEN`.
+    /// `None` when any of them is unset.
+    pub fn from_env(workspace: &str, name: &str) -> Option<Self> {
+        let base = std::env::var("JIRA_BASE_URL").ok().filter(|s| !s.is_empty())?;
+        let email = std::env::var("JIRA_USER_EMAIL").ok().filter(|s| !s.is_empty())?;
+        let token = std::env::var("JIRA_API_TOKEN").ok().filter(|s| !s.is_empty())?;
+        Some(NewApiTokenConnection {
+            workspace: workspace.to_owned(),
+            name: name.to_owned(),
+            site: SiteRef::BaseUrl(base),
+            email,
+            token: SecretString::from(token),
+            scoped: None,
+            api_type: ApiType::Platform,
+            owner: Owner::Installation,
+        })
+    }
+}
+
+/// Request to start an OAuth 2.0 (3LO) connect session.
+#[derive(Debug, Clone)]
+pub struct StartConnect {
+    pub oauth_client_id: OAuthClientRecordId,
+    pub workspace: String,
+    pub name: String,
+    /// Defaults to the OAuth client's scopes; `offline_access` is always added.
+    pub scopes: Option<Vec<String>>,
+    pub subdomain: Option<String>,
+    pub owner: Owner,
+    pub api_type: ApiType,
+}
+
+/// Where to send the user's browser.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectStart {
+    pub session_id: ConnectSessionId,
+    pub authorize_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// The result of the OAuth callback.
+#[derive(Debug, Clone)]
+pub enum CallbackOutcome {
+    Connected(Connection),
+    /// The grant covers several sites and none was asked for: [`AuthService::choose_site`].
+    ChooseSite {
+        session_id: ConnectSessionId,
+        sites: Vec<SiteChoice>,
+    },
+}
+
+/// Bring-your-own OAuth tokens (obtained elsewhere).
+pub struct NewOAuthTokens {
+    pub workspace: String,
+    pub name: String,
+    pub refresh_token: SecretString,
+    pub access_token: Option<SecretString>,
+    pub client_id: String,
+    /// Needed unless an OAuth client with this client id is registered in the organization.
+    pub client_secret: Option<SecretString>,
+    pub subdomain: Option<String>,
+    pub api_type: ApiType,
+    pub owner: Owner,
+}
+
+impl fmt::Debug for NewOAuthTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewOAuthTokens")
+            .field("workspace", &self.workspace)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("subdomain", &self.subdomain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replacement credentials (never merged with the old ones).
+pub enum Credentials {
+    ApiToken {
+        /// Keeps the current email when `None`.
+        email: Option<String>,
+        token: SecretString,
+    },
+    OAuthTokens {
+        refresh_token: SecretString,
+        access_token: Option<SecretString>,
+        /// Keeps the connection's OAuth client when `None`.
+        client_id: Option<String>,
+        client_secret: Option<SecretString>,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::ApiToken { email, .. } => f
+                .debug_struct("ApiToken")
+                .field("email", email)
+                .finish_non_exhaustive(),
+            Credentials::OAuthTokens { client_id, .. } => f
+                .debug_struct("OAuthTokens")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Which credential of a workspace to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialFor {
+    Installation,
+    User,
+}
+
+/// Tokens parked in a session while the user chooses a site.
+#[derive(Serialize, Deserialize)]
+struct PendingTokens {
+    access_token: String,
+    refresh_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    access_expires_at: OffsetDateTime,
+    scopes: Vec<String>,
+}
+
+/// Tokens of a connection about to be created.
+struct OAuthGrant {
+    access_token: SecretString,
+    refresh_token: SecretString,
+    access_expires_at: OffsetDateTime,
+    granted_scopes: Vec<String>,
+}
+
+/// See the module documentation. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthService {
+    store: Store,
+    keyring: Keyring,
+    jira: JiraClient,
+    cfg: Arc<AuthConfig>,
+    tokens: TokenManager,
+}
+
+impl fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("instance_id", &self.cfg.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(store: Store, keyring: Keyring, jira: JiraClient, cfg: AuthConfig) -> Self {
+        let tokens = TokenManager::new(store.clone(), keyring.clone(), jira.http().clone(), cfg.clone());
+        AuthService {
+            store,
+            keyring,
+            jira,
+            cfg: Arc::new(cfg),
+            tokens,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn jira(&self) -> &JiraClient {
+        &self.jira
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.cfg
+    }
+
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    fn oauth(&self) -> &OAuthHttp {
+        self.tokens.oauth()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.cfg.clock.now()
+    }
+
+    async fn audit(&self, org: &OrgId, actor: &str, action: &str, target: &str, detail: serde_json::Value) {
+        let event = NewAuditEvent {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(org, event).await {
+            tracing::error!(action, target, error = %e, "could not write audit event");
+        }
+    }
+
+    // ----- API tokens -------------------------------------------------------------------
+
+    /// Verifies the token with `GET /rest/api/3/myself` and only then saves the connection.
+    pub async fn create_api_token_connection(
+        &self,
+        org: &OrgId,
+        req: NewApiTokenConnection,
+    ) -> Result<Connection, AuthError> {
+        validate_names(&req.workspace, &req.name)?;
+        if req.email.trim().is_empty() {
+            return Err(AuthError::invalid("email", "the Atlassian account email is required with an API token"));
+        }
+        let template = &self.cfg.endpoints.site_url_template;
+        let site_url = req.site.base_url(template);
+        if url::Url::parse(&site_url).is_err() {
+            return Err(AuthError::invalid("site", format!("{site_url:?} is not a URL")));
+        }
+        let verified = self
+            .verify_api_token(&site_url, req.email.trim(), &req.token, req.scoped)
+            .await?;
+        let id = ConnectionId::new();
+        let sealed = self
+            .keyring
+            .seal_str(org, id.as_ref(), fields::API_TOKEN, &req.token)
+            .await?;
+        let now = self.now();
+        let conn = self
+            .store
+            .create_connection(
+                org,
+                NewConnection {
+                    id: id.clone(),
+                    workspace: req.workspace.clone(),
+                    name: req.name.clone(),
+                    api_type: req.api_type,
+                    auth_kind: verified.kind,
+                    site_url: site_url.clone(),
+                    subdomain: req.site.subdomain(template),
+                    cloud_id: verified.cloud_id.clone(),
+                    account_id: verified.account_id.clone(),
+                    account_name: verified.display_name.clone(),
+                    email: Some(req.email.trim().to_owned()),
+                    oauth_client_id: None,
+                    scopes: Vec::new(),
+                    owner: req.owner.clone(),
+                    status: ConnectionStatus::Healthy,
+                    status_reason: None,
+                    last_checked_at: Some(now),
+                },
+                NewCredential {
+                    sealed_api_token: Some(sealed),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.audit(
+            org,
+            "auth",
+            "connection.create",
+            conn.id.as_ref(),
+            serde_json::json!({
+                "auth_kind": auth_kind_name(verified.kind),
+                "site": site_url,
+                "scoped_api_token_detected": verified.detected_scoped,
+            }),
+        )
+        .await;
+        if verified.detected_scoped {
+            tracing::info!(connection = %conn.id, "the API token is a scoped token: calls go through the API gateway with the site's cloudId");
+        }
+        Ok(conn)
+    }
+
+    async fn verify_api_token(
+        &self,
+        site_url: &str,
+        email: &str,
+        token: &SecretString,
+        scoped: Option<bool>,
+    ) -> Result<VerifiedApiToken, AuthError> {
+        let basic = || JiraAuth::Basic {
+            email: email.to_owned(),
+            token: token.clone(),
+        };
+        if scoped == Some(true) {
+            return self.verify_scoped(site_url, basic(), false).await;
+        }
+        match self.myself(Target::new(site_url, basic(), "verification")).await {
+            Ok(me) => Ok(VerifiedApiToken {
+                kind: AuthKind::ApiToken,
+                cloud_id: None,
+                account_id: me.account_id,
+                display_name: me.display_name,
+                detected_scoped: false,
+            }),
+            Err(JiraError::Unauthorized { .. }) if scoped.is_none() => {
+                // Scoped API tokens are refused on the site URL but accepted by the gateway.
+                self.verify_scoped(site_url, basic(), true).await.map_err(|e| match e {
+                    AuthError::Verification { .. } => AuthError::Verification {
+                        site: site_url.to_owned(),
+                        message: "Atlassian refused the email/API token (401) on the site and, as a scoped token, on the API gateway; check the email and create a new token at id.atlassian.com".to_owned(),
+                    },
+                    other => other,
+                })
+            }
+            Err(e) => Err(verification_error(site_url, e)),
+        }
+    }
+
+    async fn verify_scoped(&self, site_url: &str, auth: JiraAuth, detected: bool) -> Result<VerifiedApiToken, AuthError> {
+        let cloud_id = self.tenant_cloud_id(site_url).await?;
+        let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &cloud_id);
+        let me = self
+            .myself(Target::new(base, auth, "verification"))
+            .await
+            .map_err(|e| verification_error(site_url, e))?;
+        Ok(VerifiedApiToken {
+            kind: AuthKind::ScopedApiToken,
+            cloud_id: Some(cloud_id),
+            account_id: me.account_id,
+            display_name: me.display_name,
+            detected_scoped: detected,
+        })
+    }
+
+    /// `<site>/_edge/tenant_info` → cloudId.
+    pub async fn tenant_cloud_id(&self, site_url: &str) -> Result<String, AuthError> {
+        #[derive(Deserialize)]
+        struct TenantInfo {
+            #[serde(rename = "cloudId")]
+            cloud_id: String,
+        }
+        let url = format!("{}/_edge/tenant_info", site_url.trim_end_matches('/'));
+        let resp = self
+            .jira
+            .http()
+            .get(&url)
+            .timeout(self.cfg.token_call_timeout)
+            .send()
+            .await
+            .map_err(|e| AuthError::Verification {
+                site: site_url.to_owned(),
+                message: format!("could not reach the site: {}", e.without_url()),
+            })?;
+        if !resp.status().is_success() {
+            return Err(AuthError::Verification {
+                site: site_url.to_owned(),
+                message: format!(
+                    "no Jira Cloud site answers there (tenant_info answered {}); check the subdomain or base URL",
+                    resp.status().as_u16()
+                ),
+            });
+        }
+        let info: TenantInfo = resp.json().await.map_err(|e| AuthError::Verification {
+            site: site_url.to_owned(),
+            message: format!("tenant_info is not what Jira Cloud sends: {}", e.without_url()),
+        })?;
+        Ok(info.cloud_id)
+    }
+
+    async fn myself(&self, target: Target) -> Result<Myself, JiraError> {
+        let src = StaticTokenSource(target);
+        let resp = self.jira.send(&src, JiraRequest::get("/rest/api/3/myself")).await?;
+        resp.json::<Myself>()
+    }
+
+    // ----- OAuth clients ------------------------------------------------------------------
+
+    /// Registers an Atlassian OAuth 2.0 (3LO) app. The secret is sealed and never returned.
+    pub async fn create_oauth_client(
+        &self,
+        org: &OrgId,
+        client_id: &str,
+        client_secret: SecretString,
+        scopes: Vec<String>,
+    ) -> Result<OAuthClientRecord, AuthError> {
+        let client_id = client_id.trim();
+        if client_id.is_empty() {
+            return Err(AuthError::invalid("client_id", "must not be empty"));
+        }
+        if client_secret.expose_secret().is_empty() {
+            return Err(AuthError::invalid("client_secret", "must not be empty"));
+        }
+        let id = OAuthClientRecordId::new();
+        let sealed = self
+            .keyring
+            .seal_str(org, id.as_ref(), fields::CLIENT_SECRET, &client_secret)
+            .await?;
+        let scopes: Vec<String> = scopes.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect();
+        let rec = self
+            .store
+            .create_oauth_client(
+                org,
+                NewOAuthClient {
+                    id: id.clone(),
+                    client_id: client_id.to_owned(),
+                    sealed_client_secret: sealed,
+                    redirect_uri: self.cfg.redirect_uri(),
+                    scopes,
+                },
+            )
+            .await?;
+        self.audit(org, "auth", "oauth_client.create", rec.id.as_ref(), serde_json::json!({"client_id": rec.client_id}))
+            .await;
+        Ok(rec)
+    }
+
+    // ----- OAuth connect flow -------------------------------------------------------------
+
+    /// Creates a connect session and the authorize URL to send the browser to.
+    pub async fn start_connect(&self, org: &OrgId, req: StartConnect) -> Result<ConnectStart, AuthError> {
+        validate_names(&req.workspace, &req.name)?;
+        let client = self
+            .store
+            .get_oauth_client(org, &req.oauth_client_id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound {
+                what: "oauth client",
+                id: req.oauth_client_id.to_string(),
+            })?;
+        if self.store.find_connection(org, &req.workspace, &req.name).await?.is_some() {
+            return Err(AuthError::invalid(
+                "name",
+                format!("a connection named {:?} already exists in workspace {:?}", req.name, req.workspace),
+            ));
+        }
+        let scopes = scopes_with_offline_access(req.scopes.as_deref().unwrap_or(&client.scopes));
+        let redirect = if client.redirect_uri.is_empty() {
+            self.cfg.redirect_uri()
+        } else {
+            client.redirect_uri.clone()
+        };
+        let authz = oauth::build_authorize_url(&self.cfg.endpoints.authorize_url(), &client.client_id, &redirect, &scopes)
+            .map_err(|m| AuthError::invalid("endpoints", m))?;
+        let id = ConnectSessionId::new();
+        let sealed_verifier = self
+            .keyring
+            .seal_str(org, id.as_ref(), fields::PKCE_VERIFIER, &authz.pkce_verifier)
+            .await?;
+        let expires_at = self.now() + self.cfg.connect_session_ttl;
+        let session = self
+            .store
+            .create_connect_session(
+                org,
+                NewConnectSession {
+                    id: id.clone(),
+                    oauth_client_id: client.id.clone(),
+                    workspace: req.workspace,
+                    name: req.name,
+                    owner: req.owner,
+                    scopes,
+                    subdomain: req.subdomain.map(|s| crate::sites::normalize_subdomain(&s)),
+                    api_type: req.api_type,
+                    state_hash: oauth::hash_state(authz.state.expose_secret()),
+                    sealed_pkce_verifier: sealed_verifier,
+                    expires_at,
+                },
+            )
+            .await?;
+        Ok(ConnectStart {
+            session_id: session.id,
+            authorize_url: authz.url,
+            expires_at,
+        })
+    }
+
+    /// The OAuth redirect target: validates the single-use state, exchanges the code (with
+    /// the PKCE verifier) and picks the site.
+    pub async fn handle_callback(
+        &self,
+        state: &str,
+        code: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<CallbackOutcome, AuthError> {
+        if state.is_empty() {
+            return Err(AuthError::State { reason: "missing" });
+        }
+        let hash = oauth::hash_state(state);
+        let Some(session) = self.store.consume_session_state_at(&hash, self.now()).await? else {
+            let reason = match self.store.find_session_by_state_hash(&hash).await? {
+                None => "unknown",
+                Some(s) if s.expires_at <= self.now() && s.status == SessionStatus::Pending => "expired",
+                Some(_) => "replayed",
+            };
+            return Err(AuthError::State { reason });
+        };
+        if session.expires_at <= self.now() {
+            self.fail_session(&session, "the session expired before the callback arrived").await;
+            return Err(AuthError::State { reason: "expired" });
+        }
+        if let Some(err) = error {
+            let message = format!("Atlassian returned error {err:?} (the user denied consent or the request was invalid)");
+            self.fail_session(&session, &message).await;
+            return Err(AuthError::OAuth { message });
+        }
+        let Some(code) = code.filter(|c| !c.is_empty()) else {
+            let message = "the callback carries no authorization code".to_owned();
+            self.fail_session(&session, &message).await;
+            return Err(AuthError::OAuth { message });
+        };
+        match self.complete_session(&session, code).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                self.fail_session(&session, &e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn complete_session(&self, session: &ConnectSession, code: &str) -> Result<CallbackOutcome, AuthError> {
+        let org = &session.org_id;
+        let client = self.oauth_client(org, &session.oauth_client_id).await?;
+        let secret = self.client_secret(org, &client).await?;
+        let verifier = self
+            .keyring
+            .open_str(org, session.id.as_ref(), fields::PKCE_VERIFIER, &session.sealed_pkce_verifier)
+            .await?;
+        let redirect = if client.redirect_uri.is_empty() { self.cfg.redirect_uri() } else { client.redirect_uri.clone() };
+        let tokens = self
+            .oauth()
+            .exchange_code(&client.client_id, &secret, code, &redirect, &verifier)
+            .await
+            .map_err(|e| AuthError::OAuth { message: format!("code exchange failed: {e}") })?;
+        let grant = self.grant_from(tokens, &session.scopes)?;
+        self.warn_on_reduced_scopes(org, session, &grant.granted_scopes).await;
+        let resources = self
+            .oauth()
+            .accessible_resources(&grant.access_token)
+            .await
+            .map_err(|e| AuthError::OAuth { message: format!("accessible-resources failed: {e}") })?;
+        match decide_site(&resources, session.subdomain.as_deref(), &self.cfg.endpoints.site_url_template) {
+            SiteDecision::Chosen(resource) => {
+                let conn = self.create_oauth_connection_from_session(session, &client, &resource, grant).await?;
+                Ok(CallbackOutcome::Connected(conn))
+            }
+            SiteDecision::AskUser(choices) => {
+                let pending = PendingTokens {
+                    access_token: grant.access_token.expose_secret().to_owned(),
+                    refresh_token: grant.refresh_token.expose_secret().to_owned(),
+                    access_expires_at: grant.access_expires_at,
+                    scopes: grant.granted_scopes.clone(),
+                };
+                let pending_json = SecretString::from(serde_json::to_string(&pending).map_err(|e| AuthError::OAuth {
+                    message: format!("could not park the tokens: {e}"),
+                })?);
+                drop(pending);
+                let sealed = self
+                    .keyring
+                    .seal_str(org, session.id.as_ref(), fields::PENDING_TOKENS, &pending_json)
+                    .await?;
+                self.store
+                    .update_connect_session(
+                        org,
+                        &session.id,
+                        ConnectSessionPatch {
+                            status: Some(SessionStatus::ChooseSite),
+                            sites_json: Some(Some(serde_json::to_value(&choices).unwrap_or_default())),
+                            sealed_pending_tokens: Some(Some(sealed)),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                Ok(CallbackOutcome::ChooseSite {
+                    session_id: session.id.clone(),
+                    sites: choices,
+                })
+            }
+            SiteDecision::NotFound { requested, available } => Err(AuthError::SiteNotFound { requested, available }),
+            SiteDecision::NoSites => Err(AuthError::OAuth {
+                message: "the grant covers no Jira site (the user may have no access to any site)".to_owned(),
+            }),
+        }
+    }
+
+    fn grant_from(&self, tokens: TokenSet, requested: &[String]) -> Result<OAuthGrant, AuthError> {
+        let granted = {
+            let s = tokens.scopes();
+            if s.is_empty() { requested.to_vec() } else { s }
+        };
+        let refresh_token = tokens.refresh_token.ok_or_else(|| AuthError::OAuth {
+            message: "Atlassian issued no refresh token (offline_access was not granted); the connection could not stay valid".to_owned(),
+        })?;
+        Ok(OAuthGrant {
+            access_token: tokens.access_token,
+            refresh_token,
+            access_expires_at: self.now() + std::time::Duration::from_secs(tokens.expires_in),
+            granted_scopes: granted,
+        })
+    }
+
+    async fn warn_on_reduced_scopes(&self, org: &OrgId, session: &ConnectSession, granted: &[String]) {
+        let missing: Vec<&String> = session.scopes.iter().filter(|s| !granted.contains(s)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        let warning = format!(
+            "Atlassian granted fewer scopes than requested; missing: {}",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        tracing::warn!(session = %session.id, "{warning}");
+        self.audit(
+            org,
+            "auth",
+            "connect_session.scopes_reduced",
+            session.id.as_ref(),
+            serde_json::json!({"requested": session.scopes, "granted": granted, "missing": missing}),
+        )
+        .await;
+        if let Err(e) = self.store.update_connect_session(org, &session.id, ConnectSessionPatch {
+            // The session has one free-text field; a connected session with text there is a
+            // warning, not a failure.
+            error: Some(Some(format!("warning: {warning}"))),
+            ..Default::default()
+        }).await {
+            tracing::warn!(session = %session.id, error = %e, "could not record the scope warning on the session");
+        }
+    }
+
+    async fn fail_session(&self, session: &ConnectSession, message: &str) {
+        if let Err(e) = self
+            .store
+            .update_connect_session(&session.org_id, &session.id, ConnectSessionPatch {
+                status: Some(SessionStatus::Failed),
+                error: Some(Some(message.to_owned())),
+                sealed_pending_tokens: Some(None),
+                ..Default::default()
+            })
+            .await
+        {
+            tracing::warn!(session = %session.id, error = %e, "could not mark the session failed");
+        }
+    }
+
+    /// Completes a session that waits for a site choice.
+    pub async fn choose_site(&self, org: &OrgId, session_id: &ConnectSessionId, cloud_id: &str) -> Result<Connection, AuthError> {
+        let session = self
+            .store
+            .get_connect_session(org, session_id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound { what: "connect session", id: session_id.to_string() })?;
+        if session.status != SessionStatus::ChooseSite {
+            return Err(AuthError::SessionState {
+                session: session_id.to_string(),
+                message: format!("the session is {}, not waiting for a site choice", session_status_name(session.status)),
+            });
+        }
+        let choices: Vec<SiteChoice> = session
+            .sites_json
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let Some(choice) = choices.iter().find(|c| c.cloud_id == cloud_id) else {
+            return Err(AuthError::SiteNotFound {
+                requested: cloud_id.to_owned(),
+                available: choices.iter().map(|c| format!("{} ({}, cloud id {})", c.name, c.url, c.cloud_id)).collect(),
+            });
+        };
+        let sealed = session.sealed_pending_tokens.as_deref().ok_or_else(|| AuthError::SessionState {
+            session: session_id.to_string(),
+            message: "the session holds no tokens any more; start the connection again".to_owned(),
+        })?;
+        let pending_json = self
+            .keyring
+            .open_str(org, session.id.as_ref(), fields::PENDING_TOKENS, sealed)
+            .await?;
+        let pending: PendingTokens = serde_json::from_str(pending_json.expose_secret()).map_err(|_| AuthError::SessionState {
+            session: session_id.to_string(),
+            message: "the parked tokens are unreadable; start the connection again".to_owned(),
+        })?;
+        let grant = OAuthGrant {
+            access_token: SecretString::from(pending.access_token),
+            refresh_token: SecretString::from(pending.refresh_token),
+            access_expires_at: pending.access_expires_at,
+            granted_scopes: pending.scopes,
+        };
+        let client = self.oauth_client(org, &session.oauth_client_id).await?;
+        let resource = AccessibleResource {
+            id: choice.cloud_id.clone(),
+            url: choice.url.clone(),
+            name: choice.name.clone(),
+            scopes: Vec::new(),
+        };
+        match self.create_oauth_connection_from_session(&session, &client, &resource, grant).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                self.fail_session(&session, &e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_oauth_connection_from_session(
+        &self,
+        session: &ConnectSession,
+        client: &OAuthClientRecord,
+        resource: &AccessibleResource,
+        grant: OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let conn = self
+            .create_oauth_connection(
+                &session.org_id,
+                OAuthConnectionParts {
+                    workspace: session.workspace.clone(),
+                    name: session.name.clone(),
+                    api_type: session.api_type,
+                    owner: session.owner.clone(),
+                    client_record: client.id.clone(),
+                },
+                resource,
+                grant,
+            )
+            .await?;
+        self.store
+            .update_connect_session(&session.org_id, &session.id, ConnectSessionPatch {
+                    status: Some(SessionStatus::Connected),
+                    connection_id: Some(Some(conn.id.clone())),
+                    sealed_pending_tokens: Some(None),
+                    ..Default::default()
+                })
+            .await?;
+        Ok(conn)
+    }
+
+    async fn create_oauth_connection(
+        &self,
+        org: &OrgId,
+        parts: OAuthConnectionParts,
+        resource: &AccessibleResource,
+        grant: OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &resource.id);
+        // Who the grant acts as; a grant without read:jira-user still connects.
+        let me = self
+            .myself(Target::new(base, JiraAuth::Bearer(grant.access_token.clone()), "verification"))
+            .await;
+        let (account_id, account_name) = match me {
+            Ok(me) => (me.account_id, me.display_name),
+            Err(JiraError::MissingScope { .. }) => (None, None),
+            Err(e) => {
+                return Err(AuthError::Verification {
+                    site: resource.url.clone(),
+                    message: format!("the new token does not work on the site: {e}"),
+                });
+            }
+        };
+        let id = ConnectionId::new();
+        let sealed_access = self.keyring.seal_str(org, id.as_ref(), fields::ACCESS_TOKEN, &grant.access_token).await?;
+        let sealed_refresh = self.keyring.seal_str(org, id.as_ref(), fields::REFRESH_TOKEN, &grant.refresh_token).await?;
+        let now = self.now();
+        let site_url = resource.url.trim_end_matches('/').to_owned();
+        let conn = self
+            .store
+            .create_connection(
+                org,
+                NewConnection {
+                    id: id.clone(),
+                    workspace: parts.workspace,
+                    name: parts.name,
+                    api_type: parts.api_type,
+                    auth_kind: AuthKind::OAuth2,
+                    subdomain: subdomain_of_url(&site_url, &self.cfg.endpoints.site_url_template),
+                    site_url,
+                    cloud_id: Some(resource.id.clone()),
+                    account_id,
+                    account_name,
+                    email: None,
+                    oauth_client_id: Some(parts.client_record),
+                    scopes: grant.granted_scopes.clone(),
+                    owner: parts.owner,
+                    status: ConnectionStatus::Healthy,
+                    status_reason: None,
+                    last_checked_at: Some(now),
+                },
+                NewCredential {
+                    sealed_api_token: None,
+                    sealed_access_token: Some(sealed_access),
+                    sealed_refresh_token: Some(sealed_refresh),
+                    access_expires_at: Some(grant.access_expires_at),
+                    refresh_issued_at: Some(now),
+                },
+            )
+            .await?;
+        self.audit(
+            org,
+            "auth",
+            "connection.create",
+            conn.id.as_ref(),
+            serde_json::json!({"auth_kind": "oauth2", "cloud_id": resource.id, "site": conn.site_url, "scopes": grant.granted_scopes}),
+        )
+        .await;
+        Ok(conn)
+    }
+
+    async fn oauth_client(&self, org: &OrgId, id: &OAuthClientRecordId) -> Result<OAuthClientRecord, AuthError> {
+        self.store
+            .get_oauth_client(org, id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound { what: "oauth client", id: id.to_string() })
+    }
+
+    async fn client_secret(&self, org: &OrgId, client: &OAuthClientRecord) -> Result<SecretString, AuthError> {
+        self.keyring
+            .open_str(org, client.id.as_ref(), fields::CLIENT_SECRET, &client.sealed_client_secret)
+            .await
+    }
+
+    /// Finds the organization's record of `client_id`, registering it when a secret is given.
+    async fn ensure_oauth_client(
+        &self,
+        org: &OrgId,
+        client_id: &str,
+        client_secret: Option<SecretString>,
+    ) -> Result<(OAuthClientRecord, SecretString), AuthError> {
+        let existing = self
+            .store
+            .list_oauth_clients(org)
+            .await?
+            .into_iter()
+            .find(|c| c.client_id == client_id);
+        match (existing, client_secret) {
+            (Some(rec), Some(secret)) => Ok((rec, secret)),
+            (Some(rec), None) => {
+                let secret = self.client_secret(org, &rec).await?;
+                Ok((rec, secret))
+            }
+            (None, Some(secret)) => {
+                let rec = self.create_oauth_client(org, client_id, secret.clone(), Vec::new()).await?;
+                Ok((rec, secret))
+            }
+            (None, None) => Err(AuthError::invalid(
+                "client_secret",
+                format!("no OAuth client with client_id {client_id:?} is registered; give its client_secret"),
+            )),
+        }
+    }
+
+    /// Validates by one refresh (which rotates the refresh token), then resolves the site.
+    async fn validate_oauth_tokens(
+        &self,
+        client: &OAuthClientRecord,
+        secret: &SecretString,
+        refresh_token: &SecretString,
+    ) -> Result<(OAuthGrant, Vec<AccessibleResource>), AuthError> {
+        let tokens = self
+            .oauth()
+            .refresh(&client.client_id, Some(secret), refresh_token)
+            .await
+            .map_err(|e| match e {
+                TokenEndpointError::InvalidGrant { description } => AuthError::Verification {
+                    site: self.cfg.endpoints.auth_url.clone(),
+                    message: format!("Atlassian refused the refresh token (invalid_grant: {description}); it is expired, revoked or already used"),
+                },
+                other => AuthError::Verification {
+                    site: self.cfg.endpoints.auth_url.clone(),
+                    message: other.to_string(),
+                },
+            })?;
+        let mut grant = self.grant_from(tokens, &[])?;
+        if grant.granted_scopes.is_empty() {
+            grant.granted_scopes = client.scopes.clone();
+        }
+        let resources = self
+            .oauth()
+            .accessible_resources(&grant.access_token)
+            .await
+            .map_err(|e| AuthError::OAuth { message: format!("accessible-resources failed: {e}") })?;
+        Ok((grant, resources))
+    }
+
+    /// Creates an OAuth connection from tokens obtained elsewhere.
+    pub async fn create_byo_oauth_connection(&self, org: &OrgId, req: NewOAuthTokens) -> Result<Connection, AuthError> {
+        validate_names(&req.workspace, &req.name)?;
+        if self.store.find_connection(org, &req.workspace, &req.name).await?.is_some() {
+            return Err(AuthError::invalid(
+                "name",
+                format!("a connection named {:?} already exists in workspace {:?}", req.name, req.workspace),
+            ));
+        }
+        let (client, secret) = self.ensure_oauth_client(org, req.client_id.trim(), req.client_secret).await?;
+        let (grant, resources) = self.validate_oauth_tokens(&client, &secret, &req.refresh_token).await?;
+        let resource = match decide_site(&resources, req.subdomain.as_deref(), &self.cfg.endpoints.site_url_template) {
+            SiteDecision::Chosen(r) => r,
+            SiteDecision::AskUser(choices) => {
+                return Err(AuthError::invalid(
+                    "subdomain",
+                    format!(
+                        "the grant covers several sites ({}); name one with subdomain",
+                        choices.iter().map(|c| c.url.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            SiteDecision::NotFound { requested, available } => return Err(AuthError::SiteNotFound { requested, available }),
+            SiteDecision::NoSites => {
+                return Err(AuthError::OAuth { message: "the grant covers no Jira site".to_owned() });
+            }
+        };
+        self.create_oauth_connection(
+            org,
+            OAuthConnectionParts {
+                workspace: req.workspace,
+                name: req.name,
+                api_type: req.api_type,
+                owner: req.owner,
+                client_record: client.id.clone(),
+            },
+            &resource,
+            grant,
+        )
+        .await
+    }
+
+    /// Replaces a connection's credentials after verifying the new ones (never merged).
+    pub async fn replace_credentials(&self, org: &OrgId, conn_id: &ConnectionId, creds: Credentials) -> Result<Connection, AuthError> {
+        let conn = self.connection(org, conn_id).await?;
+        let now = self.now();
+        let (credential, patch) = match (conn.auth_kind, creds) {
+            (AuthKind::ApiToken | AuthKind::ScopedApiToken, Credentials::ApiToken { email, token }) => {
+                let email = email.or(conn.email.clone()).unwrap_or_default();
+                let scoped = Some(conn.auth_kind == AuthKind::ScopedApiToken);
+                let verified = self.verify_api_token(&conn.site_url, email.trim(), &token, scoped).await?;
+                let sealed = self.keyring.seal_str(org, conn.id.as_ref(), fields::API_TOKEN, &token).await?;
+                (
+                    NewCredential {
+                        sealed_api_token: Some(sealed),
+                        ..Default::default()
+                    },
+                    ConnectionPatch {
+                        email: Some(Some(email.trim().to_owned())),
+                        account_id: Some(verified.account_id),
+                        account_name: Some(verified.display_name),
+                        status: Some(ConnectionStatus::Healthy),
+                        status_reason: Some(None),
+                        ..Default::default()
+                    },
+                )
+            }
+            (AuthKind::OAuth2, Credentials::OAuthTokens { refresh_token, access_token: _, client_id, client_secret }) => {
+                let (client, secret) = match client_id {
+                    Some(cid) => self.ensure_oauth_client(org, cid.trim(), client_secret).await?,
+                    None => {
+                        let id = conn.oauth_client_id.clone().ok_or_else(|| AuthError::invalid("client_id", "the connection has no OAuth client; give client_id"))?;
+                        let rec = self.oauth_client(org, &id).await?;
+                        let secret = match client_secret {
+                            Some(s) => s,
+                            None => self.client_secret(org, &rec).await?,
+                        };
+                        (rec, secret)
+                    }
+                };
+                let (grant, resources) = self.validate_oauth_tokens(&client, &secret, &refresh_token).await?;
+                let cloud = conn.cloud_id.clone().unwrap_or_default();
+                if !resources.iter().any(|r| r.id == cloud) {
+                    return Err(AuthError::SiteNotFound {
+                        requested: conn.site_url.clone(),
+                        available: resources.iter().map(|r| r.url.clone()).collect(),
+                    });
+                }
+                let sealed_access = self.keyring.seal_str(org, conn.id.as_ref(), fields::ACCESS_TOKEN, &grant.access_token).await?;
+                let sealed_refresh = self.keyring.seal_str(org, conn.id.as_ref(), fields::REFRESH_TOKEN, &grant.refresh_token).await?;
+                (
+                    NewCredential {
+                        sealed_api_token: None,
+                        sealed_access_token: Some(sealed_access),
+                        sealed_refresh_token: Some(sealed_refresh),
+                        access_expires_at: Some(grant.access_expires_at),
+                        refresh_issued_at: Some(now),
+                    },
+                    ConnectionPatch {
+                        oauth_client_id: Some(Some(client.id.clone())),
+                        scopes: Some(grant.granted_scopes.clone()),
+                        status: Some(ConnectionStatus::Healthy),
+                        status_reason: Some(None),
+                        ..Default::default()
+                    },
+                )
+            }
+            (kind, _) => {
+                return Err(AuthError::invalid(
+                    "credentials",
+                    format!("a {} connection takes {} credentials", auth_kind_name(kind), if kind == AuthKind::OAuth2 { "OAuth token" } else { "API token (username/password)" }),
+                ));
+            }
+        };
+        self.store.replace_credential(org, &conn.id, credential).await?;
+        self.tokens.invalidate(&conn.id);
+        let updated = self.store.update_connection(org, &conn.id, conn.version, patch).await?;
+        self.audit(org, "auth", "connection.credentials_replaced", conn.id.as_ref(), serde_json::json!({})).await;
+        Ok(updated)
+    }
+
+    async fn connection(&self, org: &OrgId, id: &ConnectionId) -> Result<Connection, AuthError> {
+        self.store
+            .get_connection(org, id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound { what: "connection", id: id.to_string() })
+    }
+
+    /// Finds the connection of a workspace for the installation or for one user.
+    pub async fn resolve_connection(
+        &self,
+        org: &OrgId,
+        workspace: &str,
+        user_id: Option<&str>,
+        credential_for: CredentialFor,
+    ) -> Result<Connection, AuthError> {
+        let wanted = match (credential_for, user_id) {
+            (CredentialFor::Installation, _) => Owner::Installation,
+            (CredentialFor::User, Some(u)) if !u.is_empty() => Owner::User(u.to_owned()),
+            (CredentialFor::User, _) => return Err(AuthError::invalid("user_id", "required with credential_for=user")),
+        };
+        let mut found: Vec<Connection> = self
+            .store
+            .list_connections(org, Some(workspace))
+            .await?
+            .into_iter()
+            .filter(|c| c.owner == wanted)
+            .collect();
+        match found.len() {
+            0 => Err(AuthError::NotFound {
+                what: "connection for",
+                id: format!("workspace {workspace:?}, {}", owner_label(&wanted)),
+            }),
+            1 => Ok(found.remove(0)),
+            n => Err(AuthError::invalid(
+                "connector_id",
+                format!("{n} connections in workspace {workspace:?} belong to {}; name one by id", owner_label(&wanted)),
+            )),
+        }
+    }
+
+    /// A [`TokenSource`] for Jira calls on this connection.
+    pub fn token_source(&self, org: &OrgId, conn: &Connection) -> Arc<dyn TokenSource> {
+        Arc::new(ConnectionTokenSource {
+            tokens: self.tokens.clone(),
+            org: org.clone(),
+            connection: conn.id.clone(),
+        })
+    }
+
+    /// A fresh access token (OAuth connections only), audited.
+    pub async fn access_token(&self, org: &OrgId, conn_id: &ConnectionId) -> Result<(SecretString, OffsetDateTime), AuthError> {
+        let conn = self.connection(org, conn_id).await?;
+        if conn.auth_kind != AuthKind::OAuth2 {
+            return Err(AuthError::invalid(
+                "connector_id",
+                "API-token connections have no access token to hand out; the API token itself is never returned",
+            ));
+        }
+        let t = self.tokens.token_with_expiry(org, conn_id, Need::ValidFor(self.cfg.expiry_skew)).await?;
+        let JiraAuth::Bearer(token) = t.target.auth else {
+            return Err(AuthError::invalid("connector_id", "the connection has no OAuth access token"));
+        };
+        self.audit(
+            org,
+            "credentials-api",
+            "credential.access_token",
+            conn_id.as_ref(),
+            serde_json::json!({"expires_at": t.access_expires_at.map(|e| e.unix_timestamp())}),
+        )
+        .await;
+        Ok((token, t.access_expires_at.unwrap_or(t.cache_until)))
+    }
+
+    /// Health check now: `GET /rest/api/3/myself` with the connection's credential.
+    pub async fn check(&self, org: &OrgId, conn_id: &ConnectionId) -> Result<HealthCheck, AuthError> {
+        let conn = self.connection(org, conn_id).await?;
+        let started = Instant::now();
+        let src = self.token_source(org, &conn);
+        let result = self.jira.send(src.as_ref(), JiraRequest::get("/rest/api/3/myself")).await;
+        let latency_ms = started.elapsed().as_millis() as i64;
+        let (status, reason) = health_from(&conn, result);
+        let now = self.now();
+        self.store
+            .set_connection_status(org, &conn.id, status, reason.as_deref(), now)
+            .await?;
+        let check = HealthCheck {
+            connection_id: conn.id.clone(),
+            at: now,
+            status,
+            reason,
+            latency_ms,
+        };
+        self.store.record_health_check(org, &check).await?;
+        if status != conn.status {
+            self.audit(
+                org,
+                "health-check",
+                "connection.status_changed",
+                conn.id.as_ref(),
+                serde_json::json!({"from": status_name(conn.status), "to": status_name(status), "reason": check.reason}),
+            )
+            .await;
+        }
+        metrics::counter!("jiragate_health_checks_total", "status" => status_name(status)).increment(1);
+        Ok(check)
+    }
+
+    /// Forgets what memory holds about a deleted connection.
+    pub fn forget_connection(&self, conn: &ConnectionId) {
+        self.tokens.forget(conn);
+    }
+}
+
+fn health_from(conn: &Connection, result: Result<jiragate_jira::JiraResponse, JiraError>) -> (ConnectionStatus, Option<String>) {
+    match result {
+        Ok(_) => (ConnectionStatus::Healthy, None),
+        Err(JiraError::NeedsReauth { reason, .. }) => (ConnectionStatus::NeedsReauth, Some(reason)),
+        Err(JiraError::Unauthorized { .. }) if conn.auth_kind == AuthKind::OAuth2 => (
+            ConnectionStatus::NeedsReauth,
+            Some("Atlassian refused the access token even after a refresh; authorize the connection again".to_owned()),
+        ),
+        Err(JiraError::Unauthorized { .. }) => (
+            ConnectionStatus::Revoked,
+            Some("Atlassian refused the API token (401): it was revoked or has expired; replace the credentials".to_owned()),
+        ),
+        Err(JiraError::MissingScope { scope, .. }) => (
+            ConnectionStatus::Healthy,
+            Some(format!("the credential works, but /myself needs scope {scope}")),
+        ),
+        Err(e @ JiraError::Upstream { status: 403, .. }) => (
+            ConnectionStatus::Revoked,
+            Some(format!("the account has no access to the site any more: {e}")),
+        ),
+        Err(e) => (ConnectionStatus::Error, Some(e.to_string())),
+    }
+}
+
+struct VerifiedApiToken {
+    kind: AuthKind,
+    cloud_id: Option<String>,
+    account_id: Option<String>,
+    display_name: Option<String>,
+    detected_scoped: bool,
+}
+
+#[derive(Deserialize)]
+struct Myself {
+    #[serde(rename = "accountId", default)]
+    account_id: Option<String>,
+    #[serde(rename = "displayName", default)]
+    display_name: Option<String>,
+}
+
+struct OAuthConnectionParts {
+    workspace: String,
+    name: String,
+    api_type: ApiType,
+    owner: Owner,
+    client_record: OAuthClientRecordId,
+}
+
+fn verification_error(site: &str, e: JiraError) -> AuthError {
+    let message = match &e {
+        JiraError::Unauthorized { .. } => "Atlassian refused the email/API token (401); check the email and the token".to_owned(),
+        JiraError::Upstream { status: 404, .. } => "no Jira site answers at this address (404); check the subdomain or base URL".to_owned(),
+        JiraError::Upstream { status: 403, .. } => format!("the account has no access to this site (403): {e}"),
+        JiraError::Transport { message, .. } => format!("could not reach the site ({message}); check the subdomain or base URL"),
+        other => other.to_string(),
+    };
+    AuthError::Verification { site: site.to_owned(), message }
+}
+
+fn validate_names(workspace: &str, name: &str) -> Result<(), AuthError> {
+    if workspace.trim().is_empty() {
+        return Err(AuthError::invalid("workspace", "must not be empty"));
+    }
+    if name.trim().is_empty() {
+        return Err(AuthError::invalid("name", "must not be empty"));
+    }
+    Ok(())
+}
+
+fn owner_label(o: &Owner) -> String {
+    match o {
+        Owner::Installation => "the installation".to_owned(),
+        Owner::User(u) => format!("user {u:?}"),
+    }
+}
+
+pub(crate) fn auth_kind_name(k: AuthKind) -> &'static str {
+    match k {
+        AuthKind::ApiToken => "api_token",
+        AuthKind::ScopedApiToken => "scoped_api_token",
+        AuthKind::OAuth2 => "oauth2",
+    }
+}
+
+pub(crate) fn status_name(s: ConnectionStatus) -> &'static str {
+    match s {
+        ConnectionStatus::Healthy => "healthy",
+        ConnectionStatus::NeedsReauth => "needs_reauth",
+        ConnectionStatus::Revoked => "revoked",
+        ConnectionStatus::Error => "error",
+    }
+}
+
+fn session_status_name(s: SessionStatus) -> &'static str {
+    match s {
+        SessionStatus::Pending => "pending",
+        SessionStatus::ChooseSite => "choose_site",
+        SessionStatus::Connected => "connected",
+        SessionStatus::Failed => "failed",
+    }
+}

@@ -1,0 +1,323 @@
+//! Running a plan against Jira: look-ups, one page, or every page.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures::Stream;
+use jiragate_jira::{JiraClient, JiraRequest, JiraResponse, RequestBody, TokenSource};
+use serde_json::{Value, json};
+
+use crate::def::{ActionDef, Paging};
+use crate::error::CatalogError;
+use crate::fields::{self, FieldList};
+use crate::paging::{self, Cursor};
+use crate::plan::{Plan, PreStep, Shape, Window};
+use crate::{ExecuteOutput, shape};
+
+/// Default page size when the caller gives no `limit`.
+const DEFAULT_LIMIT: u32 = 50;
+
+pub(crate) async fn execute(
+    client: &JiraClient,
+    src: Arc<dyn TokenSource>,
+    def: &'static ActionDef,
+    mut plan: Plan,
+) -> Result<ExecuteOutput, CatalogError> {
+    run_pre_steps(client, src.as_ref(), &mut plan).await?;
+    let window = plan.window.clone();
+    match (def.paging, window) {
+        (Paging::None, _) | (_, None) => single(client, src.as_ref(), def, plan).await,
+        (paging, Some(w)) if !w.all => one_page(client, src.as_ref(), def, paging, plan, w).await,
+        (paging, Some(w)) => every_page(client, src.as_ref(), def, paging, plan, w).await,
+    }
+}
+
+/// The main request of a plan with the first page's parameters applied.
+pub(crate) fn first_request(
+    def: &ActionDef,
+    plan: &Plan,
+) -> Result<crate::PlannedRequest, CatalogError> {
+    let mut req = plan.req.clone();
+    if let (paging, Some(w)) = (def.paging, &plan.window) {
+        if paging != Paging::None {
+            let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+            let size = page_size(w, paging, 0).unwrap_or(DEFAULT_LIMIT);
+            paging::apply(paging, &mut req, &cursor, size);
+        }
+    }
+    Ok(crate::PlannedRequest::from_request(&req))
+}
+
+fn meta(def: &ActionDef, pages: u64, items: u64) -> Value {
+    json!({
+        "entity": def.entity,
+        "action": def.action,
+        "api_type": def.api_type.as_str(),
+        "pages": pages,
+        "items": items,
+    })
+}
+
+async fn single(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &'static ActionDef,
+    plan: Plan,
+) -> Result<ExecuteOutput, CatalogError> {
+    let response = client.send(src, plan.req.clone()).await?;
+    let data = answer(&plan.shape, response)?;
+    let items = match &data {
+        Value::Array(a) => a.len() as u64,
+        _ => 1,
+    };
+    Ok(ExecuteOutput {
+        data,
+        next_page_token: None,
+        meta: meta(def, 1, items),
+    })
+}
+
+/// The `data` of an unpaged answer.
+fn answer(
+    shape: &Shape,
+    response: JiraResponse,
+) -> Result<Value, CatalogError> {
+    match shape {
+        Shape::Binary => {
+            let content_type = response
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            Ok(json!({
+                "content_base64": base64::engine::general_purpose::STANDARD.encode(&response.body),
+                "content_type": content_type,
+                "size": response.body.len(),
+            }))
+        }
+        Shape::ResolveFields(names) => {
+            let list = FieldList(as_array(response.value()?));
+            let mut resolved = serde_json::Map::new();
+            let mut unknown = Vec::new();
+            for name in names {
+                let found = list.matching(name);
+                match found.as_slice() {
+                    [] => unknown.push(Value::String(name.clone())),
+                    [one] => {
+                        resolved.insert(name.clone(), field_summary(one));
+                    }
+                    many => {
+                        resolved.insert(
+                            name.clone(),
+                            Value::Array(many.iter().map(|f| field_summary(f)).collect()),
+                        );
+                    }
+                }
+            }
+            Ok(json!({"fields": resolved, "unknown": unknown}))
+        }
+        other => Ok(shape::item(other, response.value()?)),
+    }
+}
+
+fn field_summary(f: &Value) -> Value {
+    json!({"id": f["id"], "name": f["name"], "custom": f["custom"], "schema": f["schema"]})
+}
+
+fn as_array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    }
+}
+
+fn page_size(w: &Window, paging: Paging, collected: u64) -> Option<u32> {
+    match w.limit {
+        None if w.all => Some(paging::max_page(paging)),
+        None => Some(DEFAULT_LIMIT),
+        Some(limit) => {
+            let left = u64::from(limit).saturating_sub(collected);
+            if left == 0 {
+                return None;
+            }
+            let cap = if w.all { paging::max_page(paging) } else { u32::MAX };
+            Some(u32::try_from(left).unwrap_or(u32::MAX).min(cap))
+        }
+    }
+}
+
+async fn fetch_page(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    paging: Paging,
+    template: &JiraRequest,
+    cursor: &Cursor,
+    size: u32,
+) -> Result<paging::Page, CatalogError> {
+    let mut req = template.clone();
+    paging::apply(paging, &mut req, cursor, size);
+    let response = client.send(src, req).await?;
+    Ok(paging::read(paging, response.value()?, cursor, size))
+}
+
+async fn one_page(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &'static ActionDef,
+    paging: Paging,
+    plan: Plan,
+    w: Window,
+) -> Result<ExecuteOutput, CatalogError> {
+    let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+    let size = page_size(&w, paging, 0).unwrap_or(DEFAULT_LIMIT);
+    let page = fetch_page(client, src, paging, &plan.req, &cursor, size).await?;
+    let items: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|v| shape::item(&plan.shape, v))
+        .collect();
+    let count = items.len() as u64;
+    Ok(ExecuteOutput {
+        data: Value::Array(items),
+        next_page_token: page.next.and_then(|c| c.token()),
+        meta: meta(def, 1, count),
+    })
+}
+
+async fn every_page(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &'static ActionDef,
+    paging: Paging,
+    plan: Plan,
+    w: Window,
+) -> Result<ExecuteOutput, CatalogError> {
+    let mut cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+    let mut items = Vec::new();
+    let mut pages = 0u64;
+    let mut next = None;
+    while let Some(size) = page_size(&w, paging, items.len() as u64) {
+        let page = fetch_page(client, src, paging, &plan.req, &cursor, size).await?;
+        pages += 1;
+        items.extend(page.items.into_iter().map(|v| shape::item(&plan.shape, v)));
+        match page.next {
+            Some(c) => {
+                next = c.token();
+                cursor = c;
+            }
+            None => {
+                next = None;
+                break;
+            }
+        }
+    }
+    // With a limit, the last page may hold more than asked for.
+    if let Some(limit) = w.limit {
+        items.truncate(limit as usize);
+    }
+    let count = items.len() as u64;
+    Ok(ExecuteOutput {
+        data: Value::Array(items),
+        next_page_token: next,
+        meta: meta(def, pages, count),
+    })
+}
+
+/// Every item, one at a time; only one page is held in memory.
+pub(crate) fn stream(
+    client: JiraClient,
+    src: Arc<dyn TokenSource>,
+    def: &'static ActionDef,
+    plan: Plan,
+) -> impl Stream<Item = Result<Value, CatalogError>> + Send + 'static {
+    async_stream::try_stream! {
+        let mut plan = plan;
+        run_pre_steps(&client, src.as_ref(), &mut plan).await?;
+        match (def.paging, plan.window.clone()) {
+            (Paging::None, _) | (_, None) => {
+                let out = single(&client, src.as_ref(), def, plan).await?;
+                match out.data {
+                    Value::Array(items) => for item in items { yield item; },
+                    other => yield other,
+                }
+            }
+            (paging, Some(w)) => {
+                let mut cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+                let mut sent = 0u64;
+                // Without `all`, the stream is the one page the caller asked for.
+                let mut more = true;
+                while more {
+                    let Some(size) = page_size(&w, paging, sent) else { break };
+                    let page = fetch_page(&client, src.as_ref(), paging, &plan.req, &cursor, size).await?;
+                    for item in page.items {
+                        if w.limit.is_some_and(|l| sent >= u64::from(l)) {
+                            break;
+                        }
+                        sent += 1;
+                        yield shape::item(&plan.shape, item);
+                    }
+                    match page.next {
+                        Some(c) if w.all => cursor = c,
+                        _ => more = false,
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn run_pre_steps(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    plan: &mut Plan,
+) -> Result<(), CatalogError> {
+    let steps = std::mem::take(&mut plan.pre);
+    for step in steps {
+        match step {
+            PreStep::FieldNames => {
+                let RequestBody::Json(body) = &mut plan.req.body else { continue };
+                if !fields::needs_lookup(body) {
+                    continue;
+                }
+                let list = client
+                    .send(src, JiraRequest::get("/rest/api/3/field"))
+                    .await?
+                    .value()?;
+                fields::rewrite(body, &FieldList(as_array(list)))?;
+            }
+            PreStep::TransitionName { issue, name } => {
+                let path = crate::plan::path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&issue]);
+                let answer = client.send(src, JiraRequest::get(path)).await?.value()?;
+                let transitions = answer["transitions"].as_array().cloned().unwrap_or_default();
+                let found = transitions.iter().find(|t| {
+                    t["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                        || t["to"]["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                });
+                let Some(id) = found.and_then(|t| t["id"].as_str()) else {
+                    let names: Vec<&str> = transitions.iter().filter_map(|t| t["name"].as_str()).collect();
+                    return Err(CatalogError::invalid(
+                        "transition",
+                        format!("issue {issue} has no transition named '{name}' now; available: {}", names.join(", ")),
+                    ));
+                };
+                if let RequestBody::Json(body) = &mut plan.req.body {
+                    body["transition"] = json!({"id": id});
+                }
+            }
+            PreStep::ProjectId { key, target } => {
+                let path = crate::plan::path("/rest/api/3/project/{projectIdOrKey}", &[&key]);
+                let project = client.send(src, JiraRequest::get(path)).await?.value()?;
+                let id = project["id"]
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .or_else(|| project["id"].as_i64())
+                    .ok_or_else(|| CatalogError::invalid("project", format!("Jira returned no id for project {key}")))?;
+                if let RequestBody::Json(body) = &mut plan.req.body {
+                    body[target] = id.into();
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The command line: every flag also reads an environment variable (the contract table in
+//! design.md), so `serve` in a container and a developer's shell use the same names.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  jiragate sandbox                                  # try it without a Jira account
+  jiragate serve                                    # HTTP API on 127.0.0.1:8080
+  JIRA_BASE_URL=https://acme.atlassian.net JIRA_USER_EMAIL=me@acme.com JIRA_API_TOKEN=… \\
+    jiragate connectors create --workspace w --name jira
+  jiragate connectors execute --json '{\"workspace\": \"w\", \"name\": \"jira\", \"entity\": \"issues\", \"action\": \"search\", \"params\": {\"jql\": \"project = ACME\"}}'
+  jiragate mcp                                      # MCP server on stdio for AI agents";
+
+#[derive(Debug, Parser)]
+#[command(name = "jiragate", version, about = "Self-hosted Jira Cloud connector and credential broker", after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Where the embedded database and generated keys live.
+    #[arg(long, env = "JIRAGATE_DATA_DIR", default_value = "./jiragate-data", global = true)]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…` (default: sqlite://<data-dir>/jiragate.db).
+    #[arg(long, env = "JIRAGATE_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Base of the OAuth redirect URI (`<public-url>/oauth/callback`); default http://<listen>.
+    #[arg(long, env = "JIRAGATE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Atlassian authorize and token endpoints.
+    #[arg(long, env = "JIRAGATE_ATLASSIAN_AUTH_URL", default_value = "https://auth.atlassian.com", global = true, hide = true)]
+    pub atlassian_auth_url: String,
+    /// accessible-resources and `/ex/jira/{cloudId}`.
+    #[arg(long, env = "JIRAGATE_ATLASSIAN_API_URL", default_value = "https://api.atlassian.com", global = true, hide = true)]
+    pub atlassian_api_url: String,
+    /// Site base URL template.
+    #[arg(long, env = "JIRAGATE_JIRA_SITE_URL", default_value = "https://{subdomain}.atlassian.net", global = true, hide = true)]
+    pub jira_site_url: String,
+    /// Talk to a running jiragate server instead of the local data dir (uses JIRAGATE_API_KEY).
+    #[arg(long, env = "JIRAGATE_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table, global = true)]
+    pub output: OutputFormat,
+    /// Log filter (tracing syntax), logs go to stderr.
+    #[arg(long, env = "JIRAGATE_LOG", default_value = "warn", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (and /mcp, /metrics, /docs).
+    #[command(after_help = "Example:\n  JIRAGATE_LISTEN=0.0.0.0:8080 JIRAGATE_PUBLIC_URL=https://jiragate.example.com jiragate serve")]
+    Serve(ServeArgs),
+    /// MCP server on stdio for AI agents.
+    #[command(after_help = "Example (Claude Desktop):\n  {\"mcpServers\": {\"jira\": {\"command\": \"jiragate\", \"args\": [\"mcp\", \"--read-only\"]}}}")]
+    Mcp(McpArgs),
+    /// `serve` plus an in-process Atlassian simulator and demo connections: try jiragate without a Jira account.
+    #[command(after_help = "Example:\n  jiragate sandbox --listen 127.0.0.1:8080")]
+    Sandbox(SandboxArgs),
+    /// Create, list, describe and use Jira connections.
+    #[command(subcommand)]
+    Connectors(ConnectorsCmd),
+    /// Register Atlassian OAuth 2.0 (3LO) apps.
+    #[command(subcommand, name = "oauth-clients")]
+    OauthClients(OauthClientsCmd),
+    /// Connect a Jira site with OAuth in the browser (loopback callback).
+    #[command(after_help = "Example:\n  jiragate connect --client <oauth-client-id> --workspace w --name jira --subdomain acme")]
+    Connect(ConnectArgs),
+    /// Manage API keys for the HTTP API.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Master key operations.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(MasterKeyCmd),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check configuration, database, master key, clock, Atlassian reachability and each connection.
+    Doctor,
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  jiragate completions bash > /etc/bash_completion.d/jiragate")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTP address.
+    #[arg(long, env = "JIRAGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Do not apply migrations on start (fail if the schema is behind).
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// Allowed CORS origins (CORS is off unless set).
+    #[arg(long, env = "JIRAGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    /// Only read actions are listed and reachable.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Allow-list of tools (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tools: Option<Vec<String>>,
+    /// Connection used when a tool call names none (id, `workspace/name` or `name`).
+    #[arg(long)]
+    pub connection: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// HTTP address of the sandbox server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Seeded issues per simulated site.
+    #[arg(long, default_value_t = 200)]
+    pub issues: usize,
+}
+
+/// Selects one connection: `--json '{"workspace": …, "name": …}'`, `--id`, or `--workspace`/`--name`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Selector {
+    /// Seed-compatible JSON: {"workspace", "name", "entity", "action", "params", ...}.
+    #[arg(long = "json", value_name = "JSON")]
+    pub json: Option<String>,
+    /// Connection id.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Workspace name.
+    #[arg(long, short = 'w')]
+    pub workspace: Option<String>,
+    /// Connection name.
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCmd {
+    /// Create an API-token connection (token from a prompt, --token-stdin, or JIRA_API_TOKEN).
+    #[command(after_help = "Examples:\n  JIRA_BASE_URL=https://acme.atlassian.net JIRA_USER_EMAIL=me@acme.com JIRA_API_TOKEN=… jiragate connectors create --json '{\"workspace\": \"w\", \"name\": \"jira\"}'\n  echo \"$TOKEN\" | jiragate connectors create -w w -n jira --site acme --email me@acme.com --token-stdin")]
+    Create(CreateArgs),
+    /// List connections.
+    #[command(after_help = "Example:\n  jiragate connectors list --workspace w --output json")]
+    List {
+        #[command(flatten)]
+        sel: Selector,
+    },
+    /// Show one connection (never its secret).
+    #[command(after_help = "Example:\n  jiragate connectors get --json '{\"workspace\": \"w\", \"name\": \"jira\"}'")]
+    Get {
+        #[command(flatten)]
+        sel: Selector,
+    },
+    /// Entities and actions of a connection, with parameter schemas.
+    #[command(after_help = "Example:\n  jiragate connectors describe -w w -n jira --filter sprints")]
+    Describe {
+        #[command(flatten)]
+        sel: Selector,
+        /// Only entities or actions matching this text.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Run an action.
+    #[command(after_help = "Examples:\n  jiragate connectors execute --json '{\"workspace\": \"w\", \"name\": \"jira\", \"entity\": \"issues\", \"action\": \"search\", \"params\": {\"jql\": \"project = ACME\"}}'\n  jiragate connectors execute -w w -n jira --entity issues --action get --param issue=ACME-1\n  jiragate connectors execute -w w -n jira --entity issues --action search --param 'jql=project = ACME' --all --output ndjson")]
+    Execute(ExecuteArgs),
+    /// Health-check a connection now.
+    #[command(after_help = "Example:\n  jiragate connectors check -w w -n jira")]
+    Check {
+        #[command(flatten)]
+        sel: Selector,
+    },
+    /// Delete a connection and erase its secrets.
+    #[command(after_help = "Example:\n  jiragate connectors delete -w w -n jira")]
+    Delete {
+        #[command(flatten)]
+        sel: Selector,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub sel: Selector,
+    /// Site: subdomain (`acme`) or base URL (default JIRA_BASE_URL).
+    #[arg(long, env = "JIRA_BASE_URL")]
+    pub site: Option<String>,
+    /// Atlassian account email (default JIRA_USER_EMAIL).
+    #[arg(long, env = "JIRA_USER_EMAIL")]
+    pub email: Option<String>,
+    /// Read the API token from standard input.
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// The token is a scoped API token (calls go through api.atlassian.com).
+    #[arg(long)]
+    pub scoped: bool,
+    /// `platform` or `service_management`.
+    #[arg(long, default_value = "platform")]
+    pub api_type: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecuteArgs {
+    #[command(flatten)]
+    pub sel: Selector,
+    #[arg(long)]
+    pub entity: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+    /// A parameter `key=value` (value parsed as JSON when it is valid JSON).
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Parameters from a JSON file (`-` for stdin).
+    #[arg(long)]
+    pub params_file: Option<PathBuf>,
+    /// Fetch every page (stream with --output ndjson).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthClientsCmd {
+    /// Register an OAuth app (secret from a prompt, --client-secret-stdin or JIRAGATE_OAUTH_CLIENT_SECRET).
+    #[command(after_help = "Example:\n  echo \"$SECRET\" | jiragate oauth-clients add --client-id abc --client-secret-stdin --scopes read:jira-work,write:jira-work")]
+    Add {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret_stdin: bool,
+        #[arg(long, value_delimiter = ',', default_value = "read:jira-work,write:jira-work,read:jira-user")]
+        scopes: Vec<String>,
+    },
+    /// List OAuth apps.
+    List,
+    /// Delete an OAuth app.
+    Delete { id: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// OAuth client (jiragate id or Atlassian client_id); default: the only registered one.
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long, short = 'w', default_value = "default")]
+    pub workspace: String,
+    #[arg(long, short = 'n')]
+    pub name: String,
+    /// Connect this site without asking.
+    #[arg(long)]
+    pub subdomain: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
+    /// Print the URL only; do not try to open a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Create an API key (printed once).
+    #[command(after_help = "Example:\n  jiragate keys create --name ci --scopes execute,proxy")]
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_delimiter = ',', default_value = "execute")]
+        scopes: Vec<String>,
+    },
+    /// List API keys (never the key).
+    List,
+    /// Revoke an API key.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCmd {
+    /// Rewrap every data key under a new master key (online); --reencrypt also reseals every secret.
+    #[command(after_help = "Example:\n  head -c32 /dev/urandom | base64 > new.key && jiragate master-key rotate --new-key-file new.key")]
+    Rotate {
+        #[arg(long)]
+        new_key_file: PathBuf,
+        #[arg(long)]
+        reencrypt: bool,
+    },
+}

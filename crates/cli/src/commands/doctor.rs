@@ -1,0 +1,185 @@
+//! `jiragate doctor`: each line is ok, or what is wrong and what to do about it.
+
+use std::time::Duration;
+
+use jiragate_engine::Engine;
+use jiragate_store::Store;
+use jiragate_vault::MasterKey;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::cli::{Global, OutputFormat};
+use crate::context;
+use crate::error::CliError;
+use crate::output::color_enabled;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    lines: Vec<(Level, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, level: Level, what: &str, detail: impl Into<String>) {
+        self.lines.push((level, what.to_string(), detail.into()));
+    }
+}
+
+pub async fn run(g: &Global) -> Result<(), CliError> {
+    let mut r = Report { lines: vec![] };
+    let cfg = context::engine_config(g, None, false, false)?;
+    r.add(Level::Ok, "data dir", g.data_dir.display().to_string());
+    let url = cfg.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
+    let shown_url = redact_url(&url);
+
+    // Master key: present and well-formed?
+    let key_ok = match &cfg.master_key {
+        Some(k) => match MasterKey::from_base64(k.expose_secret()) {
+            Ok(_) => {
+                r.add(Level::Ok, "master key", "from JIRAGATE_MASTER_KEY");
+                true
+            }
+            Err(e) => {
+                r.add(Level::Fail, "master key", format!("JIRAGATE_MASTER_KEY is invalid ({e}); it must be base64 of 32 bytes"));
+                false
+            }
+        },
+        None => {
+            let p = g.data_dir.join("master.key");
+            if p.exists() {
+                r.add(Level::Ok, "master key", p.display().to_string());
+                true
+            } else {
+                r.add(Level::Warn, "master key", format!("{} does not exist yet; `jiragate serve` creates it on first start", p.display()));
+                false
+            }
+        }
+    };
+
+    // Database reachable and migrated?
+    let db_ok = match Store::connect(&url).await {
+        Ok(store) => match store.migrations_pending().await {
+            Ok(false) => {
+                r.add(Level::Ok, "database", format!("{shown_url} ({}, schema up to date)", store.backend().as_str()));
+                true
+            }
+            Ok(true) => {
+                r.add(Level::Warn, "database", format!("{shown_url}: migrations pending; run `jiragate migrate` (serve does it on start)"));
+                false
+            }
+            Err(e) => {
+                r.add(Level::Fail, "database", format!("{shown_url}: {e}"));
+                false
+            }
+        },
+        Err(e) => {
+            r.add(Level::Fail, "database", format!("{shown_url}: {e}; check JIRAGATE_DATABASE_URL and that the server is up"));
+            false
+        }
+    };
+
+    // Atlassian endpoints and clock skew (from the Date header).
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| CliError::failure(e.to_string()))?;
+    for (what, base) in [("atlassian auth", g.atlassian_auth_url.clone()), ("atlassian api", g.atlassian_api_url.clone())] {
+        match http.get(&base).send().await {
+            Ok(resp) => {
+                r.add(Level::Ok, what, format!("{base} reachable (HTTP {})", resp.status().as_u16()));
+                if let Some(skew) = clock_skew(resp.headers()) {
+                    let level = if skew.abs() > 60 { Level::Warn } else { Level::Ok };
+                    let detail = if level == Level::Ok {
+                        format!("{skew:+} s against {base}")
+                    } else {
+                        format!("{skew:+} s against {base}: tokens may look valid when they are not; sync the clock (NTP)")
+                    };
+                    if what == "atlassian auth" {
+                        r.add(level, "clock skew", detail);
+                    }
+                }
+            }
+            Err(e) => r.add(Level::Fail, what, format!("{base} unreachable ({e}); check the network/proxy or JIRAGATE_ATLASSIAN_*_URL")),
+        }
+    }
+
+    // Each connection's health (needs the key and the database).
+    if key_ok && db_ok {
+        match Engine::open(context::engine_config(g, None, false, false)?).await {
+            Ok((engine, _)) => {
+                let org = engine.default_org.clone();
+                match engine.store.list_connections(&org, None).await {
+                    Ok(conns) if conns.is_empty() => r.add(Level::Ok, "connections", "none yet; `jiragate connectors create` or `jiragate connect`"),
+                    Ok(conns) => {
+                        for c in conns {
+                            let label = format!("connection {}/{}", c.workspace, c.name);
+                            match tokio::time::timeout(Duration::from_secs(20), engine.check(&org, &c)).await {
+                                Ok(Ok(h)) => {
+                                    let status = serde_json::to_value(&h).ok().and_then(|v| v.get("status").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+                                    if status == "healthy" {
+                                        r.add(Level::Ok, &label, format!("healthy ({})", c.site_url));
+                                    } else {
+                                        let reason = serde_json::to_value(&h).ok().and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+                                        r.add(Level::Fail, &label, format!("{status}: {reason}; re-authorize with `jiragate connect` or replace its credentials"));
+                                    }
+                                }
+                                Ok(Err(e)) => r.add(Level::Fail, &label, e.to_string()),
+                                Err(_) => r.add(Level::Fail, &label, "check timed out after 20 s"),
+                            }
+                        }
+                    }
+                    Err(e) => r.add(Level::Fail, "connections", e.to_string()),
+                }
+            }
+            Err(e) => r.add(Level::Fail, "engine", e.to_string()),
+        }
+    }
+
+    let failed = r.lines.iter().any(|(l, _, _)| *l == Level::Fail);
+    if g.output == OutputFormat::Table {
+        let color = color_enabled();
+        for (level, what, detail) in &r.lines {
+            let tag = match (level, color) {
+                (Level::Ok, true) => "\x1b[32mok  \x1b[0m",
+                (Level::Warn, true) => "\x1b[33mwarn\x1b[0m",
+                (Level::Fail, true) => "\x1b[31mFAIL\x1b[0m",
+                (Level::Ok, false) => "ok  ",
+                (Level::Warn, false) => "warn",
+                (Level::Fail, false) => "FAIL",
+            };
+            println!("{tag}  {what:<28} {detail}");
+        }
+    } else {
+        let v: Vec<Value> = r
+            .lines
+            .iter()
+            .map(|(l, w, d)| json!({"check": w, "status": match l { Level::Ok => "ok", Level::Warn => "warn", Level::Fail => "fail" }, "detail": d}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    if failed { Err(CliError::failure("some checks failed (see above)")) } else { Ok(()) }
+}
+
+/// Seconds the local clock is ahead (+) or behind (-) the server's Date header.
+fn clock_skew(h: &reqwest::header::HeaderMap) -> Option<i64> {
+    let date = h.get(reqwest::header::DATE)?.to_str().ok()?;
+    let server = httpdate::parse_http_date(date).ok()?;
+    let now = std::time::SystemTime::now();
+    Some(match now.duration_since(server) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,160 @@
+//! One error for every front end (HTTP, MCP, CLI): a stable `kind`, the HTTP status and the exit
+//! code all derive from the variant, so the three interfaces never disagree.
+
+use jiragate_auth::AuthError;
+use jiragate_catalog::CatalogError;
+use jiragate_jira::JiraError;
+use jiragate_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{what} '{id}' not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("invalid {field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("missing or unknown API key; send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    #[error("this API key lacks the '{needed}' scope")]
+    Forbidden { needed: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("connection {connection} needs to be re-authorized ({reason}); run `jiragate connect` again or replace its credentials")]
+    NeedsReauth { connection: String, reason: String },
+    #[error("the connection was not granted the '{scope}' scope needed by {action}; re-authorize with that scope")]
+    MissingScope { scope: String, action: String },
+    #[error("Jira is rate limiting this connection; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("Jira answered {status}: {}{}", messages.join("; "), hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Upstream {
+        status: u16,
+        messages: Vec<String>,
+        request_id: Option<String>,
+        hint: Option<String>,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("master key does not match this database")]
+    WrongMasterKey,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// Stable machine-readable kind; the problem `type` and the CLI exit code derive from it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::Validation { .. } => "validation",
+            EngineError::Unauthorized => "unauthorized",
+            EngineError::Forbidden { .. } => "forbidden",
+            EngineError::Conflict { .. } => "conflict",
+            EngineError::NeedsReauth { .. } => "needs_reauth",
+            EngineError::MissingScope { .. } => "missing_scope",
+            EngineError::RateLimited { .. } => "rate_limited",
+            EngineError::Upstream { .. } => "upstream_error",
+            EngineError::Unavailable(_) => "unavailable",
+            EngineError::WrongMasterKey => "wrong_master_key",
+            EngineError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            EngineError::NotFound { .. } => 404,
+            EngineError::Validation { .. } => 422,
+            EngineError::Unauthorized => 401,
+            EngineError::Forbidden { .. } | EngineError::MissingScope { .. } => 403,
+            EngineError::Conflict { .. } => 409,
+            EngineError::NeedsReauth { .. } => 409,
+            EngineError::RateLimited { .. } => 429,
+            EngineError::Upstream { .. } => 502,
+            EngineError::Unavailable(_) => 503,
+            EngineError::WrongMasterKey | EngineError::Internal(_) => 500,
+        }
+    }
+
+    /// CLI exit codes: 2 usage, 3 not found, 4 needs re-auth or forbidden, 5 upstream.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Validation { .. } | EngineError::Conflict { .. } => 2,
+            EngineError::NotFound { .. } => 3,
+            EngineError::Unauthorized
+            | EngineError::Forbidden { .. }
+            | EngineError::NeedsReauth { .. }
+            | EngineError::MissingScope { .. } => 4,
+            EngineError::RateLimited { .. } | EngineError::Upstream { .. } | EngineError::Unavailable(_) => 5,
+            EngineError::WrongMasterKey | EngineError::Internal(_) => 1,
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EngineError::Validation { field: field.into(), message: message.into() }
+    }
+}
+
+impl From<JiraError> for EngineError {
+    fn from(e: JiraError) -> Self {
+        match e {
+            JiraError::Upstream { status, messages, field_errors, request_id, hint, .. } => {
+                let mut messages = messages;
+                messages.extend(field_errors.into_iter().map(|(k, v)| format!("{k}: {v}")));
+                EngineError::Upstream { status, messages, request_id, hint }
+            }
+            JiraError::NeedsReauth { connection, reason } => EngineError::NeedsReauth { connection, reason },
+            JiraError::Unauthorized { connection, hint } => {
+                EngineError::NeedsReauth { connection, reason: format!("Jira refused the credential (401): {hint}") }
+            }
+            JiraError::MissingScope { scope, .. } => EngineError::MissingScope { scope, action: "this call".into() },
+            JiraError::RateLimited { retry_after, .. } => EngineError::RateLimited { retry_after_secs: retry_after.as_secs().max(1) },
+            other @ (JiraError::Timeout { .. } | JiraError::Transport { .. }) => EngineError::Unavailable(other.to_string()),
+            other => EngineError::Upstream { status: 502, messages: vec![other.to_string()], request_id: None, hint: None },
+        }
+    }
+}
+
+impl From<CatalogError> for EngineError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Jira(j) => j.into(),
+            CatalogError::InvalidParams { field, message } => EngineError::Validation { field, message },
+            CatalogError::MissingScope { scope, action } => EngineError::MissingScope { scope, action },
+            CatalogError::ReadOnly { .. } => EngineError::Forbidden { needed: format!("write access ({e})") },
+            e @ CatalogError::UnknownEntity { .. } => EngineError::Validation { field: "entity".into(), message: e.to_string() },
+            e @ CatalogError::UnknownAction { .. } => EngineError::Validation { field: "action".into(), message: e.to_string() },
+        }
+    }
+}
+
+impl From<AuthError> for EngineError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::NotFound { what, id } => EngineError::NotFound { what, id },
+            AuthError::InvalidInput { field, message } => EngineError::Validation { field: field.into(), message },
+            AuthError::NeedsReauth { connection, reason } => EngineError::NeedsReauth { connection, reason },
+            AuthError::Upstream(j) => j.into(),
+            AuthError::WrongMasterKey => EngineError::WrongMasterKey,
+            AuthError::Store(s) => s.into(),
+            e @ (AuthError::Verification { .. } | AuthError::SiteNotFound { .. } | AuthError::State { .. } | AuthError::SessionState { .. }) => {
+                EngineError::Validation { field: e.kind().to_string(), message: e.to_string() }
+            }
+            e @ (AuthError::OAuth { .. } | AuthError::TokenEndpoint(_) | AuthError::Refresh { .. }) => {
+                EngineError::Upstream { status: 502, messages: vec![e.to_string()], request_id: None, hint: None }
+            }
+            e @ AuthError::RefreshBusy { .. } => EngineError::Unavailable(e.to_string()),
+            other => EngineError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => EngineError::NotFound { what, id },
+            StoreError::Conflict { .. } | StoreError::AlreadyExists { .. } | StoreError::InUse { .. } => {
+                EngineError::Conflict { message: e.to_string() }
+            }
+            StoreError::InvalidInput { field, message } => EngineError::Validation { field: field.into(), message },
+            other => EngineError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! [`JiraClient`]: one pooled HTTP client, per-connection limits, retries, rate limits,
+//! one credential refresh after a 401, and error mapping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::error::{self, JiraError};
+use crate::limiter::ConnectionLimiter;
+use crate::request::{JiraRequest, JiraResponse, RequestBody};
+use crate::retry;
+use crate::target::{Target, TokenSource};
+
+/// Knobs of the client. `Default` suits production; tests shrink the waits.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// One attempt (for the proxy: until response headers; then per body read).
+    pub request_timeout: Duration,
+    /// Total budget of one call, including retries and rate-limit waits.
+    pub deadline: Duration,
+    /// Retries after a 429, 5xx or connection error (the one 401 refresh is not counted).
+    pub max_retries: u32,
+    /// Concurrent in-flight requests per `Target::connection_key`.
+    pub per_connection_concurrency: usize,
+    /// Longest single wait we accept for a 429 (longer = return `RateLimited`), and the cap of
+    /// backoff delays.
+    pub max_retry_wait: Duration,
+    pub user_agent: String,
+    /// First backoff delay after a 5xx or connection error; doubles per retry, jittered.
+    pub base_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            deadline: Duration::from_secs(120),
+            max_retries: 4,
+            per_connection_concurrency: 8,
+            max_retry_wait: Duration::from_secs(60),
+            user_agent: concat!("jiragate/", env!("CARGO_PKG_VERSION")).to_owned(),
+            base_backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The Jira HTTP client. Cheap to clone; all clones share one connection pool and one set of
+/// per-connection limits.
+#[derive(Clone, Debug)]
+pub struct JiraClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    limiter: ConnectionLimiter,
+}
+
+/// Headers that describe one hop, not the message; a proxy must not forward them.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Bodies of 401 answers are small; read at most this much to look for scope text.
+const MAX_401_BODY: usize = 64 * 1024;
+
+/// How a body is produced for each attempt.
+enum BodySource {
+    Empty,
+    Bytes {
+        content_type: Option<String>,
+        bytes: Bytes,
+    },
+    Multipart {
+        field: String,
+        filename: String,
+        content_type: String,
+        bytes: Bytes,
+    },
+    /// A streamed body: usable once, so never retried.
+    OneShot(Option<reqwest::Body>),
+}
+
+impl BodySource {
+    fn from_request(body: RequestBody) -> Result<Self, JiraError> {
+        Ok(match body {
+            RequestBody::None => BodySource::Empty,
+            RequestBody::Json(v) => BodySource::Bytes {
+                content_type: Some("application/json".to_owned()),
+                bytes: Bytes::from(serde_json::to_vec(&v).map_err(|e| {
+                    JiraError::InvalidResponse {
+                        message: format!("request body is not serializable: {e}"),
+                    }
+                })?),
+            },
+            RequestBody::Bytes {
+                content_type,
+                bytes,
+            } => BodySource::Bytes {
+                content_type: Some(content_type),
+                bytes,
+            },
+            RequestBody::Multipart {
+                field,
+                filename,
+                content_type,
+                bytes,
+            } => BodySource::Multipart {
+                field,
+                filename,
+                content_type,
+                bytes,
+            },
+        })
+    }
+
+    fn from_raw(body: reqwest::Body) -> Self {
+        match body.as_bytes() {
+            Some([]) => BodySource::Empty,
+            Some(bytes) => BodySource::Bytes {
+                content_type: None,
+                bytes: Bytes::copy_from_slice(bytes),
+            },
+            None => BodySource::OneShot(Some(body)),
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        !matches!(self, BodySource::OneShot(_))
+    }
+
+    fn is_multipart(&self) -> bool {
+        matches!(self, BodySource::Multipart { .. })
+    }
+
+    fn attach(
+        &mut self,
+        rb: reqwest::RequestBuilder,
+        headers: &HeaderMap,
+    ) -> Result<reqwest::RequestBuilder, JiraError> {
+        Ok(match self {
+            BodySource::Empty => rb,
+            BodySource::Bytes {
+                content_type,
+                bytes,
+            } => {
+                let rb = match content_type {
+                    Some(ct) if !headers.contains_key(header::CONTENT_TYPE) => {
+                        rb.header(header::CONTENT_TYPE, ct.as_str())
+                    }
+                    _ => rb,
+                };
+                rb.body(bytes.clone())
+            }
+            BodySource::Multipart {
+                field,
+                filename,
+                content_type,
+                bytes,
+            } => {
+                let part = reqwest::multipart::Part::stream(reqwest::Body::from(bytes.clone()))
+                    .file_name(filename.clone())
+                    .mime_str(content_type)
+                    .map_err(|_| JiraError::Credential {
+                        message: format!("invalid attachment content type {content_type:?}"),
+                    })?;
+                rb.multipart(reqwest::multipart::Form::new().part(field.clone(), part))
+            }
+            BodySource::OneShot(body) => match body.take() {
+                Some(b) => rb.body(b),
+                None => rb,
+            },
+        })
+    }
+}
+
+/// What the retry loop ends with.
+enum Final {
+    /// An answer to interpret (any status).
+    Answer {
+        response: reqwest::Response,
+        target: Target,
+        /// Held while a buffered body is read.
+        _permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Still 429 after the retry budget; the answer is kept for the proxy.
+    RateLimited {
+        response: reqwest::Response,
+        target: Target,
+        retry_after: Duration,
+    },
+}
+
+/// One call's fixed parts.
+struct Call<'a> {
+    method: Method,
+    path_and_query: &'a str,
+    headers: HeaderMap,
+    body: BodySource,
+    /// Per-attempt total timeout (buffered calls) or header-only timeout (proxy).
+    buffered: bool,
+}
+
+impl JiraClient {
+    /// Builds the one pooled client. Uses rustls, keeps connections alive and negotiates HTTP/2
+    /// via ALPN where the server offers it.
+    pub fn new(cfg: ClientConfig) -> Self {
+        let builder = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            // Proxy bodies stream without a total timeout; a stalled read still fails.
+            .read_timeout(cfg.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .tcp_keepalive(Duration::from_secs(30))
+            .http2_adaptive_window(true)
+            // Jira answers with redirects only for browser flows; an API client must see them.
+            .redirect(reqwest::redirect::Policy::none());
+        let http = match builder.build() {
+            Ok(c) => c,
+            Err(e) => {
+                // Only fails if the TLS backend cannot initialise; fall back to defaults so the
+                // process still comes up and the error shows on first use.
+                tracing::error!(error = %e, "could not build tuned HTTP client; using defaults");
+                reqwest::Client::new()
+            }
+        };
+        JiraClient {
+            inner: Arc::new(Inner {
+                http,
+                limiter: ConnectionLimiter::new(cfg.per_connection_concurrency),
+                cfg,
+            }),
+        }
+    }
+
+    /// The one pooled client (auth uses it for token calls too).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.cfg
+    }
+
+    /// Number of connections with requests in flight or waiting for a slot.
+    pub fn busy_connections(&self) -> usize {
+        self.inner.limiter.live_connections()
+    }
+
+    /// Sends one request: per-connection limit, 429 waits, backoff for idempotent 5xx, one
+    /// credential refresh after a 401; a non-2xx final answer becomes a [`JiraError`].
+    pub async fn send(
+        &self,
+        src: &dyn TokenSource,
+        req: JiraRequest,
+    ) -> Result<JiraResponse, JiraError> {
+        let deadline = Instant::now() + self.inner.cfg.deadline;
+        let path_and_query = req.path_and_query();
+        let mut headers = header_map(&req.headers)?;
+        headers
+            .entry(header::ACCEPT)
+            .or_insert(HeaderValue::from_static("application/json"));
+        let body = BodySource::from_request(req.body)?;
+        if body.is_multipart() && !headers.contains_key("x-atlassian-token") {
+            // Jira refuses multipart uploads without it (XSRF protection).
+            headers.insert("x-atlassian-token", HeaderValue::from_static("no-check"));
+        }
+        let call = Call {
+            method: req.method,
+            path_and_query: &path_and_query,
+            headers,
+            body,
+            buffered: true,
+        };
+        let mut connection = String::new();
+        let work = async {
+            let fin = self.run(src, call, deadline, &mut connection).await?;
+            let (response, target) = match fin {
+                Final::RateLimited {
+                    target,
+                    retry_after,
+                    ..
+                } => {
+                    return Err(JiraError::RateLimited {
+                        connection: target.connection_key,
+                        retry_after,
+                    });
+                }
+                Final::Answer {
+                    response, target, ..
+                } => (response, target),
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&target.connection_key, &e))?;
+            if status.is_success() {
+                return Ok(JiraResponse {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                let err = error::from_status(
+                    status,
+                    &headers,
+                    &body,
+                    &target.connection_key,
+                    &path_and_query,
+                );
+                return Err(match err {
+                    JiraError::MissingScope { .. } => err,
+                    _ => JiraError::Unauthorized {
+                        connection: target.connection_key.clone(),
+                        hint: error::unauthorized_hint(target.auth.scheme()),
+                    },
+                });
+            }
+            Err(error::from_status(
+                status,
+                &headers,
+                &body,
+                &target.connection_key,
+                &path_and_query,
+            ))
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(result) => result,
+            Err(_) => Err(JiraError::Timeout { connection }),
+        }
+    }
+
+    /// For the credential-injecting proxy: streams the request and response bodies, injects
+    /// `Authorization`, drops the caller's `Authorization`, `Host` and hop-by-hop headers, and
+    /// returns the upstream answer as is (any status). Retries (429, idempotent 5xx, one refresh
+    /// after a 401) happen only when the body is replayable (buffered bytes).
+    pub async fn send_raw(
+        &self,
+        src: &dyn TokenSource,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, JiraError> {
+        let deadline = Instant::now() + self.inner.cfg.deadline;
+        let call = Call {
+            method,
+            path_and_query,
+            headers: strip_for_upstream(headers),
+            body: BodySource::from_raw(body),
+            buffered: false,
+        };
+        let mut connection = String::new();
+        let work = self.run(src, call, deadline, &mut connection);
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok(Final::Answer { response, .. } | Final::RateLimited { response, .. })) => {
+                Ok(response)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(JiraError::Timeout { connection }),
+        }
+    }
+
+    /// The retry loop shared by `send` and `send_raw`.
+    async fn run(
+        &self,
+        src: &dyn TokenSource,
+        mut call: Call<'_>,
+        deadline: Instant,
+        connection_out: &mut String,
+    ) -> Result<Final, JiraError> {
+        let cfg = &self.inner.cfg;
+        let mut target = src.target().await?;
+        connection_out.clone_from(&target.connection_key);
+        let idempotent = retry::is_idempotent(&call.method);
+        let mut refreshed = false;
+        let mut retries: u32 = 0;
+        loop {
+            let permit = self
+                .inner
+                .limiter
+                .acquire(&target.connection_key)
+                .await
+                .map_err(|_| JiraError::Transport {
+                    connection: target.connection_key.clone(),
+                    message: "client is shutting down".to_owned(),
+                })?;
+            let replayable = call.body.replayable();
+            let started = Instant::now();
+            let outcome = self.attempt(&mut call, &target).await;
+            let elapsed = started.elapsed();
+            record_metrics(&target, outcome.as_ref().ok(), elapsed);
+
+            let response = match outcome {
+                Ok(r) => r,
+                Err(err) => {
+                    drop(permit);
+                    let may_retry = idempotent && replayable && retries < cfg.max_retries;
+                    if may_retry {
+                        let wait = retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait);
+                        if Instant::now() + wait < deadline {
+                            tracing::debug!(connection = %target.connection_key, error = %err,
+                                wait_ms = wait.as_millis() as u64, "retrying after transport error");
+                            tokio::time::sleep(wait).await;
+                            retries += 1;
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+            };
+            let status = response.status();
+
+            if status == StatusCode::UNAUTHORIZED && replayable && !refreshed {
+                let (response, body) = buffer_small(response).await;
+                let body_text = String::from_utf8_lossy(&body);
+                if error::mentions_scope_problem(&body_text) {
+                    // A refresh keeps the same scopes; do not burn a refresh token on it.
+                    return Ok(Final::Answer {
+                        response,
+                        target,
+                        _permit: Some(permit),
+                    });
+                }
+                drop(permit);
+                match src.on_unauthorized(&target).await? {
+                    Some(fresh) => {
+                        tracing::debug!(connection = %target.connection_key, "credential refreshed after 401");
+                        target = fresh;
+                        connection_out.clone_from(&target.connection_key);
+                        refreshed = true;
+                        continue;
+                    }
+                    None => {
+                        return Ok(Final::Answer {
+                            response,
+                            target,
+                            _permit: None,
+                        });
+                    }
+                }
+            }
+
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                metrics::counter!("jiragate_upstream_rate_limited_total").increment(1);
+                let demanded = retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc());
+                let wait = demanded.unwrap_or_else(|| {
+                    retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait)
+                });
+                let within_budget = replayable
+                    && retries < cfg.max_retries
+                    && wait <= cfg.max_retry_wait
+                    && Instant::now() + wait < deadline;
+                if !within_budget {
+                    drop(permit);
+                    return Ok(Final::RateLimited {
+                        response,
+                        target,
+                        retry_after: wait,
+                    });
+                }
+                drop(permit);
+                drop(response);
+                tracing::debug!(connection = %target.connection_key,
+                    wait_ms = wait.as_millis() as u64, "rate limited; waiting before retry");
+                tokio::time::sleep(wait).await;
+                retries += 1;
+                continue;
+            }
+
+            if retry::is_retryable_server_error(status)
+                && idempotent
+                && replayable
+                && retries < cfg.max_retries
+            {
+                let mut wait = retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait);
+                if let Some(asked) =
+                    retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc())
+                {
+                    wait = wait.max(asked);
+                }
+                if Instant::now() + wait < deadline && wait <= cfg.max_retry_wait {
+                    drop(permit);
+                    drop(response);
+                    tracing::debug!(connection = %target.connection_key, status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64, "retrying after server error");
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
+                    continue;
+                }
+            }
+
+            return Ok(Final::Answer {
+                response,
+                target,
+                _permit: Some(permit),
+            });
+        }
+    }
+
+    /// One HTTP exchange up to the response headers.
+    async fn attempt(
+        &self,
+        call: &mut Call<'_>,
+        target: &Target,
+    ) -> Result<reqwest::Response, JiraError> {
+        let cfg = &self.inner.cfg;
+        let url = target.url(call.path_and_query);
+        let mut rb = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .headers(call.headers.clone())
+            .header(header::AUTHORIZATION, target.auth.header_value()?);
+        rb = call.body.attach(rb, &call.headers)?;
+        if call.buffered {
+            rb = rb.timeout(cfg.request_timeout);
+            rb.send()
+                .await
+                .map_err(|e| transport_error(&target.connection_key, &e))
+        } else {
+            match tokio::time::timeout(cfg.request_timeout, rb.send()).await {
+                Ok(r) => r.map_err(|e| transport_error(&target.connection_key, &e)),
+                Err(_) => Err(JiraError::Timeout {
+                    connection: target.connection_key.clone(),
+                }),
+            }
+        }
+    }
+}
+
+/// Reads up to [`MAX_401_BODY`] of an answer and rebuilds it so it can still be returned.
+async fn buffer_small(response: reqwest::Response) -> (reqwest::Response, Bytes) {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    let mut response = response;
+    while body.len() < MAX_401_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_401_BODY);
+    let body = Bytes::from(body);
+    let mut rebuilt = http::Response::new(body.clone());
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    // The length may have changed if we truncated; let the framework recompute it.
+    rebuilt.headers_mut().remove(header::CONTENT_LENGTH);
+    rebuilt.headers_mut().remove(header::TRANSFER_ENCODING);
+    (reqwest::Response::from(rebuilt), body)
+}
+
+fn record_metrics(target: &Target, response: Option<&reqwest::Response>, elapsed: Duration) {
+    metrics::histogram!("jiragate_upstream_request_duration_seconds").record(elapsed.as_secs_f64());
+    let status = match response {
+        Some(r) => r.status().as_u16().to_string(),
+        None => "error".to_owned(),
+    };
+    metrics::counter!("jiragate_upstream_requests_total", "status" => status).increment(1);
+    if let Some(remaining) = response
+        .and_then(|r| r.headers().get("x-ratelimit-remaining"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        metrics::gauge!("jiragate_upstream_ratelimit_remaining", "connection" => target.connection_key.clone())
+            .set(remaining);
+    }
+}
+
+fn transport_error(connection: &str, err: &reqwest::Error) -> JiraError {
+    if err.is_timeout() {
+        return JiraError::Timeout {
+            connection: connection.to_owned(),
+        };
+    }
+    // The chain names the actual cause (refused, DNS, TLS); the URL is left out on purpose.
+    let mut message = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+        source = e.source();
+    }
+    if let Some(url) = err.url() {
+        message = message.replace(&format!(" ({url})"), "");
+        message = message.replace(url.as_str(), "<jira>");
+    }
+    JiraError::Transport {
+        connection: connection.to_owned(),
+        message,
+    }
+}
+
+fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, JiraError> {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| JiraError::Credential {
+            message: format!("invalid request header name {k:?}"),
+        })?;
+        if name == header::AUTHORIZATION {
+            // The credential comes only from the token source.
+            continue;
+        }
+        let value = HeaderValue::from_str(v).map_err(|_| JiraError::Credential {
+            message: format!("invalid value for request header {k}"),
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Removes what must not travel from the proxy caller to Jira: their `Authorization`, `Host`,
+/// hop-by-hop headers and any header the `Connection` header names.
+pub fn strip_for_upstream(mut headers: HeaderMap) -> HeaderMap {
+    let named_by_connection: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named_by_connection {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_credentials() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer caller-secret"),
+            ("host", "jiragate.local"),
+            ("connection", "keep-alive, x-custom-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-custom-hop", "1"),
+            ("proxy-authorization", "Basic abc"),
+            ("te", "trailers"),
+            ("trailer", "x"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("accept", "application/json"),
+            ("x-atlassian-token", "no-check"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        let out = strip_for_upstream(h);
+        let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, vec!["accept", "x-atlassian-token"]);
+    }
+}

@@ -1,0 +1,26 @@
+//! jiragate-jira: the HTTP client for Jira Cloud REST v3, Jira Software agile 1.0 and Jira
+//! Service Management — pooled connections, per-connection limits, rate limits and retries,
+//! one credential refresh after a 401, typed errors without secrets, pagination as streams,
+//! and Markdown ↔ Atlassian Document Format.
+
+pub mod adf;
+mod client;
+mod error;
+mod limiter;
+mod paginate;
+mod request;
+mod retry;
+mod target;
+pub mod urls;
+
+pub use client::{ClientConfig, JiraClient, strip_for_upstream};
+pub use error::{ErrorBody, JiraError, UNNAMED_SCOPE};
+pub use paginate::{MAX_PAGES, PageStyle};
+pub use request::{JiraRequest, JiraResponse, RequestBody};
+pub use target::{JiraAuth, StaticTokenSource, Target, TokenSource};
+
+// Re-exported so dependents name the same versions.
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+pub use http::{HeaderMap, Method, StatusCode};
+pub use reqwest;

@@ -1,0 +1,197 @@
+//! The in-process backend: an [`Engine`] and one organization.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::request::Parts;
+use jiragate_engine::{ConnRef, Engine, EngineError};
+use jiragate_store::{Connection, ConnectionId, OrgId};
+use serde_json::Value;
+
+use crate::backend::{ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, hints, select_connection};
+use crate::http_service::{BackendResolver, HttpRejection, bearer_token};
+
+/// Runs tools on an [`Engine`] for one organization (stdio `jiragate mcp`, and `/mcp` on
+/// `serve` through [`EngineKeyResolver`]).
+#[derive(Clone)]
+pub struct LocalBackend {
+    engine: Engine,
+    org: OrgId,
+}
+
+impl LocalBackend {
+    pub fn new(engine: Engine, org: OrgId) -> Self {
+        LocalBackend { engine, org }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    async fn record(&self, info: &ConnectionInfo) -> Result<Arc<Connection>, ToolError> {
+        if let Some(record) = &info.local {
+            return Ok(record.clone());
+        }
+        let id = ConnectionId::from_str(&info.id)
+            .map_err(|_| ToolError::new("validation", format!("'{}' is not a connection id", info.id)))?;
+        let record = self
+            .engine
+            .resolve(&self.org, &ConnRef::Id(id))
+            .await
+            .map_err(engine_error)?;
+        Ok(Arc::new(record))
+    }
+}
+
+/// A store record as the agent sees it. Read through serde so the view follows the record's
+/// own serialisation (enum spellings, timestamp format).
+pub(crate) fn connection_info(record: Connection) -> ConnectionInfo {
+    let value = serde_json::to_value(&record).unwrap_or(Value::Null);
+    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    ConnectionInfo {
+        id: text("id"),
+        workspace: text("workspace"),
+        name: text("name"),
+        api_type: text("api_type"),
+        auth_kind: text("auth_kind"),
+        site_url: text("site_url"),
+        status: text("status"),
+        status_reason: value
+            .get("status_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        last_checked_at: value.get("last_checked_at").filter(|v| !v.is_null()).cloned(),
+        local: Some(Arc::new(record)),
+    }
+}
+
+/// Engine failures as tool errors: the engine's message already says what to do; add the
+/// concrete next step where the agent can relay one.
+pub(crate) fn engine_error(err: EngineError) -> ToolError {
+    let kind = err.kind();
+    let message = match &err {
+        EngineError::NeedsReauth { .. } => format!("{err}. {}", hints::REAUTH),
+        EngineError::MissingScope { scope, .. } => format!("{err}. {}", hints::missing_scope(scope)),
+        EngineError::RateLimited { retry_after_secs } => hints::rate_limited(*retry_after_secs),
+        EngineError::Validation { .. } => format!("{err}. {}", hints::DESCRIBE),
+        _ => err.to_string(),
+    };
+    ToolError::new(kind, message)
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    async fn list_connections(&self) -> Result<Vec<ConnectionInfo>, ToolError> {
+        let records = self
+            .engine
+            .store
+            .list_connections(&self.org, None)
+            .await
+            .map_err(|e| engine_error(e.into()))?;
+        Ok(records.into_iter().map(connection_info).collect())
+    }
+
+    async fn resolve(&self, selector: &str) -> Result<ConnectionInfo, ToolError> {
+        let selector = selector.trim();
+        // Ids and `workspace/name` are direct lookups; a bare name tries workspace `default`
+        // first and falls back to the only connection with that name in any workspace.
+        let reference = ConnRef::parse(selector);
+        match self.engine.resolve(&self.org, &reference).await {
+            Ok(record) => Ok(connection_info(record)),
+            Err(EngineError::NotFound { .. })
+                if matches!(reference, ConnRef::Name { .. }) && !selector.contains('/') =>
+            {
+                select_connection(self.list_connections().await?, selector)
+            }
+            Err(EngineError::NotFound { .. }) => {
+                // Say which connections exist, the way a bare name does.
+                select_connection(self.list_connections().await?, selector)
+            }
+            Err(err) => Err(engine_error(err)),
+        }
+    }
+
+    async fn check(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
+        let record = self.record(connection).await?;
+        let health = self.engine.check(&self.org, &record).await.map_err(engine_error)?;
+        Ok(serde_json::to_value(&health).unwrap_or(Value::Null))
+    }
+
+    async fn describe(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
+        let record = self.record(connection).await?;
+        Ok(self.engine.describe(&record, None))
+    }
+
+    async fn execute(&self, connection: &ConnectionInfo, call: ActionCall) -> Result<ActionOutput, ToolError> {
+        let record = self.record(connection).await?;
+        let output = self
+            .engine
+            .execute(&self.org, &record, &call.entity, &call.action, call.params, call.read_only)
+            .await
+            .map_err(engine_error)?;
+        Ok(ActionOutput {
+            data: output.data,
+            next_page_token: output.next_page_token,
+        })
+    }
+}
+
+/// The resolver for `/mcp` on `jiragate serve`: `Authorization: Bearer <api key>` →
+/// [`Engine::authenticate`] → a [`LocalBackend`] for the key's organization. The key needs the
+/// `execute` (or `admin`) scope; a platform key may name another organization with
+/// `X-Organization-Id`.
+#[derive(Clone)]
+pub struct EngineKeyResolver {
+    engine: Engine,
+}
+
+impl EngineKeyResolver {
+    pub fn new(engine: Engine) -> Self {
+        EngineKeyResolver { engine }
+    }
+}
+
+#[async_trait]
+impl BackendResolver for EngineKeyResolver {
+    async fn resolve(&self, parts: &Parts) -> Result<Arc<dyn Backend>, HttpRejection> {
+        let Some(token) = bearer_token(parts) else {
+            return Err(HttpRejection::unauthorized(
+                "missing API key; send `Authorization: Bearer <api key>`",
+            ));
+        };
+        let key = match self.engine.authenticate(token).await {
+            Ok(key) => key,
+            Err(EngineError::Unauthorized) => {
+                return Err(HttpRejection::unauthorized("unknown or revoked API key"));
+            }
+            Err(err) => return Err(HttpRejection::internal(err.to_string())),
+        };
+        if !key.scopes.iter().any(|s| s == "execute" || s == "admin") {
+            return Err(HttpRejection::forbidden("this API key lacks the 'execute' scope"));
+        }
+        let requested = parts
+            .headers
+            .get("x-organization-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let org = match requested {
+            Some(other) if other != key.org_id.to_string() => {
+                if !key.platform {
+                    return Err(HttpRejection::forbidden(
+                        "only a platform key may act for another organization (X-Organization-Id)",
+                    ));
+                }
+                OrgId::from_str(other)
+                    .map_err(|_| HttpRejection::forbidden("X-Organization-Id is not an organization id"))?
+            }
+            _ => key.org_id.clone(),
+        };
+        Ok(Arc::new(LocalBackend::new(self.engine.clone(), org)))
+    }
+}

@@ -1,0 +1,190 @@
+//! Streamable HTTP: the service mounted at /mcp in a small axum app on 127.0.0.1:0, API-key
+//! auth through `EngineKeyResolver`, and rmcp's streamable HTTP client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiragate_auth::{NewApiTokenConnection, SiteRef};
+use jiragate_catalog::Catalog;
+use jiragate_engine::ApiScope;
+use jiragate_mcp::{EngineKeyResolver, streamable_http_service};
+use jiragate_store::{ApiType, Owner};
+use rmcp::ServiceExt;
+use rmcp::model::ClientConfig;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, call, ok, python_json_len, text};
+
+struct HttpServer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn mount(fixture: &Fixture) -> HttpServer {
+    let service = streamable_http_service(
+        Arc::new(EngineKeyResolver::new(fixture.engine.clone())),
+        jiragate_mcp::McpOptions::default(),
+    )
+    .expect("service builds");
+    let app = axum::Router::new().route_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    HttpServer {
+        url: format!("http://{addr}/mcp"),
+        task,
+    }
+}
+
+async fn key(fixture: &Fixture, scopes: &[ApiScope]) -> SecretString {
+    fixture
+        .engine
+        .create_api_key(&fixture.org, "mcp-test", scopes, false)
+        .await
+        .expect("API key")
+        .1
+}
+
+async fn client(url: &str, key: &SecretString) -> RunningService<RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.expose_secret().to_owned()),
+    );
+    tokio::time::timeout(Duration::from_secs(20), ClientConfig::default().serve(transport))
+        .await
+        .expect("initialize within 20 s")
+        .expect("initialize over HTTP")
+}
+
+fn initialize_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+           "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_without_a_valid_key_is_refused() {
+    let fixture = Fixture::start().await;
+    let server = mount(&fixture).await;
+    let http = reqwest::Client::new();
+    let post = |auth: Option<String>| {
+        let mut request = http
+            .post(&server.url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize_body());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+
+    let response = post(None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(response.headers()["content-type"].to_str().unwrap().contains("problem+json"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "unauthorized");
+
+    assert_eq!(post(Some("Bearer jg_not_a_key".to_owned())).await.unwrap().status(), 401);
+    assert_eq!(post(Some("Basic dXNlcjpwYXNz".to_owned())).await.unwrap().status(), 401);
+
+    let no_execute = key(&fixture, &[ApiScope::ConnectorsWrite]).await;
+    let response = post(Some(format!("Bearer {}", no_execute.expose_secret()))).await.unwrap();
+    assert_eq!(response.status(), 403);
+
+    // A valid key gets through (the MCP layer answers, with a session).
+    let good = key(&fixture, &[ApiScope::Execute]).await;
+    let response = post(Some(format!("Bearer {}", good.expose_secret()))).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
+    // rmcp's client without a key cannot even initialize.
+    let transport = StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(server.url.clone()));
+    let refused = tokio::time::timeout(Duration::from_secs(20), ClientConfig::default().serve(transport))
+        .await
+        .expect("bounded");
+    assert!(refused.is_err(), "initialize without a key must fail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_client_runs_tools_and_reaches_every_entity() {
+    let fixture = Fixture::start().await;
+    // A service management connection on the same site, for the servicedesk entities.
+    let user = fixture.sim.info.users[0].clone();
+    fixture
+        .engine
+        .auth
+        .create_api_token_connection(
+            &fixture.org,
+            NewApiTokenConnection {
+                workspace: "w".to_owned(),
+                name: "jsm".to_owned(),
+                site: SiteRef::BaseUrl(fixture.sim.site_url("acme")),
+                email: user.email.clone(),
+                token: SecretString::from(user.api_token.clone()),
+                scoped: Some(false),
+                api_type: ApiType::ServiceManagement,
+                owner: Owner::Installation,
+            },
+        )
+        .await
+        .expect("service management connection");
+    let server = mount(&fixture).await;
+    let key = key(&fixture, &[ApiScope::Execute]).await;
+    let client = client(&server.url, &key).await;
+
+    let tools = client.list_tools(None).await.expect("tools/list");
+    assert!(python_json_len(&serde_json::to_value(&tools).unwrap()) <= 10 * 1024);
+    let listed = ok(&client, "jira_list_connections", json!({})).await;
+    assert_eq!(listed["connections"].as_array().map(Vec::len), Some(2), "{listed}");
+    let page = ok(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "w/jira", "jql": format!("project = {}", fixture.project), "limit": 3}),
+    )
+    .await;
+    assert_eq!(crate::stdio::issues(&page).len(), 3, "{page}");
+
+    // Every entity of the catalog answers through jira_execute: its first read action that
+    // succeeds with the catalog's own example params.
+    let catalog = Catalog::new();
+    let mut by_entity: BTreeMap<&str, Vec<&jiragate_catalog::ActionDef>> = BTreeMap::new();
+    for def in catalog.actions() {
+        by_entity.entry(def.entity).or_default().push(def);
+    }
+    let mut failures = Vec::new();
+    for (entity, defs) in &by_entity {
+        let mut last = String::new();
+        let mut reached = false;
+        for def in defs.iter().filter(|d| d.read_only) {
+            let connection = match def.api_type {
+                jiragate_catalog::ApiType::ServiceManagement => "w/jsm",
+                jiragate_catalog::ApiType::Platform => "w/jira",
+            };
+            let args = json!({"connection": connection, "entity": entity, "action": def.action,
+                              "params": def.example_params()});
+            let result = call(&client, "jira_execute", args).await;
+            if result.is_error != Some(true) {
+                reached = true;
+                break;
+            }
+            last = format!("{}.{}: {}", entity, def.action, text(&result));
+        }
+        if !reached && defs.iter().any(|d| d.read_only) {
+            failures.push(last);
+        }
+    }
+    assert!(failures.is_empty(), "entities not reached:\n{}", failures.join("\n"));
+
+    client.cancel().await.expect("client closes");
+}

@@ -1,0 +1,242 @@
+//! Building and running one server instance.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::routing::{any, get, post};
+use jiragate_engine::{Bootstrap, Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServerConfig;
+use crate::metrics::{prometheus_handle, track_requests};
+use crate::middleware::{PanicToProblem, normalize_problems, request_timeout};
+use crate::ratelimit::KeyRateLimiter;
+use crate::routes::{admin, connectors, credentials, oauth, ops, proxy};
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound, ready-to-serve jiragate HTTP server.
+pub struct App {
+    /// The bound address (the real port when the config asked for port 0).
+    pub addr: SocketAddr,
+    /// What the engine created on first start (admin key file path, master key created).
+    pub bootstrap: Bootstrap,
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    background: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    /// Bind the listener, open the engine (migrations, key check, default organization and
+    /// admin key on first start) and assemble the router.
+    pub async fn build(cfg: ServerConfig) -> anyhow::Result<App> {
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = cfg
+            .public_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let database_url = (!cfg.database_url.trim().is_empty()).then(|| cfg.database_url.clone());
+        let (engine, bootstrap) = Engine::open(EngineConfig {
+            data_dir: cfg.data_dir.clone(),
+            database_url,
+            master_key: cfg.master_key.clone(),
+            public_url: public_url.clone(),
+            endpoints: cfg.endpoints.clone(),
+            migrate: cfg.migrate,
+            // The server owns the background task so graceful shutdown can stop it.
+            background: false,
+            bootstrap_admin_key: true,
+        })
+        .await?;
+        let background = cfg.background.then(|| engine.auth.spawn_background());
+        let state = AppState::new(
+            engine,
+            prometheus_handle(),
+            cfg.rate_limit_per_key.map(KeyRateLimiter::new),
+            public_url,
+            cfg.endpoints.api_url.clone(),
+        );
+        let router = build_router(state.clone(), &cfg)?;
+        Ok(App {
+            addr,
+            bootstrap,
+            listener,
+            router,
+            state,
+            background,
+        })
+    }
+
+    /// The full router (for in-process tests with `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The engine behind this server.
+    pub fn engine(&self) -> &Engine {
+        self.state.engine()
+    }
+
+    /// `http://<addr>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "jiragate listening");
+        let result = axum::serve(self.listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed");
+        if let Some(bg) = self.background {
+            bg.abort();
+        }
+        tracing::info!("jiragate stopped");
+        result
+    }
+}
+
+/// The routes of the API, without layers.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/integrations/connectors",
+            post(connectors::create_connector).get(connectors::list_connectors),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}",
+            get(connectors::get_connector)
+                .patch(connectors::update_connector)
+                .delete(connectors::delete_connector),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/describe",
+            get(connectors::describe_connector),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/execute",
+            post(connectors::execute),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/check",
+            post(connectors::check),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/proxy/{*path}",
+            any(proxy::proxy),
+        )
+        .route(
+            "/api/v1/oauth/clients",
+            post(oauth::create_client).get(oauth::list_clients),
+        )
+        .route(
+            "/api/v1/oauth/clients/{id}",
+            get(oauth::get_client).delete(oauth::delete_client),
+        )
+        .route("/api/v1/connect/sessions", post(oauth::create_session))
+        .route("/api/v1/connect/sessions/{id}", get(oauth::get_session))
+        .route("/api/v1/connect/sessions/{id}/site", post(oauth::choose_site))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/oauth/callback/site", post(oauth::callback_site))
+        .route("/api/v1/credentials/token", post(credentials::token))
+        .route(
+            "/api/v1/organizations",
+            post(admin::create_organization).get(admin::list_organizations),
+        )
+        .route(
+            "/api/v1/workspaces",
+            get(admin::list_workspaces).post(admin::create_workspace),
+        )
+        .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_text))
+        .route("/openapi.json", get(ops::openapi_json))
+        .route("/docs", get(ops::docs))
+}
+
+fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = if origins.iter().any(|o| o == "*") {
+        CorsLayer::new().allow_origin(tower_http::cors::Any)
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).with_context(|| format!("invalid CORS origin {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        CorsLayer::new().allow_origin(AllowOrigin::list(values))
+    };
+    Ok(Some(
+        layer
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                HeaderName::from_static("x-organization-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+/// Assemble routes and layers. Outermost first: panic guard, request id, trace, CORS, metrics,
+/// problem normalisation, timeout, body limit.
+pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Result<Router> {
+    let timeout = cfg.request_timeout;
+    let mut router = api_routes()
+        .merge(crate::mcp::mcp_routes(&state))
+        .fallback(ops::fallback)
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(track_requests))
+                .layer(axum::middleware::from_fn(normalize_problems))
+                .layer(axum::middleware::from_fn(move |req, next| {
+                    request_timeout(timeout, req, next)
+                }))
+                .layer(DefaultBodyLimit::max(cfg.body_limit))
+                .layer(RequestBodyLimitLayer::new(cfg.body_limit)),
+        )
+        .with_state(state);
+    if let Some(cors) = cors_layer(&cfg.cors_origins)? {
+        router = router.layer(cors);
+    }
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(PanicToProblem))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+    );
+    Ok(router)
+}

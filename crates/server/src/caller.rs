@@ -1,0 +1,148 @@
+//! Who is calling: API-key authentication, organization selection, scopes and the per-key limit.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use jiragate_engine::{ApiScope, EngineError};
+use jiragate_store::{ApiKeyRecord, OrgId};
+
+use crate::metrics::KEY_RATE_LIMITED;
+use crate::problem::{Problem, ProblemKind};
+use crate::state::AppState;
+
+/// Header a platform key uses to act for another organization.
+pub const ORG_HEADER: &str = "x-organization-id";
+
+/// The authenticated caller of an `/api/v1` route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKeyRecord,
+    /// The organization this request acts in (the key's own, or the one a platform key chose).
+    pub org: OrgId,
+}
+
+/// The wire name of a scope.
+pub fn scope_name(scope: ApiScope) -> &'static str {
+    scope.as_str()
+}
+
+/// Parse a wire scope name.
+pub fn parse_scope(name: &str) -> Option<ApiScope> {
+    ApiScope::parse(name)
+}
+
+impl Caller {
+    /// Does the key carry `scope`? `admin` implies every scope except `credentials:read`, which
+    /// hands out live Jira tokens and so must be granted explicitly.
+    pub fn has(&self, scope: ApiScope) -> bool {
+        jiragate_engine::keys::allows(&self.key.scopes, scope)
+    }
+
+    /// 403 unless the key carries `scope`.
+    pub fn require(&self, scope: ApiScope) -> Result<(), Problem> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(Problem::key_scope(scope_name(scope)))
+        }
+    }
+
+    /// 403 unless this is a platform key.
+    pub fn require_platform(&self) -> Result<(), Problem> {
+        if self.key.platform {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(
+                "only a platform API key may manage organizations",
+            ))
+        }
+    }
+
+    /// An audit actor string naming the key, never its secret.
+    pub fn actor(&self) -> String {
+        format!("api_key:{}", self.key.id)
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <api key>`"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not valid text"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| Problem::unauthorized("expected `Authorization: Bearer <api key>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Problem::unauthorized(
+            "expected `Authorization: Bearer <api key>`",
+        ));
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let presented = bearer_token(&parts.headers)?;
+        let key = match state.engine().authenticate(presented).await {
+            Ok(key) => key,
+            Err(EngineError::Unauthorized) => {
+                return Err(Problem::unauthorized(
+                    "the API key is unknown or has been revoked",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if key.revoked_at.is_some() {
+            return Err(Problem::unauthorized("the API key has been revoked"));
+        }
+
+        if let Some(limiter) = &state.inner.limiter
+            && let Err(wait) = limiter.check(&key.id.to_string())
+        {
+            metrics::counter!(KEY_RATE_LIMITED).increment(1);
+            return Err(Problem::rate_limited(
+                wait,
+                "this API key sent too many requests; retry after the given delay",
+            ));
+        }
+
+        let org = match parts.headers.get(ORG_HEADER) {
+            None => key.org_id.clone(),
+            Some(raw) => {
+                let text = raw.to_str().map_err(|_| {
+                    Problem::validation(ORG_HEADER, "not a valid organization id")
+                })?;
+                let wanted: OrgId = text.trim().parse().map_err(|_| {
+                    Problem::validation(ORG_HEADER, "not a valid organization id")
+                })?;
+                if wanted == key.org_id {
+                    wanted
+                } else if key.platform {
+                    // A platform key may act for any organization that exists.
+                    match state.engine().store.get_organization(&wanted).await {
+                        Ok(Some(_)) => wanted,
+                        Ok(None) => {
+                            return Err(Problem::not_found("organization", &wanted));
+                        }
+                        Err(e) => return Err(EngineError::from(e).into()),
+                    }
+                } else {
+                    return Err(Problem::new(
+                        ProblemKind::Forbidden,
+                        "this API key belongs to another organization; only platform keys may set X-Organization-Id",
+                    ));
+                }
+            }
+        };
+        let caller = Caller { key, org };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}

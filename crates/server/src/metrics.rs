@@ -1,0 +1,80 @@
+//! Prometheus metrics: the process-wide recorder and the per-request middleware.
+//!
+//! The recorder is installed once per process. A second `App` in the same process (tests, the
+//! refresh-storm scenario) shares the same handle; if some other recorder was installed first,
+//! we fall back to a private recorder so `/metrics` still answers (with only what we record).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Requests served, by route template, method and status.
+pub const HTTP_REQUESTS: &str = "jiragate_http_requests_total";
+/// Latency of requests served, by route template.
+pub const HTTP_DURATION: &str = "jiragate_http_request_duration_seconds";
+/// Connections by health status (set on each scrape).
+pub const CONNECTIONS: &str = "jiragate_connections";
+/// Problems answered, by problem kind.
+pub const PROBLEMS: &str = "jiragate_http_problems_total";
+/// Per-key rate-limit rejections.
+pub const KEY_RATE_LIMITED: &str = "jiragate_api_key_rate_limited_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus handle, installing the global recorder on first use.
+pub fn prometheus_handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = || {
+                PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(HTTP_DURATION.to_owned()),
+                        &[
+                            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                            10.0,
+                        ],
+                    )
+                    .expect("bucket list is non-empty")
+            };
+            let handle = match builder().install_recorder() {
+                Ok(handle) => handle,
+                Err(err) => {
+                    tracing::warn!(error = %err, "a metrics recorder is already installed; /metrics shows only a private recorder");
+                    builder().build_recorder().handle()
+                }
+            };
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests served by route template and status");
+    metrics::describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency");
+    metrics::describe_gauge!(CONNECTIONS, "Connections by health status");
+    metrics::describe_counter!(PROBLEMS, "Problem responses by kind");
+    metrics::describe_counter!(KEY_RATE_LIMITED, "Requests refused by the per-API-key rate limit");
+}
+
+/// Middleware: count and time every request under its route template (never the raw path, which
+/// holds ids and Jira paths).
+pub async fn track_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    resp
+}

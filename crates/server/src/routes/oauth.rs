@@ -1,0 +1,405 @@
+//! OAuth 2.0 (3LO): registered clients, connect sessions and the browser-facing callback.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use jiragate_auth::{AuthError, CallbackOutcome, StartConnect};
+use jiragate_engine::{ApiScope, EngineError};
+use jiragate_store::{ConnectSession, ConnectSessionId, OAuthClientRecordId, Owner, SessionStatus};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+use crate::caller::Caller;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::html;
+use crate::problem::{ApiResult, Problem, ProblemBody};
+use crate::routes::connectors::{DEFAULT_WORKSPACE, audit, parse_api_type};
+use crate::state::AppState;
+use crate::views::{
+    ChooseSiteRequest, CreateOAuthClientRequest, CreateSessionRequest, CreateSessionResponse,
+    ListResponse, OAuthClientView, SessionView, SiteView, ts,
+};
+
+fn parse_client_id(raw: &str) -> Result<OAuthClientRecordId, Problem> {
+    raw.parse()
+        .map_err(|_| Problem::not_found("oauth client", raw))
+}
+
+fn parse_session_id(raw: &str) -> Result<ConnectSessionId, Problem> {
+    raw.parse()
+        .map_err(|_| Problem::not_found("connect session", raw))
+}
+
+/// Register an OAuth 2.0 (3LO) app.
+#[utoipa::path(post, path = "/api/v1/oauth/clients", tag = "oauth",
+    request_body = CreateOAuthClientRequest,
+    responses((status = 201, body = OAuthClientView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn create_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateOAuthClientRequest>,
+) -> ApiResult<Response> {
+    caller.require(ApiScope::Admin)?;
+    if body.client_id.trim().is_empty() {
+        return Err(Problem::validation("client_id", "must not be empty"));
+    }
+    let rec = state
+        .engine()
+        .auth
+        .create_oauth_client(&caller.org, body.client_id.trim(), body.client_secret, body.scopes)
+        .await
+        .map_err(EngineError::from)?;
+    audit(&state, &caller, "oauth_client.create", &rec.id.to_string(), json!({"client_id": rec.client_id})).await;
+    Ok((StatusCode::CREATED, Json(OAuthClientView::from(&rec))).into_response())
+}
+
+/// List OAuth clients (secrets are write-only).
+#[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
+    responses((status = 200, body = ListResponse<OAuthClientView>)),
+    security(("api_key" = ["admin"])))]
+pub async fn list_clients(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ListResponse<OAuthClientView>>> {
+    caller.require(ApiScope::ConnectorsWrite)?;
+    let recs = state
+        .engine()
+        .store
+        .list_oauth_clients(&caller.org)
+        .await
+        .map_err(EngineError::from)?;
+    Ok(Json(ListResponse {
+        data: recs.iter().map(OAuthClientView::from).collect(),
+    }))
+}
+
+/// Read one OAuth client.
+#[utoipa::path(get, path = "/api/v1/oauth/clients/{id}", tag = "oauth",
+    params(("id" = String, Path)),
+    responses((status = 200, body = OAuthClientView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn get_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<OAuthClientView>> {
+    caller.require(ApiScope::ConnectorsWrite)?;
+    let id = parse_client_id(&id)?;
+    let rec = state
+        .engine()
+        .store
+        .get_oauth_client(&caller.org, &id)
+        .await
+        .map_err(EngineError::from)?
+        .ok_or_else(|| Problem::not_found("oauth client", &id))?;
+    Ok(Json(OAuthClientView::from(&rec)))
+}
+
+/// Delete an OAuth client.
+#[utoipa::path(delete, path = "/api/v1/oauth/clients/{id}", tag = "oauth",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn delete_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(ApiScope::Admin)?;
+    let id = parse_client_id(&id)?;
+    state
+        .engine()
+        .store
+        .delete_oauth_client(&caller.org, &id)
+        .await
+        .map_err(EngineError::from)?;
+    audit(&state, &caller, "oauth_client.delete", &id.to_string(), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start an OAuth connection: returns the URL to send the user's browser to.
+#[utoipa::path(post, path = "/api/v1/connect/sessions", tag = "oauth",
+    request_body = CreateSessionRequest,
+    responses((status = 201, body = CreateSessionResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["connectors:write"])))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateSessionRequest>,
+) -> ApiResult<Response> {
+    caller.require(ApiScope::ConnectorsWrite)?;
+    let oauth_client_id = parse_client_id(&body.oauth_client_id)
+        .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.contains('/') {
+        return Err(Problem::validation("name", "must be non-empty and must not contain `/`"));
+    }
+    let workspace = body
+        .workspace_name
+        .map(|w| w.trim().to_owned())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
+    let owner = match body.owner {
+        Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
+        _ => Owner::Installation,
+    };
+    let api_type = parse_api_type(body.api_type.as_deref(), "api_type")?;
+    let started = state
+        .engine()
+        .auth
+        .start_connect(
+            &caller.org,
+            StartConnect {
+                oauth_client_id,
+                workspace,
+                name,
+                scopes: body.scopes,
+                subdomain: body.subdomain.filter(|s| !s.trim().is_empty()),
+                owner,
+                api_type,
+            },
+        )
+        .await
+        .map_err(EngineError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateSessionResponse {
+            id: started.session_id.to_string(),
+            authorize_url: started.authorize_url,
+            expires_at: ts(started.expires_at),
+        }),
+    )
+        .into_response())
+}
+
+fn session_view(s: &ConnectSession) -> SessionView {
+    let status = match s.status {
+        SessionStatus::Pending => "pending",
+        SessionStatus::ChooseSite => "choose_site",
+        SessionStatus::Connected => "connected",
+        SessionStatus::Failed => "failed",
+    };
+    let sites = matches!(s.status, SessionStatus::ChooseSite).then(|| {
+        s.sites_json
+            .clone()
+            .and_then(|j| serde_json::from_value::<Vec<SiteView>>(j).ok())
+            .unwrap_or_default()
+    });
+    SessionView {
+        id: s.id.to_string(),
+        status,
+        workspace_name: s.workspace.clone(),
+        name: s.name.clone(),
+        sites,
+        connector_id: s.connection_id.as_ref().map(|c| c.to_string()),
+        error: s.error.clone(),
+        expires_at: ts(s.expires_at),
+    }
+}
+
+/// Status of a connect session.
+#[utoipa::path(get, path = "/api/v1/connect/sessions/{id}", tag = "oauth",
+    params(("id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["connectors:write"])))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<SessionView>> {
+    caller.require(ApiScope::ConnectorsWrite)?;
+    let id = parse_session_id(&id)?;
+    let s = state
+        .engine()
+        .store
+        .get_connect_session(&caller.org, &id)
+        .await
+        .map_err(EngineError::from)?
+        .ok_or_else(|| Problem::not_found("connect session", &id))?;
+    Ok(Json(session_view(&s)))
+}
+
+/// Choose the site of a session waiting in `choose_site`.
+#[utoipa::path(post, path = "/api/v1/connect/sessions/{id}/site", tag = "oauth",
+    params(("id" = String, Path)),
+    request_body = ChooseSiteRequest,
+    responses((status = 200, body = SessionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["connectors:write"])))]
+pub async fn choose_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ChooseSiteRequest>,
+) -> ApiResult<Json<SessionView>> {
+    caller.require(ApiScope::ConnectorsWrite)?;
+    let id = parse_session_id(&id)?;
+    let conn = state
+        .engine()
+        .auth
+        .choose_site(&caller.org, &id, body.cloud_id.trim())
+        .await
+        .map_err(EngineError::from)?;
+    audit(&state, &caller, "connector.create", &conn.id.to_string(), json!({"name": conn.name, "via": "oauth"})).await;
+    let s = state
+        .engine()
+        .store
+        .get_connect_session(&caller.org, &id)
+        .await
+        .map_err(EngineError::from)?
+        .ok_or_else(|| Problem::not_found("connect session", &id))?;
+    let mut view = session_view(&s);
+    view.connector_id = Some(conn.id.to_string());
+    Ok(Json(view))
+}
+
+/// Query of the OAuth redirect.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where Atlassian sends the user's browser back. Answers a small HTML page.
+#[utoipa::path(get, path = "/oauth/callback", tag = "oauth",
+    params(CallbackQuery),
+    responses((status = 200, description = "HTML: connected, or choose a site", content_type = "text/html"),
+              (status = 400, description = "HTML: the flow failed (unknown, expired or replayed state, consent denied)", content_type = "text/html")))]
+pub async fn callback(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<CallbackQuery>,
+) -> Response {
+    let Some(st) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return failure_page(StatusCode::BAD_REQUEST, "The callback carries no state parameter.");
+    };
+    let error = q
+        .error
+        .as_deref()
+        .map(|e| match q.error_description.as_deref() {
+            Some(d) => format!("{e}: {d}"),
+            None => e.to_owned(),
+        });
+    match state
+        .engine()
+        .auth
+        .handle_callback(st, q.code.as_deref(), error.as_deref())
+        .await
+    {
+        Ok(CallbackOutcome::Connected(conn)) => (
+            StatusCode::OK,
+            Html(html::connected_page(&conn.name, &conn.site_url, &conn.id.to_string())),
+        )
+            .into_response(),
+        Ok(CallbackOutcome::ChooseSite { session_id, sites }) => {
+            let org = match session_org(&state, st).await {
+                Some(org) => org,
+                None => {
+                    return failure_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The connect session could not be found after consent.",
+                    );
+                }
+            };
+            let views: Vec<SiteView> = sites
+                .iter()
+                .map(|s| SiteView {
+                    cloud_id: s.cloud_id.clone(),
+                    name: s.name.clone(),
+                    url: s.url.clone(),
+                })
+                .collect();
+            let ticket = state.inner.site_choices.issue(
+                org,
+                session_id.clone(),
+                views.iter().map(|s| s.cloud_id.clone()).collect(),
+            );
+            (
+                StatusCode::OK,
+                Html(html::choose_site_page(&ticket, &views)),
+            )
+                .into_response()
+        }
+        Err(err) => {
+            let (status, message) = match &err {
+                AuthError::State { .. } | AuthError::OAuth { .. } | AuthError::SiteNotFound { .. } => {
+                    (StatusCode::BAD_REQUEST, err.to_string())
+                }
+                _ => {
+                    let p = Problem::from(EngineError::from(err));
+                    (p.status, p.detail)
+                }
+            };
+            failure_page(status, &message)
+        }
+    }
+}
+
+/// The organization of the session a callback's state belongs to (the state is already
+/// consumed; the session stays findable by its hash).
+async fn session_org(state: &AppState, raw_state: &str) -> Option<jiragate_store::OrgId> {
+    let hash = jiragate_auth::oauth::hash_state(raw_state);
+    match state.engine().store.find_session_by_state_hash(&hash).await {
+        Ok(Some(session)) => Some(session.org_id),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look up the connect session of a callback");
+            None
+        }
+    }
+}
+
+fn failure_page(status: StatusCode, message: &str) -> Response {
+    (status, Html(html::failure_page(message))).into_response()
+}
+
+/// Form posted by the site-choice page.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SiteChoiceForm {
+    /// Single-use token from the page.
+    pub ticket: String,
+    pub cloud_id: String,
+}
+
+/// Completes a site choice made on the callback page (authorized by the page's single-use
+/// ticket, not by an API key).
+#[utoipa::path(post, path = "/oauth/callback/site", tag = "oauth",
+    request_body(content = SiteChoiceForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "HTML: connected", content_type = "text/html"),
+              (status = 400, description = "HTML: unknown, used or expired ticket", content_type = "text/html")))]
+pub async fn callback_site(
+    State(state): State<AppState>,
+    form: Result<axum::Form<SiteChoiceForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        return failure_page(StatusCode::BAD_REQUEST, "The site choice form is incomplete.");
+    };
+    let Some(ticket) = state.inner.site_choices.redeem(&form.ticket) else {
+        return failure_page(
+            StatusCode::BAD_REQUEST,
+            "This site choice link was already used or has expired. Start the connection again, or finish it through the API (POST /api/v1/connect/sessions/{id}/site).",
+        );
+    };
+    if !ticket.allowed_cloud_ids.iter().any(|c| c == &form.cloud_id) {
+        return failure_page(StatusCode::BAD_REQUEST, "That site is not one of the offered choices.");
+    }
+    match state
+        .engine()
+        .auth
+        .choose_site(&ticket.org, &ticket.session_id, &form.cloud_id)
+        .await
+    {
+        Ok(conn) => (
+            StatusCode::OK,
+            Html(html::connected_page(&conn.name, &conn.site_url, &conn.id.to_string())),
+        )
+            .into_response(),
+        Err(err) => {
+            let p = Problem::from(EngineError::from(err));
+            failure_page(p.status, &p.detail)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Operational endpoints: liveness, readiness, metrics, the OpenAPI document and its docs page.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::metrics::CONNECTIONS;
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::views::{HealthResponse, status_name};
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = HealthResponse)))]
+pub async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok",
+        detail: None,
+    })
+}
+
+/// Readiness: the database answers and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store = &state.engine().store;
+    let not_ready = |detail: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthResponse {
+                status: "unavailable",
+                detail: Some(detail),
+            }),
+        )
+            .into_response()
+    };
+    if let Err(e) = store.ping().await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return not_ready("database unreachable".to_owned());
+    }
+    match store.migrations_pending().await {
+        Ok(false) => Json(HealthResponse {
+            status: "ready",
+            detail: None,
+        })
+        .into_response(),
+        Ok(true) => not_ready("database migrations are pending; run `jiragate migrate`".to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: migration state unknown");
+            not_ready("migration state unknown".to_owned())
+        }
+    }
+}
+
+/// Refresh the connection-health gauge from the database (cheap: one list per organization).
+async fn update_connection_gauge(state: &AppState) {
+    let store = &state.engine().store;
+    let Ok(orgs) = store.list_organizations().await else {
+        return;
+    };
+    let mut counts: BTreeMap<&'static str, u64> =
+        ["healthy", "needs_reauth", "revoked", "error"].into_iter().map(|s| (s, 0)).collect();
+    for org in orgs {
+        if let Ok(conns) = store.list_connections(&org.id, None).await {
+            for c in conns {
+                *counts.entry(status_name(&c.status)).or_default() += 1;
+            }
+        }
+    }
+    for (status, n) in counts {
+        metrics::gauge!(CONNECTIONS, "status" => status).set(n as f64);
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics_text(State(state): State<AppState>) -> Response {
+    update_connection_gauge(&state).await;
+    state.inner.metrics.run_upkeep();
+    let body = state.inner.metrics.render();
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    let mut resp = Json(crate::openapi::document()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+const DOCS_HTML: &str = include_str!("../../assets/docs.html");
+
+/// Human-readable API reference (renders /openapi.json in the browser).
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "HTML page", content_type = "text/html")))]
+pub async fn docs() -> Html<&'static str> {
+    Html(DOCS_HTML)
+}
+
+/// Unknown routes are problems too.
+pub async fn fallback(uri: axum::http::Uri) -> Problem {
+    Problem::not_found("route", uri.path())
+}

@@ -1,0 +1,151 @@
+//! `ANY /api/v1/integrations/connectors/{id}/proxy/{*path}`: raw Jira REST with the connection's
+//! credential injected. Bodies stream both ways; Jira's status and body pass through unchanged.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Response;
+use futures::TryStreamExt;
+use jiragate_engine::{ApiScope, EngineError};
+
+use crate::caller::{Caller, ORG_HEADER};
+use crate::extract::ApiPath;
+use crate::problem::{ApiResult, Problem, ProblemBody};
+use crate::routes::connectors::resolve;
+use crate::state::AppState;
+
+/// Marks a response whose error status came from Jira, so the problem-normalising middleware
+/// leaves it as Jira sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Request headers the caller may not pass to Jira: our credential replaces theirs, and
+/// jiragate's own headers mean nothing upstream.
+const REQUEST_DROPPED: &[&str] = &["host", "authorization", "cookie", ORG_HEADER, "content-length"];
+
+/// Response headers from Jira the caller must not get (a session cookie is a credential).
+const RESPONSE_DROPPED: &[&str] = &["set-cookie", "content-length"];
+
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Copy `src` minus hop-by-hop headers, headers named in `Connection`, and `extra` drops.
+pub fn filter_headers(src: &HeaderMap, extra: &[&str]) -> HeaderMap {
+    let named = connection_named(src);
+    let mut out = HeaderMap::with_capacity(src.len());
+    for (name, value) in src {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || extra.contains(&n) || named.iter().any(|c| c == n) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Proxy one request to Jira.
+#[utoipa::path(
+    get, path = "/api/v1/integrations/connectors/{id}/proxy/{path}", tag = "proxy",
+    description = "Any method (GET, POST, PUT, PATCH, DELETE) is accepted. The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned unchanged. The caller's Authorization header is never forwarded.",
+    params(("id" = String, Path, description = "connector id"), ("path" = String, Path, description = "Jira REST path, e.g. rest/api/3/myself")),
+    responses((status = 200, description = "Jira's response, as sent"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json", description = "jiragate refused the request (Jira's own errors pass through unchanged)")),
+    security(("api_key" = ["proxy"])))]
+pub async fn proxy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, path)): ApiPath<(String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    caller.require(ApiScope::Proxy)?;
+    let conn = resolve(&state, &caller.org, &id).await?;
+
+    let path = path.trim_start_matches('/');
+    if path.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(Problem::validation("path", "must not contain `.` or `..` segments"));
+    }
+    let mut path_and_query = format!("/{path}");
+    if let Some(q) = req.uri().query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let method = req.method().clone();
+    let headers = filter_headers(req.headers(), REQUEST_DROPPED);
+    let body_stream = req.into_body().into_data_stream();
+    let body = reqwest::Body::wrap_stream(body_stream);
+
+    // The engine's token source injects the credential (and refreshes once on a 401 when the
+    // body can be replayed); the Jira client strips anything credential-like we might pass.
+    let engine = state.engine();
+    let src = engine.auth.token_source(&caller.org, &conn);
+    let upstream = engine
+        .jira
+        .send_raw(src.as_ref(), method, &path_and_query, headers, body)
+        .await
+        .map_err(|e| Problem::from(EngineError::from(e)))?;
+
+    let status = upstream.status();
+    let resp_headers = filter_headers(upstream.headers(), RESPONSE_DROPPED);
+    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = resp_headers;
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-jiragate-connector"),
+        HeaderValue::from_str(&conn.id.to_string()).unwrap_or(HeaderValue::from_static("")),
+    );
+    resp.extensions_mut().insert(Proxied);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_auth_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer jg_secret"));
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-custom-hop"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-custom-hop", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("x-organization-id", HeaderValue::from_static("org"));
+        h.insert("accept", HeaderValue::from_static("application/json"));
+        h.insert("x-atlassian-token", HeaderValue::from_static("no-check"));
+        let out = filter_headers(&h, REQUEST_DROPPED);
+        let names: Vec<_> = out.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(names, vec!["accept", "x-atlassian-token"]);
+    }
+
+    #[test]
+    fn rate_limit_headers_pass_back() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("set-cookie", HeaderValue::from_static("atlassian.xsrf.token=abc"));
+        let out = filter_headers(&h, RESPONSE_DROPPED);
+        assert!(out.contains_key("retry-after") && out.contains_key("x-ratelimit-remaining"));
+        assert!(!out.contains_key("set-cookie"));
+    }
+}

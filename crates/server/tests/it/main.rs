@@ -1,0 +1,6 @@
+//! Integration tests of jiragate-server.
+
+mod common;
+mod e2e;
+mod oauth;
+mod router;

@@ -1,0 +1,32 @@
+//! jiragate-store: persistence for jiragate on SQLite (embedded default) or PostgreSQL.
+//!
+//! One [`Store`] type; the backend is chosen by the URL given to [`Store::connect`].
+//! Every read and write of tenant data takes an [`OrgId`] and filters by it in SQL, so one
+//! organization can never see or change another's rows through this API. The only global
+//! lookups are those that are global by nature: [`Store::find_api_key_by_hash`],
+//! [`Store::consume_session_state`] / [`Store::find_session_by_state_hash`], leases, and the
+//! `admin_*` methods used by master-key rotation and background jobs.
+//!
+//! The store never sees a plaintext secret: sealed fields are opaque `String`s produced by
+//! `jiragate-vault`.
+
+mod audit;
+mod connections;
+mod db;
+mod error;
+mod ids;
+mod keys;
+mod leases;
+mod model;
+mod oauth;
+mod orgs;
+mod sessions;
+mod time_col;
+
+pub use db::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use ids::{
+    ApiKeyId, AuditEventId, ConnectSessionId, ConnectionId, IdParseError, OAuthClientRecordId,
+    OrgId, WorkspaceId,
+};
+pub use model::*;

@@ -1,0 +1,8 @@
+mod common;
+
+mod canary;
+mod concurrency;
+mod crud;
+mod isolation;
+mod leases;
+mod lifecycle;
