@@ -29,7 +29,11 @@ async fn main() -> Result<(), BoxError> {
     })
     .await?;
     let dir = tempfile::tempdir()?;
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .await?;
     store.migrate().await?;
     let org = store.create_organization("bench").await?.id;
     let keyring = Keyring::open_or_init(store.clone(), MasterKey::generate()).await?;
@@ -41,10 +45,20 @@ async fn main() -> Result<(), BoxError> {
         },
         PUBLIC_URL,
     );
-    let svc = AuthService::new(store, keyring, JiraClient::new(ClientConfig::default()), cfg);
+    let svc = AuthService::new(
+        store,
+        keyring,
+        JiraClient::new(ClientConfig::default()),
+        cfg,
+    );
     let c = &sim.oauth_clients[0];
     let client = svc
-        .create_oauth_client(&org, &c.client_id, SecretString::from(c.client_secret.clone()), vec!["read:jira-work".into(), "read:jira-user".into()])
+        .create_oauth_client(
+            &org,
+            &c.client_id,
+            SecretString::from(c.client_secret.clone()),
+            vec!["read:jira-work".into(), "read:jira-user".into()],
+        )
         .await?;
 
     let mut conns = Vec::new();
@@ -152,6 +166,13 @@ async fn consent(url: &str) -> Result<(String, String), BoxError> {
         .ok_or("authorize did not redirect")?
         .to_owned();
     let url = url::Url::parse(&location)?;
-    let get = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
-    Ok((get("code").ok_or("no code")?, get("state").ok_or("no state")?))
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    Ok((
+        get("code").ok_or("no code")?,
+        get("state").ok_or("no state")?,
+    ))
 }

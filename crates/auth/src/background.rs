@@ -41,7 +41,9 @@ fn jitter_up_to(max: Duration) -> Duration {
     if max.is_zero() {
         return Duration::ZERO;
     }
-    Duration::from_millis(rand::rng().random_range(0..=max.as_millis().min(u64::MAX as u128) as u64))
+    Duration::from_millis(
+        rand::rng().random_range(0..=max.as_millis().min(u64::MAX as u128) as u64),
+    )
 }
 
 /// One pass of everything; public inside the crate so tests can drive it without waiting.
@@ -91,10 +93,13 @@ async fn scan(service: &AuthService, scheduler: &mut Scheduler) -> Result<(), cr
                 keep_alive(service, &org.id, &conn.id).await;
             }
             let now = cfg.clock.now();
-            let next = *scheduler.next_check.entry(conn.id.clone()).or_insert_with(|| {
-                let base = conn.last_checked_at.unwrap_or(now - bg.health_interval);
-                base + bg.health_interval + jitter_up_to(bg.health_jitter)
-            });
+            let next = *scheduler
+                .next_check
+                .entry(conn.id.clone())
+                .or_insert_with(|| {
+                    let base = conn.last_checked_at.unwrap_or(now - bg.health_interval);
+                    base + bg.health_interval + jitter_up_to(bg.health_jitter)
+                });
             if next > now || !take_rate_slot(scheduler, now, bg.health_checks_per_minute) {
                 continue;
             }

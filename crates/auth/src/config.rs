@@ -62,7 +62,8 @@ impl Clock {
     }
 
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
+        OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
     }
 
     /// Moves this clock (and every clone of it) forward.

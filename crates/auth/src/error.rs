@@ -12,7 +12,10 @@ pub enum AuthError {
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("invalid {field}: {message}")]
-    InvalidInput { field: &'static str, message: String },
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
     /// The credential could not be verified against Atlassian; nothing was saved.
     #[error("could not verify the credential for {site}: {message}")]
     Verification { site: String, message: String },
@@ -37,7 +40,9 @@ pub enum AuthError {
     #[error("connection {connection}: token refresh failed: {message}")]
     Refresh { connection: String, message: String },
     /// Another instance holds the refresh lease for too long.
-    #[error("connection {connection}: another instance is refreshing the token and did not finish in time; retry")]
+    #[error(
+        "connection {connection}: another instance is refreshing the token and did not finish in time; retry"
+    )]
     RefreshBusy { connection: String },
     #[error(transparent)]
     Upstream(#[from] JiraError),

@@ -106,10 +106,13 @@ impl Keyring {
         secret: &SecretString,
     ) -> Result<SealedSecret, AuthError> {
         let keys = self.org_keys(org, None).await?;
-        let key = keys.keys.get(&keys.current).ok_or(VaultError::UnwrapFailed {
-            org_id: org.to_string(),
-            version: keys.current,
-        })?;
+        let key = keys
+            .keys
+            .get(&keys.current)
+            .ok_or(VaultError::UnwrapFailed {
+                org_id: org.to_string(),
+                version: keys.current,
+            })?;
         let ctx = SealContext {
             org_id: org.as_ref(),
             record_id,
@@ -127,7 +130,10 @@ impl Keyring {
         field: &str,
         secret: &SecretString,
     ) -> Result<String, AuthError> {
-        Ok(self.seal(org, record_id, field, secret).await?.into_string())
+        Ok(self
+            .seal(org, record_id, field, secret)
+            .await?
+            .into_string())
     }
 
     /// Opens a sealed secret with the data key version named inside it.
@@ -167,7 +173,11 @@ impl Keyring {
 
     /// The organization's keys, loading them (and creating version 1 on first use) when the
     /// cache lacks them or lacks `need_version`.
-    async fn org_keys(&self, org: &OrgId, need_version: Option<u32>) -> Result<Arc<OrgKeys>, AuthError> {
+    async fn org_keys(
+        &self,
+        org: &OrgId,
+        need_version: Option<u32>,
+    ) -> Result<Arc<OrgKeys>, AuthError> {
         if let Some(k) = self.inner.orgs.get(org)
             && need_version.is_none_or(|v| k.keys.contains_key(&v))
         {
@@ -196,7 +206,9 @@ impl Keyring {
         for rec in &stored {
             keys.insert(
                 rec.version,
-                self.inner.master.unwrap(&rec.wrapped, org.as_ref(), rec.version)?,
+                self.inner
+                    .master
+                    .unwrap(&rec.wrapped, org.as_ref(), rec.version)?,
             );
         }
         let current = keys.keys().next_back().copied().unwrap_or(1);
@@ -218,10 +230,9 @@ impl Keyring {
         reencrypt: bool,
     ) -> Result<RotationReport, AuthError> {
         let mut report = RotationReport::default();
-        let check = store
-            .get_key_check()
-            .await?
-            .ok_or_else(|| AuthError::invalid("database", "not initialised with a master key yet"))?;
+        let check = store.get_key_check().await?.ok_or_else(|| {
+            AuthError::invalid("database", "not initialised with a master key yet")
+        })?;
         if new.verify_key_check(&check.record).is_ok() {
             // Already switched (a rotation ran before); only re-encryption may be left.
         } else {
@@ -239,7 +250,12 @@ impl Keyring {
                     rewrapped.push(rec);
                 }
                 match store
-                    .admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &rewrapped)
+                    .admin_replace_master_key(
+                        &old.key_id(),
+                        &new.key_id(),
+                        &new.key_check(),
+                        &rewrapped,
+                    )
                     .await
                 {
                     Ok(()) => {
@@ -288,11 +304,23 @@ impl Keyring {
             }
             let rid = client.id.to_string();
             let secret = self
-                .open_str(org, &rid, fields::CLIENT_SECRET, &client.sealed_client_secret)
+                .open_str(
+                    org,
+                    &rid,
+                    fields::CLIENT_SECRET,
+                    &client.sealed_client_secret,
+                )
                 .await?;
-            let sealed = self.seal_str(org, &rid, fields::CLIENT_SECRET, &secret).await?;
+            let sealed = self
+                .seal_str(org, &rid, fields::CLIENT_SECRET, &secret)
+                .await?;
             if store
-                .admin_reseal_oauth_client_secret(org, &client.id, &client.sealed_client_secret, &sealed)
+                .admin_reseal_oauth_client_secret(
+                    org,
+                    &client.id,
+                    &client.sealed_client_secret,
+                    &sealed,
+                )
                 .await?
             {
                 count += 1;

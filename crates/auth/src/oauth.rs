@@ -293,7 +293,8 @@ impl OAuthHttp {
                 description: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
-        serde_json::from_slice(&body).map_err(|e| TokenEndpointError::InvalidResponse(e.to_string()))
+        serde_json::from_slice(&body)
+            .map_err(|e| TokenEndpointError::InvalidResponse(e.to_string()))
     }
 }
 

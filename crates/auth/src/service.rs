@@ -5,12 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiragate_jira::{JiraAuth, JiraClient, JiraError, JiraRequest, StaticTokenSource, Target, TokenSource};
+use jiragate_jira::{
+    JiraAuth, JiraClient, JiraError, JiraRequest, StaticTokenSource, Target, TokenSource,
+};
 use jiragate_store::{
     ApiType, AuthKind, ConnectSession, ConnectSessionId, ConnectSessionPatch, Connection,
-    ConnectionId, ConnectionPatch, ConnectionStatus, HealthCheck, NewAuditEvent,
-    NewConnectSession, NewConnection, NewCredential, NewOAuthClient, OAuthClientRecord,
-    OAuthClientRecordId, OrgId, Owner, SessionStatus, Store,
+    ConnectionId, ConnectionPatch, ConnectionStatus, HealthCheck, NewAuditEvent, NewConnectSession,
+    NewConnection, NewCredential, NewOAuthClient, OAuthClientRecord, OAuthClientRecordId, OrgId,
+    Owner, SessionStatus, Store,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -56,9 +58,15 @@ impl NewApiTokenConnection {
     /// The usual environment convention: `JIRA_BASE_URL`, `JIRA_USER_EMAIL`, `JIRA_API_TOKEN`.
     /// `None` when any of them is unset.
     pub fn from_env(workspace: &str, name: &str) -> Option<Self> {
-        let base = std::env::var("JIRA_BASE_URL").ok().filter(|s| !s.is_empty())?;
-        let email = std::env::var("JIRA_USER_EMAIL").ok().filter(|s| !s.is_empty())?;
-        let token = std::env::var("JIRA_API_TOKEN").ok().filter(|s| !s.is_empty())?;
+        let base = std::env::var("JIRA_BASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let email = std::env::var("JIRA_USER_EMAIL")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let token = std::env::var("JIRA_API_TOKEN")
+            .ok()
+            .filter(|s| !s.is_empty())?;
         Some(NewApiTokenConnection {
             workspace: workspace.to_owned(),
             name: name.to_owned(),
@@ -207,7 +215,12 @@ impl fmt::Debug for AuthService {
 
 impl AuthService {
     pub fn new(store: Store, keyring: Keyring, jira: JiraClient, cfg: AuthConfig) -> Self {
-        let tokens = TokenManager::new(store.clone(), keyring.clone(), jira.http().clone(), cfg.clone());
+        let tokens = TokenManager::new(
+            store.clone(),
+            keyring.clone(),
+            jira.http().clone(),
+            cfg.clone(),
+        );
         AuthService {
             store,
             keyring,
@@ -245,7 +258,14 @@ impl AuthService {
         self.cfg.clock.now()
     }
 
-    async fn audit(&self, org: &OrgId, actor: &str, action: &str, target: &str, detail: serde_json::Value) {
+    async fn audit(
+        &self,
+        org: &OrgId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) {
         let event = NewAuditEvent {
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -267,12 +287,18 @@ impl AuthService {
     ) -> Result<Connection, AuthError> {
         validate_names(&req.workspace, &req.name)?;
         if req.email.trim().is_empty() {
-            return Err(AuthError::invalid("email", "the Atlassian account email is required with an API token"));
+            return Err(AuthError::invalid(
+                "email",
+                "the Atlassian account email is required with an API token",
+            ));
         }
         let template = &self.cfg.endpoints.site_url_template;
         let site_url = req.site.base_url(template);
         if url::Url::parse(&site_url).is_err() {
-            return Err(AuthError::invalid("site", format!("{site_url:?} is not a URL")));
+            return Err(AuthError::invalid(
+                "site",
+                format!("{site_url:?} is not a URL"),
+            ));
         }
         let verified = self
             .verify_api_token(&site_url, req.email.trim(), &req.token, req.scoped)
@@ -344,7 +370,10 @@ impl AuthService {
         if scoped == Some(true) {
             return self.verify_scoped(site_url, basic(), false).await;
         }
-        match self.myself(Target::new(site_url, basic(), "verification")).await {
+        match self
+            .myself(Target::new(site_url, basic(), "verification"))
+            .await
+        {
             Ok(me) => Ok(VerifiedApiToken {
                 kind: AuthKind::ApiToken,
                 cloud_id: None,
@@ -366,7 +395,12 @@ impl AuthService {
         }
     }
 
-    async fn verify_scoped(&self, site_url: &str, auth: JiraAuth, detected: bool) -> Result<VerifiedApiToken, AuthError> {
+    async fn verify_scoped(
+        &self,
+        site_url: &str,
+        auth: JiraAuth,
+        detected: bool,
+    ) -> Result<VerifiedApiToken, AuthError> {
         let cloud_id = self.tenant_cloud_id(site_url).await?;
         let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &cloud_id);
         let me = self
@@ -412,14 +446,20 @@ impl AuthService {
         }
         let info: TenantInfo = resp.json().await.map_err(|e| AuthError::Verification {
             site: site_url.to_owned(),
-            message: format!("tenant_info is not what Jira Cloud sends: {}", e.without_url()),
+            message: format!(
+                "tenant_info is not what Jira Cloud sends: {}",
+                e.without_url()
+            ),
         })?;
         Ok(info.cloud_id)
     }
 
     async fn myself(&self, target: Target) -> Result<Myself, JiraError> {
         let src = StaticTokenSource(target);
-        let resp = self.jira.send(&src, JiraRequest::get("/rest/api/3/myself")).await?;
+        let resp = self
+            .jira
+            .send(&src, JiraRequest::get("/rest/api/3/myself"))
+            .await?;
         resp.json::<Myself>()
     }
 
@@ -445,7 +485,11 @@ impl AuthService {
             .keyring
             .seal_str(org, id.as_ref(), fields::CLIENT_SECRET, &client_secret)
             .await?;
-        let scopes: Vec<String> = scopes.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect();
+        let scopes: Vec<String> = scopes
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_owned)
+            .collect();
         let rec = self
             .store
             .create_oauth_client(
@@ -459,15 +503,25 @@ impl AuthService {
                 },
             )
             .await?;
-        self.audit(org, "auth", "oauth_client.create", rec.id.as_ref(), serde_json::json!({"client_id": rec.client_id}))
-            .await;
+        self.audit(
+            org,
+            "auth",
+            "oauth_client.create",
+            rec.id.as_ref(),
+            serde_json::json!({"client_id": rec.client_id}),
+        )
+        .await;
         Ok(rec)
     }
 
     // ----- OAuth connect flow -------------------------------------------------------------
 
     /// Creates a connect session and the authorize URL to send the browser to.
-    pub async fn start_connect(&self, org: &OrgId, req: StartConnect) -> Result<ConnectStart, AuthError> {
+    pub async fn start_connect(
+        &self,
+        org: &OrgId,
+        req: StartConnect,
+    ) -> Result<ConnectStart, AuthError> {
         validate_names(&req.workspace, &req.name)?;
         let client = self
             .store
@@ -477,10 +531,18 @@ impl AuthService {
                 what: "oauth client",
                 id: req.oauth_client_id.to_string(),
             })?;
-        if self.store.find_connection(org, &req.workspace, &req.name).await?.is_some() {
+        if self
+            .store
+            .find_connection(org, &req.workspace, &req.name)
+            .await?
+            .is_some()
+        {
             return Err(AuthError::invalid(
                 "name",
-                format!("a connection named {:?} already exists in workspace {:?}", req.name, req.workspace),
+                format!(
+                    "a connection named {:?} already exists in workspace {:?}",
+                    req.name, req.workspace
+                ),
             ));
         }
         let scopes = scopes_with_offline_access(req.scopes.as_deref().unwrap_or(&client.scopes));
@@ -489,12 +551,22 @@ impl AuthService {
         } else {
             client.redirect_uri.clone()
         };
-        let authz = oauth::build_authorize_url(&self.cfg.endpoints.authorize_url(), &client.client_id, &redirect, &scopes)
-            .map_err(|m| AuthError::invalid("endpoints", m))?;
+        let authz = oauth::build_authorize_url(
+            &self.cfg.endpoints.authorize_url(),
+            &client.client_id,
+            &redirect,
+            &scopes,
+        )
+        .map_err(|m| AuthError::invalid("endpoints", m))?;
         let id = ConnectSessionId::new();
         let sealed_verifier = self
             .keyring
-            .seal_str(org, id.as_ref(), fields::PKCE_VERIFIER, &authz.pkce_verifier)
+            .seal_str(
+                org,
+                id.as_ref(),
+                fields::PKCE_VERIFIER,
+                &authz.pkce_verifier,
+            )
             .await?;
         let expires_at = self.now() + self.cfg.connect_session_ttl;
         let session = self
@@ -535,20 +607,29 @@ impl AuthService {
             return Err(AuthError::State { reason: "missing" });
         }
         let hash = oauth::hash_state(state);
-        let Some(session) = self.store.consume_session_state_at(&hash, self.now()).await? else {
+        let Some(session) = self
+            .store
+            .consume_session_state_at(&hash, self.now())
+            .await?
+        else {
             let reason = match self.store.find_session_by_state_hash(&hash).await? {
                 None => "unknown",
-                Some(s) if s.expires_at <= self.now() && s.status == SessionStatus::Pending => "expired",
+                Some(s) if s.expires_at <= self.now() && s.status == SessionStatus::Pending => {
+                    "expired"
+                }
                 Some(_) => "replayed",
             };
             return Err(AuthError::State { reason });
         };
         if session.expires_at <= self.now() {
-            self.fail_session(&session, "the session expired before the callback arrived").await;
+            self.fail_session(&session, "the session expired before the callback arrived")
+                .await;
             return Err(AuthError::State { reason: "expired" });
         }
         if let Some(err) = error {
-            let message = format!("Atlassian returned error {err:?} (the user denied consent or the request was invalid)");
+            let message = format!(
+                "Atlassian returned error {err:?} (the user denied consent or the request was invalid)"
+            );
             self.fail_session(&session, &message).await;
             return Err(AuthError::OAuth { message });
         }
@@ -566,30 +647,54 @@ impl AuthService {
         }
     }
 
-    async fn complete_session(&self, session: &ConnectSession, code: &str) -> Result<CallbackOutcome, AuthError> {
+    async fn complete_session(
+        &self,
+        session: &ConnectSession,
+        code: &str,
+    ) -> Result<CallbackOutcome, AuthError> {
         let org = &session.org_id;
         let client = self.oauth_client(org, &session.oauth_client_id).await?;
         let secret = self.client_secret(org, &client).await?;
         let verifier = self
             .keyring
-            .open_str(org, session.id.as_ref(), fields::PKCE_VERIFIER, &session.sealed_pkce_verifier)
+            .open_str(
+                org,
+                session.id.as_ref(),
+                fields::PKCE_VERIFIER,
+                &session.sealed_pkce_verifier,
+            )
             .await?;
-        let redirect = if client.redirect_uri.is_empty() { self.cfg.redirect_uri() } else { client.redirect_uri.clone() };
+        let redirect = if client.redirect_uri.is_empty() {
+            self.cfg.redirect_uri()
+        } else {
+            client.redirect_uri.clone()
+        };
         let tokens = self
             .oauth()
             .exchange_code(&client.client_id, &secret, code, &redirect, &verifier)
             .await
-            .map_err(|e| AuthError::OAuth { message: format!("code exchange failed: {e}") })?;
+            .map_err(|e| AuthError::OAuth {
+                message: format!("code exchange failed: {e}"),
+            })?;
         let grant = self.grant_from(tokens, &session.scopes)?;
-        self.warn_on_reduced_scopes(org, session, &grant.granted_scopes).await;
+        self.warn_on_reduced_scopes(org, session, &grant.granted_scopes)
+            .await;
         let resources = self
             .oauth()
             .accessible_resources(&grant.access_token)
             .await
-            .map_err(|e| AuthError::OAuth { message: format!("accessible-resources failed: {e}") })?;
-        match decide_site(&resources, session.subdomain.as_deref(), &self.cfg.endpoints.site_url_template) {
+            .map_err(|e| AuthError::OAuth {
+                message: format!("accessible-resources failed: {e}"),
+            })?;
+        match decide_site(
+            &resources,
+            session.subdomain.as_deref(),
+            &self.cfg.endpoints.site_url_template,
+        ) {
             SiteDecision::Chosen(resource) => {
-                let conn = self.create_oauth_connection_from_session(session, &client, &resource, grant).await?;
+                let conn = self
+                    .create_oauth_connection_from_session(session, &client, &resource, grant)
+                    .await?;
                 Ok(CallbackOutcome::Connected(conn))
             }
             SiteDecision::AskUser(choices) => {
@@ -599,13 +704,21 @@ impl AuthService {
                     access_expires_at: grant.access_expires_at,
                     scopes: grant.granted_scopes.clone(),
                 };
-                let pending_json = SecretString::from(serde_json::to_string(&pending).map_err(|e| AuthError::OAuth {
-                    message: format!("could not park the tokens: {e}"),
-                })?);
+                let pending_json =
+                    SecretString::from(serde_json::to_string(&pending).map_err(|e| {
+                        AuthError::OAuth {
+                            message: format!("could not park the tokens: {e}"),
+                        }
+                    })?);
                 drop(pending);
                 let sealed = self
                     .keyring
-                    .seal_str(org, session.id.as_ref(), fields::PENDING_TOKENS, &pending_json)
+                    .seal_str(
+                        org,
+                        session.id.as_ref(),
+                        fields::PENDING_TOKENS,
+                        &pending_json,
+                    )
                     .await?;
                 self.store
                     .update_connect_session(
@@ -613,7 +726,9 @@ impl AuthService {
                         &session.id,
                         ConnectSessionPatch {
                             status: Some(SessionStatus::ChooseSite),
-                            sites_json: Some(Some(serde_json::to_value(&choices).unwrap_or_default())),
+                            sites_json: Some(Some(
+                                serde_json::to_value(&choices).unwrap_or_default(),
+                            )),
                             sealed_pending_tokens: Some(Some(sealed)),
                             ..Default::default()
                         },
@@ -624,9 +739,16 @@ impl AuthService {
                     sites: choices,
                 })
             }
-            SiteDecision::NotFound { requested, available } => Err(AuthError::SiteNotFound { requested, available }),
+            SiteDecision::NotFound {
+                requested,
+                available,
+            } => Err(AuthError::SiteNotFound {
+                requested,
+                available,
+            }),
             SiteDecision::NoSites => Err(AuthError::OAuth {
-                message: "the grant covers no Jira site (the user may have no access to any site)".to_owned(),
+                message: "the grant covers no Jira site (the user may have no access to any site)"
+                    .to_owned(),
             }),
         }
     }
@@ -647,14 +769,27 @@ impl AuthService {
         })
     }
 
-    async fn warn_on_reduced_scopes(&self, org: &OrgId, session: &ConnectSession, granted: &[String]) {
-        let missing: Vec<&String> = session.scopes.iter().filter(|s| !granted.contains(s)).collect();
+    async fn warn_on_reduced_scopes(
+        &self,
+        org: &OrgId,
+        session: &ConnectSession,
+        granted: &[String],
+    ) {
+        let missing: Vec<&String> = session
+            .scopes
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .collect();
         if missing.is_empty() {
             return;
         }
         let warning = format!(
             "Atlassian granted fewer scopes than requested; missing: {}",
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         tracing::warn!(session = %session.id, "{warning}");
         self.audit(
@@ -665,12 +800,20 @@ impl AuthService {
             serde_json::json!({"requested": session.scopes, "granted": granted, "missing": missing}),
         )
         .await;
-        if let Err(e) = self.store.update_connect_session(org, &session.id, ConnectSessionPatch {
-            // The session has one free-text field; a connected session with text there is a
-            // warning, not a failure.
-            error: Some(Some(format!("warning: {warning}"))),
-            ..Default::default()
-        }).await {
+        if let Err(e) = self
+            .store
+            .update_connect_session(
+                org,
+                &session.id,
+                ConnectSessionPatch {
+                    // The session has one free-text field; a connected session with text there is a
+                    // warning, not a failure.
+                    error: Some(Some(format!("warning: {warning}"))),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
             tracing::warn!(session = %session.id, error = %e, "could not record the scope warning on the session");
         }
     }
@@ -678,12 +821,16 @@ impl AuthService {
     async fn fail_session(&self, session: &ConnectSession, message: &str) {
         if let Err(e) = self
             .store
-            .update_connect_session(&session.org_id, &session.id, ConnectSessionPatch {
-                status: Some(SessionStatus::Failed),
-                error: Some(Some(message.to_owned())),
-                sealed_pending_tokens: Some(None),
-                ..Default::default()
-            })
+            .update_connect_session(
+                &session.org_id,
+                &session.id,
+                ConnectSessionPatch {
+                    status: Some(SessionStatus::Failed),
+                    error: Some(Some(message.to_owned())),
+                    sealed_pending_tokens: Some(None),
+                    ..Default::default()
+                },
+            )
             .await
         {
             tracing::warn!(session = %session.id, error = %e, "could not mark the session failed");
@@ -691,16 +838,27 @@ impl AuthService {
     }
 
     /// Completes a session that waits for a site choice.
-    pub async fn choose_site(&self, org: &OrgId, session_id: &ConnectSessionId, cloud_id: &str) -> Result<Connection, AuthError> {
+    pub async fn choose_site(
+        &self,
+        org: &OrgId,
+        session_id: &ConnectSessionId,
+        cloud_id: &str,
+    ) -> Result<Connection, AuthError> {
         let session = self
             .store
             .get_connect_session(org, session_id)
             .await?
-            .ok_or_else(|| AuthError::NotFound { what: "connect session", id: session_id.to_string() })?;
+            .ok_or_else(|| AuthError::NotFound {
+                what: "connect session",
+                id: session_id.to_string(),
+            })?;
         if session.status != SessionStatus::ChooseSite {
             return Err(AuthError::SessionState {
                 session: session_id.to_string(),
-                message: format!("the session is {}, not waiting for a site choice", session_status_name(session.status)),
+                message: format!(
+                    "the session is {}, not waiting for a site choice",
+                    session_status_name(session.status)
+                ),
             });
         }
         let choices: Vec<SiteChoice> = session
@@ -711,21 +869,33 @@ impl AuthService {
         let Some(choice) = choices.iter().find(|c| c.cloud_id == cloud_id) else {
             return Err(AuthError::SiteNotFound {
                 requested: cloud_id.to_owned(),
-                available: choices.iter().map(|c| format!("{} ({}, cloud id {})", c.name, c.url, c.cloud_id)).collect(),
+                available: choices
+                    .iter()
+                    .map(|c| format!("{} ({}, cloud id {})", c.name, c.url, c.cloud_id))
+                    .collect(),
             });
         };
-        let sealed = session.sealed_pending_tokens.as_deref().ok_or_else(|| AuthError::SessionState {
-            session: session_id.to_string(),
-            message: "the session holds no tokens any more; start the connection again".to_owned(),
-        })?;
+        let sealed =
+            session
+                .sealed_pending_tokens
+                .as_deref()
+                .ok_or_else(|| AuthError::SessionState {
+                    session: session_id.to_string(),
+                    message: "the session holds no tokens any more; start the connection again"
+                        .to_owned(),
+                })?;
         let pending_json = self
             .keyring
             .open_str(org, session.id.as_ref(), fields::PENDING_TOKENS, sealed)
             .await?;
-        let pending: PendingTokens = serde_json::from_str(pending_json.expose_secret()).map_err(|_| AuthError::SessionState {
-            session: session_id.to_string(),
-            message: "the parked tokens are unreadable; start the connection again".to_owned(),
-        })?;
+        let pending: PendingTokens =
+            serde_json::from_str(pending_json.expose_secret()).map_err(|_| {
+                AuthError::SessionState {
+                    session: session_id.to_string(),
+                    message: "the parked tokens are unreadable; start the connection again"
+                        .to_owned(),
+                }
+            })?;
         let grant = OAuthGrant {
             access_token: SecretString::from(pending.access_token),
             refresh_token: SecretString::from(pending.refresh_token),
@@ -739,7 +909,10 @@ impl AuthService {
             name: choice.name.clone(),
             scopes: Vec::new(),
         };
-        match self.create_oauth_connection_from_session(&session, &client, &resource, grant).await {
+        match self
+            .create_oauth_connection_from_session(&session, &client, &resource, grant)
+            .await
+        {
             Ok(c) => Ok(c),
             Err(e) => {
                 self.fail_session(&session, &e.to_string()).await;
@@ -770,12 +943,16 @@ impl AuthService {
             )
             .await?;
         self.store
-            .update_connect_session(&session.org_id, &session.id, ConnectSessionPatch {
+            .update_connect_session(
+                &session.org_id,
+                &session.id,
+                ConnectSessionPatch {
                     status: Some(SessionStatus::Connected),
                     connection_id: Some(Some(conn.id.clone())),
                     sealed_pending_tokens: Some(None),
                     ..Default::default()
-                })
+                },
+            )
             .await?;
         Ok(conn)
     }
@@ -790,7 +967,11 @@ impl AuthService {
         let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &resource.id);
         // Who the grant acts as; a grant without read:jira-user still connects.
         let me = self
-            .myself(Target::new(base, JiraAuth::Bearer(grant.access_token.clone()), "verification"))
+            .myself(Target::new(
+                base,
+                JiraAuth::Bearer(grant.access_token.clone()),
+                "verification",
+            ))
             .await;
         let (account_id, account_name) = match me {
             Ok(me) => (me.account_id, me.display_name),
@@ -803,8 +984,19 @@ impl AuthService {
             }
         };
         let id = ConnectionId::new();
-        let sealed_access = self.keyring.seal_str(org, id.as_ref(), fields::ACCESS_TOKEN, &grant.access_token).await?;
-        let sealed_refresh = self.keyring.seal_str(org, id.as_ref(), fields::REFRESH_TOKEN, &grant.refresh_token).await?;
+        let sealed_access = self
+            .keyring
+            .seal_str(org, id.as_ref(), fields::ACCESS_TOKEN, &grant.access_token)
+            .await?;
+        let sealed_refresh = self
+            .keyring
+            .seal_str(
+                org,
+                id.as_ref(),
+                fields::REFRESH_TOKEN,
+                &grant.refresh_token,
+            )
+            .await?;
         let now = self.now();
         let site_url = resource.url.trim_end_matches('/').to_owned();
         let conn = self
@@ -850,16 +1042,32 @@ impl AuthService {
         Ok(conn)
     }
 
-    async fn oauth_client(&self, org: &OrgId, id: &OAuthClientRecordId) -> Result<OAuthClientRecord, AuthError> {
+    async fn oauth_client(
+        &self,
+        org: &OrgId,
+        id: &OAuthClientRecordId,
+    ) -> Result<OAuthClientRecord, AuthError> {
         self.store
             .get_oauth_client(org, id)
             .await?
-            .ok_or_else(|| AuthError::NotFound { what: "oauth client", id: id.to_string() })
+            .ok_or_else(|| AuthError::NotFound {
+                what: "oauth client",
+                id: id.to_string(),
+            })
     }
 
-    async fn client_secret(&self, org: &OrgId, client: &OAuthClientRecord) -> Result<SecretString, AuthError> {
+    async fn client_secret(
+        &self,
+        org: &OrgId,
+        client: &OAuthClientRecord,
+    ) -> Result<SecretString, AuthError> {
         self.keyring
-            .open_str(org, client.id.as_ref(), fields::CLIENT_SECRET, &client.sealed_client_secret)
+            .open_str(
+                org,
+                client.id.as_ref(),
+                fields::CLIENT_SECRET,
+                &client.sealed_client_secret,
+            )
             .await
     }
 
@@ -883,12 +1091,16 @@ impl AuthService {
                 Ok((rec, secret))
             }
             (None, Some(secret)) => {
-                let rec = self.create_oauth_client(org, client_id, secret.clone(), Vec::new()).await?;
+                let rec = self
+                    .create_oauth_client(org, client_id, secret.clone(), Vec::new())
+                    .await?;
                 Ok((rec, secret))
             }
             (None, None) => Err(AuthError::invalid(
                 "client_secret",
-                format!("no OAuth client with client_id {client_id:?} is registered; give its client_secret"),
+                format!(
+                    "no OAuth client with client_id {client_id:?} is registered; give its client_secret"
+                ),
             )),
         }
     }
@@ -922,35 +1134,71 @@ impl AuthService {
             .oauth()
             .accessible_resources(&grant.access_token)
             .await
-            .map_err(|e| AuthError::OAuth { message: format!("accessible-resources failed: {e}") })?;
+            .map_err(|e| AuthError::OAuth {
+                message: format!("accessible-resources failed: {e}"),
+            })?;
         Ok((grant, resources))
     }
 
     /// Creates an OAuth connection from tokens obtained elsewhere.
-    pub async fn create_byo_oauth_connection(&self, org: &OrgId, req: NewOAuthTokens) -> Result<Connection, AuthError> {
+    pub async fn create_byo_oauth_connection(
+        &self,
+        org: &OrgId,
+        req: NewOAuthTokens,
+    ) -> Result<Connection, AuthError> {
         validate_names(&req.workspace, &req.name)?;
-        if self.store.find_connection(org, &req.workspace, &req.name).await?.is_some() {
+        if self
+            .store
+            .find_connection(org, &req.workspace, &req.name)
+            .await?
+            .is_some()
+        {
             return Err(AuthError::invalid(
                 "name",
-                format!("a connection named {:?} already exists in workspace {:?}", req.name, req.workspace),
+                format!(
+                    "a connection named {:?} already exists in workspace {:?}",
+                    req.name, req.workspace
+                ),
             ));
         }
-        let (client, secret) = self.ensure_oauth_client(org, req.client_id.trim(), req.client_secret).await?;
-        let (grant, resources) = self.validate_oauth_tokens(&client, &secret, &req.refresh_token).await?;
-        let resource = match decide_site(&resources, req.subdomain.as_deref(), &self.cfg.endpoints.site_url_template) {
+        let (client, secret) = self
+            .ensure_oauth_client(org, req.client_id.trim(), req.client_secret)
+            .await?;
+        let (grant, resources) = self
+            .validate_oauth_tokens(&client, &secret, &req.refresh_token)
+            .await?;
+        let resource = match decide_site(
+            &resources,
+            req.subdomain.as_deref(),
+            &self.cfg.endpoints.site_url_template,
+        ) {
             SiteDecision::Chosen(r) => r,
             SiteDecision::AskUser(choices) => {
                 return Err(AuthError::invalid(
                     "subdomain",
                     format!(
                         "the grant covers several sites ({}); name one with subdomain",
-                        choices.iter().map(|c| c.url.as_str()).collect::<Vec<_>>().join(", ")
+                        choices
+                            .iter()
+                            .map(|c| c.url.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
-            SiteDecision::NotFound { requested, available } => return Err(AuthError::SiteNotFound { requested, available }),
+            SiteDecision::NotFound {
+                requested,
+                available,
+            } => {
+                return Err(AuthError::SiteNotFound {
+                    requested,
+                    available,
+                });
+            }
             SiteDecision::NoSites => {
-                return Err(AuthError::OAuth { message: "the grant covers no Jira site".to_owned() });
+                return Err(AuthError::OAuth {
+                    message: "the grant covers no Jira site".to_owned(),
+                });
             }
         };
         self.create_oauth_connection(
@@ -969,15 +1217,28 @@ impl AuthService {
     }
 
     /// Replaces a connection's credentials after verifying the new ones (never merged).
-    pub async fn replace_credentials(&self, org: &OrgId, conn_id: &ConnectionId, creds: Credentials) -> Result<Connection, AuthError> {
+    pub async fn replace_credentials(
+        &self,
+        org: &OrgId,
+        conn_id: &ConnectionId,
+        creds: Credentials,
+    ) -> Result<Connection, AuthError> {
         let conn = self.connection(org, conn_id).await?;
         let now = self.now();
         let (credential, patch) = match (conn.auth_kind, creds) {
-            (AuthKind::ApiToken | AuthKind::ScopedApiToken, Credentials::ApiToken { email, token }) => {
+            (
+                AuthKind::ApiToken | AuthKind::ScopedApiToken,
+                Credentials::ApiToken { email, token },
+            ) => {
                 let email = email.or(conn.email.clone()).unwrap_or_default();
                 let scoped = Some(conn.auth_kind == AuthKind::ScopedApiToken);
-                let verified = self.verify_api_token(&conn.site_url, email.trim(), &token, scoped).await?;
-                let sealed = self.keyring.seal_str(org, conn.id.as_ref(), fields::API_TOKEN, &token).await?;
+                let verified = self
+                    .verify_api_token(&conn.site_url, email.trim(), &token, scoped)
+                    .await?;
+                let sealed = self
+                    .keyring
+                    .seal_str(org, conn.id.as_ref(), fields::API_TOKEN, &token)
+                    .await?;
                 (
                     NewCredential {
                         sealed_api_token: Some(sealed),
@@ -993,11 +1254,27 @@ impl AuthService {
                     },
                 )
             }
-            (AuthKind::OAuth2, Credentials::OAuthTokens { refresh_token, access_token: _, client_id, client_secret }) => {
+            (
+                AuthKind::OAuth2,
+                Credentials::OAuthTokens {
+                    refresh_token,
+                    access_token: _,
+                    client_id,
+                    client_secret,
+                },
+            ) => {
                 let (client, secret) = match client_id {
-                    Some(cid) => self.ensure_oauth_client(org, cid.trim(), client_secret).await?,
+                    Some(cid) => {
+                        self.ensure_oauth_client(org, cid.trim(), client_secret)
+                            .await?
+                    }
                     None => {
-                        let id = conn.oauth_client_id.clone().ok_or_else(|| AuthError::invalid("client_id", "the connection has no OAuth client; give client_id"))?;
+                        let id = conn.oauth_client_id.clone().ok_or_else(|| {
+                            AuthError::invalid(
+                                "client_id",
+                                "the connection has no OAuth client; give client_id",
+                            )
+                        })?;
                         let rec = self.oauth_client(org, &id).await?;
                         let secret = match client_secret {
                             Some(s) => s,
@@ -1006,7 +1283,9 @@ impl AuthService {
                         (rec, secret)
                     }
                 };
-                let (grant, resources) = self.validate_oauth_tokens(&client, &secret, &refresh_token).await?;
+                let (grant, resources) = self
+                    .validate_oauth_tokens(&client, &secret, &refresh_token)
+                    .await?;
                 let cloud = conn.cloud_id.clone().unwrap_or_default();
                 if !resources.iter().any(|r| r.id == cloud) {
                     return Err(AuthError::SiteNotFound {
@@ -1014,8 +1293,24 @@ impl AuthService {
                         available: resources.iter().map(|r| r.url.clone()).collect(),
                     });
                 }
-                let sealed_access = self.keyring.seal_str(org, conn.id.as_ref(), fields::ACCESS_TOKEN, &grant.access_token).await?;
-                let sealed_refresh = self.keyring.seal_str(org, conn.id.as_ref(), fields::REFRESH_TOKEN, &grant.refresh_token).await?;
+                let sealed_access = self
+                    .keyring
+                    .seal_str(
+                        org,
+                        conn.id.as_ref(),
+                        fields::ACCESS_TOKEN,
+                        &grant.access_token,
+                    )
+                    .await?;
+                let sealed_refresh = self
+                    .keyring
+                    .seal_str(
+                        org,
+                        conn.id.as_ref(),
+                        fields::REFRESH_TOKEN,
+                        &grant.refresh_token,
+                    )
+                    .await?;
                 (
                     NewCredential {
                         sealed_api_token: None,
@@ -1036,14 +1331,34 @@ impl AuthService {
             (kind, _) => {
                 return Err(AuthError::invalid(
                     "credentials",
-                    format!("a {} connection takes {} credentials", auth_kind_name(kind), if kind == AuthKind::OAuth2 { "OAuth token" } else { "API token (username/password)" }),
+                    format!(
+                        "a {} connection takes {} credentials",
+                        auth_kind_name(kind),
+                        if kind == AuthKind::OAuth2 {
+                            "OAuth token"
+                        } else {
+                            "API token (username/password)"
+                        }
+                    ),
                 ));
             }
         };
-        self.store.replace_credential(org, &conn.id, credential).await?;
+        self.store
+            .replace_credential(org, &conn.id, credential)
+            .await?;
         self.tokens.invalidate(&conn.id);
-        let updated = self.store.update_connection(org, &conn.id, conn.version, patch).await?;
-        self.audit(org, "auth", "connection.credentials_replaced", conn.id.as_ref(), serde_json::json!({})).await;
+        let updated = self
+            .store
+            .update_connection(org, &conn.id, conn.version, patch)
+            .await?;
+        self.audit(
+            org,
+            "auth",
+            "connection.credentials_replaced",
+            conn.id.as_ref(),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(updated)
     }
 
@@ -1051,7 +1366,10 @@ impl AuthService {
         self.store
             .get_connection(org, id)
             .await?
-            .ok_or_else(|| AuthError::NotFound { what: "connection", id: id.to_string() })
+            .ok_or_else(|| AuthError::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            })
     }
 
     /// Finds the connection of a workspace for the installation or for one user.
@@ -1065,7 +1383,12 @@ impl AuthService {
         let wanted = match (credential_for, user_id) {
             (CredentialFor::Installation, _) => Owner::Installation,
             (CredentialFor::User, Some(u)) if !u.is_empty() => Owner::User(u.to_owned()),
-            (CredentialFor::User, _) => return Err(AuthError::invalid("user_id", "required with credential_for=user")),
+            (CredentialFor::User, _) => {
+                return Err(AuthError::invalid(
+                    "user_id",
+                    "required with credential_for=user",
+                ));
+            }
         };
         let mut found: Vec<Connection> = self
             .store
@@ -1082,7 +1405,10 @@ impl AuthService {
             1 => Ok(found.remove(0)),
             n => Err(AuthError::invalid(
                 "connector_id",
-                format!("{n} connections in workspace {workspace:?} belong to {}; name one by id", owner_label(&wanted)),
+                format!(
+                    "{n} connections in workspace {workspace:?} belong to {}; name one by id",
+                    owner_label(&wanted)
+                ),
             )),
         }
     }
@@ -1097,7 +1423,11 @@ impl AuthService {
     }
 
     /// A fresh access token (OAuth connections only), audited.
-    pub async fn access_token(&self, org: &OrgId, conn_id: &ConnectionId) -> Result<(SecretString, OffsetDateTime), AuthError> {
+    pub async fn access_token(
+        &self,
+        org: &OrgId,
+        conn_id: &ConnectionId,
+    ) -> Result<(SecretString, OffsetDateTime), AuthError> {
         let conn = self.connection(org, conn_id).await?;
         if conn.auth_kind != AuthKind::OAuth2 {
             return Err(AuthError::invalid(
@@ -1105,9 +1435,15 @@ impl AuthService {
                 "API-token connections have no access token to hand out; the API token itself is never returned",
             ));
         }
-        let t = self.tokens.token_with_expiry(org, conn_id, Need::ValidFor(self.cfg.expiry_skew)).await?;
+        let t = self
+            .tokens
+            .token_with_expiry(org, conn_id, Need::ValidFor(self.cfg.expiry_skew))
+            .await?;
         let JiraAuth::Bearer(token) = t.target.auth else {
-            return Err(AuthError::invalid("connector_id", "the connection has no OAuth access token"));
+            return Err(AuthError::invalid(
+                "connector_id",
+                "the connection has no OAuth access token",
+            ));
         };
         self.audit(
             org,
@@ -1121,11 +1457,18 @@ impl AuthService {
     }
 
     /// Health check now: `GET /rest/api/3/myself` with the connection's credential.
-    pub async fn check(&self, org: &OrgId, conn_id: &ConnectionId) -> Result<HealthCheck, AuthError> {
+    pub async fn check(
+        &self,
+        org: &OrgId,
+        conn_id: &ConnectionId,
+    ) -> Result<HealthCheck, AuthError> {
         let conn = self.connection(org, conn_id).await?;
         let started = Instant::now();
         let src = self.token_source(org, &conn);
-        let result = self.jira.send(src.as_ref(), JiraRequest::get("/rest/api/3/myself")).await;
+        let result = self
+            .jira
+            .send(src.as_ref(), JiraRequest::get("/rest/api/3/myself"))
+            .await;
         let latency_ms = started.elapsed().as_millis() as i64;
         let (status, reason) = health_from(&conn, result);
         let now = self.now();
@@ -1150,7 +1493,8 @@ impl AuthService {
             )
             .await;
         }
-        metrics::counter!("jiragate_health_checks_total", "status" => status_name(status)).increment(1);
+        metrics::counter!("jiragate_health_checks_total", "status" => status_name(status))
+            .increment(1);
         Ok(check)
     }
 
@@ -1160,7 +1504,10 @@ impl AuthService {
     }
 }
 
-fn health_from(conn: &Connection, result: Result<jiragate_jira::JiraResponse, JiraError>) -> (ConnectionStatus, Option<String>) {
+fn health_from(
+    conn: &Connection,
+    result: Result<jiragate_jira::JiraResponse, JiraError>,
+) -> (ConnectionStatus, Option<String>) {
     match result {
         Ok(_) => (ConnectionStatus::Healthy, None),
         Err(JiraError::NeedsReauth { reason, .. }) => (ConnectionStatus::NeedsReauth, Some(reason)),
@@ -1210,13 +1557,24 @@ struct OAuthConnectionParts {
 
 fn verification_error(site: &str, e: JiraError) -> AuthError {
     let message = match &e {
-        JiraError::Unauthorized { .. } => "Atlassian refused the email/API token (401); check the email and the token".to_owned(),
-        JiraError::Upstream { status: 404, .. } => "no Jira site answers at this address (404); check the subdomain or base URL".to_owned(),
-        JiraError::Upstream { status: 403, .. } => format!("the account has no access to this site (403): {e}"),
-        JiraError::Transport { message, .. } => format!("could not reach the site ({message}); check the subdomain or base URL"),
+        JiraError::Unauthorized { .. } => {
+            "Atlassian refused the email/API token (401); check the email and the token".to_owned()
+        }
+        JiraError::Upstream { status: 404, .. } => {
+            "no Jira site answers at this address (404); check the subdomain or base URL".to_owned()
+        }
+        JiraError::Upstream { status: 403, .. } => {
+            format!("the account has no access to this site (403): {e}")
+        }
+        JiraError::Transport { message, .. } => {
+            format!("could not reach the site ({message}); check the subdomain or base URL")
+        }
         other => other.to_string(),
     };
-    AuthError::Verification { site: site.to_owned(), message }
+    AuthError::Verification {
+        site: site.to_owned(),
+        message,
+    }
 }
 
 fn validate_names(workspace: &str, name: &str) -> Result<(), AuthError> {

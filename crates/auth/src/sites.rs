@@ -82,7 +82,9 @@ pub fn normalize_subdomain(s: &str) -> String {
 /// label of an `*.atlassian.net` host.
 pub fn subdomain_of_url(url: &str, site_url_template: &str) -> Option<String> {
     let url = url.trim().trim_end_matches('/');
-    if let Some((prefix, suffix)) = site_url_template.trim_end_matches('/').split_once("{subdomain}")
+    if let Some((prefix, suffix)) = site_url_template
+        .trim_end_matches('/')
+        .split_once("{subdomain}")
         && let Some(rest) = url.strip_prefix(prefix)
         && let Some(sub) = rest.strip_suffix(suffix)
         && !sub.is_empty()

@@ -90,7 +90,9 @@ impl FlightError {
             },
             FlightError::NoRefreshPossible => AuthError::Refresh {
                 connection: connection.to_string(),
-                message: "the API token was refused and cannot be refreshed; replace the credentials".to_owned(),
+                message:
+                    "the API token was refused and cannot be refreshed; replace the credentials"
+                        .to_owned(),
             },
             FlightError::Busy => AuthError::RefreshBusy {
                 connection: connection.to_string(),
@@ -257,7 +259,10 @@ impl TokenManager {
             slot.last_used
                 .store(now.unix_timestamp(), Ordering::Relaxed);
             if let Some(t) = slot.fresh(now, self.inner.cfg.expiry_skew) {
-                self.inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .cache_hits
+                    .fetch_add(1, Ordering::Relaxed);
                 return Ok(t.target);
             }
         }
@@ -281,8 +286,10 @@ impl TokenManager {
                 id: conn.to_string(),
             });
         }
-        slot.last_used
-            .store(self.inner.cfg.clock.now().unix_timestamp(), Ordering::Relaxed);
+        slot.last_used.store(
+            self.inner.cfg.clock.now().unix_timestamp(),
+            Ordering::Relaxed,
+        );
         let flight = self.flight_for(&slot, conn, need, true);
         match flight {
             Ok(t) => Ok(t),
@@ -305,7 +312,12 @@ impl TokenManager {
         // Re-check under the flight lock: a flight may have finished just now.
         if may_use_cache
             && let Some(t) = slot.cached()
-            && satisfies_cached(&t, &need, self.inner.cfg.clock.now(), self.inner.cfg.expiry_skew)
+            && satisfies_cached(
+                &t,
+                &need,
+                self.inner.cfg.clock.now(),
+                self.inner.cfg.expiry_skew,
+            )
         {
             return Ok(t);
         }
@@ -454,13 +466,14 @@ impl TokenManager {
         need: &Need,
     ) -> Result<FlightStep, AuthError> {
         let store = &self.inner.store;
-        let conn = store
-            .get_connection(org, conn_id)
-            .await?
-            .ok_or_else(|| AuthError::NotFound {
-                what: "connection",
-                id: conn_id.to_string(),
-            })?;
+        let conn =
+            store
+                .get_connection(org, conn_id)
+                .await?
+                .ok_or_else(|| AuthError::NotFound {
+                    what: "connection",
+                    id: conn_id.to_string(),
+                })?;
         if matches!(
             conn.status,
             ConnectionStatus::NeedsReauth | ConnectionStatus::Revoked
@@ -486,7 +499,10 @@ impl TokenManager {
                 }
                 Ok(FlightStep::Token(token))
             }
-            AuthKind::OAuth2 => self.oauth_flight(&conn, cred, need).await.map(FlightStep::Token),
+            AuthKind::OAuth2 => self
+                .oauth_flight(&conn, cred, need)
+                .await
+                .map(FlightStep::Token),
         }
     }
 
@@ -505,11 +521,14 @@ impl TokenManager {
             })
     }
 
-    async fn api_token_target(&self, conn: &Connection, cred: &Credential) -> Result<CachedToken, AuthError> {
-        let sealed = cred
-            .sealed_api_token
-            .as_deref()
-            .ok_or_else(|| AuthError::invalid("credential", "the connection has no API token stored"))?;
+    async fn api_token_target(
+        &self,
+        conn: &Connection,
+        cred: &Credential,
+    ) -> Result<CachedToken, AuthError> {
+        let sealed = cred.sealed_api_token.as_deref().ok_or_else(|| {
+            AuthError::invalid("credential", "the connection has no API token stored")
+        })?;
         let token = self
             .inner
             .keyring
@@ -525,8 +544,14 @@ impl TokenManager {
         })
     }
 
-    async fn oauth_cached(&self, conn: &Connection, cred: &Credential) -> Result<Option<CachedToken>, AuthError> {
-        let (Some(sealed), Some(expires)) = (cred.sealed_access_token.as_deref(), cred.access_expires_at) else {
+    async fn oauth_cached(
+        &self,
+        conn: &Connection,
+        cred: &Credential,
+    ) -> Result<Option<CachedToken>, AuthError> {
+        let (Some(sealed), Some(expires)) =
+            (cred.sealed_access_token.as_deref(), cred.access_expires_at)
+        else {
             return Ok(None);
         };
         let token = self
@@ -543,7 +568,12 @@ impl TokenManager {
         }))
     }
 
-    async fn satisfied(&self, conn: &Connection, cred: &Credential, need: &Need) -> Result<Option<CachedToken>, AuthError> {
+    async fn satisfied(
+        &self,
+        conn: &Connection,
+        cred: &Credential,
+        need: &Need,
+    ) -> Result<Option<CachedToken>, AuthError> {
         let Some(t) = self.oauth_cached(conn, cred).await? else {
             return Ok(None);
         };
@@ -551,7 +581,12 @@ impl TokenManager {
         let ok = match need {
             Need::IssuedAfter(after) => {
                 cred.refresh_issued_at.is_some_and(|at| at > *after)
-                    && satisfies_cached(&t, &Need::ValidFor(self.inner.cfg.expiry_skew), now, self.inner.cfg.expiry_skew)
+                    && satisfies_cached(
+                        &t,
+                        &Need::ValidFor(self.inner.cfg.expiry_skew),
+                        now,
+                        self.inner.cfg.expiry_skew,
+                    )
             }
             other => satisfies_cached(&t, other, now, self.inner.cfg.expiry_skew),
         };
@@ -599,22 +634,37 @@ impl TokenManager {
         result
     }
 
-    async fn refresh_under_lease(&self, conn: &Connection, need: &Need) -> Result<CachedToken, AuthError> {
+    async fn refresh_under_lease(
+        &self,
+        conn: &Connection,
+        need: &Need,
+    ) -> Result<CachedToken, AuthError> {
         // Re-read under the lease: another instance may have refreshed since we looked.
         let cred = self.load_credential(&conn.org_id, &conn.id).await?;
         if let Some(t) = self.satisfied(conn, &cred, need).await? {
             return Ok(t);
         }
         let keyring = &self.inner.keyring;
-        let sealed_rt = cred.sealed_refresh_token.as_deref().ok_or_else(|| AuthError::NeedsReauth {
-            connection: conn.id.to_string(),
-            reason: "no refresh token is stored (was offline_access granted?)".to_owned(),
-        })?;
+        let sealed_rt =
+            cred.sealed_refresh_token
+                .as_deref()
+                .ok_or_else(|| AuthError::NeedsReauth {
+                    connection: conn.id.to_string(),
+                    reason: "no refresh token is stored (was offline_access granted?)".to_owned(),
+                })?;
         let refresh_token = keyring
-            .open_str(&conn.org_id, conn.id.as_ref(), fields::REFRESH_TOKEN, sealed_rt)
+            .open_str(
+                &conn.org_id,
+                conn.id.as_ref(),
+                fields::REFRESH_TOKEN,
+                sealed_rt,
+            )
             .await?;
         let (client_id, client_secret) = self.client_credentials(conn).await?;
-        self.inner.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .refreshes
+            .fetch_add(1, Ordering::Relaxed);
         metrics::counter!("jiragate_token_refreshes_total").increment(1);
         let tokens = match self
             .inner
@@ -646,10 +696,20 @@ impl TokenManager {
         // Atlassian always rotates; if a refresh token is ever missing, keep the one we have.
         let new_refresh = tokens.refresh_token.clone().unwrap_or(refresh_token);
         let sealed_access = keyring
-            .seal_str(&conn.org_id, conn.id.as_ref(), fields::ACCESS_TOKEN, &tokens.access_token)
+            .seal_str(
+                &conn.org_id,
+                conn.id.as_ref(),
+                fields::ACCESS_TOKEN,
+                &tokens.access_token,
+            )
             .await?;
         let sealed_refresh = keyring
-            .seal_str(&conn.org_id, conn.id.as_ref(), fields::REFRESH_TOKEN, &new_refresh)
+            .seal_str(
+                &conn.org_id,
+                conn.id.as_ref(),
+                fields::REFRESH_TOKEN,
+                &new_refresh,
+            )
             .await?;
         let committed = self
             .inner
@@ -679,16 +739,26 @@ impl TokenManager {
         };
         let base = connection_base_url(conn, &self.inner.cfg.endpoints.api_url);
         Ok(CachedToken {
-            target: Target::new(base, JiraAuth::Bearer(tokens.access_token), conn.id.to_string()),
+            target: Target::new(
+                base,
+                JiraAuth::Bearer(tokens.access_token),
+                conn.id.to_string(),
+            ),
             access_expires_at: Some(expires_at),
             cache_until: expires_at,
             generation,
         })
     }
 
-    async fn client_credentials(&self, conn: &Connection) -> Result<(String, Option<SecretString>), AuthError> {
+    async fn client_credentials(
+        &self,
+        conn: &Connection,
+    ) -> Result<(String, Option<SecretString>), AuthError> {
         let id = conn.oauth_client_id.as_ref().ok_or_else(|| {
-            AuthError::invalid("connection", "the OAuth connection has no OAuth client recorded")
+            AuthError::invalid(
+                "connection",
+                "the OAuth connection has no OAuth client recorded",
+            )
         })?;
         let client = self
             .inner
@@ -721,7 +791,13 @@ impl TokenManager {
         let store = &self.inner.store;
         let now = self.inner.cfg.clock.now();
         if let Err(e) = store
-            .set_connection_status(&conn.org_id, &conn.id, ConnectionStatus::NeedsReauth, Some(reason), now)
+            .set_connection_status(
+                &conn.org_id,
+                &conn.id,
+                ConnectionStatus::NeedsReauth,
+                Some(reason),
+                now,
+            )
             .await
         {
             tracing::error!(connection = %conn.id, error = %e, "could not record needs_reauth");

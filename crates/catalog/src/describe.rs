@@ -3,13 +3,20 @@
 use serde_json::{Value, json};
 
 use crate::def::{ActionDef, ApiType};
+use crate::scopes;
 
 pub(crate) fn describe(table: &[ActionDef], api_type: Option<&str>, filter: Option<&str>) -> Value {
     let needle = filter.map(|f| f.trim().to_ascii_lowercase()).filter(|f| !f.is_empty());
+    // An exact entity or `entity.action` name selects just that; other text is a search.
+    let exact = needle.as_deref().is_some_and(|n| {
+        table
+            .iter()
+            .any(|d| d.entity == n || format!("{}.{}", d.entity, d.action) == n)
+    });
     // Entities in table order; actions grouped under their entity wherever they appear.
     let mut groups: Vec<(&str, ApiType, Vec<Value>)> = Vec::new();
     for def in table {
-        if !listed_for(def.api_type, api_type) || !matches(def, needle.as_deref()) {
+        if !listed_for(def.api_type, api_type) || !matches(def, needle.as_deref(), exact) {
             continue;
         }
         match groups.iter_mut().find(|(e, _, _)| *e == def.entity) {
@@ -34,11 +41,11 @@ fn listed_for(action: ApiType, wanted: Option<&str>) -> bool {
     }
 }
 
-fn matches(def: &ActionDef, needle: Option<&str>) -> bool {
+fn matches(def: &ActionDef, needle: Option<&str>, exact: bool) -> bool {
     let Some(needle) = needle else { return true };
     let full = format!("{}.{}", def.entity, def.action);
-    if needle == def.entity || needle == full {
-        return true;
+    if exact {
+        return needle == def.entity || needle == full;
     }
     full.contains(needle) || def.description.to_ascii_lowercase().contains(needle)
 }
@@ -53,6 +60,12 @@ fn action_json(def: &ActionDef) -> Value {
         .iter()
         .map(|op| {
             let mut o = json!({"method": op.method, "path": op.path, "spec": op.spec.file_name()});
+            if let Some(spec) = scopes::spec_op(op) {
+                o["operation_id"] = spec.operation_id.into();
+                if spec.deprecated {
+                    o["deprecated"] = true.into();
+                }
+            }
             if let Some(when) = op.when {
                 o["when"] = when.into();
             }

@@ -47,7 +47,14 @@ pub(crate) fn check(validator: &Validator, params: &Value) -> Result<(), Catalog
                 ),
             )
         }
-        _ => (location_or_root(&location), error.to_string()),
+        ValidationErrorKind::FalseSchema => (
+            location_or_root(&location),
+            "unknown param (not in this action's params schema)".to_owned(),
+        ),
+        other => {
+            eprintln!("KIND {other:?} at {location:?}");
+            (location_or_root(&location), error.to_string())
+        }
     };
     Err(CatalogError::InvalidParams { field, message })
 }
@@ -156,6 +163,15 @@ mod tests {
         let (field, message) = err(json!({"jql": "x", "limit": 0}));
         assert_eq!(field, "limit");
         assert!(message.contains("minimum") || message.contains("less than"), "{message}");
+    }
+
+    #[test]
+    fn unknown_param_without_any_declared_params() {
+        let v = compile(&json!({"type": "object", "additionalProperties": false}));
+        match check(&v, &json!({"x": 1})) {
+            Err(CatalogError::InvalidParams { field, .. }) => assert_eq!(field, "x"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -98,20 +98,13 @@ impl Backend for LocalBackend {
 
     async fn resolve(&self, selector: &str) -> Result<ConnectionInfo, ToolError> {
         let selector = selector.trim();
-        // Ids and `workspace/name` are direct lookups; a bare name tries workspace `default`
-        // first and falls back to the only connection with that name in any workspace.
+        // Ids and `workspace/name` are direct lookups; a bare name tries workspace `default`.
         let reference = ConnRef::parse(selector);
         match self.engine.resolve(&self.org, &reference).await {
             Ok(record) => Ok(connection_info(record)),
-            Err(EngineError::NotFound { .. })
-                if matches!(reference, ConnRef::Name { .. }) && !selector.contains('/') =>
-            {
-                select_connection(self.list_connections().await?, selector)
-            }
-            Err(EngineError::NotFound { .. }) => {
-                // Say which connections exist, the way a bare name does.
-                select_connection(self.list_connections().await?, selector)
-            }
+            // A bare name outside workspace `default` may still name exactly one connection;
+            // otherwise the listing says which connections exist.
+            Err(EngineError::NotFound { .. }) => select_connection(self.list_connections().await?, selector),
             Err(err) => Err(engine_error(err)),
         }
     }

@@ -7,7 +7,13 @@ use secrecy::SecretString;
 
 use crate::common::Env;
 
-fn req(env: &Env, name: &str, site: SiteRef, token: &str, scoped: Option<bool>) -> NewApiTokenConnection {
+fn req(
+    env: &Env,
+    name: &str,
+    site: SiteRef,
+    token: &str,
+    scoped: Option<bool>,
+) -> NewApiTokenConnection {
     NewApiTokenConnection {
         workspace: "w".to_owned(),
         name: name.to_owned(),
@@ -26,7 +32,16 @@ async fn classic_token_is_verified_and_saved_with_the_account() {
     let user = env.sim.users[0].clone();
     let conn = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "classic", SiteRef::Subdomain("acme".into()), &user.api_token, None))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "classic",
+                SiteRef::Subdomain("acme".into()),
+                &user.api_token,
+                None,
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(conn.auth_kind, AuthKind::ApiToken);
@@ -36,12 +51,26 @@ async fn classic_token_is_verified_and_saved_with_the_account() {
     assert_eq!(conn.subdomain.as_deref(), Some("acme"));
     assert_eq!(conn.status, ConnectionStatus::Healthy);
     let src = env.svc.token_source(&env.org, &conn);
-    let resp = env.svc.jira().send(src.as_ref(), JiraRequest::get("/rest/api/3/serverInfo")).await.unwrap();
+    let resp = env
+        .svc
+        .jira()
+        .send(src.as_ref(), JiraRequest::get("/rest/api/3/serverInfo"))
+        .await
+        .unwrap();
     assert_eq!(resp.status.as_u16(), 200);
     // A base URL works the same way.
     let by_url = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "by-url", SiteRef::BaseUrl(env.sim.site_url("globex") + "/"), &user.api_token, Some(false)))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "by-url",
+                SiteRef::BaseUrl(env.sim.site_url("globex") + "/"),
+                &user.api_token,
+                Some(false),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(by_url.subdomain.as_deref(), Some("globex"));
@@ -52,12 +81,27 @@ async fn wrong_token_is_refused_and_nothing_is_saved() {
     let env = Env::sqlite().await;
     let err = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "bad", SiteRef::Subdomain("acme".into()), "definitely-wrong", None))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "bad",
+                SiteRef::Subdomain("acme".into()),
+                "definitely-wrong",
+                None,
+            ),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::Verification { .. }), "{err}");
     assert!(err.to_string().contains("401"), "{err}");
-    assert!(env.store.list_connections(&env.org, None).await.unwrap().is_empty());
+    assert!(
+        env.store
+            .list_connections(&env.org, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -66,7 +110,16 @@ async fn unknown_site_is_refused_clearly() {
     let user = env.sim.users[0].clone();
     let err = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "nosite", SiteRef::Subdomain("initech".into()), &user.api_token, None))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "nosite",
+                SiteRef::Subdomain("initech".into()),
+                &user.api_token,
+                None,
+            ),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::Verification { .. }), "{err}");
@@ -74,11 +127,26 @@ async fn unknown_site_is_refused_clearly() {
     // A host where nothing listens.
     let err = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "nohost", SiteRef::BaseUrl("http://127.0.0.1:1".into()), &user.api_token, Some(false)))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "nohost",
+                SiteRef::BaseUrl("http://127.0.0.1:1".into()),
+                &user.api_token,
+                Some(false),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::Verification { .. }), "{err}");
-    assert!(env.store.list_connections(&env.org, None).await.unwrap().is_empty());
+    assert!(
+        env.store
+            .list_connections(&env.org, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -87,25 +155,65 @@ async fn scoped_token_is_detected_and_uses_the_gateway() {
     let user = env.sim.users[0].clone();
     let conn = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "scoped", SiteRef::Subdomain("acme".into()), &user.scoped_api_token, None))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "scoped",
+                SiteRef::Subdomain("acme".into()),
+                &user.scoped_api_token,
+                None,
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(conn.auth_kind, AuthKind::ScopedApiToken);
-    let acme = env.sim.sites.iter().find(|s| s.subdomain == "acme").unwrap();
+    let acme = env
+        .sim
+        .sites
+        .iter()
+        .find(|s| s.subdomain == "acme")
+        .unwrap();
     assert_eq!(conn.cloud_id.as_deref(), Some(acme.cloud_id.as_str()));
-    let t = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
-    assert_eq!(t.base_url, format!("{}/ex/jira/{}", env.sim.api_url, acme.cloud_id));
+    let t = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.base_url,
+        format!("{}/ex/jira/{}", env.sim.api_url, acme.cloud_id)
+    );
     let audit = env.store.list_audit(&env.org, 10).await.unwrap();
-    assert!(audit.iter().any(|e| e.detail["scoped_api_token_detected"] == true));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.detail["scoped_api_token_detected"] == true)
+    );
     // Explicit flag, no detection round-trip.
     let flagged = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "scoped2", SiteRef::Subdomain("acme".into()), &user.scoped_api_token, Some(true)))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "scoped2",
+                SiteRef::Subdomain("acme".into()),
+                &user.scoped_api_token,
+                Some(true),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(flagged.auth_kind, AuthKind::ScopedApiToken);
     let src = env.svc.token_source(&env.org, &flagged);
-    let resp = env.svc.jira().send(src.as_ref(), JiraRequest::get("/rest/api/3/myself")).await.unwrap();
+    let resp = env
+        .svc
+        .jira()
+        .send(src.as_ref(), JiraRequest::get("/rest/api/3/myself"))
+        .await
+        .unwrap();
     assert_eq!(resp.status.as_u16(), 200);
 }
 
@@ -115,7 +223,16 @@ async fn revoked_api_token_shows_in_the_health_check_and_can_be_replaced() {
     let user = env.sim.users[0].clone();
     let conn = env
         .svc
-        .create_api_token_connection(&env.org, req(&env, "rev", SiteRef::Subdomain("acme".into()), &user.api_token, None))
+        .create_api_token_connection(
+            &env.org,
+            req(
+                &env,
+                "rev",
+                SiteRef::Subdomain("acme".into()),
+                &user.api_token,
+                None,
+            ),
+        )
         .await
         .unwrap();
     reqwest::Client::new()
@@ -130,7 +247,14 @@ async fn revoked_api_token_shows_in_the_health_check_and_can_be_replaced() {
     // the site only through the gateway, so a classic connection refuses it too.
     let err = env
         .svc
-        .replace_credentials(&env.org, &conn.id, jiragate_auth::Credentials::ApiToken { email: None, token: SecretString::from("nope") })
+        .replace_credentials(
+            &env.org,
+            &conn.id,
+            jiragate_auth::Credentials::ApiToken {
+                email: None,
+                token: SecretString::from("nope"),
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "verification_failed");

@@ -86,9 +86,12 @@ impl PgDb {
     pub async fn drop_db(self) {
         use sqlx::Connection as _;
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -123,11 +126,7 @@ impl Env {
         let sim = start_sim(sim_tweak).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = sqlite_store(dir.path()).await;
-        let org = store
-            .create_organization("default")
-            .await
-            .expect("org")
-            .id;
+        let org = store.create_organization("default").await.expect("org").id;
         let master = MasterKey::generate();
         let keyring = Keyring::open_or_init(store.clone(), master.clone())
             .await
@@ -170,7 +169,11 @@ impl Env {
     /// An OAuth connection to `acme`.
     pub async fn oauth_connection(&self, name: &str) -> Connection {
         let client = self.oauth_client().await;
-        match self.connect(&client, name, Some("acme")).await.expect("connect") {
+        match self
+            .connect(&client, name, Some("acme"))
+            .await
+            .expect("connect")
+        {
             CallbackOutcome::Connected(c) => c,
             other => panic!("expected a connection, got {other:?}"),
         }

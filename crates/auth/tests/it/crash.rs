@@ -20,14 +20,22 @@ const CHILD_ENV: &str = "JIRAGATE_AUTH_CRASH_CHILD";
 /// Without the variable it is not a child and has nothing to do.
 #[tokio::test]
 async fn crash_child_entry() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let v: serde_json::Value = serde_json::from_str(&spec).expect("child spec");
     let s = |k: &str| v[k].as_str().expect(k).to_owned();
     let store = Store::connect(&s("db")).await.expect("store");
     let master = MasterKey::from_base64(&s("key")).expect("key");
-    let keyring = Keyring::open_or_init(store.clone(), master).await.expect("keyring");
+    let keyring = Keyring::open_or_init(store.clone(), master)
+        .await
+        .expect("keyring");
     let mut cfg = jiragate_auth::AuthConfig::new(
-        jiragate_auth::AtlassianEndpoints { auth_url: s("auth"), api_url: s("api"), site_url_template: s("site") },
+        jiragate_auth::AtlassianEndpoints {
+            auth_url: s("auth"),
+            api_url: s("api"),
+            site_url_template: s("site"),
+        },
         crate::common::PUBLIC_URL,
     );
     // A killed child leaves its lease behind: keep it short so the next child goes on.
@@ -39,7 +47,10 @@ async fn crash_child_entry() {
     println!("ready");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        svc.tokens().refresh_now(&org, &conn).await.expect("refresh in child");
+        svc.tokens()
+            .refresh_now(&org, &conn)
+            .await
+            .expect("refresh in child");
     }
 }
 
@@ -59,7 +70,13 @@ async fn sigkill_during_refreshes_never_loses_the_refresh_token() {
     let mut rng = rand::rng();
     for round in 0..rounds {
         let mut child = Command::new(&exe)
-            .args(["crash::crash_child_entry", "--exact", "--nocapture", "--test-threads", "1"])
+            .args([
+                "crash::crash_child_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD_ENV, &spec)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -78,19 +95,38 @@ async fn sigkill_during_refreshes_never_loses_the_refresh_token() {
             false
         });
         let ready = tokio::time::timeout(Duration::from_secs(30), ready).await;
-        assert!(matches!(ready, Ok(Ok(true))), "round {round}: child did not start");
+        assert!(
+            matches!(ready, Ok(Ok(true))),
+            "round {round}: child did not start"
+        );
         tokio::time::sleep(Duration::from_millis(rng.random_range(20..250))).await;
         child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: child must have been killed, not finished");
+        assert!(
+            !status.success(),
+            "round {round}: child must have been killed, not finished"
+        );
     }
     let stats = env.sim.stats().await;
-    assert!(stats.token_requests.refresh_token >= rounds, "children refreshed: {stats:?}");
+    assert!(
+        stats.token_requests.refresh_token >= rounds,
+        "children refreshed: {stats:?}"
+    );
     // A fresh instance (as after a restart) finds a working refresh token.
-    let keyring = Keyring::open_or_init(env.store.clone(), env.master.clone()).await.unwrap();
-    let svc = AuthService::new(env.store.clone(), keyring, jira_client(), crate::common::auth_config(&env.sim, &Clock::system()));
+    let keyring = Keyring::open_or_init(env.store.clone(), env.master.clone())
+        .await
+        .unwrap();
+    let svc = AuthService::new(
+        env.store.clone(),
+        keyring,
+        jira_client(),
+        crate::common::auth_config(&env.sim, &Clock::system()),
+    );
     // The last child may have died holding the lease: it lapses on its own.
-    svc.tokens().refresh_now(&env.org, &conn.id).await.expect("refresh after crashes");
+    svc.tokens()
+        .refresh_now(&env.org, &conn.id)
+        .await
+        .expect("refresh after crashes");
     let check = svc.check(&env.org, &conn.id).await.unwrap();
     assert_eq!(check.status, ConnectionStatus::Healthy, "{check:?}");
     let stats = env.sim.stats().await;
@@ -98,7 +134,10 @@ async fn sigkill_during_refreshes_never_loses_the_refresh_token() {
     // proves that never happened. A kill between Atlassian's rotation and our commit makes the
     // next attempt present the previous token inside the window (that is the recovery path);
     // it can happen at most once per kill.
-    assert!(stats.refresh_token_reuse <= u64::from(rounds as u32), "{stats:?}");
+    assert!(
+        stats.refresh_token_reuse <= u64::from(rounds as u32),
+        "{stats:?}"
+    );
     eprintln!(
         "crash test: {} refreshes, {} in-window reuses over {rounds} kills",
         stats.token_requests.refresh_token, stats.refresh_token_reuse

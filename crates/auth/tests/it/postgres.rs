@@ -10,10 +10,17 @@ use secrecy::ExposeSecret;
 
 use crate::common::{PgDb, auth_config, jira_client, register_client, start_sim, within};
 
-async fn instance(url: &str, master: &MasterKey, sim: &atlassian_sim::SimHandle, clock: &Clock) -> AuthService {
+async fn instance(
+    url: &str,
+    master: &MasterKey,
+    sim: &atlassian_sim::SimHandle,
+    clock: &Clock,
+) -> AuthService {
     let store = Store::connect(url).await.expect("postgres store");
     store.migrate().await.expect("migrate");
-    let keyring = Keyring::open_or_init(store.clone(), master.clone()).await.expect("keyring");
+    let keyring = Keyring::open_or_init(store.clone(), master.clone())
+        .await
+        .expect("keyring");
     AuthService::new(store, keyring, jira_client(), auth_config(sim, clock))
 }
 
@@ -27,7 +34,10 @@ async fn refresh_storm_across_two_instances_makes_exactly_one_token_request() {
     let b = instance(&db.url, &master, &sim, &clock_b).await;
     let org = a.store().create_organization("default").await.unwrap().id;
     let client = register_client(&a, &org, &sim).await;
-    let conn = match crate::common::connect_via(&a, &org, &client, "shared", Some("acme")).await.unwrap() {
+    let conn = match crate::common::connect_via(&a, &org, &client, "shared", Some("acme"))
+        .await
+        .unwrap()
+    {
         jiragate_auth::CallbackOutcome::Connected(c) => c,
         other => panic!("{other:?}"),
     };
@@ -42,12 +52,16 @@ async fn refresh_storm_across_two_instances_makes_exactly_one_token_request() {
     for i in 0..1000 {
         let svc = if i % 2 == 0 { a.clone() } else { b.clone() };
         let (org, id) = (org.clone(), conn.id.clone());
-        tasks.push(tokio::spawn(async move { svc.tokens().get_valid_token(&org, &id).await }));
+        tasks.push(tokio::spawn(async move {
+            svc.tokens().get_valid_token(&org, &id).await
+        }));
     }
     let mut tokens = HashSet::new();
     for r in within(90, futures::future::join_all(tasks)).await {
         let t = r.unwrap().unwrap();
-        let JiraAuth::Bearer(s) = t.auth else { panic!() };
+        let JiraAuth::Bearer(s) = t.auth else {
+            panic!()
+        };
         tokens.insert(s.expose_secret().to_owned());
     }
     let after = sim.stats().await;
@@ -57,8 +71,15 @@ async fn refresh_storm_across_two_instances_makes_exactly_one_token_request() {
         "two instances must share one refresh"
     );
     assert_eq!(after.refresh_token_reuse, 0);
-    assert_eq!(tokens.len(), 1, "the second instance used the first one's token");
-    assert_eq!(a.tokens().stats().refreshes + b.tokens().stats().refreshes, 1);
+    assert_eq!(
+        tokens.len(),
+        1,
+        "the second instance used the first one's token"
+    );
+    assert_eq!(
+        a.tokens().stats().refreshes + b.tokens().stats().refreshes,
+        1
+    );
     a.store().close().await;
     b.store().close().await;
     db.drop_db().await;

@@ -32,19 +32,41 @@ async fn no_secret_in_debug_errors_audit_or_database() {
         .await
         .unwrap();
     let oauth = env.oauth_connection("oauth").await;
-    let target = env.svc.tokens().get_valid_token(&env.org, &oauth.id).await.unwrap();
-    let JiraAuth::Bearer(access) = &target.auth else { panic!() };
+    let target = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &oauth.id)
+        .await
+        .unwrap();
+    let JiraAuth::Bearer(access) = &target.auth else {
+        panic!()
+    };
     let access = access.expose_secret().to_owned();
-    let cred = env.store.get_credential(&env.org, &oauth.id).await.unwrap().unwrap();
+    let cred = env
+        .store
+        .get_credential(&env.org, &oauth.id)
+        .await
+        .unwrap()
+        .unwrap();
     let refresh = env
         .svc
         .keyring()
-        .open_str(&env.org, oauth.id.as_ref(), jiragate_auth::fields::REFRESH_TOKEN, cred.sealed_refresh_token.as_deref().unwrap())
+        .open_str(
+            &env.org,
+            oauth.id.as_ref(),
+            jiragate_auth::fields::REFRESH_TOKEN,
+            cred.sealed_refresh_token.as_deref().unwrap(),
+        )
         .await
         .unwrap()
         .expose_secret()
         .to_owned();
-    let api_target = env.svc.tokens().get_valid_token(&env.org, &api.id).await.unwrap();
+    let api_target = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &api.id)
+        .await
+        .unwrap();
 
     texts.push(format!("{:?}", env.svc));
     texts.push(format!("{:?}", env.svc.keyring()));
@@ -111,7 +133,10 @@ async fn no_secret_in_debug_errors_audit_or_database() {
             )
             .await
             .unwrap_err(),
-        env.svc.handle_callback(&access, Some(&refresh), None).await.unwrap_err(),
+        env.svc
+            .handle_callback(&access, Some(&refresh), None)
+            .await
+            .unwrap_err(),
     ];
     for e in &errors {
         texts.push(format!("{e} {e:?}"));
@@ -120,7 +145,12 @@ async fn no_secret_in_debug_errors_audit_or_database() {
         texts.push(serde_json::to_string(&e).unwrap());
     }
 
-    let secrets = [user.api_token.as_str(), client_secret.as_str(), access.as_str(), refresh.as_str()];
+    let secrets = [
+        user.api_token.as_str(),
+        client_secret.as_str(),
+        access.as_str(),
+        refresh.as_str(),
+    ];
     for text in &texts {
         for s in secrets {
             assert!(!text.contains(s), "a secret leaked into: {text}");

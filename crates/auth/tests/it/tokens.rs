@@ -20,7 +20,12 @@ fn bearer(t: &Target) -> String {
 async fn refresh_storm_on_sqlite_makes_exactly_one_token_request() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("storm").await;
-    let first = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let first = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     env.advance(3700); // the access token is now expired for us and for Atlassian
     let before = env.sim.stats().await;
     let tasks: Vec<_> = (0..1000)
@@ -58,12 +63,20 @@ async fn refresh_storm_on_sqlite_makes_exactly_one_token_request() {
 async fn cache_hit_does_not_touch_the_database() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("cache").await;
-    env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    env.svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     let flights = env.svc.tokens().stats().flights;
     // Close the pool: any database access from now on would fail.
     env.store.close().await;
     for _ in 0..100 {
-        env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+        env.svc
+            .tokens()
+            .get_valid_token(&env.org, &conn.id)
+            .await
+            .unwrap();
     }
     assert_eq!(env.svc.tokens().stats().flights, flights);
     assert!(env.svc.tokens().stats().cache_hits >= 100);
@@ -73,39 +86,83 @@ async fn cache_hit_does_not_touch_the_database() {
 async fn fifty_refresh_cycles_keep_the_newest_refresh_token() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("cycles").await;
-    let mut last_generation = env.store.get_credential(&env.org, &conn.id).await.unwrap().unwrap().generation;
+    let mut last_generation = env
+        .store
+        .get_credential(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
     let mut seen_refresh_tokens = std::collections::HashSet::new();
     for i in 0..50 {
         env.advance(3601);
-        let t = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
-        let cred = env.store.get_credential(&env.org, &conn.id).await.unwrap().unwrap();
-        assert_eq!(cred.generation, last_generation + 1, "cycle {i}: one commit per refresh");
+        let t = env
+            .svc
+            .tokens()
+            .get_valid_token(&env.org, &conn.id)
+            .await
+            .unwrap();
+        let cred = env
+            .store
+            .get_credential(&env.org, &conn.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            cred.generation,
+            last_generation + 1,
+            "cycle {i}: one commit per refresh"
+        );
         last_generation = cred.generation;
         let rt = env
             .svc
             .keyring()
-            .open_str(&env.org, conn.id.as_ref(), jiragate_auth::fields::REFRESH_TOKEN, cred.sealed_refresh_token.as_deref().unwrap())
+            .open_str(
+                &env.org,
+                conn.id.as_ref(),
+                jiragate_auth::fields::REFRESH_TOKEN,
+                cred.sealed_refresh_token.as_deref().unwrap(),
+            )
             .await
             .unwrap();
-        assert!(seen_refresh_tokens.insert(rt.expose_secret().to_owned()), "cycle {i}: refresh token rotated");
+        assert!(
+            seen_refresh_tokens.insert(rt.expose_secret().to_owned()),
+            "cycle {i}: refresh token rotated"
+        );
         let at = env
             .svc
             .keyring()
-            .open_str(&env.org, conn.id.as_ref(), jiragate_auth::fields::ACCESS_TOKEN, cred.sealed_access_token.as_deref().unwrap())
+            .open_str(
+                &env.org,
+                conn.id.as_ref(),
+                jiragate_auth::fields::ACCESS_TOKEN,
+                cred.sealed_access_token.as_deref().unwrap(),
+            )
             .await
             .unwrap();
-        assert_eq!(at.expose_secret(), bearer(&t), "cycle {i}: the handed-out token is the stored one");
+        assert_eq!(
+            at.expose_secret(),
+            bearer(&t),
+            "cycle {i}: the handed-out token is the stored one"
+        );
     }
     let stats = env.sim.stats().await;
     assert_eq!(stats.token_requests.refresh_token, 50);
-    assert_eq!(stats.refresh_token_reuse, 0, "never presented an old refresh token");
+    assert_eq!(
+        stats.refresh_token_reuse, 0,
+        "never presented an old refresh token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_401s_on_a_token_we_think_valid_coalesce_into_one_refresh() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("skew").await;
-    env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    env.svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     // Only Atlassian's clock moves: our cache still believes the token is valid.
     env.sim.advance_clock(3700);
     let before = env.sim.stats().await;
@@ -113,14 +170,20 @@ async fn concurrent_401s_on_a_token_we_think_valid_coalesce_into_one_refresh() {
     let calls: Vec<_> = (0..50)
         .map(|_| {
             let (src, jira) = (Arc::clone(&src), env.svc.jira().clone());
-            tokio::spawn(async move { jira.send(src.as_ref(), JiraRequest::get("/rest/api/3/myself")).await })
+            tokio::spawn(async move {
+                jira.send(src.as_ref(), JiraRequest::get("/rest/api/3/myself"))
+                    .await
+            })
         })
         .collect();
     for r in within(60, futures::future::join_all(calls)).await {
         assert_eq!(r.unwrap().unwrap().status.as_u16(), 200);
     }
     let after = env.sim.stats().await;
-    assert_eq!(after.token_requests.refresh_token - before.token_requests.refresh_token, 1);
+    assert_eq!(
+        after.token_requests.refresh_token - before.token_requests.refresh_token,
+        1
+    );
     assert_eq!(after.refresh_token_reuse, 0);
 }
 
@@ -128,7 +191,12 @@ async fn concurrent_401s_on_a_token_we_think_valid_coalesce_into_one_refresh() {
 async fn invalid_grant_marks_needs_reauth_and_stops_upstream_calls() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("dead").await;
-    let t = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let t = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let r = http
         .post(format!("{}/__sim/revoke", env.sim.auth_url))
@@ -138,22 +206,44 @@ async fn invalid_grant_marks_needs_reauth_and_stops_upstream_calls() {
         .unwrap();
     assert!(r.status().is_success());
     env.advance(3700);
-    let err = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap_err();
+    let err = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::NeedsReauth { .. }), "{err}");
     assert_eq!(err.kind(), "needs_reauth");
-    let stored = env.store.get_connection(&env.org, &conn.id).await.unwrap().unwrap();
+    let stored = env
+        .store
+        .get_connection(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
     assert!(stored.status_reason.unwrap().contains("invalid_grant"));
     let audit = env.store.list_audit(&env.org, 50).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "connection.needs_reauth" && e.target == conn.id.as_str()));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "connection.needs_reauth" && e.target == conn.id.as_str())
+    );
     // No further upstream calls, however often it is asked.
     let before = env.sim.stats().await;
     for _ in 0..20 {
-        let e = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap_err();
+        let e = env
+            .svc
+            .tokens()
+            .get_valid_token(&env.org, &conn.id)
+            .await
+            .unwrap_err();
         assert!(matches!(e, AuthError::NeedsReauth { .. }));
     }
     let after = env.sim.stats().await;
-    assert_eq!(after.token_requests.refresh_token, before.token_requests.refresh_token);
+    assert_eq!(
+        after.token_requests.refresh_token,
+        before.token_requests.refresh_token
+    );
     assert_eq!(after.requests, before.requests);
 }
 
@@ -163,7 +253,12 @@ async fn health_check_detects_a_revoked_grant() {
     let conn = env.oauth_connection("health").await;
     let ok = env.svc.check(&env.org, &conn.id).await.unwrap();
     assert_eq!(ok.status, ConnectionStatus::Healthy);
-    let t = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let t = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     reqwest::Client::new()
         .post(format!("{}/__sim/revoke", env.sim.auth_url))
         .json(&serde_json::json!({"access_token": bearer(&t)}))
@@ -173,10 +268,20 @@ async fn health_check_detects_a_revoked_grant() {
     let check = env.svc.check(&env.org, &conn.id).await.unwrap();
     assert_eq!(check.status, ConnectionStatus::NeedsReauth, "{check:?}");
     assert!(check.reason.is_some());
-    let stored = env.store.get_connection(&env.org, &conn.id).await.unwrap().unwrap();
+    let stored = env
+        .store
+        .get_connection(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
     assert!(stored.last_checked_at.is_some());
-    let latest = env.store.latest_health(&env.org, &conn.id).await.unwrap().unwrap();
+    let latest = env
+        .store
+        .latest_health(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.status, ConnectionStatus::NeedsReauth);
 }
 
@@ -186,7 +291,12 @@ async fn access_token_is_fresh_and_audited() {
     let conn = env.oauth_connection("export").await;
     let (token, expires) = env.svc.access_token(&env.org, &conn.id).await.unwrap();
     assert!(expires > env.clock.now());
-    let t = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let t = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     assert_eq!(token.expose_secret(), bearer(&t));
     let audit = env.store.list_audit(&env.org, 50).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "credential.access_token"));
@@ -196,31 +306,64 @@ async fn access_token_is_fresh_and_audited() {
 async fn background_pass_refreshes_tokens_close_to_expiry() {
     let env = Env::sqlite().await;
     let conn = env.oauth_connection("proactive").await;
-    let first = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let first = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     // 2 minutes left: inside the 5-minute margin, still valid for callers.
     env.advance(3600 - 120);
-    let still = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    let still = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     assert_eq!(bearer(&first), bearer(&still));
     let before = env.sim.stats().await.token_requests.refresh_token;
     env.svc.run_background_pass().await;
-    assert_eq!(env.sim.stats().await.token_requests.refresh_token, before + 1);
-    let after = env.svc.tokens().get_valid_token(&env.org, &conn.id).await.unwrap();
+    assert_eq!(
+        env.sim.stats().await.token_requests.refresh_token,
+        before + 1
+    );
+    let after = env
+        .svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
     assert_ne!(bearer(&first), bearer(&after));
 }
 
 #[tokio::test]
 async fn keep_alive_refreshes_idle_connections() {
-    let env = Env::sqlite_with(|_| {}, |cfg| {
-        cfg.background.keepalive_after = std::time::Duration::from_secs(20 * 24 * 3600);
-    })
+    let env = Env::sqlite_with(
+        |_| {},
+        |cfg| {
+            cfg.background.keepalive_after = std::time::Duration::from_secs(20 * 24 * 3600);
+        },
+    )
     .await;
     let conn = env.oauth_connection("idle").await;
     let before = env.sim.stats().await.token_requests.refresh_token;
     env.svc.run_background_pass().await;
-    assert_eq!(env.sim.stats().await.token_requests.refresh_token, before, "fresh grant: nothing to do");
+    assert_eq!(
+        env.sim.stats().await.token_requests.refresh_token,
+        before,
+        "fresh grant: nothing to do"
+    );
     env.advance(21 * 24 * 3600);
     env.svc.run_background_pass().await;
-    assert_eq!(env.sim.stats().await.token_requests.refresh_token, before + 1);
-    let cred = env.store.get_credential(&env.org, &conn.id).await.unwrap().unwrap();
+    assert_eq!(
+        env.sim.stats().await.token_requests.refresh_token,
+        before + 1
+    );
+    let cred = env
+        .store
+        .get_credential(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(cred.refresh_issued_at.unwrap() > env.clock.now() - time::Duration::hours(1));
 }

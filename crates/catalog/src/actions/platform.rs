@@ -292,7 +292,7 @@ pub(crate) struct AssigneeUpdate {
     /// Issue key or id.
     pub issue: String,
     /// Account id of the new assignee; `null` unassigns; `-1` picks the project default.
-    #[schemars(required)]
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub account_id: Option<String>,
 }
 
@@ -1158,6 +1158,7 @@ struct ServerInfo(NoParams);
 struct FieldsList(NoParams);
 struct IssueTypesList(NoParams);
 struct StatusesList(NoParams);
+struct PrioritiesAll(NoParams);
 struct LinkTypesList(NoParams);
 struct AttachmentSettings(NoParams);
 struct JqlAutocomplete(NoParams);
@@ -1495,6 +1496,7 @@ newtype_params!(FieldsList(NoParams), |_p| Plan::get("/rest/api/3/field".into())
 newtype_params!(IssueTypesList(NoParams), |_p| Plan::get("/rest/api/3/issuetype".into()));
 newtype_params!(IssueTypesGet(IssueTypeRef), |p| Plan::get(path("/rest/api/3/issuetype/{id}", &[&p.issue_type_id])));
 newtype_params!(PrioritiesGet(PriorityRef), |p| Plan::get(path("/rest/api/3/priority/{id}", &[&p.priority_id])));
+newtype_params!(PrioritiesAll(NoParams), |_p| Plan::get("/rest/api/3/priority".into()));
 newtype_params!(StatusesList(NoParams), |_p| Plan::get("/rest/api/3/status".into()));
 newtype_params!(StatusesGet(StatusRef), |p| Plan::get(path("/rest/api/3/status/{idOrName}", &[&p.status])));
 newtype_params!(LinkTypesList(NoParams), |_p| Plan::get("/rest/api/3/issueLinkType".into()).shape(Shape::Pick("/issueLinkTypes")));
@@ -1774,11 +1776,15 @@ pub(crate) fn actions() -> Vec<Builder> {
             .op("GET", "/rest/api/3/issuetype/project")
             .result("array of issue types")
             .example(r#"{"project_id": 10000}"#),
-        action::<PrioritiesList>("priorities", "list", "Priorities.")
+        action::<PrioritiesAll>("priorities", "list", "Every priority.")
+            .op("GET", "/rest/api/3/priority")
+            .result("array of priorities {id, name, iconUrl, statusColor}")
+            .example("{}"),
+        action::<PrioritiesList>("priorities", "search", "Priorities filtered by name, paged (needs admin scope manage:jira-configuration with OAuth).")
             .op("GET", "/rest/api/3/priority/search")
             .paging(Paging::Offset { items: "values" })
             .result("array of priorities {id, name, iconUrl}")
-            .example("{}"),
+            .example(r#"{"name": "High"}"#),
         action::<PrioritiesGet>("priorities", "get", "One priority.")
             .op("GET", "/rest/api/3/priority/{id}")
             .result("the priority")

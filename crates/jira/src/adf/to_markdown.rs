@@ -438,20 +438,16 @@ struct InlineWriter {
 }
 
 impl InlineWriter {
-    /// Closes marks not wanted (and anything above them), opens the missing ones.
-    fn transition(&mut self, wanted: &[Mark]) {
+    /// Closes marks not wanted (and anything above them), opens the missing ones. Marks that
+    /// last longer are opened first (outermost), so they need not close with shorter ones.
+    fn transition(&mut self, wanted: &[Mark], lasts: impl Fn(&Mark) -> usize) {
         self.close_to(wanted);
-        self.transition_keep_order(wanted);
-    }
-
-    /// Opens the marks of `wanted` that are not open yet, closing nothing.
-    fn transition_keep_order(&mut self, wanted: &[Mark]) {
-        for mark in wanted {
-            if !self.open.contains(mark) {
-                self.out.push_str(open_delimiter(mark));
-                self.line_start = false;
-                self.open.push(mark.clone());
-            }
+        let mut missing: Vec<&Mark> = wanted.iter().filter(|m| !self.open.contains(m)).collect();
+        missing.sort_by(|a, b| lasts(b).cmp(&lasts(a)).then_with(|| a.cmp(b)));
+        for mark in missing {
+            self.out.push_str(open_delimiter(mark));
+            self.line_start = false;
+            self.open.push(mark.clone());
         }
     }
 
@@ -557,13 +553,105 @@ fn entity_like(rest: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphanumeric() || c == '#')
 }
 
+fn non_link(marks: &[Mark]) -> Vec<Mark> {
+    marks
+        .iter()
+        .filter(|m| !matches!(m, Mark::Link(_)))
+        .cloned()
+        .collect()
+}
+
+fn intersect(a: &[Mark], b: &[Mark]) -> Vec<Mark> {
+    a.iter().filter(|m| b.contains(m)).cloned().collect()
+}
+
+/// Code spans and mentions carry no emphasis in ADF, and Markdown parsing drops emphasis
+/// from them, so we are free to leave emphasis open around them. Choose the set so that no
+/// delimiter ends up next to whitespace on its inner side (where Markdown would not see it):
+/// open the next text's marks early if that text starts with whitespace; keep the previous
+/// text's marks open if it ended with whitespace.
+fn neutral_emphasis(pieces: &[Piece]) -> Vec<Vec<Mark>> {
+    let mut emphasis: Vec<Vec<Mark>> = Vec::with_capacity(pieces.len());
+    for (i, piece) in pieces.iter().enumerate() {
+        let neutral = matches!(piece, Piece::Mention { .. } | Piece::Text { code: true, .. });
+        if !neutral {
+            emphasis.push(Vec::new());
+            continue;
+        }
+        let (prev_marks, prev_trailing_ws) = match i.checked_sub(1).map(|j| &pieces[j]) {
+            Some(Piece::Text {
+                text,
+                marks,
+                code: false,
+            }) => (non_link(marks), text.ends_with(is_md_whitespace)),
+            Some(Piece::Text { code: true, .. } | Piece::Mention { .. }) => {
+                (emphasis[i - 1].clone(), false)
+            }
+            Some(Piece::Break) | None => (Vec::new(), false),
+        };
+        let chosen = match pieces.get(i + 1) {
+            Some(Piece::Text {
+                text,
+                marks,
+                code: false,
+            }) => {
+                let next = non_link(marks);
+                if text.starts_with(is_md_whitespace) {
+                    next
+                } else if prev_trailing_ws && !text.starts_with(|c: char| c.is_alphanumeric()) {
+                    prev_marks
+                } else {
+                    intersect(&prev_marks, &next)
+                }
+            }
+            _ => prev_marks,
+        };
+        emphasis.push(chosen);
+    }
+    emphasis
+}
+
+/// The marks piece `i` needs open while it is written.
+fn wanted_at(pieces: &[Piece], emphasis: &[Vec<Mark>], i: usize) -> Vec<Mark> {
+    match pieces.get(i) {
+        Some(Piece::Text {
+            marks, code: false, ..
+        }) => marks.clone(),
+        Some(Piece::Text {
+            marks, code: true, ..
+        }) => {
+            let mut wanted: Vec<Mark> = marks.clone();
+            wanted.extend(emphasis[i].iter().cloned());
+            wanted.sort();
+            wanted.dedup();
+            wanted
+        }
+        Some(Piece::Mention { .. }) => emphasis[i].clone(),
+        Some(Piece::Break) | None => Vec::new(),
+    }
+}
+
 fn render_inline(nodes: &[Value], ctx: InlineCtx) -> String {
     let pieces = to_pieces(nodes);
+    let emphasis = neutral_emphasis(&pieces);
     let mut w = InlineWriter {
         out: String::new(),
         open: Vec::new(),
         line_start: true,
         ctx,
+    };
+    let wanted: Vec<Vec<Mark>> = (0..pieces.len())
+        .map(|i| wanted_at(&pieces, &emphasis, i))
+        .collect();
+    // How many pieces, from `i` on, keep wanting `mark`.
+    let lasts_from = |i: usize| {
+        let wanted = &wanted;
+        move |mark: &Mark| {
+            wanted[i..]
+                .iter()
+                .take_while(|w| w.contains(mark))
+                .count()
+        }
     };
     for (i, piece) in pieces.iter().enumerate() {
         match piece {
@@ -572,14 +660,7 @@ fn render_inline(nodes: &[Value], ctx: InlineCtx) -> String {
                 w.hard_break();
             }
             Piece::Mention { id, name } => {
-                // Like code: emphasis may stay open around it, links may not (no nesting).
-                let keep: Vec<Mark> = w
-                    .open
-                    .iter()
-                    .filter(|m| !matches!(m, Mark::Link(_)))
-                    .cloned()
-                    .collect();
-                w.close_to(&keep);
+                w.transition(&wanted[i], lasts_from(i));
                 w.out.push('@');
                 w.out.push('[');
                 w.out.push_str(&escape_text(name, ctx));
@@ -589,37 +670,19 @@ fn render_inline(nodes: &[Value], ctx: InlineCtx) -> String {
                 w.out.push(')');
                 w.line_start = false;
             }
-            Piece::Text { text, marks, code } => {
-                if *code {
-                    // ADF code carries no emphasis, so Markdown may leave emphasis open around
-                    // it (parsing drops it from the code again); links must match exactly.
-                    let mut wanted: Vec<Mark> = w
-                        .open
-                        .iter()
-                        .filter(|m| !matches!(m, Mark::Link(_)))
-                        .cloned()
-                        .collect();
-                    wanted.extend(marks.iter().cloned());
-                    w.close_to(&wanted);
-                    w.transition_keep_order(marks);
-                    w.code(text);
-                    continue;
-                }
-                let staying: Vec<Mark> = match pieces.get(i + 1) {
-                    Some(Piece::Text {
-                        marks: next, code, ..
-                    }) => marks
-                        .iter()
-                        .filter(|m| next.contains(m) || (*code && !matches!(m, Mark::Link(_))))
-                        .cloned()
-                        .collect(),
-                    Some(Piece::Mention { .. }) => marks
-                        .iter()
-                        .filter(|m| !matches!(m, Mark::Link(_)))
-                        .cloned()
-                        .collect(),
-                    _ => Vec::new(),
-                };
+            Piece::Text {
+                text, code: true, ..
+            } => {
+                w.transition(&wanted[i], lasts_from(i));
+                w.code(text);
+            }
+            Piece::Text {
+                text,
+                marks,
+                code: false,
+            } => {
+                let no_marks = Vec::new();
+                let staying = intersect(marks, wanted.get(i + 1).unwrap_or(&no_marks));
                 let core = text.trim_matches(is_md_whitespace);
                 if core.is_empty() {
                     w.close_to(&staying);
@@ -632,7 +695,7 @@ fn render_inline(nodes: &[Value], ctx: InlineCtx) -> String {
                     w.close_to(marks);
                     w.text(&text[..start]);
                 }
-                w.transition(marks);
+                w.transition(marks, lasts_from(i));
                 w.text(core);
                 if end < text.len() {
                     w.close_to(&staying);

@@ -30,7 +30,7 @@ impl Fixture {
     pub async fn start() -> Fixture {
         let sim = Simulator::start(SimConfig {
             sites: vec!["acme".to_owned()],
-            issues_per_site: 12,
+            issues_per_site: 24,
             ..SimConfig::default()
         })
         .await

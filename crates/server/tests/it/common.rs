@@ -269,7 +269,7 @@ pub struct Env {
     pub sim: SimHandle,
     pub server: Server,
     pub client: Client,
-    pub db: Db,
+
     pub _pg: Option<PgDb>,
     pub _dir: tempfile::TempDir,
 }
@@ -298,7 +298,7 @@ impl Env {
             sim,
             server,
             client: Client::default(),
-            db,
+
             _pg: pg,
             _dir: dir,
         }

@@ -136,13 +136,15 @@ async fn cors_is_off_unless_configured() {
 
 #[tokio::test]
 async fn openapi_snapshot() {
-    let doc = serde_json::to_value(jiragate_server::openapi::document()).unwrap();
+    let mut doc = serde_json::to_value(jiragate_server::openapi::document()).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    // the crate version changes with releases, the API does not
+    doc["info"]["version"] = serde_json::json!("[version]");
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("snapshots");
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
-        insta::assert_json_snapshot!("openapi", doc, {".info.version" => "[version]"});
+        insta::assert_json_snapshot!("openapi", doc);
     });
 }
 

@@ -1,0 +1,7 @@
+//! Tests of the real `jiragate` binary against a temporary data dir and the simulator.
+
+mod connect;
+mod help;
+mod local;
+mod remote;
+mod support;

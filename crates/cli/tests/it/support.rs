@@ -1,0 +1,118 @@
+//! Runs the built binary with a private data dir, pointed at an in-process simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use atlassian_sim::{SimConfig, SimHandle, Simulator};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_jiragate");
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        Self::with(SimConfig { issues_per_site: 60, ..SimConfig::default() }).await
+    }
+
+    pub async fn with(cfg: SimConfig) -> Env {
+        let sim = Simulator::start(cfg).await.expect("simulator starts");
+        Env { sim, dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command with the contract's environment: data dir, simulator endpoints, no colour.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("JIRAGATE_DATA_DIR", self.data_dir())
+            .env("JIRAGATE_ATLASSIAN_AUTH_URL", &self.sim.auth_url)
+            .env("JIRAGATE_ATLASSIAN_API_URL", &self.sim.api_url)
+            .env("JIRAGATE_JIRA_SITE_URL", &self.sim.site_url)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// The `JIRA_*` convention for the first user on site 0.
+    pub fn jira_env(&self, c: &mut Command) {
+        let u = &self.sim.users[0];
+        c.env("JIRA_BASE_URL", self.sim.site_url(&self.sim.sites[0].subdomain))
+            .env("JIRA_USER_EMAIL", &u.email)
+            .env("JIRA_API_TOKEN", &u.api_token);
+    }
+
+    pub fn token(&self) -> &str {
+        &self.sim.users[0].api_token
+    }
+
+    pub async fn project_key(&self) -> String {
+        let url = format!("{}/rest/api/3/project/search?maxResults=1", self.sim.site_url(&self.sim.sites[0].subdomain));
+        let u = &self.sim.users[0];
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .basic_auth(&u.email, Some(&u.api_token))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["values"][0]["key"].as_str().unwrap().to_string()
+    }
+}
+
+/// Runs a command off the async runtime (the simulator must keep serving meanwhile).
+pub async fn run(mut c: Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(120), tokio::task::spawn_blocking(move || c.output().expect("binary runs")))
+        .await
+        .expect("command finishes in time")
+        .expect("join")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn all_output(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// Every byte under `dir`, for secret scans.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            {
+                hits.push(p);
+            }
+        }
+    }
+    hits
+}
+
+/// Creates the seed connector `w/jira` with the `JIRA_*` environment.
+pub async fn create_seed_connector(env: &Env) -> Output {
+    let mut c = env.cmd();
+    env.jira_env(&mut c);
+    c.args(["connectors", "create", "--json", r#"{"workspace": "w", "name": "jira"}"#]);
+    run(c).await
+}
