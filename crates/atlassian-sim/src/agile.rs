@@ -81,12 +81,19 @@ fn value_page(call: &Call, items: Vec<Value>) -> HandlerResult {
     let max = call.q_num("maxResults", 50)?.clamp(1, 1000);
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
-    Ok(Reply::ok(json!({"maxResults": max, "startAt": start, "total": total, "isLast": start + values.len() >= total, "values": values})))
+    Ok(Reply::ok(
+        json!({"maxResults": max, "startAt": start, "total": total, "isLast": start + values.len() >= total, "values": values}),
+    ))
 }
 
 fn board_or_404(call: &Call, data: &SiteData) -> Result<Board, Reply> {
     let id: u32 = call.param("boardId").parse().unwrap_or(0);
-    data.board(id).cloned().ok_or_else(|| Reply::not_found(&format!("Board {} does not exist or you do not have permission to see it.", call.param("boardId"))))
+    data.board(id).cloned().ok_or_else(|| {
+        Reply::not_found(&format!(
+            "Board {} does not exist or you do not have permission to see it.",
+            call.param("boardId")
+        ))
+    })
 }
 
 fn all_boards(call: &Call) -> HandlerResult {
@@ -97,9 +104,19 @@ fn all_boards(call: &Call) -> HandlerResult {
     let list = data
         .boards
         .iter()
-        .filter(|b| kind.is_none_or(|k| k.split(',').any(|k| k == if b.scrum { "scrum" } else { "kanban" })))
-        .filter(|b| name.as_ref().is_none_or(|n| b.name.to_lowercase().contains(n.as_str())))
-        .filter(|b| project.is_none_or(|p| crate::platform::find_project(p) == Some(usize::from(b.project))))
+        .filter(|b| {
+            kind.is_none_or(|k| {
+                k.split(',')
+                    .any(|k| k == if b.scrum { "scrum" } else { "kanban" })
+            })
+        })
+        .filter(|b| {
+            name.as_ref()
+                .is_none_or(|n| b.name.to_lowercase().contains(n.as_str()))
+        })
+        .filter(|b| {
+            project.is_none_or(|p| crate::platform::find_project(p) == Some(usize::from(b.project)))
+        })
         .map(|b| board_json(call, b))
         .collect();
     value_page(call, list)
@@ -148,7 +165,9 @@ fn board_sprints(call: &Call) -> HandlerResult {
     let list = data
         .sprints
         .iter()
-        .filter(|s| s.board == b.id && (states.is_empty() || states.iter().any(|x| x == s.state.as_str())))
+        .filter(|s| {
+            s.board == b.id && (states.is_empty() || states.iter().any(|x| x == s.state.as_str()))
+        })
         .map(|s| sprint_json(call, s))
         .collect();
     value_page(call, list)
@@ -166,16 +185,33 @@ fn issue_page(call: &Call, data: &SiteData, ids: Vec<u64>) -> HandlerResult {
     let sel = FieldSel::parse(&call.q_list("fields"), "*navigable");
     let expand = call.q_list("expand");
     let total = ids.len();
-    let issues: Vec<Value> = ids.iter().skip(start).take(max).map(|id| issue_json(call, data, *id, &sel, &expand)).collect();
-    Ok(Reply::ok(json!({"expand": "names,schema", "startAt": start, "maxResults": max, "total": total, "issues": issues})))
+    let issues: Vec<Value> = ids
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|id| issue_json(call, data, *id, &sel, &expand))
+        .collect();
+    Ok(Reply::ok(
+        json!({"expand": "names,schema", "startAt": start, "maxResults": max, "total": total, "issues": issues}),
+    ))
 }
 
 /// Issues passing an optional `jql` parameter and a row filter, in rank (id) order.
-fn filtered(call: &Call, data: &SiteData, keep: impl Fn(&crate::sitedata::IssueCore) -> bool) -> Result<Vec<u64>, Reply> {
+fn filtered(
+    call: &Call,
+    data: &SiteData,
+    keep: impl Fn(&crate::sitedata::IssueCore) -> bool,
+) -> Result<Vec<u64>, Reply> {
     let compiled = match call.q("jql").filter(|j| !j.trim().is_empty()) {
         Some(q) => {
-            let env = Env { now: call.now, current_user: call.caller.user, users: &call.state.users };
-            Some(jql::prepare(q, &env, data).map_err(|m| Reply::bad_request(m.first().map(String::as_str).unwrap_or("Invalid JQL")))?)
+            let env = Env {
+                now: call.now,
+                current_user: call.caller.user,
+                users: &call.state.users,
+            };
+            Some(jql::prepare(q, &env, data).map_err(|m| {
+                Reply::bad_request(m.first().map(String::as_str).unwrap_or("Invalid JQL"))
+            })?)
         }
         None => None,
     };
@@ -196,7 +232,10 @@ fn board_issue_page(call: &Call, scope: IssueScope) -> HandlerResult {
                 IssueScope::Backlog => {
                     c.issue_type != EPIC
                         && STATUSES[usize::from(c.status)].category != Category::Done
-                        && (c.sprint == 0 || data.sprint(c.sprint).is_some_and(|s| s.state == SprintState::Closed))
+                        && (c.sprint == 0
+                            || data
+                                .sprint(c.sprint)
+                                .is_some_and(|s| s.state == SprintState::Closed))
                 }
             }
     })?;
@@ -204,7 +243,9 @@ fn board_issue_page(call: &Call, scope: IssueScope) -> HandlerResult {
 }
 
 fn epic_json(call: &Call, data: &SiteData, id: u64) -> Value {
-    let done = data.core(id).is_some_and(|c| STATUSES[usize::from(c.status)].category == Category::Done);
+    let done = data
+        .core(id)
+        .is_some_and(|c| STATUSES[usize::from(c.status)].category == Category::Done);
     json!({
         "id": id,
         "key": data.key(id),
@@ -222,7 +263,11 @@ fn board_epics(call: &Call) -> HandlerResult {
     let done_filter = call.q("done").map(|d| d.eq_ignore_ascii_case("true"));
     let list = data
         .live_ids()
-        .filter(|id| data.core(*id).is_some_and(|c| usize::from(c.project) == usize::from(b.project) && c.issue_type == EPIC))
+        .filter(|id| {
+            data.core(*id).is_some_and(|c| {
+                usize::from(c.project) == usize::from(b.project) && c.issue_type == EPIC
+            })
+        })
         .map(|id| epic_json(call, &data, id))
         .filter(|e| done_filter.is_none_or(|d| e["done"] == d))
         .collect();
@@ -231,28 +276,44 @@ fn board_epics(call: &Call) -> HandlerResult {
 
 fn sprint_or_404(data: &SiteData, raw: &str) -> Result<Sprint, Reply> {
     let id: u32 = raw.parse().unwrap_or(0);
-    data.sprint(id).cloned().ok_or_else(|| Reply::not_found(&format!("Sprint with id {raw} does not exist or you do not have permission to see it.")))
+    data.sprint(id).cloned().ok_or_else(|| {
+        Reply::not_found(&format!(
+            "Sprint with id {raw} does not exist or you do not have permission to see it."
+        ))
+    })
 }
 
 fn date_field(body: &Value, k: &str) -> Result<Option<i64>, Reply> {
     match body.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_date(s).map(Some).ok_or_else(|| Reply::field_error(k, "Invalid date format.")),
+        Some(Value::String(s)) => parse_date(s)
+            .map(Some)
+            .ok_or_else(|| Reply::field_error(k, "Invalid date format.")),
         Some(_) => Err(Reply::field_error(k, "Invalid date format.")),
     }
 }
 
 fn create_sprint(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
-    let name = body.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty()).ok_or_else(|| Reply::field_error("name", "Sprint name is required."))?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Reply::field_error("name", "Sprint name is required."))?;
     if name.len() > 255 {
         return Err(Reply::field_error("name", "The sprint name is too long."));
     }
-    let board_id = body.get("originBoardId").and_then(Value::as_u64).ok_or_else(|| Reply::field_error("originBoardId", "Board id is required."))?;
+    let board_id = body
+        .get("originBoardId")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Reply::field_error("originBoardId", "Board id is required."))?;
     let start = date_field(&body, "startDate")?;
     let end = date_field(&body, "endDate")?;
     let mut data = call.data_mut();
-    let b = data.board(board_id as u32).cloned().ok_or_else(|| Reply::field_error("originBoardId", "Board does not exist."))?;
+    let b = data
+        .board(board_id as u32)
+        .cloned()
+        .ok_or_else(|| Reply::field_error("originBoardId", "Board does not exist."))?;
     if !b.scrum {
         return Err(Reply::bad_request("The board does not support sprints"));
     }
@@ -262,7 +323,11 @@ fn create_sprint(call: &Call) -> HandlerResult {
         board: b.id,
         name: name.to_owned(),
         state: SprintState::Future,
-        goal: body.get("goal").and_then(Value::as_str).unwrap_or("").to_owned(),
+        goal: body
+            .get("goal")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
         start,
         end,
         complete: None,
@@ -303,13 +368,21 @@ fn update_sprint(call: &Call) -> HandlerResult {
         Some("future") => SprintState::Future,
         Some("active") => SprintState::Active,
         Some("closed") => SprintState::Closed,
-        Some(other) => return Err(Reply::field_error("state", &format!("Invalid sprint state '{other}'."))),
+        Some(other) => {
+            return Err(Reply::field_error(
+                "state",
+                &format!("Invalid sprint state '{other}'."),
+            ));
+        }
     };
     match (s.state, target) {
         (a, b) if a == b => {}
         (SprintState::Future, SprintState::Active) => {
             if s.start.is_none() || s.end.is_none() {
-                return Err(Reply::field_error("startDate", "A sprint can only be started with a start date and an end date."));
+                return Err(Reply::field_error(
+                    "startDate",
+                    "A sprint can only be started with a start date and an end date.",
+                ));
             }
             s.state = SprintState::Active;
         }
@@ -329,7 +402,11 @@ fn update_sprint(call: &Call) -> HandlerResult {
             }
         }
         (from, to) => {
-            return Err(Reply::bad_request(&format!("A sprint cannot move from state '{}' to '{}'.", from.as_str(), to.as_str())));
+            return Err(Reply::bad_request(&format!(
+                "A sprint cannot move from state '{}' to '{}'.",
+                from.as_str(),
+                to.as_str()
+            )));
         }
     }
     if let Some(slot) = data.sprints.iter_mut().find(|x| x.id == s.id) {
@@ -349,13 +426,27 @@ fn issue_list(body: &Value) -> Result<Vec<String>, Reply> {
     let list: Vec<String> = body
         .get("issues")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string()))).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| v.as_u64().map(|n| n.to_string()))
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if list.is_empty() {
-        return Err(Reply::field_error("issues", "At least one issue must be given."));
+        return Err(Reply::field_error(
+            "issues",
+            "At least one issue must be given.",
+        ));
     }
     if list.len() > 50 {
-        return Err(Reply::field_error("issues", "At most 50 issues can be moved at once."));
+        return Err(Reply::field_error(
+            "issues",
+            "At most 50 issues can be moved at once.",
+        ));
     }
     Ok(list)
 }
@@ -366,7 +457,13 @@ fn move_issues(call: &Call, target: u32) -> HandlerResult {
     let mut data = call.data_mut();
     let ids = list
         .iter()
-        .map(|k| data.resolve(k).ok_or_else(|| Reply::bad_request(&format!("Issue '{k}' does not exist or you do not have permission to see it."))))
+        .map(|k| {
+            data.resolve(k).ok_or_else(|| {
+                Reply::bad_request(&format!(
+                    "Issue '{k}' does not exist or you do not have permission to see it."
+                ))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for id in ids {
         if let Some(c) = data.core_mut(id) {
@@ -393,7 +490,13 @@ fn epic_or_404(call: &Call, data: &SiteData) -> Result<u64, Reply> {
     let raw = call.param("epicIdOrKey");
     data.resolve(raw)
         .filter(|id| data.core(*id).is_some_and(|c| c.issue_type == EPIC))
-        .ok_or_else(|| Reply::jira_error(StatusCode::NOT_FOUND, &[&format!("Issue {raw} is not an epic or does not exist.")], &[]))
+        .ok_or_else(|| {
+            Reply::jira_error(
+                StatusCode::NOT_FOUND,
+                &[&format!("Issue {raw} is not an epic or does not exist.")],
+                &[],
+            )
+        })
 }
 
 fn get_epic(call: &Call) -> HandlerResult {

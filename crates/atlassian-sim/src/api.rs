@@ -47,7 +47,9 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     let Some(site) = site else {
         return match mode {
             Mode::Site => Reply::not_found("Site not found").into_response(),
-            Mode::Gateway => Reply::gateway_error(StatusCode::NOT_FOUND, "Not Found").into_response(),
+            Mode::Gateway => {
+                Reply::gateway_error(StatusCode::NOT_FOUND, "Not Found").into_response()
+            }
         };
     };
     let site_index = site.index;
@@ -58,16 +60,26 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     let (op, params) = match routes::find(parts.method.as_str(), &rest) {
         Match::Found(op, params) => (op, params),
         Match::WrongMethod => {
-            return Reply::jira_error(StatusCode::METHOD_NOT_ALLOWED, &["Method not allowed for this resource."], &[])
-                .into_response();
+            return Reply::jira_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &["Method not allowed for this resource."],
+                &[],
+            )
+            .into_response();
         }
-        Match::NotFound => return Reply::not_found("No resource matches this path.").into_response(),
+        Match::NotFound => {
+            return Reply::not_found("No resource matches this path.").into_response();
+        }
     };
     state.stats.count_route(op.route_name());
 
     let presented = auth::presented(&parts.headers);
     let caller = if op.operation_id == "getServerInfo" && matches!(presented, Presented::Missing) {
-        Caller { user: 0, scopes: None, credential: "anonymous".to_owned() }
+        Caller {
+            user: 0,
+            scopes: None,
+            credential: "anonymous".to_owned(),
+        }
     } else {
         let authed = match mode {
             Mode::Site => auth::authenticate_site(&state, site_index, &presented),
@@ -103,8 +115,12 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
             return r;
         }
         Fault::ServerError => {
-            return Reply::jira_error(StatusCode::SERVICE_UNAVAILABLE, &["Service temporarily unavailable (injected fault)."], &[])
-                .into_response();
+            return Reply::jira_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &["Service temporarily unavailable (injected fault)."],
+                &[],
+            )
+            .into_response();
         }
         Fault::TooManyRequests => {
             Stats::bump(&state.stats.rate_limited);
@@ -114,14 +130,31 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     }
     let mut limit_headers = Vec::new();
     match decision {
-        Some(Decision::Limited { limit, retry_after_secs, reset_ms }) => {
+        Some(Decision::Limited {
+            limit,
+            retry_after_secs,
+            reset_ms,
+        }) => {
             Stats::bump(&state.stats.rate_limited);
             return too_many(Some(limit), retry_after_secs, reset_ms).into_response();
         }
-        Some(Decision::Allowed { limit, remaining, reset_ms }) => {
-            limit_headers.push((HeaderName::from_static("x-ratelimit-limit"), limit.to_string()));
-            limit_headers.push((HeaderName::from_static("x-ratelimit-remaining"), remaining.to_string()));
-            limit_headers.push((HeaderName::from_static("x-ratelimit-reset"), iso_time(reset_ms.div_euclid(1000))));
+        Some(Decision::Allowed {
+            limit,
+            remaining,
+            reset_ms,
+        }) => {
+            limit_headers.push((
+                HeaderName::from_static("x-ratelimit-limit"),
+                limit.to_string(),
+            ));
+            limit_headers.push((
+                HeaderName::from_static("x-ratelimit-remaining"),
+                remaining.to_string(),
+            ));
+            limit_headers.push((
+                HeaderName::from_static("x-ratelimit-reset"),
+                iso_time(reset_ms.div_euclid(1000)),
+            ));
         }
         Some(Decision::Unlimited) | None => {}
     }
@@ -133,7 +166,14 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
 
     let body: Bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return Reply::jira_error(StatusCode::PAYLOAD_TOO_LARGE, &["Request body too large."], &[]).into_response(),
+        Err(_) => {
+            return Reply::jira_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &["Request body too large."],
+                &[],
+            )
+            .into_response();
+        }
     };
     let uploads = if op.operation_id == "addAttachment" {
         match crate::multipart::parse(&parts.headers, body.clone()).await {
@@ -143,7 +183,8 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     } else {
         None
     };
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
     let call = Call {
         state: &state,
         op,
@@ -169,11 +210,21 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
 }
 
 fn too_many(limit: Option<u32>, retry_after_secs: i64, reset_ms: i64) -> Reply {
-    let mut r = Reply::jira_error(StatusCode::TOO_MANY_REQUESTS, &["Rate limit exceeded."], &[])
-        .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
-        .with_header(HeaderName::from_static("x-ratelimit-remaining"), "0")
-        .with_header(HeaderName::from_static("x-ratelimit-reset"), iso_time(reset_ms.div_euclid(1000)))
-        .with_header(HeaderName::from_static("ratelimit-reason"), "jira-burst-based");
+    let mut r = Reply::jira_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &["Rate limit exceeded."],
+        &[],
+    )
+    .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
+    .with_header(HeaderName::from_static("x-ratelimit-remaining"), "0")
+    .with_header(
+        HeaderName::from_static("x-ratelimit-reset"),
+        iso_time(reset_ms.div_euclid(1000)),
+    )
+    .with_header(
+        HeaderName::from_static("ratelimit-reason"),
+        "jira-burst-based",
+    );
     if let Some(l) = limit {
         r = r.with_header(HeaderName::from_static("x-ratelimit-limit"), l.to_string());
     }

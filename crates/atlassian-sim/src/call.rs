@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::reply::Reply;
 use crate::routes::OpSpec;
 use crate::sitedata::SiteData;
-use crate::state::{Site, SimState};
+use crate::state::{SimState, Site};
 
 /// An authenticated caller.
 #[derive(Clone, Debug)]
@@ -36,11 +36,18 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     pub fn param(&self, name: &str) -> &str {
-        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated or comma-separated query parameter.
@@ -58,7 +65,9 @@ impl<'a> Call<'a> {
         match self.q(name) {
             None | Some("") => Ok(default),
             Some(v) => v.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| {
-                Reply::bad_request(&format!("The value '{v}' is not valid for the parameter '{name}'."))
+                Reply::bad_request(&format!(
+                    "The value '{v}' is not valid for the parameter '{name}'."
+                ))
             }),
         }
     }
@@ -71,8 +80,9 @@ impl<'a> Call<'a> {
         if self.body.is_empty() {
             return Err(Reply::bad_request("No content to map due to end-of-input"));
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Reply::bad_request(&format!("Unexpected character in the request body: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Reply::bad_request(&format!("Unexpected character in the request body: {e}"))
+        })
     }
 
     pub fn data(&self) -> RwLockReadGuard<'a, SiteData> {

@@ -10,7 +10,9 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn advance_secs(&self, secs: u64) {
-        let ms = i64::try_from(secs).unwrap_or(i64::MAX / 2).saturating_mul(1000);
+        let ms = i64::try_from(secs)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_mul(1000);
         self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
 
@@ -73,7 +75,12 @@ pub fn parse_date(s: &str) -> Option<i64> {
         return None;
     }
     let month = time::Month::try_from(u8::try_from(digits[1]).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(digits[0]).ok()?, month, u8::try_from(digits[2]).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(digits[0]).ok()?,
+        month,
+        u8::try_from(digits[2]).ok()?,
+    )
+    .ok()?;
     let h = digits.get(3).copied().unwrap_or(0);
     let m = digits.get(4).copied().unwrap_or(0);
     let sec = digits.get(5).copied().unwrap_or(0);

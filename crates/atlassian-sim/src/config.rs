@@ -25,7 +25,11 @@ pub enum FaultSpecError {
     #[error("unknown fault `{0}` (known: latency, 5xx, 429, drop)")]
     Unknown(String),
     #[error("fault `{name}` has an invalid value `{value}`: {reason}")]
-    Value { name: String, value: String, reason: &'static str },
+    Value {
+        name: String,
+        value: String,
+        reason: &'static str,
+    },
 }
 
 impl Faults {
@@ -35,7 +39,11 @@ impl Faults {
         let (name, value) = spec
             .split_once('=')
             .ok_or_else(|| FaultSpecError::Shape(spec.to_owned()))?;
-        let bad = |reason| FaultSpecError::Value { name: name.to_owned(), value: value.to_owned(), reason };
+        let bad = |reason| FaultSpecError::Value {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
         match name.trim() {
             "latency" => {
                 let v = value.trim();
@@ -46,14 +54,18 @@ impl Faults {
                 } else {
                     (v, 1.0)
                 };
-                let n: f64 = num.parse().map_err(|_| bad("expected milliseconds like 50ms or seconds like 2s"))?;
+                let n: f64 = num
+                    .parse()
+                    .map_err(|_| bad("expected milliseconds like 50ms or seconds like 2s"))?;
                 if !(0.0..=60_000.0).contains(&(n * scale)) {
                     return Err(bad("must be between 0 and 60s"));
                 }
                 self.latency = Duration::from_micros((n * scale * 1000.0) as u64);
             }
             "5xx" | "error" | "500" | "503" => self.error_rate = parse_rate(value).map_err(bad)?,
-            "429" | "rate" | "rate_limit" => self.rate_limit_rate = parse_rate(value).map_err(bad)?,
+            "429" | "rate" | "rate_limit" => {
+                self.rate_limit_rate = parse_rate(value).map_err(bad)?
+            }
             "drop" | "dropped" => self.drop_rate = parse_rate(value).map_err(bad)?,
             other => return Err(FaultSpecError::Unknown(other.to_owned())),
         }
@@ -61,13 +73,23 @@ impl Faults {
     }
 
     pub fn any(&self) -> bool {
-        !self.latency.is_zero() || self.error_rate > 0.0 || self.rate_limit_rate > 0.0 || self.drop_rate > 0.0
+        !self.latency.is_zero()
+            || self.error_rate > 0.0
+            || self.rate_limit_rate > 0.0
+            || self.drop_rate > 0.0
     }
 }
 
 fn parse_rate(v: &str) -> Result<f64, &'static str> {
-    let r: f64 = v.trim().parse().map_err(|_| "expected a probability like 0.1")?;
-    if (0.0..=1.0).contains(&r) { Ok(r) } else { Err("must be between 0 and 1") }
+    let r: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| "expected a probability like 0.1")?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err("must be between 0 and 1")
+    }
 }
 
 /// Everything the simulator needs to start. `Default` gives two sites (`acme`, `globex`),
@@ -125,11 +147,23 @@ mod tests {
         f.apply_spec("429=0.5").unwrap();
         f.apply_spec("drop=0.01").unwrap();
         assert_eq!(f.latency, Duration::from_millis(50));
-        assert_eq!((f.error_rate, f.rate_limit_rate, f.drop_rate), (0.25, 0.5, 0.01));
+        assert_eq!(
+            (f.error_rate, f.rate_limit_rate, f.drop_rate),
+            (0.25, 0.5, 0.01)
+        );
         f.apply_spec("latency=2s").unwrap();
         assert_eq!(f.latency, Duration::from_secs(2));
-        assert!(matches!(f.apply_spec("5xx=2"), Err(FaultSpecError::Value { .. })));
-        assert!(matches!(f.apply_spec("nope=1"), Err(FaultSpecError::Unknown(_))));
-        assert!(matches!(f.apply_spec("latency"), Err(FaultSpecError::Shape(_))));
+        assert!(matches!(
+            f.apply_spec("5xx=2"),
+            Err(FaultSpecError::Value { .. })
+        ));
+        assert!(matches!(
+            f.apply_spec("nope=1"),
+            Err(FaultSpecError::Unknown(_))
+        ));
+        assert!(matches!(
+            f.apply_spec("latency"),
+            Err(FaultSpecError::Shape(_))
+        ));
     }
 }

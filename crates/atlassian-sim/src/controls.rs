@@ -20,8 +20,13 @@ pub struct Advance {
     seconds: u64,
 }
 
-pub async fn advance_clock(State(state): State<Arc<SimState>>, body: Option<Json<Advance>>) -> Response {
-    let Some(Json(a)) = body else { return bad("body must be {\"seconds\": N}") };
+pub async fn advance_clock(
+    State(state): State<Arc<SimState>>,
+    body: Option<Json<Advance>>,
+) -> Response {
+    let Some(Json(a)) = body else {
+        return bad("body must be {\"seconds\": N}");
+    };
     state.clock.advance_secs(a.seconds);
     Json(json!({"now": crate::clock::iso_time(state.clock.now_secs())})).into_response()
 }
@@ -44,21 +49,39 @@ pub struct Revoke {
 }
 
 pub async fn revoke(State(state): State<Arc<SimState>>, body: Option<Json<Revoke>>) -> Response {
-    let Some(Json(r)) = body else { return bad("body must be a JSON object") };
+    let Some(Json(r)) = body else {
+        return bad("body must be a JSON object");
+    };
     let mut auth = state.auth.lock();
     if let Some(t) = r.refresh_token.as_ref().or(r.access_token.as_ref()) {
-        let family = auth.refresh.get(t).map(|x| x.family).or_else(|| auth.access.get(t).map(|x| x.family));
+        let family = auth
+            .refresh
+            .get(t)
+            .map(|x| x.family)
+            .or_else(|| auth.access.get(t).map(|x| x.family));
         return match family.and_then(|f| auth.grants.get_mut(&f)) {
             Some(g) => {
                 g.revoked = true;
                 Json(json!({"revoked": "grant"})).into_response()
             }
-            None => (StatusCode::NOT_FOUND, Json(json!({"error": "unknown token"}))).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown token"})),
+            )
+                .into_response(),
         };
     }
     if let Some(t) = r.api_token {
-        if !state.users.iter().any(|u| u.api_token == t || u.scoped_api_token == t) {
-            return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown API token"}))).into_response();
+        if !state
+            .users
+            .iter()
+            .any(|u| u.api_token == t || u.scoped_api_token == t)
+        {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown API token"})),
+            )
+                .into_response();
         }
         auth.revoked_api_tokens.insert(t);
         return Json(json!({"revoked": "api_token"})).into_response();
@@ -66,18 +89,33 @@ pub async fn revoke(State(state): State<Arc<SimState>>, body: Option<Json<Revoke
     let user = match (&r.email, &r.account_id) {
         (Some(e), _) => state.user_by_email(e),
         (None, Some(a)) => state.user_by_account(a),
-        (None, None) => return bad("give refresh_token, access_token, api_token, or email/account_id with site"),
+        (None, None) => {
+            return bad(
+                "give refresh_token, access_token, api_token, or email/account_id with site",
+            );
+        }
     };
-    let Some(user) = user else { return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown user"}))).into_response() };
-    let Some(site) = r.site.as_deref().and_then(|s| state.site_by_subdomain(s).or_else(|| state.site_by_cloud_id(s))) else {
+    let Some(user) = user else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown user"})),
+        )
+            .into_response();
+    };
+    let Some(site) = r.site.as_deref().and_then(|s| {
+        state
+            .site_by_subdomain(s)
+            .or_else(|| state.site_by_cloud_id(s))
+    }) else {
         return bad("site (subdomain or cloud id) is required to revoke a user's access");
     };
     auth.revoked_site_access.insert((user.index, site.index));
     Json(json!({"revoked": "site_access"})).into_response()
 }
 
-/// `{"limit": N|null, "site": sub?, "credential": token?, "email": e?}`: the budget per
-/// window of 60 simulated seconds, for a site, for one credential, or (neither) the default.
+/// `{"limit": N|null, "site": sub?, "credential": token?}`: the budget per window of 60
+/// simulated seconds for one credential, for a site, or (neither) the default. `null` removes
+/// a credential's or site's override, and makes the default unlimited.
 #[derive(Deserialize)]
 pub struct RateLimitChange {
     limit: Option<u32>,
@@ -85,17 +123,33 @@ pub struct RateLimitChange {
     credential: Option<String>,
 }
 
-pub async fn rate_limit(State(state): State<Arc<SimState>>, body: Option<Json<RateLimitChange>>) -> Response {
-    let Some(Json(c)) = body else { return bad("body must be {\"limit\": N, \"site\"?: ..., \"credential\"?: ...}") };
+pub async fn rate_limit(
+    State(state): State<Arc<SimState>>,
+    body: Option<Json<RateLimitChange>>,
+) -> Response {
+    let Some(Json(c)) = body else {
+        return bad("body must be {\"limit\": N, \"site\"?: ..., \"credential\"?: ...}");
+    };
     let mut limiter = state.limiter.lock();
     if let Some(token) = c.credential {
         let Some(identity) = credential_identity(&state, &token) else {
-            return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown credential"}))).into_response();
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown credential"})),
+            )
+                .into_response();
         };
         limiter.set_credential(identity, c.limit);
     } else if let Some(s) = c.site {
-        let Some(site) = state.site_by_subdomain(&s).or_else(|| state.site_by_cloud_id(&s)) else {
-            return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown site"}))).into_response();
+        let Some(site) = state
+            .site_by_subdomain(&s)
+            .or_else(|| state.site_by_cloud_id(&s))
+        else {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown site"})),
+            )
+                .into_response();
         };
         limiter.set_site(site.index, c.limit);
     } else {
@@ -113,7 +167,11 @@ fn credential_identity(state: &SimState, token: &str) -> Option<String> {
         return Some(format!("scoped-token:{}", u.index));
     }
     let auth = state.auth.lock();
-    let family = auth.access.get(token).map(|a| a.family).or_else(|| auth.refresh.get(token).map(|r| r.family))?;
+    let family = auth
+        .access
+        .get(token)
+        .map(|a| a.family)
+        .or_else(|| auth.refresh.get(token).map(|r| r.family))?;
     Some(format!("oauth:{family}"))
 }
 
@@ -124,12 +182,21 @@ pub struct RedirectUri {
 }
 
 /// Registers another redirect URI on a client (the first one unless `client_id` is given).
-pub async fn add_redirect_uri(State(state): State<Arc<SimState>>, body: Option<Json<RedirectUri>>) -> Response {
-    let Some(Json(r)) = body else { return bad("body must be {\"redirect_uri\": ...}") };
+pub async fn add_redirect_uri(
+    State(state): State<Arc<SimState>>,
+    body: Option<Json<RedirectUri>>,
+) -> Response {
+    let Some(Json(r)) = body else {
+        return bad("body must be {\"redirect_uri\": ...}");
+    };
     if add_redirect(&state, r.client_id.as_deref(), &r.redirect_uri) {
         Json(json!({"redirect_uri": r.redirect_uri})).into_response()
     } else {
-        (StatusCode::NOT_FOUND, Json(json!({"error": "unknown client"}))).into_response()
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown client"})),
+        )
+            .into_response()
     }
 }
 

@@ -67,10 +67,16 @@ pub fn handle(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
         "parseJqlQueries" => search::parse_queries(call),
         "getAutoComplete" => search::autocomplete(call),
         "countIssues" => search::approximate_count(call),
-        "searchAndReconsileIssuesUsingJql" | "searchAndReconsileIssuesUsingJqlPost" => search::search_jql(call),
+        "searchAndReconsileIssuesUsingJql" | "searchAndReconsileIssuesUsingJqlPost" => {
+            search::search_jql(call)
+        }
         "searchForIssuesUsingJql" | "searchForIssuesUsingJqlPost" => search::removed_search(call),
         other => agile::handle(call)
             .or_else(|| servicedesk::handle(call))
-            .unwrap_or_else(|| Err(Reply::not_found(&format!("Operation {other} is not available.")))),
+            .unwrap_or_else(|| {
+                Err(Reply::not_found(&format!(
+                    "Operation {other} is not available."
+                )))
+            }),
     }
 }

@@ -51,7 +51,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(format!("Error in the JQL Query: The quoted string '{v}' has not been completed.")),
+                        None => {
+                            return Err(format!(
+                                "Error in the JQL Query: The quoted string '{v}' has not been completed."
+                            ));
+                        }
                         Some('\\') => {
                             if let Some(n) = chars.get(i + 1) {
                                 v.push(*n);
@@ -82,7 +86,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                         '<' => "<",
                         '>' => ">",
                         '~' => "~",
-                        _ => return Err(format!("Error in the JQL Query: The character '{c}' is a reserved JQL character.")),
+                        _ => {
+                            return Err(format!(
+                                "Error in the JQL Query: The character '{c}' is a reserved JQL character."
+                            ));
+                        }
                     },
                 };
                 i += op.len();
@@ -90,7 +98,10 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !chars[i].is_whitespace() && !"()=,!<>~\"'".contains(chars[i]) {
+                while i < chars.len()
+                    && !chars[i].is_whitespace()
+                    && !"()=,!<>~\"'".contains(chars[i])
+                {
                     i += 1;
                 }
                 out.push(Tok::Word(chars[start..i].iter().collect()));
@@ -129,7 +140,11 @@ pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    Clause { field: String, op: Op, value: Operand },
+    Clause {
+        field: String,
+        op: Op,
+        value: Operand,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -161,8 +176,13 @@ impl Parser {
     }
     fn expect_err(&self, what: &str) -> String {
         match self.peek() {
-            Some(t) => format!("Error in the JQL Query: Expecting {what} but got '{}'.", tok_text(t)),
-            None => format!("Error in the JQL Query: Expecting {what} but reached the end of the query."),
+            Some(t) => format!(
+                "Error in the JQL Query: Expecting {what} but got '{}'.",
+                tok_text(t)
+            ),
+            None => format!(
+                "Error in the JQL Query: Expecting {what} but reached the end of the query."
+            ),
         }
     }
 
@@ -195,7 +215,9 @@ impl Parser {
             self.next();
             let e = self.or_expr()?;
             if self.next() != Some(Tok::RParen) {
-                return Err("Error in the JQL Query: Expecting ')' before the end of the query.".to_owned());
+                return Err(
+                    "Error in the JQL Query: Expecting ')' before the end of the query.".to_owned(),
+                );
             }
             return Ok(e);
         }
@@ -244,27 +266,33 @@ impl Parser {
                 return Err(self.expect_err(&format!("an operator after the field '{field}'")));
             }
         };
-        let value = if matches!(op, Op::In | Op::NotIn) {
-            if self.peek() == Some(&Tok::LParen) {
-                self.next();
-                let mut items = Vec::new();
-                loop {
-                    items.push(self.operand()?);
-                    match self.next() {
-                        Some(Tok::Comma) => continue,
-                        Some(Tok::RParen) => break,
-                        _ => return Err("Error in the JQL Query: Expecting ',' or ')' in the value list.".to_owned()),
+        let value =
+            if matches!(op, Op::In | Op::NotIn) {
+                if self.peek() == Some(&Tok::LParen) {
+                    self.next();
+                    let mut items = Vec::new();
+                    loop {
+                        items.push(self.operand()?);
+                        match self.next() {
+                            Some(Tok::Comma) => continue,
+                            Some(Tok::RParen) => break,
+                            _ => return Err(
+                                "Error in the JQL Query: Expecting ',' or ')' in the value list."
+                                    .to_owned(),
+                            ),
+                        }
                     }
+                    Operand::List(items)
+                } else {
+                    self.operand()?
                 }
-                Operand::List(items)
             } else {
                 self.operand()?
-            }
-        } else {
-            self.operand()?
-        };
+            };
         if matches!(op, Op::Is | Op::IsNot) && value != Operand::Empty {
-            return Err("Error in the JQL Query: Expecting 'EMPTY' or 'NULL' after 'is'.".to_owned());
+            return Err(
+                "Error in the JQL Query: Expecting 'EMPTY' or 'NULL' after 'is'.".to_owned(),
+            );
         }
         Ok(Expr::Clause { field, op, value })
     }
@@ -283,7 +311,11 @@ impl Parser {
                         match self.next() {
                             Some(Tok::Word(a)) | Some(Tok::Quoted(a)) => args.push(a),
                             Some(Tok::Comma) => {}
-                            _ => return Err(format!("Error in the JQL Query: Expecting ')' after the arguments of {w}.")),
+                            _ => {
+                                return Err(format!(
+                                    "Error in the JQL Query: Expecting ')' after the arguments of {w}."
+                                ));
+                            }
                         }
                     }
                     self.next();
@@ -310,7 +342,9 @@ fn tok_text(t: &Tok) -> String {
 }
 
 fn is_reserved(w: &str) -> bool {
-    ["and", "or", "not", "in", "is", "order", "empty", "null"].iter().any(|r| w.eq_ignore_ascii_case(r))
+    ["and", "or", "not", "in", "is", "order", "empty", "null"]
+        .iter()
+        .any(|r| w.eq_ignore_ascii_case(r))
 }
 
 pub fn parse(jql: &str) -> Result<Query, String> {
@@ -330,7 +364,12 @@ pub fn parse(jql: &str) -> Result<Query, String> {
         loop {
             let field = match p.next() {
                 Some(Tok::Word(w)) | Some(Tok::Quoted(w)) => w,
-                _ => return Err("Error in the JQL Query: Expecting a field name after 'order by'.".to_owned()),
+                _ => {
+                    return Err(
+                        "Error in the JQL Query: Expecting a field name after 'order by'."
+                            .to_owned(),
+                    );
+                }
             };
             let mut desc = false;
             if is_kw(p.peek(), "asc") {
@@ -348,7 +387,10 @@ pub fn parse(jql: &str) -> Result<Query, String> {
         }
     }
     if let Some(t) = p.peek() {
-        return Err(format!("Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{}'.", tok_text(t)));
+        return Err(format!(
+            "Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{}'.",
+            tok_text(t)
+        ));
     }
     Ok(q)
 }
@@ -487,10 +529,20 @@ fn date_function(name: &str, args: &[String], now: i64) -> Option<i64> {
         "startofmonth" | "startofyear" | "endofmonth" | "endofyear" => {
             let t = time::OffsetDateTime::from_unix_timestamp(now).ok()?;
             let (y, m) = (t.year(), t.month());
-            let first = |y: i32, m: time::Month| time::Date::from_calendar_date(y, m, 1).ok().map(|d| d.midnight().assume_utc().unix_timestamp());
+            let first = |y: i32, m: time::Month| {
+                time::Date::from_calendar_date(y, m, 1)
+                    .ok()
+                    .map(|d| d.midnight().assume_utc().unix_timestamp())
+            };
             match name.to_ascii_lowercase().as_str() {
                 "startofmonth" => first(y, m)?,
-                "endofmonth" => if m == time::Month::December { first(y + 1, time::Month::January)? - 1 } else { first(y, m.next())? - 1 },
+                "endofmonth" => {
+                    if m == time::Month::December {
+                        first(y + 1, time::Month::January)? - 1
+                    } else {
+                        first(y, m.next())? - 1
+                    }
+                }
                 "startofyear" => first(y, time::Month::January)?,
                 _ => first(y + 1, time::Month::January)? - 1,
             }
@@ -514,21 +566,29 @@ fn date_value(v: &Operand, env: &Env, field: &str) -> Result<(i64, bool), String
         Operand::Func(name, args) => date_function(name, args, env.now)
             .map(|t| (t, false))
             .ok_or_else(|| format!("Unable to find JQL function '{name}()'.")),
-        _ => Err(format!("The operator is not supported by the '{field}' field with this value.")),
+        _ => Err(format!(
+            "The operator is not supported by the '{field}' field with this value."
+        )),
     }
 }
 
 fn user_value(v: &Operand, env: &Env, field: &str) -> Result<Option<u8>, String> {
     match v {
         Operand::Empty => Ok(Some(NO_USER)),
-        Operand::Func(f, _) if f.eq_ignore_ascii_case("currentUser") => Ok(Some(env.current_user as u8)),
+        Operand::Func(f, _) if f.eq_ignore_ascii_case("currentUser") => {
+            Ok(Some(env.current_user as u8))
+        }
         Operand::Value(s) => {
             let found = env.users.iter().find(|u| {
-                u.account_id == *s || u.email.eq_ignore_ascii_case(s) || u.display_name.eq_ignore_ascii_case(s)
+                u.account_id == *s
+                    || u.email.eq_ignore_ascii_case(s)
+                    || u.display_name.eq_ignore_ascii_case(s)
             });
             match found {
                 Some(u) => Ok(Some(u.index as u8)),
-                None => Err(format!("The value '{s}' does not exist for the field '{field}'.")),
+                None => Err(format!(
+                    "The value '{s}' does not exist for the field '{field}'."
+                )),
             }
         }
         Operand::Func(f, _) => Err(format!("Unable to find JQL function '{f}()'.")),
@@ -540,15 +600,25 @@ fn lookup<T: Copy>(v: &Operand, field: &str, f: impl Fn(&str) -> Option<T>) -> R
     match v {
         Operand::Value(s) => f(s).ok_or_else(|| err_value(s, field)),
         Operand::Func(name, _) => Err(format!("Unable to find JQL function '{name}()'.")),
-        _ => Err(format!("The operator is not supported by the '{field}' field with this value.")),
+        _ => Err(format!(
+            "The operator is not supported by the '{field}' field with this value."
+        )),
     }
 }
 
-fn set_pred<T>(op: Op, field: &str, values: Vec<T>, make: impl Fn(Vec<T>) -> Pred) -> Result<Pred, String> {
+fn set_pred<T>(
+    op: Op,
+    field: &str,
+    values: Vec<T>,
+    make: impl Fn(Vec<T>) -> Pred,
+) -> Result<Pred, String> {
     match op {
         Op::Eq | Op::In => Ok(make(values)),
         Op::Ne | Op::NotIn => Ok(Pred::Not(Box::new(make(values)))),
-        _ => Err(format!("The operator '{}' is not supported by the '{field}' field.", op_text(op))),
+        _ => Err(format!(
+            "The operator '{}' is not supported by the '{field}' field.",
+            op_text(op)
+        )),
     }
 }
 
@@ -569,12 +639,25 @@ fn op_text(op: Op) -> &'static str {
     }
 }
 
-fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteData) -> Result<Pred, String> {
+fn compile_clause(
+    field: &str,
+    op: Op,
+    value: &Operand,
+    env: &Env,
+    data: &SiteData,
+) -> Result<Pred, String> {
     let f = field.to_ascii_lowercase();
     let values = flat_values(value);
-    let is_empty_test = matches!(op, Op::Is | Op::IsNot) || (matches!(op, Op::Eq | Op::Ne) && *value == Operand::Empty);
+    let is_empty_test = matches!(op, Op::Is | Op::IsNot)
+        || (matches!(op, Op::Eq | Op::Ne) && *value == Operand::Empty);
     let negate_empty = matches!(op, Op::IsNot | Op::Ne);
-    let wrap = |p: Pred| if negate_empty { Pred::Not(Box::new(p)) } else { p };
+    let wrap = |p: Pred| {
+        if negate_empty {
+            Pred::Not(Box::new(p))
+        } else {
+            p
+        }
+    };
     match f.as_str() {
         "project" => {
             if is_empty_test {
@@ -582,7 +665,19 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
             }
             let ps = values
                 .iter()
-                .map(|v| lookup(v, field, |s| PROJECTS.iter().enumerate().position(|(i, d)| d.key.eq_ignore_ascii_case(s) || d.name.eq_ignore_ascii_case(s) || project_id(i).to_string() == s).map(|p| p as u8)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        PROJECTS
+                            .iter()
+                            .enumerate()
+                            .position(|(i, d)| {
+                                d.key.eq_ignore_ascii_case(s)
+                                    || d.name.eq_ignore_ascii_case(s)
+                                    || project_id(i).to_string() == s
+                            })
+                            .map(|p| p as u8)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ps, Pred::Project)
         }
@@ -595,7 +690,9 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                 .iter()
                 .map(|v| match v {
                     Operand::Value(s) => Ok(data.resolve(s).unwrap_or(0)),
-                    _ => Err(format!("The operator is not supported by the '{field}' field with this value.")),
+                    _ => Err(format!(
+                        "The operator is not supported by the '{field}' field with this value."
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ids, Pred::Issue)
@@ -603,7 +700,14 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
         "status" => {
             let ss = values
                 .iter()
-                .map(|v| lookup(v, field, |s| STATUSES.iter().position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s).map(|x| x as u8)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        STATUSES
+                            .iter()
+                            .position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s)
+                            .map(|x| x as u8)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ss, Pred::Status)
         }
@@ -612,9 +716,13 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                 .iter()
                 .map(|v| {
                     lookup(v, field, |s| {
-                        [Category::New, Category::InProgress, Category::Done].into_iter().find(|c| {
-                            c.name().eq_ignore_ascii_case(s) || c.key().eq_ignore_ascii_case(s) || c.id().to_string() == s
-                        })
+                        [Category::New, Category::InProgress, Category::Done]
+                            .into_iter()
+                            .find(|c| {
+                                c.name().eq_ignore_ascii_case(s)
+                                    || c.key().eq_ignore_ascii_case(s)
+                                    || c.id().to_string() == s
+                            })
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -623,7 +731,14 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
         "priority" => {
             let ps = values
                 .iter()
-                .map(|v| lookup(v, field, |s| PRIORITIES.iter().position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s).map(|x| x as u8)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        PRIORITIES
+                            .iter()
+                            .position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s)
+                            .map(|x| x as u8)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le) {
                 return Ok(Pred::PriorityCmp(op, ps[0]));
@@ -633,15 +748,33 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
         "issuetype" | "type" => {
             let ts = values
                 .iter()
-                .map(|v| lookup(v, field, |s| ISSUE_TYPES.iter().position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s).map(|x| x as u8)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        ISSUE_TYPES
+                            .iter()
+                            .position(|d| d.name.eq_ignore_ascii_case(s) || d.id == s)
+                            .map(|x| x as u8)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ts, Pred::IssueType)
         }
         "assignee" | "reporter" => {
-            let us = values.iter().map(|v| user_value(v, env, field)).collect::<Result<Vec<_>, _>>()?;
+            let us = values
+                .iter()
+                .map(|v| user_value(v, env, field))
+                .collect::<Result<Vec<_>, _>>()?;
             let us: Vec<u8> = us.into_iter().flatten().collect();
-            let op = if is_empty_test { if negate_empty { Op::Ne } else { Op::Eq } } else { op };
-            if f == "assignee" { set_pred(op, field, us, Pred::Assignee) } else { set_pred(op, field, us, Pred::Reporter) }
+            let op = if is_empty_test {
+                if negate_empty { Op::Ne } else { Op::Eq }
+            } else {
+                op
+            };
+            if f == "assignee" {
+                set_pred(op, field, us, Pred::Assignee)
+            } else {
+                set_pred(op, field, us, Pred::Reporter)
+            }
         }
         "labels" => {
             if is_empty_test {
@@ -651,7 +784,10 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                 .iter()
                 .map(|v| match v {
                     Operand::Value(s) => Ok(s.clone()),
-                    _ => Err("The operator is not supported by the 'labels' field with this value.".to_owned()),
+                    _ => Err(
+                        "The operator is not supported by the 'labels' field with this value."
+                            .to_owned(),
+                    ),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ls, Pred::Labels)
@@ -663,16 +799,23 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                 _ => TextField::Any,
             };
             let Some(Operand::Value(s)) = values.first() else {
-                return Err(format!("The operator '{}' is not supported by the '{field}' field.", op_text(op)));
+                return Err(format!(
+                    "The operator '{}' is not supported by the '{field}' field.",
+                    op_text(op)
+                ));
             };
             let needle = s.trim_matches('*').to_lowercase();
             match op {
                 Op::Like => Ok(Pred::Text(tf, needle)),
                 Op::NotLike => Ok(Pred::Not(Box::new(Pred::Text(tf, needle)))),
-                _ => Err(format!("The operator '{}' is not supported by the '{field}' field.", op_text(op))),
+                _ => Err(format!(
+                    "The operator '{}' is not supported by the '{field}' field.",
+                    op_text(op)
+                )),
             }
         }
-        "created" | "createddate" | "updated" | "updateddate" | "resolved" | "resolutiondate" | "due" | "duedate" => {
+        "created" | "createddate" | "updated" | "updateddate" | "resolved" | "resolutiondate"
+        | "due" | "duedate" => {
             let df = match f.as_str() {
                 "created" | "createddate" => DateField::Created,
                 "updated" | "updateddate" => DateField::Updated,
@@ -691,30 +834,57 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                     let mut p: Option<Pred> = None;
                     for v in &values {
                         let (t, date_only) = date_value(v, env, field)?;
-                        let one = if date_only { Pred::DateDay(df, t) } else { Pred::Date(df, Op::Eq, t) };
+                        let one = if date_only {
+                            Pred::DateDay(df, t)
+                        } else {
+                            Pred::Date(df, Op::Eq, t)
+                        };
                         p = Some(match p {
                             None => one,
                             Some(prev) => Pred::Or(Box::new(prev), Box::new(one)),
                         });
                     }
                     let p = p.unwrap_or(Pred::True);
-                    Ok(if matches!(op, Op::Ne | Op::NotIn) { Pred::Not(Box::new(p)) } else { p })
+                    Ok(if matches!(op, Op::Ne | Op::NotIn) {
+                        Pred::Not(Box::new(p))
+                    } else {
+                        p
+                    })
                 }
-                _ => Err(format!("The operator '{}' is not supported by the '{field}' field.", op_text(op))),
+                _ => Err(format!(
+                    "The operator '{}' is not supported by the '{field}' field.",
+                    op_text(op)
+                )),
             }
         }
         "resolution" => {
-            let unresolved = values.iter().all(|v| matches!(v, Operand::Empty) || matches!(v, Operand::Value(s) if s.eq_ignore_ascii_case("unresolved")));
+            let unresolved = values.iter().all(|v| {
+                matches!(v, Operand::Empty)
+                    || matches!(v, Operand::Value(s) if s.eq_ignore_ascii_case("unresolved"))
+            });
             let done = values.iter().all(|v| matches!(v, Operand::Value(s) if s.eq_ignore_ascii_case("done") || s == "10000"));
             let p = if unresolved {
                 Pred::Unresolved
             } else if done {
                 Pred::Not(Box::new(Pred::Unresolved))
             } else {
-                let bad = values.iter().find_map(|v| if let Operand::Value(s) = v { Some(s.clone()) } else { None }).unwrap_or_default();
+                let bad = values
+                    .iter()
+                    .find_map(|v| {
+                        if let Operand::Value(s) = v {
+                            Some(s.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or_default();
                 return Err(err_value(&bad, field));
             };
-            Ok(if matches!(op, Op::Ne | Op::NotIn | Op::IsNot) { Pred::Not(Box::new(p)) } else { p })
+            Ok(if matches!(op, Op::Ne | Op::NotIn | Op::IsNot) {
+                Pred::Not(Box::new(p))
+            } else {
+                p
+            })
         }
         "sprint" | "cf[10020]" => {
             if is_empty_test {
@@ -730,7 +900,12 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
                             "futuresprints" => SprintState::Future,
                             _ => return Err(format!("Unable to find JQL function '{name}()'.")),
                         };
-                        ids.extend(data.sprints.iter().filter(|s| s.state == state).map(|s| s.id));
+                        ids.extend(
+                            data.sprints
+                                .iter()
+                                .filter(|s| s.state == state)
+                                .map(|s| s.id),
+                        );
                     }
                     Operand::Value(s) => {
                         let id = data
@@ -750,25 +925,44 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
             if is_empty_test {
                 return Ok(wrap(Pred::Parent(vec![0])));
             }
-            let ids = values.iter().map(|v| lookup(v, field, |s| data.resolve(s))).collect::<Result<Vec<_>, _>>()?;
+            let ids = values
+                .iter()
+                .map(|v| lookup(v, field, |s| data.resolve(s)))
+                .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ids, Pred::Parent)
         }
         "story point estimate" | "cf[10016]" | "story points" => {
-            let Some(Operand::Value(s)) = values.first() else { return Err(err_field(field)) };
+            let Some(Operand::Value(s)) = values.first() else {
+                return Err(err_field(field));
+            };
             let n: f64 = s.parse().map_err(|_| err_value(s, field))?;
             Ok(Pred::Points(op, n))
         }
         "component" => {
             let ids = values
                 .iter()
-                .map(|v| lookup(v, field, |s| data.components.iter().find(|c| c.name.eq_ignore_ascii_case(s) || c.id.to_string() == s).map(|c| c.id)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        data.components
+                            .iter()
+                            .find(|c| c.name.eq_ignore_ascii_case(s) || c.id.to_string() == s)
+                            .map(|c| c.id)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ids, Pred::Component)
         }
         "fixversion" => {
             let ids = values
                 .iter()
-                .map(|v| lookup(v, field, |s| data.versions.iter().find(|x| x.name.eq_ignore_ascii_case(s) || x.id.to_string() == s).map(|x| x.id)))
+                .map(|v| {
+                    lookup(v, field, |s| {
+                        data.versions
+                            .iter()
+                            .find(|x| x.name.eq_ignore_ascii_case(s) || x.id.to_string() == s)
+                            .map(|x| x.id)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             set_pred(op, field, ids, Pred::FixVersion)
         }
@@ -778,8 +972,14 @@ fn compile_clause(field: &str, op: Op, value: &Operand, env: &Env, data: &SiteDa
 
 fn compile_expr(e: &Expr, env: &Env, data: &SiteData) -> Result<Pred, String> {
     Ok(match e {
-        Expr::And(a, b) => Pred::And(Box::new(compile_expr(a, env, data)?), Box::new(compile_expr(b, env, data)?)),
-        Expr::Or(a, b) => Pred::Or(Box::new(compile_expr(a, env, data)?), Box::new(compile_expr(b, env, data)?)),
+        Expr::And(a, b) => Pred::And(
+            Box::new(compile_expr(a, env, data)?),
+            Box::new(compile_expr(b, env, data)?),
+        ),
+        Expr::Or(a, b) => Pred::Or(
+            Box::new(compile_expr(a, env, data)?),
+            Box::new(compile_expr(b, env, data)?),
+        ),
         Expr::Not(a) => Pred::Not(Box::new(compile_expr(a, env, data)?)),
         Expr::Clause { field, op, value } => compile_clause(field, *op, value, env, data)?,
     })
@@ -836,7 +1036,11 @@ fn date_of(data: &SiteData, id: u64, c: &IssueCore, f: DateField) -> Option<i64>
         DateField::Created => Some(c.created),
         DateField::Updated => Some(c.updated),
         DateField::Resolved => (c.resolved != 0).then_some(c.resolved),
-        DateField::Due => data.extras.get(&id).and_then(|x| x.duedate.as_deref()).and_then(parse_date),
+        DateField::Due => data
+            .extras
+            .get(&id)
+            .and_then(|x| x.duedate.as_deref())
+            .and_then(parse_date),
     }
 }
 
@@ -850,7 +1054,9 @@ fn eval(p: &Pred, data: &SiteData, id: u64, c: &IssueCore) -> bool {
         Pred::Issue(ids) => ids.contains(&id),
         Pred::IdCmp(op, other) => {
             // Keys compare within a project by number.
-            let Some(o) = data.core(*other) else { return false };
+            let Some(o) = data.core(*other) else {
+                return false;
+            };
             o.project == c.project && cmp_op(*op, c.number, o.number)
         }
         Pred::Status(ss) => ss.contains(&c.status),
@@ -863,16 +1069,23 @@ fn eval(p: &Pred, data: &SiteData, id: u64, c: &IssueCore) -> bool {
         Pred::Reporter(us) => us.contains(&c.reporter),
         Pred::Labels(ls) => {
             if c.has_extra {
-                data.extras.get(&id).is_some_and(|x| x.labels.iter().any(|l| ls.iter().any(|w| w.eq_ignore_ascii_case(l))))
+                data.extras.get(&id).is_some_and(|x| {
+                    x.labels
+                        .iter()
+                        .any(|l| ls.iter().any(|w| w.eq_ignore_ascii_case(l)))
+                })
             } else {
-                crate::model::LABELS
-                    .iter()
-                    .enumerate()
-                    .any(|(i, l)| c.labels & (1 << i) != 0 && ls.iter().any(|w| w.eq_ignore_ascii_case(l)))
+                crate::model::LABELS.iter().enumerate().any(|(i, l)| {
+                    c.labels & (1 << i) != 0 && ls.iter().any(|w| w.eq_ignore_ascii_case(l))
+                })
             }
         }
         Pred::LabelsEmpty => {
-            if c.has_extra { data.extras.get(&id).is_none_or(|x| x.labels.is_empty()) } else { c.labels == 0 }
+            if c.has_extra {
+                data.extras.get(&id).is_none_or(|x| x.labels.is_empty())
+            } else {
+                c.labels == 0
+            }
         }
         Pred::Text(tf, needle) => {
             let hit = |s: &str| s.to_lowercase().contains(needle.as_str());
@@ -882,7 +1095,10 @@ fn eval(p: &Pred, data: &SiteData, id: u64, c: &IssueCore) -> bool {
                 TextField::Any => {
                     hit(&data.summary(id))
                         || hit(&crate::seed::adf_text(&data.description(id)))
-                        || data.comments(id).iter().any(|cm| hit(&crate::seed::adf_text(&cm.body)))
+                        || data
+                            .comments(id)
+                            .iter()
+                            .any(|cm| hit(&crate::seed::adf_text(&cm.body)))
                 }
             }
         }
@@ -899,13 +1115,21 @@ fn eval(p: &Pred, data: &SiteData, id: u64, c: &IssueCore) -> bool {
                 .or((c.story_points != 0).then_some(f64::from(c.story_points)));
             pts.is_some_and(|p| cmp_op(*op, p, *n))
         }
-        Pred::Component(ids) => data.extras.get(&id).is_some_and(|x| x.components.iter().any(|i| ids.contains(i))),
-        Pred::FixVersion(ids) => data.extras.get(&id).is_some_and(|x| x.fix_versions.iter().any(|i| ids.contains(i))),
+        Pred::Component(ids) => data
+            .extras
+            .get(&id)
+            .is_some_and(|x| x.components.iter().any(|i| ids.contains(i))),
+        Pred::FixVersion(ids) => data
+            .extras
+            .get(&id)
+            .is_some_and(|x| x.fix_versions.iter().any(|i| ids.contains(i))),
     }
 }
 
 fn compare(data: &SiteData, order: &[(OrderField, bool)], a: u64, b: u64) -> Ordering {
-    let (Some(ca), Some(cb)) = (data.core(a), data.core(b)) else { return a.cmp(&b) };
+    let (Some(ca), Some(cb)) = (data.core(a), data.core(b)) else {
+        return a.cmp(&b);
+    };
     for (f, desc) in order {
         let o = match f {
             OrderField::Key => PROJECTS[usize::from(ca.project)]
@@ -916,11 +1140,15 @@ fn compare(data: &SiteData, order: &[(OrderField, bool)], a: u64, b: u64) -> Ord
             OrderField::Created => ca.created.cmp(&cb.created),
             OrderField::Updated => ca.updated.cmp(&cb.updated),
             OrderField::Priority => cb.priority.cmp(&ca.priority),
-            OrderField::Status => STATUSES[usize::from(ca.status)].name.cmp(STATUSES[usize::from(cb.status)].name),
+            OrderField::Status => STATUSES[usize::from(ca.status)]
+                .name
+                .cmp(STATUSES[usize::from(cb.status)].name),
             OrderField::Summary => data.summary(a).cmp(&data.summary(b)),
             OrderField::Assignee => ca.assignee.cmp(&cb.assignee),
             OrderField::Resolved => ca.resolved.cmp(&cb.resolved),
-            OrderField::Project => PROJECTS[usize::from(ca.project)].key.cmp(PROJECTS[usize::from(cb.project)].key),
+            OrderField::Project => PROJECTS[usize::from(ca.project)]
+                .key
+                .cmp(PROJECTS[usize::from(cb.project)].key),
             OrderField::IssueType => ca.issue_type.cmp(&cb.issue_type),
         };
         let o = if *desc { o.reverse() } else { o };
@@ -955,37 +1183,97 @@ pub fn run(data: &SiteData, compiled: &Compiled, need: usize) -> Vec<u64> {
 
 /// True when the query matches the issue (used for board filters and queues).
 pub fn matches(data: &SiteData, compiled: &Compiled, id: u64) -> bool {
-    data.core(id).is_some_and(|c| eval(&compiled.pred, data, id, c))
+    data.core(id)
+        .is_some_and(|c| eval(&compiled.pred, data, id, c))
 }
 
 /// Field names offered by `GET /jql/autocompletedata`.
 pub const FIELD_NAMES: &[(&str, &[&str], bool)] = &[
-    ("project", &["=", "!=", "in", "not in", "is", "is not"], true),
-    ("key", &["=", "!=", "in", "not in", ">", ">=", "<", "<="], true),
+    (
+        "project",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
+    (
+        "key",
+        &["=", "!=", "in", "not in", ">", ">=", "<", "<="],
+        true,
+    ),
     ("status", &["=", "!=", "in", "not in"], true),
     ("statusCategory", &["=", "!=", "in", "not in"], false),
-    ("priority", &["=", "!=", "in", "not in", ">", ">=", "<", "<="], true),
+    (
+        "priority",
+        &["=", "!=", "in", "not in", ">", ">=", "<", "<="],
+        true,
+    ),
     ("issuetype", &["=", "!=", "in", "not in"], true),
-    ("assignee", &["=", "!=", "in", "not in", "is", "is not"], true),
-    ("reporter", &["=", "!=", "in", "not in", "is", "is not"], true),
+    (
+        "assignee",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
+    (
+        "reporter",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
     ("labels", &["=", "!=", "in", "not in", "is", "is not"], true),
     ("summary", &["~", "!~"], true),
     ("description", &["~", "!~", "is", "is not"], false),
     ("text", &["~"], false),
-    ("created", &["=", "!=", ">", ">=", "<", "<=", "in", "not in"], true),
-    ("updated", &["=", "!=", ">", ">=", "<", "<=", "in", "not in"], true),
-    ("resolved", &["=", "!=", ">", ">=", "<", "<=", "is", "is not"], true),
-    ("resolution", &["=", "!=", "in", "not in", "is", "is not"], true),
-    ("due", &["=", "!=", ">", ">=", "<", "<=", "is", "is not"], true),
+    (
+        "created",
+        &["=", "!=", ">", ">=", "<", "<=", "in", "not in"],
+        true,
+    ),
+    (
+        "updated",
+        &["=", "!=", ">", ">=", "<", "<=", "in", "not in"],
+        true,
+    ),
+    (
+        "resolved",
+        &["=", "!=", ">", ">=", "<", "<=", "is", "is not"],
+        true,
+    ),
+    (
+        "resolution",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
+    (
+        "due",
+        &["=", "!=", ">", ">=", "<", "<=", "is", "is not"],
+        true,
+    ),
     ("sprint", &["=", "!=", "in", "not in", "is", "is not"], true),
     ("parent", &["=", "!=", "in", "not in"], false),
-    ("component", &["=", "!=", "in", "not in", "is", "is not"], true),
-    ("fixVersion", &["=", "!=", "in", "not in", "is", "is not"], true),
+    (
+        "component",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
+    (
+        "fixVersion",
+        &["=", "!=", "in", "not in", "is", "is not"],
+        true,
+    ),
 ];
 
 pub const FUNCTION_NAMES: &[&str] = &[
-    "currentUser()", "now()", "startOfDay()", "endOfDay()", "startOfWeek()", "endOfWeek()", "startOfMonth()",
-    "endOfMonth()", "startOfYear()", "endOfYear()", "openSprints()", "closedSprints()", "futureSprints()",
+    "currentUser()",
+    "now()",
+    "startOfDay()",
+    "endOfDay()",
+    "startOfWeek()",
+    "endOfWeek()",
+    "startOfMonth()",
+    "endOfMonth()",
+    "startOfYear()",
+    "endOfYear()",
+    "openSprints()",
+    "closedSprints()",
+    "futureSprints()",
 ];
 
 #[cfg(test)]
@@ -994,13 +1282,21 @@ mod tests {
     use crate::state::SimState;
 
     fn env_state() -> SimState {
-        let cfg = crate::SimConfig { issues_per_site: 400, sites: vec!["acme".into()], ..Default::default() };
+        let cfg = crate::SimConfig {
+            issues_per_site: 400,
+            sites: vec!["acme".into()],
+            ..Default::default()
+        };
         SimState::new(cfg, "http://x".into())
     }
 
     fn count(s: &SimState, jql: &str) -> usize {
         let data = s.data[0].read();
-        let env = Env { now: s.clock.now_secs(), current_user: 0, users: &s.users };
+        let env = Env {
+            now: s.clock.now_secs(),
+            current_user: 0,
+            users: &s.users,
+        };
         let c = prepare(jql, &env, &data).unwrap_or_else(|e| panic!("{jql}: {e:?}"));
         run(&data, &c, 0).len()
     }
@@ -1020,7 +1316,10 @@ mod tests {
         assert_eq!(mine + unassigned + others, 400);
         assert_eq!(count(&s, "created >= -365d"), 400);
         assert_eq!(count(&s, "created > now()"), 0);
-        assert_eq!(count(&s, "(project = ENG OR project = OPS) AND issuetype = Epic"), 20);
+        assert_eq!(
+            count(&s, "(project = ENG OR project = OPS) AND issuetype = Epic"),
+            20
+        );
         assert_eq!(count(&s, "key = ENG-1"), 1);
         assert_eq!(count(&s, "key >= ENG-91"), 10);
         assert!(count(&s, "summary ~ \"login\"") < 400);
@@ -1030,9 +1329,16 @@ mod tests {
     fn errors_are_jira_messages() {
         let s = env_state();
         let data = s.data[0].read();
-        let env = Env { now: 0, current_user: 0, users: &s.users };
+        let env = Env {
+            now: 0,
+            current_user: 0,
+            users: &s.users,
+        };
         let e = prepare("project = NOPE", &env, &data).err().unwrap();
-        assert_eq!(e, vec!["The value 'NOPE' does not exist for the field 'project'."]);
+        assert_eq!(
+            e,
+            vec!["The value 'NOPE' does not exist for the field 'project'."]
+        );
         assert!(prepare("bogus = 1", &env, &data).is_err());
         assert!(prepare("project = ENG AND", &env, &data).is_err());
         assert!(prepare("project = \"ENG", &env, &data).is_err());
@@ -1044,7 +1350,11 @@ mod tests {
     fn ordering_by_key_is_numeric_within_project() {
         let s = env_state();
         let data = s.data[0].read();
-        let env = Env { now: 0, current_user: 0, users: &s.users };
+        let env = Env {
+            now: 0,
+            current_user: 0,
+            users: &s.users,
+        };
         let c = prepare("project = ENG ORDER BY key ASC", &env, &data).unwrap();
         let ids = run(&data, &c, 12);
         let keys: Vec<String> = ids.iter().take(12).map(|i| data.key(*i)).collect();

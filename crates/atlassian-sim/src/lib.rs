@@ -92,7 +92,13 @@ impl Simulator {
         let (tx, rx) = watch::channel(false);
         let app = server::router(state.clone());
         let task = tokio::spawn(server::serve(listener, app, rx));
-        Ok(SimHandle { info, addr, state, shutdown: tx, task: Some(task) })
+        Ok(SimHandle {
+            info,
+            addr,
+            state,
+            shutdown: tx,
+            task: Some(task),
+        })
     }
 }
 
@@ -158,7 +164,9 @@ impl SimHandle {
 
     /// `<api_url>/ex/jira/{cloudId}` of a site (by subdomain), if it exists.
     pub fn ex_jira_url(&self, subdomain: &str) -> Option<String> {
-        self.state.site_by_subdomain(subdomain).map(|s| format!("{}/ex/jira/{}", self.state.base_url, s.cloud_id))
+        self.state
+            .site_by_subdomain(subdomain)
+            .map(|s| format!("{}/ex/jira/{}", self.state.base_url, s.cloud_id))
     }
 
     /// The same as `GET /__sim/stats`.

@@ -51,7 +51,12 @@ async fn main() -> anyhow::Result<()> {
     for spec in &args.faults {
         faults.apply_spec(spec)?;
     }
-    let sites: Vec<String> = args.sites.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let sites: Vec<String> = args
+        .sites
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
     if sites.is_empty() {
         anyhow::bail!("--sites needs at least one subdomain");
     }

@@ -10,8 +10,16 @@ use crate::config::RATE_WINDOW_SECS;
 pub enum Decision {
     /// No budget applies.
     Unlimited,
-    Allowed { limit: u32, remaining: u32, reset_ms: i64 },
-    Limited { limit: u32, retry_after_secs: i64, reset_ms: i64 },
+    Allowed {
+        limit: u32,
+        remaining: u32,
+        reset_ms: i64,
+    },
+    Limited {
+        limit: u32,
+        retry_after_secs: i64,
+        reset_ms: i64,
+    },
 }
 
 #[derive(Default)]
@@ -45,21 +53,32 @@ impl RateLimiter {
     pub fn set_default(&mut self, limit: Option<u32>) {
         self.default_limit = limit;
     }
+    /// `None` removes the site's override.
     pub fn set_site(&mut self, site: usize, limit: Option<u32>) {
-        self.site_limits.insert(site, limit);
+        match limit {
+            Some(l) => self.site_limits.insert(site, Some(l)),
+            None => self.site_limits.remove(&site),
+        };
     }
+    /// `None` removes the credential's override.
     pub fn set_credential(&mut self, credential: String, limit: Option<u32>) {
-        self.credential_limits.insert(credential, limit);
+        match limit {
+            Some(l) => self.credential_limits.insert(credential, Some(l)),
+            None => self.credential_limits.remove(&credential),
+        };
     }
 
     /// True when the credential calls again before the Retry-After it was given elapsed.
     pub fn is_violation(&self, credential: &str, now_ms: i64) -> bool {
-        self.blocked_until_ms.get(credential).is_some_and(|until| now_ms < *until)
+        self.blocked_until_ms
+            .get(credential)
+            .is_some_and(|until| now_ms < *until)
     }
 
     /// Records a 429 sent for another reason (fault injection).
     pub fn block(&mut self, credential: &str, until_ms: i64) {
-        self.blocked_until_ms.insert(credential.to_owned(), until_ms);
+        self.blocked_until_ms
+            .insert(credential.to_owned(), until_ms);
     }
 
     pub fn check(&mut self, credential: &str, site: usize, now_ms: i64) -> Decision {
@@ -70,9 +89,14 @@ impl RateLimiter {
                 None => self.default_limit,
             },
         };
-        let Some(limit) = limit else { return Decision::Unlimited };
+        let Some(limit) = limit else {
+            return Decision::Unlimited;
+        };
         let window_ms = RATE_WINDOW_SECS * 1000;
-        let w = self.windows.entry((credential.to_owned(), site)).or_default();
+        let w = self
+            .windows
+            .entry((credential.to_owned(), site))
+            .or_default();
         if now_ms >= w.start_ms + window_ms {
             w.start_ms = now_ms - (now_ms % window_ms);
             w.count = 0;
@@ -80,11 +104,20 @@ impl RateLimiter {
         let reset_ms = w.start_ms + window_ms;
         if w.count >= limit {
             let retry_after_secs = ((reset_ms - now_ms) + 999).div_euclid(1000).max(1);
-            self.blocked_until_ms.insert(credential.to_owned(), now_ms + retry_after_secs * 1000);
-            return Decision::Limited { limit, retry_after_secs, reset_ms };
+            self.blocked_until_ms
+                .insert(credential.to_owned(), now_ms + retry_after_secs * 1000);
+            return Decision::Limited {
+                limit,
+                retry_after_secs,
+                reset_ms,
+            };
         }
         w.count += 1;
-        Decision::Allowed { limit, remaining: limit - w.count, reset_ms }
+        Decision::Allowed {
+            limit,
+            remaining: limit - w.count,
+            reset_ms,
+        }
     }
 }
 
@@ -96,16 +129,30 @@ mod tests {
     fn budget_window_and_violations() {
         let mut r = RateLimiter::new(Some(2));
         let t = 120_000;
-        assert!(matches!(r.check("a", 0, t), Decision::Allowed { remaining: 1, .. }));
-        assert!(matches!(r.check("a", 0, t + 1), Decision::Allowed { remaining: 0, .. }));
-        let Decision::Limited { retry_after_secs, .. } = r.check("a", 0, t + 2) else { panic!("expected 429") };
+        assert!(matches!(
+            r.check("a", 0, t),
+            Decision::Allowed { remaining: 1, .. }
+        ));
+        assert!(matches!(
+            r.check("a", 0, t + 1),
+            Decision::Allowed { remaining: 0, .. }
+        ));
+        let Decision::Limited {
+            retry_after_secs, ..
+        } = r.check("a", 0, t + 2)
+        else {
+            panic!("expected 429")
+        };
         assert_eq!(retry_after_secs, 60);
         assert!(r.is_violation("a", t + 3));
         assert!(!r.is_violation("b", t + 3));
         assert!(matches!(r.check("b", 0, t + 3), Decision::Allowed { .. }));
-        assert!(matches!(r.check("a", 0, t + 60_000), Decision::Allowed { .. }));
+        assert!(matches!(
+            r.check("a", 0, t + 60_000),
+            Decision::Allowed { .. }
+        ));
         assert!(!r.is_violation("a", t + 62_000));
-        r.set_site(1, None);
+        r.set_default(None);
         assert_eq!(r.check("a", 1, t), Decision::Unlimited);
         r.set_credential("a".into(), Some(0));
         assert!(matches!(r.check("a", 1, t), Decision::Limited { .. }));

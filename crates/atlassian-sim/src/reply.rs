@@ -7,7 +7,11 @@ use serde_json::{Value, json};
 
 pub enum Body {
     Json(Value),
-    Bytes { content_type: String, data: Bytes, filename: Option<String> },
+    Bytes {
+        content_type: String,
+        data: Bytes,
+        filename: Option<String>,
+    },
     Html(String),
     Empty,
 }
@@ -22,7 +26,11 @@ pub type HandlerResult = Result<Reply, Reply>;
 
 impl Reply {
     pub fn json(status: StatusCode, v: Value) -> Reply {
-        Reply { status, body: Body::Json(v), headers: Vec::new() }
+        Reply {
+            status,
+            body: Body::Json(v),
+            headers: Vec::new(),
+        }
     }
     pub fn ok(v: Value) -> Reply {
         Reply::json(StatusCode::OK, v)
@@ -31,15 +39,25 @@ impl Reply {
         Reply::json(StatusCode::CREATED, v)
     }
     pub fn no_content() -> Reply {
-        Reply { status: StatusCode::NO_CONTENT, body: Body::Empty, headers: Vec::new() }
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: Body::Empty,
+            headers: Vec::new(),
+        }
     }
     pub fn html(status: StatusCode, html: String) -> Reply {
-        Reply { status, body: Body::Html(html), headers: Vec::new() }
+        Reply {
+            status,
+            body: Body::Html(html),
+            headers: Vec::new(),
+        }
     }
     /// `{"errorMessages": [...], "errors": {...}}`.
     pub fn jira_error(status: StatusCode, messages: &[&str], errors: &[(&str, &str)]) -> Reply {
-        let errors: serde_json::Map<String, Value> =
-            errors.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
+        let errors: serde_json::Map<String, Value> = errors
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect();
         Reply::json(status, json!({"errorMessages": messages, "errors": errors}))
     }
     pub fn not_found(msg: &str) -> Reply {
@@ -53,7 +71,10 @@ impl Reply {
     }
     /// Service Management's error shape.
     pub fn sd_error(status: StatusCode, msg: &str) -> Reply {
-        Reply::json(status, json!({"errorMessage": msg, "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []}}))
+        Reply::json(
+            status,
+            json!({"errorMessage": msg, "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []}}),
+        )
     }
     /// The API gateway's error shape (`api.atlassian.com`).
     pub fn gateway_error(status: StatusCode, msg: &str) -> Reply {
@@ -70,22 +91,34 @@ impl IntoResponse for Reply {
         let mut resp = match self.body {
             Body::Json(v) => {
                 let bytes = serde_json::to_vec(&v).unwrap_or_default();
-                ([(header::CONTENT_TYPE, "application/json;charset=UTF-8")], bytes).into_response()
+                (
+                    [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+                    bytes,
+                )
+                    .into_response()
             }
-            Body::Bytes { content_type, data, filename } => {
+            Body::Bytes {
+                content_type,
+                data,
+                filename,
+            } => {
                 let mut r = data.into_response();
                 if let Ok(v) = HeaderValue::from_str(&content_type) {
                     r.headers_mut().insert(header::CONTENT_TYPE, v);
                 }
                 if let Some(f) = filename {
                     let safe: String = f.chars().filter(|c| !c.is_control() && *c != '"').collect();
-                    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+                    if let Ok(v) =
+                        HeaderValue::from_str(&format!("attachment; filename=\"{safe}\""))
+                    {
                         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
                     }
                 }
                 r
             }
-            Body::Html(h) => ([(header::CONTENT_TYPE, "text/html;charset=UTF-8")], h).into_response(),
+            Body::Html(h) => {
+                ([(header::CONTENT_TYPE, "text/html;charset=UTF-8")], h).into_response()
+            }
             Body::Empty => ().into_response(),
         };
         *resp.status_mut() = self.status;

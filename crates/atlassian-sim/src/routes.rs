@@ -43,7 +43,11 @@ impl OpSpec {
         }
         if self.api == Api::Agile {
             // Jira Software accepts the classic Jira scopes as well.
-            alts.push(vec![if self.method == "GET" { "read:jira-work" } else { "write:jira-work" }]);
+            alts.push(vec![if self.method == "GET" {
+                "read:jira-work"
+            } else {
+                "write:jira-work"
+            }]);
         }
         alts
     }
@@ -58,8 +62,11 @@ pub fn operations() -> &'static [OpSpec] {
     crate::routes_table::OPERATIONS
 }
 
+/// Path parameters by template name.
+pub type Params = Vec<(&'static str, String)>;
+
 pub enum Match {
-    Found(&'static OpSpec, Vec<(&'static str, String)>),
+    Found(&'static OpSpec, Params),
     /// The path exists but not with this method.
     WrongMethod,
     NotFound,
@@ -69,7 +76,7 @@ pub enum Match {
 /// beat parameters, so `/issue/bulk` wins over `/issue/{issueIdOrKey}`.
 pub fn find(method: &str, path: &str) -> Match {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let mut best: Option<(usize, &'static OpSpec, Vec<(&'static str, String)>)> = None;
+    let mut best: Option<(usize, &'static OpSpec, Params)> = None;
     let mut path_exists = false;
     for op in operations() {
         let tsegs: Vec<&'static str> = op.template.split('/').collect();
@@ -117,7 +124,9 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(b) = hex {
                 out.push(b);
                 i += 3;
@@ -136,13 +145,23 @@ mod tests {
 
     #[test]
     fn literal_segments_win_and_methods_matter() {
-        let Match::Found(op, params) = find("GET", "/rest/api/3/issue/ENG-1") else { panic!() };
+        let Match::Found(op, params) = find("GET", "/rest/api/3/issue/ENG-1") else {
+            panic!()
+        };
         assert_eq!(op.operation_id, "getIssue");
         assert_eq!(params, vec![("issueIdOrKey", "ENG-1".to_owned())]);
-        let Match::Found(op, _) = find("POST", "/rest/api/3/issue/bulk") else { panic!() };
+        let Match::Found(op, _) = find("POST", "/rest/api/3/issue/bulk") else {
+            panic!()
+        };
         assert_eq!(op.operation_id, "createIssues");
-        assert!(matches!(find("PATCH", "/rest/api/3/issue/ENG-1"), Match::WrongMethod));
-        assert!(matches!(find("GET", "/rest/api/3/nothing"), Match::NotFound));
+        assert!(matches!(
+            find("PATCH", "/rest/api/3/issue/ENG-1"),
+            Match::WrongMethod
+        ));
+        assert!(matches!(
+            find("GET", "/rest/api/3/nothing"),
+            Match::NotFound
+        ));
         assert_eq!(percent_decode("a%20b%2"), "a b%2");
     }
 
@@ -150,7 +169,11 @@ mod tests {
     fn every_operation_has_scopes_or_is_public() {
         for op in operations() {
             if op.operation_id != "getServerInfo" {
-                assert!(!op.scope_alternatives().is_empty(), "{} has no scopes", op.operation_id);
+                assert!(
+                    !op.scope_alternatives().is_empty(),
+                    "{} has no scopes",
+                    op.operation_id
+                );
             }
         }
     }

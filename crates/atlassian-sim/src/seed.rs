@@ -12,12 +12,16 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// Hash of the seed and a path of indices.
 pub fn hash(seed: u64, parts: &[u64]) -> u64 {
-    parts.iter().fold(mix(seed), |h, p| mix(h ^ p.wrapping_mul(0xD6E8_FEB8_6659_FD93)))
+    parts.iter().fold(mix(seed), |h, p| {
+        mix(h ^ p.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+    })
 }
 
 /// Hash of a string (FNV-1a), for mixing names into seeds.
 pub fn str_hash(s: &str) -> u64 {
-    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
+    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    })
 }
 
 /// Picks an element deterministically.
@@ -53,25 +57,69 @@ pub fn alnum(h: u64, n: usize) -> String {
 /// A UUID-shaped string derived from `h`.
 pub fn uuid_like(h: u64) -> String {
     let s = hex(h, 32);
-    format!("{}-{}-4{}-a{}-{}", &s[0..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[13..16],
+        &s[17..20],
+        &s[20..32]
+    )
 }
 
 const VERBS: &[&str] = &[
-    "Fix", "Add", "Improve", "Refactor", "Investigate", "Update", "Remove", "Document", "Support", "Migrate",
-    "Speed up", "Harden",
+    "Fix",
+    "Add",
+    "Improve",
+    "Refactor",
+    "Investigate",
+    "Update",
+    "Remove",
+    "Document",
+    "Support",
+    "Migrate",
+    "Speed up",
+    "Harden",
 ];
 const OBJECTS: &[&str] = &[
-    "login flow", "billing export", "search results", "dashboard widgets", "API rate limiting", "user onboarding",
-    "notification emails", "audit log", "mobile layout", "SSO settings", "report builder", "data import",
-    "invoice PDF", "webhook retries", "password reset", "CSV upload",
+    "login flow",
+    "billing export",
+    "search results",
+    "dashboard widgets",
+    "API rate limiting",
+    "user onboarding",
+    "notification emails",
+    "audit log",
+    "mobile layout",
+    "SSO settings",
+    "report builder",
+    "data import",
+    "invoice PDF",
+    "webhook retries",
+    "password reset",
+    "CSV upload",
 ];
 const SUFFIXES: &[&str] = &[
-    "for enterprise customers", "on Safari", "after the upgrade", "in staging", "for new tenants", "in the EU region",
-    "under load", "for admins", "", "",
+    "for enterprise customers",
+    "on Safari",
+    "after the upgrade",
+    "in staging",
+    "for new tenants",
+    "in the EU region",
+    "under load",
+    "for admins",
+    "",
+    "",
 ];
 const HELP_SUBJECTS: &[&str] = &[
-    "Laptop does not boot", "Need access to the VPN", "Request a new monitor", "Email not syncing on phone",
-    "Printer on floor 3 jams", "Reset my password", "Install design software", "Wi-Fi drops in meeting room",
+    "Laptop does not boot",
+    "Need access to the VPN",
+    "Request a new monitor",
+    "Email not syncing on phone",
+    "Printer on floor 3 jams",
+    "Reset my password",
+    "Install design software",
+    "Wi-Fi drops in meeting room",
 ];
 const COMMENTS: &[&str] = &[
     "I can reproduce this on the latest build.",
@@ -96,7 +144,11 @@ pub fn summary(h: u64, help_desk: bool, epic: bool) -> String {
     }
     let suffix = pick(SUFFIXES, h >> 16);
     let verb = pick(VERBS, h);
-    if suffix.is_empty() { format!("{verb} {object}") } else { format!("{verb} {object} {suffix}") }
+    if suffix.is_empty() {
+        format!("{verb} {object}")
+    } else {
+        format!("{verb} {object} {suffix}")
+    }
 }
 
 pub fn comment_text(h: u64) -> &'static str {
@@ -122,7 +174,10 @@ pub fn adf_text(doc: &serde_json::Value) -> String {
             for c in children {
                 walk(c, out);
             }
-            if matches!(v.get("type").and_then(|t| t.as_str()), Some("paragraph" | "heading")) {
+            if matches!(
+                v.get("type").and_then(|t| t.as_str()),
+                Some("paragraph" | "heading")
+            ) {
                 out.push('\n');
             }
         }

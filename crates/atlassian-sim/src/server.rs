@@ -19,10 +19,19 @@ use crate::{api, auth, controls};
 
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
-        .route("/authorize", get(auth::authorize::get_authorize).post(auth::authorize::post_authorize))
+        .route(
+            "/authorize",
+            get(auth::authorize::get_authorize).post(auth::authorize::post_authorize),
+        )
         .route("/oauth/token", post(auth::token::token))
-        .route("/oauth/token/accessible-resources", get(auth::token::accessible_resources))
-        .route("/site/{subdomain}/_edge/tenant_info", get(controls::tenant_info))
+        .route(
+            "/oauth/token/accessible-resources",
+            get(auth::token::accessible_resources),
+        )
+        .route(
+            "/site/{subdomain}/_edge/tenant_info",
+            get(controls::tenant_info),
+        )
         .route("/__sim/clock/advance", post(controls::advance_clock))
         .route("/__sim/revoke", post(controls::revoke))
         .route("/__sim/rate-limit", post(controls::rate_limit))
@@ -70,19 +79,20 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Rece
         let app = app.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                async move {
-                    let resp = match app.oneshot(req.map(axum::body::Body::new)).await {
-                        Ok(r) => r,
-                        Err(e) => match e {},
-                    };
-                    if resp.extensions().get::<DropConnection>().is_some() {
-                        return Err(Dropped);
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let resp = match app.oneshot(req.map(axum::body::Body::new)).await {
+                            Ok(r) => r,
+                            Err(e) => match e {},
+                        };
+                        if resp.extensions().get::<DropConnection>().is_some() {
+                            return Err(Dropped);
+                        }
+                        Ok::<_, Dropped>(resp)
                     }
-                    Ok::<_, Dropped>(resp)
-                }
-            });
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
@@ -92,4 +102,3 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Rece
         });
     }
 }
-

@@ -8,8 +8,8 @@ use crate::call::Call;
 use crate::clock::jira_time;
 use crate::jql::{self, Env};
 use crate::model::{
-    Category, FIRST_CUSTOMER, ORGANIZATIONS, PROJECTS, ProjectKind, QUEUES, REQUEST_TYPES, SERVICE_REQUEST, STATUSES,
-    project_id, transition_id,
+    Category, FIRST_CUSTOMER, ORGANIZATIONS, PROJECTS, ProjectKind, QUEUES, REQUEST_TYPES,
+    SERVICE_REQUEST, STATUSES, project_id, transition_id,
 };
 use crate::platform::issues::{FieldSel, apply_transition, issue_json};
 use crate::reply::{HandlerResult, Reply};
@@ -45,15 +45,24 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
 const DESK_ID: &str = "1";
 
 fn desk_project() -> usize {
-    PROJECTS.iter().position(|p| p.kind == ProjectKind::ServiceDesk).unwrap_or(0)
+    PROJECTS
+        .iter()
+        .position(|p| p.kind == ProjectKind::ServiceDesk)
+        .unwrap_or(0)
 }
 
 fn desk_or_404(call: &Call) -> Result<(), Reply> {
     let raw = call.param("serviceDeskId");
-    if raw == DESK_ID || raw == PROJECTS[desk_project()].key || raw == project_id(desk_project()).to_string() {
+    if raw == DESK_ID
+        || raw == PROJECTS[desk_project()].key
+        || raw == project_id(desk_project()).to_string()
+    {
         Ok(())
     } else {
-        Err(Reply::sd_error(StatusCode::NOT_FOUND, &format!("Service Desk with id {raw} does not exist.")))
+        Err(Reply::sd_error(
+            StatusCode::NOT_FOUND,
+            &format!("Service Desk with id {raw} does not exist."),
+        ))
     }
 }
 
@@ -73,9 +82,14 @@ fn sd_page(call: &Call, items: Vec<Value>, path: &str) -> HandlerResult {
         links["next"] = json!(call.url(&format!("{path}?start={}&limit={limit}", start + limit)));
     }
     if start > 0 {
-        links["prev"] = json!(call.url(&format!("{path}?start={}&limit={limit}", start.saturating_sub(limit))));
+        links["prev"] = json!(call.url(&format!(
+            "{path}?start={}&limit={limit}",
+            start.saturating_sub(limit)
+        )));
     }
-    Ok(Reply::ok(json!({"_expands": [], "size": values.len(), "start": start, "limit": limit, "isLastPage": is_last, "_links": links, "values": values})))
+    Ok(Reply::ok(
+        json!({"_expands": [], "size": values.len(), "start": start, "limit": limit, "isLastPage": is_last, "_links": links, "values": values}),
+    ))
 }
 
 fn date_dto(t: i64) -> Value {
@@ -115,7 +129,11 @@ fn desk_json(call: &Call) -> Value {
 }
 
 fn service_desks(call: &Call) -> HandlerResult {
-    sd_page(call, vec![desk_json(call)], "/rest/servicedeskapi/servicedesk")
+    sd_page(
+        call,
+        vec![desk_json(call)],
+        "/rest/servicedeskapi/servicedesk",
+    )
 }
 
 fn service_desk(call: &Call) -> HandlerResult {
@@ -143,10 +161,17 @@ fn request_types(call: &Call) -> HandlerResult {
     desk_or_404(call)?;
     let q = call.q("searchQuery").map(str::to_lowercase);
     let list = (0..REQUEST_TYPES.len())
-        .filter(|rt| q.as_ref().is_none_or(|q| REQUEST_TYPES[*rt].name.to_lowercase().contains(q.as_str())))
+        .filter(|rt| {
+            q.as_ref()
+                .is_none_or(|q| REQUEST_TYPES[*rt].name.to_lowercase().contains(q.as_str()))
+        })
         .map(|rt| request_type_json(call, rt))
         .collect();
-    sd_page(call, list, &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/requesttype"))
+    sd_page(
+        call,
+        list,
+        &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/requesttype"),
+    )
 }
 
 fn request_type_index(raw: &str) -> Option<usize> {
@@ -155,8 +180,9 @@ fn request_type_index(raw: &str) -> Option<usize> {
 
 fn request_type_fields(call: &Call) -> HandlerResult {
     desk_or_404(call)?;
-    let rt = request_type_index(call.param("requestTypeId"))
-        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The request type does not exist."))?;
+    let rt = request_type_index(call.param("requestTypeId")).ok_or_else(|| {
+        Reply::sd_error(StatusCode::NOT_FOUND, "The request type does not exist.")
+    })?;
     let mut fields = vec![
         json!({"fieldId": "summary", "name": "What do you need?", "description": "Summarize the request in one line.", "required": true,
                "defaultValues": [], "validValues": [], "visible": true, "jiraSchema": {"type": "string", "system": "summary"}}),
@@ -169,18 +195,28 @@ fn request_type_fields(call: &Call) -> HandlerResult {
             "validValues": crate::model::PRIORITIES.iter().map(|p| json!({"value": p.id, "label": p.name, "children": []})).collect::<Vec<_>>(),
             "visible": true, "jiraSchema": {"type": "priority", "system": "priority"}}));
     }
-    Ok(Reply::ok(json!({"requestTypeFields": fields, "canRaiseOnBehalfOf": call.caller.user < FIRST_CUSTOMER, "canAddRequestParticipants": true})))
+    Ok(Reply::ok(
+        json!({"requestTypeFields": fields, "canRaiseOnBehalfOf": call.caller.user < FIRST_CUSTOMER, "canAddRequestParticipants": true}),
+    ))
 }
 
 fn is_request(data: &SiteData, id: u64) -> bool {
-    data.core(id).is_some_and(|c| PROJECTS[usize::from(c.project)].kind == ProjectKind::ServiceDesk)
+    data.core(id)
+        .is_some_and(|c| PROJECTS[usize::from(c.project)].kind == ProjectKind::ServiceDesk)
 }
 
 fn request_or_404(call: &Call, data: &SiteData) -> Result<u64, Reply> {
     let raw = call.param("issueIdOrKey");
     data.resolve(raw)
         .filter(|id| is_request(data, *id))
-        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, &format!("The request {raw} does not exist or you do not have permission to see it.")))
+        .ok_or_else(|| {
+            Reply::sd_error(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "The request {raw} does not exist or you do not have permission to see it."
+                ),
+            )
+        })
 }
 
 fn is_agent(call: &Call) -> bool {
@@ -188,7 +224,9 @@ fn is_agent(call: &Call) -> bool {
 }
 
 fn request_json(call: &Call, data: &SiteData, id: u64) -> Value {
-    let Some(c) = data.core(id) else { return Value::Null };
+    let Some(c) = data.core(id) else {
+        return Value::Null;
+    };
     let st = &STATUSES[usize::from(c.status)];
     let description = adf_text(&data.description(id));
     json!({
@@ -222,17 +260,25 @@ fn list_requests(call: &Call) -> HandlerResult {
     {
         return sd_page(call, Vec::new(), "/rest/servicedeskapi/request");
     }
-    let rt = call.q("requestTypeId").map(|r| request_type_index(r).unwrap_or(usize::MAX));
+    let rt = call
+        .q("requestTypeId")
+        .map(|r| request_type_index(r).unwrap_or(usize::MAX));
     let status = call.q("requestStatus").unwrap_or("ALL_REQUESTS");
     let term = call.q("searchTerm").map(str::to_lowercase);
     let me = call.caller.user as u8;
     let agent = is_agent(call);
-    let ownership = call.q("requestOwnership").unwrap_or(if agent { "ALL_REQUESTS" } else { "OWNED_REQUESTS" });
+    let ownership = call.q("requestOwnership").unwrap_or(if agent {
+        "ALL_REQUESTS"
+    } else {
+        "OWNED_REQUESTS"
+    });
     let mut ids: Vec<u64> = data
         .live_ids()
         .filter(|id| is_request(&data, *id))
         .filter(|id| {
-            let Some(c) = data.core(*id) else { return false };
+            let Some(c) = data.core(*id) else {
+                return false;
+            };
             let done = STATUSES[usize::from(c.status)].category == Category::Done;
             let owned = c.reporter == me;
             (ownership != "OWNED_REQUESTS" && agent || owned)
@@ -242,25 +288,48 @@ fn list_requests(call: &Call) -> HandlerResult {
                     "CLOSED_REQUESTS" => done,
                     _ => true,
                 }
-                && term.as_ref().is_none_or(|t| data.summary(*id).to_lowercase().contains(t.as_str()))
+                && term
+                    .as_ref()
+                    .is_none_or(|t| data.summary(*id).to_lowercase().contains(t.as_str()))
         })
         .collect();
     ids.reverse();
-    let items = ids.iter().map(|id| request_json(call, &data, *id)).collect();
+    let items = ids
+        .iter()
+        .map(|id| request_json(call, &data, *id))
+        .collect();
     sd_page(call, items, "/rest/servicedeskapi/request")
 }
 
 fn create_request(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
-    if body.get("serviceDeskId").and_then(Value::as_str).unwrap_or(DESK_ID) != DESK_ID {
-        return Err(Reply::sd_error(StatusCode::NOT_FOUND, "The service desk does not exist."));
+    if body
+        .get("serviceDeskId")
+        .and_then(Value::as_str)
+        .unwrap_or(DESK_ID)
+        != DESK_ID
+    {
+        return Err(Reply::sd_error(
+            StatusCode::NOT_FOUND,
+            "The service desk does not exist.",
+        ));
     }
     let rt = body
         .get("requestTypeId")
-        .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())))
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        })
         .and_then(|r| request_type_index(&r))
-        .ok_or_else(|| Reply::sd_error(StatusCode::BAD_REQUEST, "The request type does not exist."))?;
-    let values = body.get("requestFieldValues").and_then(Value::as_object).cloned().unwrap_or_default();
+        .ok_or_else(|| {
+            Reply::sd_error(StatusCode::BAD_REQUEST, "The request type does not exist.")
+        })?;
+    let values = body
+        .get("requestFieldValues")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let summary = values
         .get("summary")
         .and_then(Value::as_str)
@@ -273,9 +342,16 @@ fn create_request(call: &Call) -> HandlerResult {
     };
     let reporter = match body.get("raiseOnBehalfOf").and_then(Value::as_str) {
         Some(who) => {
-            let u = call.state.user_by_account(who).or_else(|| call.state.user_by_email(who)).ok_or_else(|| {
-                Reply::sd_error(StatusCode::BAD_REQUEST, &format!("The user '{who}' does not exist."))
-            })?;
+            let u = call
+                .state
+                .user_by_account(who)
+                .or_else(|| call.state.user_by_email(who))
+                .ok_or_else(|| {
+                    Reply::sd_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("The user '{who}' does not exist."),
+                    )
+                })?;
             u.index as u8
         }
         None => call.caller.user as u8,
@@ -308,7 +384,11 @@ fn create_request(call: &Call) -> HandlerResult {
         updated: call.now,
         resolved: 0,
     };
-    let extra = IssueExtra { summary: summary.trim().to_owned(), description, ..IssueExtra::default() };
+    let extra = IssueExtra {
+        summary: summary.trim().to_owned(),
+        description,
+        ..IssueExtra::default()
+    };
     let id = data.insert_issue(core, extra);
     data.customers.insert(reporter);
     Ok(Reply::created(request_json(call, &data, id)))
@@ -344,7 +424,11 @@ fn list_comments(call: &Call) -> HandlerResult {
         .filter(|c| (c.public && want_public) || (!c.public && want_internal))
         .map(|c| comment_dto(call, id, c))
         .collect();
-    sd_page(call, items, &format!("/rest/servicedeskapi/request/{id}/comment"))
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/comment"),
+    )
 }
 
 fn add_comment(call: &Call) -> HandlerResult {
@@ -353,16 +437,32 @@ fn add_comment(call: &Call) -> HandlerResult {
         .get("body")
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| Reply::sd_error(StatusCode::BAD_REQUEST, "The comment body must not be empty."))?;
+        .ok_or_else(|| {
+            Reply::sd_error(
+                StatusCode::BAD_REQUEST,
+                "The comment body must not be empty.",
+            )
+        })?;
     let public = body.get("public").and_then(Value::as_bool).unwrap_or(true);
     if !public && !is_agent(call) {
-        return Err(Reply::sd_error(StatusCode::FORBIDDEN, "Customers can only add public comments."));
+        return Err(Reply::sd_error(
+            StatusCode::FORBIDDEN,
+            "Customers can only add public comments.",
+        ));
     }
     let mut data = call.data_mut();
     let id = request_or_404(call, &data)?;
     let cid = data.alloc_id();
     let me = call.caller.user as u8;
-    let c = Comment { id: cid, author: me, update_author: me, body: adf_paragraph(text), created: call.now, updated: call.now, public };
+    let c = Comment {
+        id: cid,
+        author: me,
+        update_author: me,
+        body: adf_paragraph(text),
+        created: call.now,
+        updated: call.now,
+        public,
+    };
     let out = comment_dto(call, id, &c);
     data.comments_mut(id).push(c);
     Ok(Reply::created(out))
@@ -371,7 +471,12 @@ fn add_comment(call: &Call) -> HandlerResult {
 fn transitions(call: &Call) -> HandlerResult {
     let data = call.data();
     let id = request_or_404(call, &data)?;
-    let Some(c) = data.core(id) else { return Err(Reply::sd_error(StatusCode::NOT_FOUND, "The request does not exist.")) };
+    let Some(c) = data.core(id) else {
+        return Err(Reply::sd_error(
+            StatusCode::NOT_FOUND,
+            "The request does not exist.",
+        ));
+    };
     let items = PROJECTS[usize::from(c.project)]
         .kind
         .workflow()
@@ -379,23 +484,49 @@ fn transitions(call: &Call) -> HandlerResult {
         .filter(|s| **s != c.status)
         .map(|s| json!({"id": transition_id(*s), "name": STATUSES[usize::from(*s)].transition}))
         .collect();
-    sd_page(call, items, &format!("/rest/servicedeskapi/request/{id}/transition"))
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/transition"),
+    )
 }
 
 fn perform_transition(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
     let tid = body
         .get("id")
-        .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())))
-        .ok_or_else(|| Reply::sd_error(StatusCode::BAD_REQUEST, "The transition id is required."))?;
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        })
+        .ok_or_else(|| {
+            Reply::sd_error(StatusCode::BAD_REQUEST, "The transition id is required.")
+        })?;
     let mut data = call.data_mut();
     let id = request_or_404(call, &data)?;
     let me = call.caller.user as u8;
-    apply_transition(&mut data, id, &tid, me, call.now)
-        .map_err(|_| Reply::sd_error(StatusCode::BAD_REQUEST, &format!("The transition {tid} is not valid for this request.")))?;
-    if let Some(text) = body.get("additionalComment").and_then(|c| c.get("body")).and_then(Value::as_str) {
+    apply_transition(&mut data, id, &tid, me, call.now).map_err(|_| {
+        Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            &format!("The transition {tid} is not valid for this request."),
+        )
+    })?;
+    if let Some(text) = body
+        .get("additionalComment")
+        .and_then(|c| c.get("body"))
+        .and_then(Value::as_str)
+    {
         let cid = data.alloc_id();
-        data.comments_mut(id).push(Comment { id: cid, author: me, update_author: me, body: adf_paragraph(text), created: call.now, updated: call.now, public: true });
+        data.comments_mut(id).push(Comment {
+            id: cid,
+            author: me,
+            update_author: me,
+            body: adf_paragraph(text),
+            created: call.now,
+            updated: call.now,
+            public: true,
+        });
     }
     Ok(Reply::no_content())
 }
@@ -424,8 +555,16 @@ fn approval_json(call: &Call, issue: u64, a: &crate::sitedata::Approval) -> Valu
 fn approvals(call: &Call) -> HandlerResult {
     let data = call.data();
     let id = request_or_404(call, &data)?;
-    let items = data.approvals(id).iter().map(|a| approval_json(call, id, a)).collect();
-    sd_page(call, items, &format!("/rest/servicedeskapi/request/{id}/approval"))
+    let items = data
+        .approvals(id)
+        .iter()
+        .map(|a| approval_json(call, id, a))
+        .collect();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/approval"),
+    )
 }
 
 fn answer_approval(call: &Call) -> HandlerResult {
@@ -433,7 +572,12 @@ fn answer_approval(call: &Call) -> HandlerResult {
     let decision = match body.get("decision").and_then(Value::as_str) {
         Some("approve") => ApprovalDecision::Approved,
         Some("decline") => ApprovalDecision::Declined,
-        _ => return Err(Reply::sd_error(StatusCode::BAD_REQUEST, "The decision must be 'approve' or 'decline'.")),
+        _ => {
+            return Err(Reply::sd_error(
+                StatusCode::BAD_REQUEST,
+                "The decision must be 'approve' or 'decline'.",
+            ));
+        }
     };
     let aid: u64 = call.param("approvalId").parse().unwrap_or(0);
     let me = call.caller.user as u8;
@@ -446,10 +590,16 @@ fn answer_approval(call: &Call) -> HandlerResult {
         .find(|a| a.id == aid)
         .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The approval does not exist."))?;
     if !a.approvers.contains(&me) {
-        return Err(Reply::sd_error(StatusCode::FORBIDDEN, "You are not an approver of this request."));
+        return Err(Reply::sd_error(
+            StatusCode::FORBIDDEN,
+            "You are not an approver of this request.",
+        ));
     }
     if a.decision != ApprovalDecision::Pending {
-        return Err(Reply::sd_error(StatusCode::BAD_REQUEST, "The approval has already been answered."));
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "The approval has already been answered.",
+        ));
     }
     a.decision = decision;
     a.completed = Some(now);
@@ -465,16 +615,27 @@ fn queue_or_404(call: &Call) -> Result<usize, Reply> {
 }
 
 fn queue_ids(call: &Call, data: &SiteData, q: usize) -> Result<Vec<u64>, Reply> {
-    let env = Env { now: call.now, current_user: call.caller.user, users: &call.state.users };
-    let compiled = jql::prepare(QUEUES[q].jql, &env, data)
-        .map_err(|m| Reply::sd_error(StatusCode::INTERNAL_SERVER_ERROR, m.first().map(String::as_str).unwrap_or("queue JQL")))?;
+    let env = Env {
+        now: call.now,
+        current_user: call.caller.user,
+        users: &call.state.users,
+    };
+    let compiled = jql::prepare(QUEUES[q].jql, &env, data).map_err(|m| {
+        Reply::sd_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            m.first().map(String::as_str).unwrap_or("queue JQL"),
+        )
+    })?;
     Ok(jql::run(data, &compiled, 0))
 }
 
 fn queues(call: &Call) -> HandlerResult {
     desk_or_404(call)?;
     if !is_agent(call) {
-        return Err(Reply::sd_error(StatusCode::FORBIDDEN, "Only agents can view queues."));
+        return Err(Reply::sd_error(
+            StatusCode::FORBIDDEN,
+            "Only agents can view queues.",
+        ));
     }
     let data = call.data();
     let with_count = call.q_bool("includeCount");
@@ -487,7 +648,11 @@ fn queues(call: &Call) -> HandlerResult {
         }
         items.push(j);
     }
-    sd_page(call, items, &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue"))
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue"),
+    )
 }
 
 fn queue_issues(call: &Call) -> HandlerResult {
@@ -496,8 +661,18 @@ fn queue_issues(call: &Call) -> HandlerResult {
     let data = call.data();
     let ids = queue_ids(call, &data, q)?;
     let sel = FieldSel::parse(&[], "*navigable");
-    let items = ids.iter().map(|id| issue_json(call, &data, *id, &sel, &[])).collect();
-    sd_page(call, items, &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue/{}/issue", QUEUES[q].id))
+    let items = ids
+        .iter()
+        .map(|id| issue_json(call, &data, *id, &sel, &[]))
+        .collect();
+    sd_page(
+        call,
+        items,
+        &format!(
+            "/rest/servicedeskapi/servicedesk/{DESK_ID}/queue/{}/issue",
+            QUEUES[q].id
+        ),
+    )
 }
 
 fn customers(call: &Call) -> HandlerResult {
@@ -509,11 +684,18 @@ fn customers(call: &Call) -> HandlerResult {
         .iter()
         .filter(|u| {
             let user = &call.state.users[usize::from(**u)];
-            q.as_ref().is_none_or(|q| user.display_name.to_lowercase().contains(q.as_str()) || user.email.to_lowercase().contains(q.as_str()))
+            q.as_ref().is_none_or(|q| {
+                user.display_name.to_lowercase().contains(q.as_str())
+                    || user.email.to_lowercase().contains(q.as_str())
+            })
         })
         .map(|u| user_dto(call, *u))
         .collect();
-    sd_page(call, items, &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/customer"))
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/customer"),
+    )
 }
 
 fn add_customers(call: &Call) -> HandlerResult {
@@ -522,14 +704,32 @@ fn add_customers(call: &Call) -> HandlerResult {
     let ids: Vec<String> = body
         .get("accountIds")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if ids.is_empty() {
-        return Err(Reply::sd_error(StatusCode::BAD_REQUEST, "accountIds must list at least one account."));
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "accountIds must list at least one account.",
+        ));
     }
     let users = ids
         .iter()
-        .map(|a| call.state.user_by_account(a).map(|u| u.index as u8).ok_or_else(|| Reply::sd_error(StatusCode::BAD_REQUEST, &format!("The user {a} does not exist."))))
+        .map(|a| {
+            call.state
+                .user_by_account(a)
+                .map(|u| u.index as u8)
+                .ok_or_else(|| {
+                    Reply::sd_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("The user {a} does not exist."),
+                    )
+                })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut data = call.data_mut();
     data.customers.extend(users);
@@ -541,14 +741,19 @@ fn organization_json(call: &Call, i: usize) -> Value {
 }
 
 fn organizations(call: &Call) -> HandlerResult {
-    let items = (0..ORGANIZATIONS.len()).map(|i| organization_json(call, i)).collect();
+    let items = (0..ORGANIZATIONS.len())
+        .map(|i| organization_json(call, i))
+        .collect();
     sd_page(call, items, "/rest/servicedeskapi/organization")
 }
 
 fn organization(call: &Call) -> HandlerResult {
     let i: usize = call.param("organizationId").parse().unwrap_or(0);
     if i == 0 || i > ORGANIZATIONS.len() {
-        return Err(Reply::sd_error(StatusCode::NOT_FOUND, "The organization does not exist."));
+        return Err(Reply::sd_error(
+            StatusCode::NOT_FOUND,
+            "The organization does not exist.",
+        ));
     }
     Ok(Reply::ok(organization_json(call, i - 1)))
 }

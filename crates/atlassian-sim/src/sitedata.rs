@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::model::{self, Category, ProjectKind, EPIC, PROJECTS, STATUSES};
+use crate::model::{self, Category, EPIC, PROJECTS, ProjectKind, STATUSES};
 use crate::seed::{self, hash};
 
 pub const FIRST_ISSUE_ID: u64 = 10000;
@@ -217,7 +217,13 @@ const SEEDED_COMMENT_BASE: u64 = 100_000;
 
 impl SiteData {
     /// Generates the seeded rows. Cost is linear in `issue_count` with no heap use per issue.
-    pub fn generate(seed: u64, site_index: usize, issue_count: usize, start: i64, users: usize) -> SiteData {
+    pub fn generate(
+        seed: u64,
+        site_index: usize,
+        issue_count: usize,
+        start: i64,
+        users: usize,
+    ) -> SiteData {
         let site_seed = hash(seed, &[site_index as u64, 0x5173]);
         let nproj = PROJECTS.len();
         let mut boards = Vec::new();
@@ -234,7 +240,14 @@ impl SiteData {
         let mut sprints = Vec::new();
         for b in boards.iter().filter(|b| b.scrum) {
             let key = PROJECTS[usize::from(b.project)].key;
-            for (n, state) in [SprintState::Closed, SprintState::Active, SprintState::Future].into_iter().enumerate() {
+            for (n, state) in [
+                SprintState::Closed,
+                SprintState::Active,
+                SprintState::Future,
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let n = n as i64;
                 let start_at = start - 14 * DAY + n * 14 * DAY;
                 sprints.push(Sprint {
@@ -242,7 +255,12 @@ impl SiteData {
                     board: b.id,
                     name: format!("{key} Sprint {}", n + 1),
                     state,
-                    goal: ["Ship the billing export", "Stabilise search", "Onboarding polish"][n as usize].to_owned(),
+                    goal: [
+                        "Ship the billing export",
+                        "Stabilise search",
+                        "Onboarding polish",
+                    ][n as usize]
+                        .to_owned(),
                     start: (state != SprintState::Future).then_some(start_at),
                     end: (state != SprintState::Future).then_some(start_at + 14 * DAY),
                     complete: (state == SprintState::Closed).then_some(start_at + 14 * DAY),
@@ -268,35 +286,60 @@ impl SiteData {
             };
             let flow = kind.workflow();
             let mut status = seed::pick(flow, h >> 8);
-            let sprint = if kind == ProjectKind::Scrum && issue_type != EPIC && !scrum_sprints.is_empty() {
-                let s = (g % 4) as usize;
-                if s == 0 { 0 } else { scrum_sprints[(s - 1) % scrum_sprints.len()] }
-            } else {
-                0
-            };
+            let sprint =
+                if kind == ProjectKind::Scrum && issue_type != EPIC && !scrum_sprints.is_empty() {
+                    let s = (g % 4) as usize;
+                    if s == 0 {
+                        0
+                    } else {
+                        scrum_sprints[(s - 1) % scrum_sprints.len()]
+                    }
+                } else {
+                    0
+                };
             if sprint != 0 && sprints[sprint as usize - 1].state == SprintState::Closed {
                 status = 3;
             }
             let created = start - 3600 - ((h >> 20) % (180 * DAY as u64)) as i64;
             let updated = created + ((g >> 8) % ((start - created) as u64).max(1)) as i64;
-            let resolved = if STATUSES[usize::from(status)].category == Category::Done { updated } else { 0 };
-            let assignee = if (h >> 28) % 10 < 2 { NO_USER } else { ((h >> 32) % users.min(model::FIRST_CUSTOMER as u64)) as u8 };
-            let reporter = if kind == ProjectKind::ServiceDesk && users > model::FIRST_CUSTOMER as u64 {
-                (model::FIRST_CUSTOMER as u64 + (h >> 36) % (users - model::FIRST_CUSTOMER as u64)) as u8
+            let resolved = if STATUSES[usize::from(status)].category == Category::Done {
+                updated
+            } else {
+                0
+            };
+            let assignee = if (h >> 28) % 10 < 2 {
+                NO_USER
+            } else {
+                ((h >> 32) % users.min(model::FIRST_CUSTOMER as u64)) as u8
+            };
+            let reporter = if kind == ProjectKind::ServiceDesk
+                && users > model::FIRST_CUSTOMER as u64
+            {
+                (model::FIRST_CUSTOMER as u64 + (h >> 36) % (users - model::FIRST_CUSTOMER as u64))
+                    as u8
             } else {
                 ((h >> 36) % users) as u8
             };
             let labels = match (h >> 40) % 9 {
                 0..=2 => 0,
                 n => 1u8 << (n - 3),
-            } | if (g >> 20) % 11 == 0 { 1u8 << ((g >> 24) % 6) } else { 0 };
-            let parent = if kind.is_software() && issue_type != EPIC && (g >> 32) % 3 != 0 {
+            } | if (g >> 20).is_multiple_of(11) {
+                1u8 << ((g >> 24) % 6)
+            } else {
+                0
+            };
+            let parent = if kind.is_software() && issue_type != EPIC && !(g >> 32).is_multiple_of(3)
+            {
                 let epic_number = ((number - 1) / 10) * 10 + 1;
                 FIRST_ISSUE_ID + u64::from(epic_number - 1) * nproj as u64 + p as u64
             } else {
                 0
             };
-            let story_points = if kind.is_software() && issue_type != EPIC { seed::pick(&[1u8, 2, 3, 5, 8], g >> 40) } else { 0 };
+            let story_points = if kind.is_software() && issue_type != EPIC {
+                seed::pick(&[1u8, 2, 3, 5, 8], g >> 40)
+            } else {
+                0
+            };
             issues.push(IssueCore {
                 project: p as u8,
                 number,
@@ -307,7 +350,11 @@ impl SiteData {
                 reporter,
                 labels,
                 story_points,
-                request_type: if kind == ProjectKind::ServiceDesk { ((g >> 48) % model::REQUEST_TYPES.len() as u64) as u8 } else { 0 },
+                request_type: if kind == ProjectKind::ServiceDesk {
+                    ((g >> 48) % model::REQUEST_TYPES.len() as u64) as u8
+                } else {
+                    0
+                },
                 deleted: false,
                 has_extra: false,
                 sprint,
@@ -319,7 +366,8 @@ impl SiteData {
         }
         let mut next_number = vec![1u32; nproj];
         for c in &issues {
-            next_number[usize::from(c.project)] = next_number[usize::from(c.project)].max(c.number + 1);
+            next_number[usize::from(c.project)] =
+                next_number[usize::from(c.project)].max(c.number + 1);
         }
         let mut versions = Vec::new();
         let mut components = Vec::new();
@@ -335,8 +383,12 @@ impl SiteData {
                     description: format!("{} release {name}", def.name),
                     released,
                     archived: false,
-                    release_date: Some(crate::clock::iso_date(start - 30 * DAY + n as i64 * 60 * DAY)),
-                    start_date: Some(crate::clock::iso_date(start - 90 * DAY + n as i64 * 60 * DAY)),
+                    release_date: Some(crate::clock::iso_date(
+                        start - 30 * DAY + n as i64 * 60 * DAY,
+                    )),
+                    start_date: Some(crate::clock::iso_date(
+                        start - 90 * DAY + n as i64 * 60 * DAY,
+                    )),
                 });
             }
             for (n, name) in ["Backend", "Frontend"].into_iter().enumerate() {
@@ -349,7 +401,9 @@ impl SiteData {
                 });
             }
         }
-        let customers = (model::FIRST_CUSTOMER..model::USERS.len().min(users as usize)).map(|u| u as u8).collect();
+        let customers = (model::FIRST_CUSTOMER..model::USERS.len().min(users as usize))
+            .map(|u| u as u8)
+            .collect();
         SiteData {
             seed: site_seed,
             seeded: issues.len(),
@@ -381,12 +435,16 @@ impl SiteData {
 
     pub fn core(&self, id: u64) -> Option<&IssueCore> {
         let idx = id.checked_sub(FIRST_ISSUE_ID)?;
-        self.issues.get(usize::try_from(idx).ok()?).filter(|c| !c.deleted)
+        self.issues
+            .get(usize::try_from(idx).ok()?)
+            .filter(|c| !c.deleted)
     }
 
     pub fn core_mut(&mut self, id: u64) -> Option<&mut IssueCore> {
         let idx = id.checked_sub(FIRST_ISSUE_ID)?;
-        self.issues.get_mut(usize::try_from(idx).ok()?).filter(|c| !c.deleted)
+        self.issues
+            .get_mut(usize::try_from(idx).ok()?)
+            .filter(|c| !c.deleted)
     }
 
     /// Finds an issue by numeric id or `KEY-123` (case-insensitive key).
@@ -396,7 +454,9 @@ impl SiteData {
         }
         let (key, num) = id_or_key.rsplit_once('-')?;
         let number: u32 = num.parse().ok()?;
-        let p = PROJECTS.iter().position(|d| d.key.eq_ignore_ascii_case(key))?;
+        let p = PROJECTS
+            .iter()
+            .position(|d| d.key.eq_ignore_ascii_case(key))?;
         let nproj = PROJECTS.len() as u64;
         let seeded_id = FIRST_ISSUE_ID + u64::from(number.checked_sub(1)?) * nproj + p as u64;
         let id = if seeded_id < FIRST_ISSUE_ID + self.seeded as u64 {
@@ -415,7 +475,8 @@ impl SiteData {
     }
 
     fn core_any(&self, id: u64) -> Option<&IssueCore> {
-        self.issues.get(usize::try_from(id.checked_sub(FIRST_ISSUE_ID)?).ok()?)
+        self.issues
+            .get(usize::try_from(id.checked_sub(FIRST_ISSUE_ID)?).ok()?)
     }
 
     fn text_seed(&self, id: u64) -> u64 {
@@ -426,7 +487,9 @@ impl SiteData {
         if let Some(x) = self.extras.get(&id) {
             return x.summary.clone();
         }
-        let Some(c) = self.core_any(id) else { return String::new() };
+        let Some(c) = self.core_any(id) else {
+            return String::new();
+        };
         let help = PROJECTS[usize::from(c.project)].kind == ProjectKind::ServiceDesk;
         seed::summary(self.text_seed(id), help, c.issue_type == EPIC)
     }
@@ -447,7 +510,9 @@ impl SiteData {
         if let Some(x) = self.extras.get(&id) {
             return x.labels.clone();
         }
-        let Some(c) = self.core_any(id) else { return Vec::new() };
+        let Some(c) = self.core_any(id) else {
+            return Vec::new();
+        };
         model::LABELS
             .iter()
             .enumerate()
@@ -479,7 +544,9 @@ impl SiteData {
 
     /// Seeded comments of an issue, derived.
     fn seeded_comments(&self, id: u64) -> Vec<Comment> {
-        let Some(c) = self.core_any(id) else { return Vec::new() };
+        let Some(c) = self.core_any(id) else {
+            return Vec::new();
+        };
         if id >= FIRST_ISSUE_ID + self.seeded as u64 {
             return Vec::new();
         }
@@ -518,7 +585,9 @@ impl SiteData {
     }
 
     fn seeded_history(&self, id: u64) -> Vec<History> {
-        let Some(c) = self.core_any(id) else { return Vec::new() };
+        let Some(c) = self.core_any(id) else {
+            return Vec::new();
+        };
         if id >= FIRST_ISSUE_ID + self.seeded as u64 {
             return Vec::new();
         }
@@ -526,10 +595,17 @@ impl SiteData {
         if c.status == initial {
             return Vec::new();
         }
-        let (from, to) = (&STATUSES[usize::from(initial)], &STATUSES[usize::from(c.status)]);
+        let (from, to) = (
+            &STATUSES[usize::from(initial)],
+            &STATUSES[usize::from(c.status)],
+        );
         vec![History {
             id: 200_000 + (id - FIRST_ISSUE_ID),
-            author: if c.assignee == NO_USER { c.reporter } else { c.assignee },
+            author: if c.assignee == NO_USER {
+                c.reporter
+            } else {
+                c.assignee
+            },
             created: c.updated,
             items: vec![ChangeItem {
                 field: "status".to_owned(),
@@ -557,14 +633,21 @@ impl SiteData {
             self.changelog.insert(id, seeded);
         }
         let hid = self.alloc_id();
-        self.changelog.entry(id).or_default().push(History { id: hid, author, created: now, items });
+        self.changelog.entry(id).or_default().push(History {
+            id: hid,
+            author,
+            created: now,
+            items,
+        });
     }
 
     pub fn watchers(&self, id: u64) -> Vec<u8> {
         if let Some(w) = self.watchers.get(&id) {
             return w.clone();
         }
-        let Some(c) = self.core_any(id) else { return Vec::new() };
+        let Some(c) = self.core_any(id) else {
+            return Vec::new();
+        };
         let mut w = vec![c.reporter];
         if c.assignee != NO_USER && c.assignee != c.reporter {
             w.push(c.assignee);
@@ -585,9 +668,13 @@ impl SiteData {
         if let Some(a) = self.approvals.get(&id) {
             return a.clone();
         }
-        let Some(c) = self.core_any(id) else { return Vec::new() };
+        let Some(c) = self.core_any(id) else {
+            return Vec::new();
+        };
         let kind = PROJECTS[usize::from(c.project)].kind;
-        if kind != ProjectKind::ServiceDesk || !model::REQUEST_TYPES[usize::from(c.request_type)].needs_approval {
+        if kind != ProjectKind::ServiceDesk
+            || !model::REQUEST_TYPES[usize::from(c.request_type)].needs_approval
+        {
             return Vec::new();
         }
         let done = STATUSES[usize::from(c.status)].category == Category::Done;
@@ -595,7 +682,11 @@ impl SiteData {
             id: 300_000 + (id - FIRST_ISSUE_ID),
             name: "Manager approval".to_owned(),
             approvers: vec![0],
-            decision: if done { ApprovalDecision::Approved } else { ApprovalDecision::Pending },
+            decision: if done {
+                ApprovalDecision::Approved
+            } else {
+                ApprovalDecision::Pending
+            },
             created: c.created + 60,
             completed: done.then_some(c.updated),
         }]
@@ -622,7 +713,10 @@ impl SiteData {
     pub fn insert_issue(&mut self, core: IssueCore, extra: IssueExtra) -> u64 {
         let id = FIRST_ISSUE_ID + self.issues.len() as u64;
         let key = (core.project, core.number);
-        self.issues.push(IssueCore { has_extra: true, ..core });
+        self.issues.push(IssueCore {
+            has_extra: true,
+            ..core
+        });
         self.extras.insert(id, extra);
         self.created_keys.insert(key, id);
         id

@@ -169,7 +169,9 @@ pub struct SimState {
 impl SimState {
     pub fn new(cfg: SimConfig, base_url: String) -> SimState {
         let clock = SimClock::default();
-        let start = clock.now_secs();
+        // Seeded dates hang off the start of the current UTC day so that two simulators with the
+        // same seed started on the same day serve identical data, and relative JQL dates work.
+        let start = clock.now_secs() - clock.now_secs().rem_euclid(86_400);
         let users: Vec<User> = USERS
             .iter()
             .enumerate()
@@ -178,7 +180,11 @@ impl SimState {
                 User {
                     index: i,
                     account_id: format!("712020:{}", seed::uuid_like(h)),
-                    email: format!("{}.{}@example.com", u.first.to_lowercase(), u.last.to_lowercase()),
+                    email: format!(
+                        "{}.{}@example.com",
+                        u.first.to_lowercase(),
+                        u.last.to_lowercase()
+                    ),
                     display_name: format!("{} {}", u.first, u.last),
                     api_token: format!("ATATT3x{}", seed::alnum(seed::mix(h ^ 1), 56)),
                     scoped_api_token: format!("ATATT3x{}", seed::alnum(seed::mix(h ^ 2), 64)),
@@ -198,13 +204,24 @@ impl SimState {
                 Site {
                     index: i,
                     subdomain: sub.clone(),
-                    cloud_id: seed::uuid_like(hash(cfg.seed, &[0xc10d, i as u64, seed::str_hash(sub)])),
+                    cloud_id: seed::uuid_like(hash(
+                        cfg.seed,
+                        &[0xc10d, i as u64, seed::str_hash(sub)],
+                    )),
                     name,
                 }
             })
             .collect();
         let data = (0..sites.len())
-            .map(|i| RwLock::new(SiteData::generate(cfg.seed, i, cfg.issues_per_site, start, users.len())))
+            .map(|i| {
+                RwLock::new(SiteData::generate(
+                    cfg.seed,
+                    i,
+                    cfg.issues_per_site,
+                    start,
+                    users.len(),
+                ))
+            })
             .collect();
         let h = hash(cfg.seed, &[0xc11e]);
         let mut redirect_uris = vec![DEFAULT_REDIRECT_URI.to_owned()];
@@ -219,7 +236,11 @@ impl SimState {
             redirect_uris,
             allowed_scopes: KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         };
-        let auth = AuthStore { clients: vec![client], next_family: 1, ..AuthStore::default() };
+        let auth = AuthStore {
+            clients: vec![client],
+            next_family: 1,
+            ..AuthStore::default()
+        };
         let limiter = RateLimiter::new(cfg.rate_limit);
         let fault_rng = StdRng::seed_from_u64(cfg.seed ^ 0xfa17);
         SimState {
@@ -242,7 +263,9 @@ impl SimState {
     }
 
     pub fn site_by_subdomain(&self, sub: &str) -> Option<&Site> {
-        self.sites.iter().find(|s| s.subdomain.eq_ignore_ascii_case(sub))
+        self.sites
+            .iter()
+            .find(|s| s.subdomain.eq_ignore_ascii_case(sub))
     }
 
     pub fn site_by_cloud_id(&self, id: &str) -> Option<&Site> {
@@ -250,7 +273,9 @@ impl SimState {
     }
 
     pub fn user_by_email(&self, email: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.email.eq_ignore_ascii_case(email))
+        self.users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
     }
 
     pub fn user_by_account(&self, account_id: &str) -> Option<&User> {
@@ -268,6 +293,10 @@ impl SimState {
 pub fn random_token(prefix: &str, len: usize) -> String {
     use rand::Rng;
     use rand::distr::Alphanumeric;
-    let s: String = rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect();
+    let s: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
     format!("{prefix}{s}")
 }

@@ -30,8 +30,8 @@ pub(crate) fn spawn(service: AuthService) -> JoinHandle<()> {
 #[derive(Default)]
 pub(crate) struct Scheduler {
     last_scan: Option<OffsetDateTime>,
-    /// Next scheduled health check per connection.
-    next_check: HashMap<ConnectionId, OffsetDateTime>,
+    /// A fixed random offset per connection, so checks of many connections spread out.
+    jitter: HashMap<ConnectionId, Duration>,
     /// Checks started in the current minute window (global rate limit).
     window_start: Option<OffsetDateTime>,
     window_count: u32,
@@ -92,21 +92,19 @@ async fn scan(service: &AuthService, scheduler: &mut Scheduler) -> Result<(), cr
             if conn.auth_kind == AuthKind::OAuth2 {
                 keep_alive(service, &org.id, &conn.id).await;
             }
+            // Due from the stored last check, which every instance (and on-demand checks)
+            // update, so instances sharing a database do not repeat each other's checks.
             let now = cfg.clock.now();
-            let next = *scheduler
-                .next_check
+            let jitter = *scheduler
+                .jitter
                 .entry(conn.id.clone())
-                .or_insert_with(|| {
-                    let base = conn.last_checked_at.unwrap_or(now - bg.health_interval);
-                    base + bg.health_interval + jitter_up_to(bg.health_jitter)
-                });
-            if next > now || !take_rate_slot(scheduler, now, bg.health_checks_per_minute) {
+                .or_insert_with(|| jitter_up_to(bg.health_jitter));
+            let due = conn
+                .last_checked_at
+                .is_none_or(|at| at + bg.health_interval + jitter <= now);
+            if !due || !take_rate_slot(scheduler, now, bg.health_checks_per_minute) {
                 continue;
             }
-            scheduler.next_check.insert(
-                conn.id.clone(),
-                now + bg.health_interval + jitter_up_to(bg.health_jitter),
-            );
             if let Err(e) = service.check(&org.id, &conn.id).await {
                 tracing::warn!(connection = %conn.id, error = %e, "scheduled health check failed");
             }

@@ -103,6 +103,8 @@ pub struct ConnectStart {
 }
 
 /// The result of the OAuth callback.
+// Built once per consent flow: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CallbackOutcome {
     Connected(Connection),

@@ -474,10 +474,9 @@ impl TokenManager {
                     what: "connection",
                     id: conn_id.to_string(),
                 })?;
-        if matches!(
-            conn.status,
-            ConnectionStatus::NeedsReauth | ConnectionStatus::Revoked
-        ) {
+        // Only a refused grant blocks: a `revoked` API token or site access may come back, and
+        // the next call (or health check) finds out.
+        if conn.status == ConnectionStatus::NeedsReauth {
             // No upstream call: a dead grant stays dead until a person re-authorizes.
             return Err(AuthError::NeedsReauth {
                 connection: conn_id.to_string(),

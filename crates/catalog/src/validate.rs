@@ -47,14 +47,20 @@ pub(crate) fn check(validator: &Validator, params: &Value) -> Result<(), Catalog
                 ),
             )
         }
-        ValidationErrorKind::FalseSchema => (
-            location_or_root(&location),
-            "unknown param (not in this action's params schema)".to_owned(),
-        ),
-        other => {
-            eprintln!("KIND {other:?} at {location:?}");
-            (location_or_root(&location), error.to_string())
+        // With no declared params, jsonschema reports extra keys as a false schema at the
+        // root rather than per property: name the first offending key ourselves.
+        ValidationErrorKind::FalseSchema => {
+            let field = if location.is_empty() {
+                params
+                    .as_object()
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_else(|| "params".to_owned())
+            } else {
+                location
+            };
+            (field, "unknown param (not in this action's params schema)".to_owned())
         }
+        _ => (location_or_root(&location), error.to_string()),
     };
     Err(CatalogError::InvalidParams { field, message })
 }

@@ -177,12 +177,15 @@ impl BodySource {
                 content_type,
                 bytes,
             } => {
-                let part = reqwest::multipart::Part::stream(reqwest::Body::from(bytes.clone()))
-                    .file_name(filename.clone())
-                    .mime_str(content_type)
-                    .map_err(|_| JiraError::Credential {
-                        message: format!("invalid attachment content type {content_type:?}"),
-                    })?;
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::from(bytes.clone()),
+                    bytes.len() as u64,
+                )
+                .file_name(filename.clone())
+                .mime_str(content_type)
+                .map_err(|_| JiraError::Credential {
+                    message: format!("invalid attachment content type {content_type:?}"),
+                })?;
                 rb.multipart(reqwest::multipart::Form::new().part(field.clone(), part))
             }
             BodySource::OneShot(body) => match body.take() {
@@ -466,7 +469,8 @@ impl JiraClient {
 
             if status == StatusCode::TOO_MANY_REQUESTS {
                 metrics::counter!("jiragate_upstream_rate_limited_total").increment(1);
-                let demanded = retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc());
+                let demanded =
+                    retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc());
                 let wait = demanded.unwrap_or_else(|| {
                     retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait)
                 });

@@ -214,13 +214,17 @@ pub(crate) fn mentions_scope_problem(text: &str) -> bool {
 pub(crate) fn scopes_in(text: &str) -> Vec<String> {
     const VERBS: [&str; 5] = ["read:", "write:", "manage:", "delete:", "admin:"];
     let mut found = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | '\'' | '[' | ']' | '(' | ')' | '`')) {
+    for word in text.split(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | '"' | '\'' | '[' | ']' | '(' | ')' | '`')
+    }) {
         let word = word.trim_end_matches(['.', ';']);
         let valid = word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.'));
         if valid
-            && VERBS.iter().any(|v| word.starts_with(v) && word.len() > v.len())
+            && VERBS
+                .iter()
+                .any(|v| word.starts_with(v) && word.len() > v.len())
             && !found.iter().any(|f: &String| f == word)
         {
             found.push(word.to_owned());
@@ -281,8 +285,12 @@ fn hint_for(status: StatusCode, path: &str) -> Option<String> {
     let hint = match status.as_u16() {
         400 => "Jira rejected the request; the messages above name the parameter or field",
         401 => "re-authorize the connection or check the API token",
-        403 => "the account behind this connection lacks the Jira permission for this operation (project role, issue security or global permission)",
-        404 => "issue key wrong or no permission to see it: check the key or id and that the connection's account can browse the project",
+        403 => {
+            "the account behind this connection lacks the Jira permission for this operation (project role, issue security or global permission)"
+        }
+        404 => {
+            "issue key wrong or no permission to see it: check the key or id and that the connection's account can browse the project"
+        }
         405 => "this operation does not accept that HTTP method",
         409 => "the resource changed or already exists; re-read it and try again",
         410 if path.ends_with("/rest/api/3/search") || path.ends_with("/rest/api/2/search") => {
@@ -303,7 +311,8 @@ mod tests {
 
     #[test]
     fn parses_jira_error_body() {
-        let b = br#"{"errorMessages":["Issue does not exist"],"errors":{"summary":"required","n":5}}"#;
+        let b =
+            br#"{"errorMessages":["Issue does not exist"],"errors":{"summary":"required","n":5}}"#;
         let e = ErrorBody::parse(b);
         assert_eq!(e.messages, vec!["Issue does not exist"]);
         assert_eq!(e.field_errors["summary"], "required");
@@ -322,7 +331,9 @@ mod tests {
     #[test]
     fn finds_scope_names() {
         assert_eq!(
-            scopes_in("scope does not match; required scopes: [read:jira-work, read:issue-details:jira]."),
+            scopes_in(
+                "scope does not match; required scopes: [read:jira-work, read:issue-details:jira]."
+            ),
             vec!["read:jira-work", "read:issue-details:jira"]
         );
         assert!(scopes_in("nothing here: at all").is_empty());
@@ -331,9 +342,21 @@ mod tests {
     #[test]
     fn maps_statuses_to_hints() {
         let h = HeaderMap::new();
-        let e = from_status(StatusCode::NOT_FOUND, &h, b"{}", "c1", "/rest/api/3/issue/X-1");
+        let e = from_status(
+            StatusCode::NOT_FOUND,
+            &h,
+            b"{}",
+            "c1",
+            "/rest/api/3/issue/X-1",
+        );
         assert!(e.to_string().contains("issue key wrong or no permission"));
-        let e = from_status(StatusCode::GONE, &h, b"{}", "c1", "/rest/api/3/search?jql=x");
+        let e = from_status(
+            StatusCode::GONE,
+            &h,
+            b"{}",
+            "c1",
+            "/rest/api/3/search?jql=x",
+        );
         assert!(e.to_string().contains("search/jql"), "{e}");
         let e = from_status(
             StatusCode::FORBIDDEN,

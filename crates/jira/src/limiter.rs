@@ -35,7 +35,11 @@ impl ConnectionLimiter {
     fn semaphore(&self, connection_key: &str) -> Arc<Semaphore> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(alive) = slots.by_connection.get(connection_key).and_then(Weak::upgrade) {
+        if let Some(alive) = slots
+            .by_connection
+            .get(connection_key)
+            .and_then(Weak::upgrade)
+        {
             return alive;
         }
         let fresh = Arc::new(Semaphore::new(self.permits_per_connection));
@@ -87,7 +91,10 @@ mod tests {
         let _a2 = limiter.acquire("a").await.unwrap();
         // A third permit for "a" must wait; "b" is independent.
         let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a")).await;
-        assert!(third.is_err(), "third permit for the same connection must wait");
+        assert!(
+            third.is_err(),
+            "third permit for the same connection must wait"
+        );
         let _b = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("b"))
             .await
             .expect("other connection is not limited")

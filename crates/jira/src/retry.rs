@@ -110,19 +110,31 @@ mod tests {
             now,
         )
         .unwrap();
-        assert!(w >= Duration::from_secs(5) && w < Duration::from_secs(6), "{w:?}");
+        assert!(
+            w >= Duration::from_secs(5) && w < Duration::from_secs(6),
+            "{w:?}"
+        );
         assert_eq!(
-            rate_limit_wait(&headers(&[("x-ratelimit-reset", "2025-12-31T00:00:00Z")]), now),
+            rate_limit_wait(
+                &headers(&[("x-ratelimit-reset", "2025-12-31T00:00:00Z")]),
+                now
+            ),
             Some(Duration::ZERO)
         );
-        assert_eq!(rate_limit_wait(&headers(&[("retry-after", "soon")]), now), None);
+        assert_eq!(
+            rate_limit_wait(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
         assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
     }
 
     #[test]
     fn retry_after_http_date() {
         let now = datetime!(2015-10-21 07:28:00 UTC);
-        let w = rate_limit_wait(&headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:10 GMT")]), now);
+        let w = rate_limit_wait(
+            &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:10 GMT")]),
+            now,
+        );
         assert!(w.unwrap() >= Duration::from_secs(10));
     }
 

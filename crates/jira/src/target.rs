@@ -104,8 +104,14 @@ impl Target {
     pub fn same_credential(&self, other: &Target) -> bool {
         match (&self.auth, &other.auth) {
             (
-                JiraAuth::Basic { email: e1, token: t1 },
-                JiraAuth::Basic { email: e2, token: t2 },
+                JiraAuth::Basic {
+                    email: e1,
+                    token: t1,
+                },
+                JiraAuth::Basic {
+                    email: e2,
+                    token: t2,
+                },
             ) => e1 == e2 && t1.expose_secret() == t2.expose_secret(),
             (JiraAuth::Bearer(a), JiraAuth::Bearer(b)) => a.expose_secret() == b.expose_secret(),
             _ => false,

@@ -23,7 +23,11 @@ pub fn site_base(site_template: &str, subdomain: &str) -> String {
 
 /// The gateway base for OAuth and scoped-token calls: `<api_url>/ex/jira/{cloudId}`.
 pub fn ex_jira(api_url: &str, cloud_id: &str) -> String {
-    format!("{}/ex/jira/{}", api_url.trim_end_matches('/'), cloud_id.trim())
+    format!(
+        "{}/ex/jira/{}",
+        api_url.trim_end_matches('/'),
+        cloud_id.trim()
+    )
 }
 
 #[cfg(test)]

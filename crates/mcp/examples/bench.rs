@@ -57,7 +57,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     );
     let (engine, _) = Engine::open(config).await?;
     let org = engine.default_org.clone();
-    serve_stdio(Arc::new(LocalBackend::new(engine, org)), McpOptions::default()).await?;
+    serve_stdio(
+        Arc::new(LocalBackend::new(engine, org)),
+        McpOptions::default(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -154,7 +158,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tools = client.list_tools(None).await?;
     let tools_bytes = serde_json::to_string(&tools)?.len();
 
-    let args = json!({"connection": "jira", "entity": "issues", "action": "search", "params": params});
+    let args =
+        json!({"connection": "jira", "entity": "issues", "action": "search", "params": params});
     let request = CallToolRequestParams::new("jira_execute")
         .with_arguments(args.as_object().cloned().unwrap_or_default());
     let warm = client.call_tool(request.clone()).await?;
@@ -185,9 +190,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let direct_total = started.elapsed();
 
-    println!("jiragate MCP benchmark ({calls} calls of issues.search, limit 10, atlassian-sim in process)");
-    println!("spawn -> initialize response          {:>8.1} ms", initialize.as_secs_f64() * 1000.0);
-    println!("tools/list size                       {tools_bytes:>8} bytes ({} tools)", tools.tools.len());
+    println!(
+        "jiragate MCP benchmark ({calls} calls of issues.search, limit 10, atlassian-sim in process)"
+    );
+    println!(
+        "spawn -> initialize response          {:>8.1} ms",
+        initialize.as_secs_f64() * 1000.0
+    );
+    println!(
+        "tools/list size                       {tools_bytes:>8} bytes ({} tools)",
+        tools.tools.len()
+    );
     match rss {
         Some(mb) => println!("server RSS after the run              {mb:>8.1} MB"),
         None => println!("server RSS after the run              n/a"),

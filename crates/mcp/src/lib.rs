@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
-pub use backend::{ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, select_connection};
+pub use backend::{
+    ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, select_connection,
+};
 pub use http_service::{
     BackendResolver, HttpRejection, McpHttpService, resolver_fn, streamable_http_service,
     streamable_http_service_with_config,

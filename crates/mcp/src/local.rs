@@ -9,7 +9,9 @@ use jiragate_engine::{ConnRef, Engine, EngineError};
 use jiragate_store::{Connection, ConnectionId, OrgId};
 use serde_json::Value;
 
-use crate::backend::{ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, hints, select_connection};
+use crate::backend::{
+    ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, hints, select_connection,
+};
 use crate::http_service::{BackendResolver, HttpRejection, bearer_token};
 
 /// Runs tools on an [`Engine`] for one organization (stdio `jiragate mcp`, and `/mcp` on
@@ -37,8 +39,12 @@ impl LocalBackend {
         if let Some(record) = &info.local {
             return Ok(record.clone());
         }
-        let id = ConnectionId::from_str(&info.id)
-            .map_err(|_| ToolError::new("validation", format!("'{}' is not a connection id", info.id)))?;
+        let id = ConnectionId::from_str(&info.id).map_err(|_| {
+            ToolError::new(
+                "validation",
+                format!("'{}' is not a connection id", info.id),
+            )
+        })?;
         let record = self
             .engine
             .resolve(&self.org, &ConnRef::Id(id))
@@ -52,7 +58,13 @@ impl LocalBackend {
 /// own serialisation (enum spellings, timestamp format).
 pub(crate) fn connection_info(record: Connection) -> ConnectionInfo {
     let value = serde_json::to_value(&record).unwrap_or(Value::Null);
-    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     ConnectionInfo {
         id: text("id"),
         workspace: text("workspace"),
@@ -65,7 +77,10 @@ pub(crate) fn connection_info(record: Connection) -> ConnectionInfo {
             .get("status_reason")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        last_checked_at: value.get("last_checked_at").filter(|v| !v.is_null()).cloned(),
+        last_checked_at: value
+            .get("last_checked_at")
+            .filter(|v| !v.is_null())
+            .cloned(),
         local: Some(Arc::new(record)),
     }
 }
@@ -76,7 +91,9 @@ pub(crate) fn engine_error(err: EngineError) -> ToolError {
     let kind = err.kind();
     let message = match &err {
         EngineError::NeedsReauth { .. } => format!("{err}. {}", hints::REAUTH),
-        EngineError::MissingScope { scope, .. } => format!("{err}. {}", hints::missing_scope(scope)),
+        EngineError::MissingScope { scope, .. } => {
+            format!("{err}. {}", hints::missing_scope(scope))
+        }
         EngineError::RateLimited { retry_after_secs } => hints::rate_limited(*retry_after_secs),
         EngineError::Validation { .. } => format!("{err}. {}", hints::DESCRIBE),
         _ => err.to_string(),
@@ -104,14 +121,20 @@ impl Backend for LocalBackend {
             Ok(record) => Ok(connection_info(record)),
             // A bare name outside workspace `default` may still name exactly one connection;
             // otherwise the listing says which connections exist.
-            Err(EngineError::NotFound { .. }) => select_connection(self.list_connections().await?, selector),
+            Err(EngineError::NotFound { .. }) => {
+                select_connection(self.list_connections().await?, selector)
+            }
             Err(err) => Err(engine_error(err)),
         }
     }
 
     async fn check(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
         let record = self.record(connection).await?;
-        let health = self.engine.check(&self.org, &record).await.map_err(engine_error)?;
+        let health = self
+            .engine
+            .check(&self.org, &record)
+            .await
+            .map_err(engine_error)?;
         Ok(serde_json::to_value(&health).unwrap_or(Value::Null))
     }
 
@@ -120,11 +143,22 @@ impl Backend for LocalBackend {
         Ok(self.engine.describe(&record, None))
     }
 
-    async fn execute(&self, connection: &ConnectionInfo, call: ActionCall) -> Result<ActionOutput, ToolError> {
+    async fn execute(
+        &self,
+        connection: &ConnectionInfo,
+        call: ActionCall,
+    ) -> Result<ActionOutput, ToolError> {
         let record = self.record(connection).await?;
         let output = self
             .engine
-            .execute(&self.org, &record, &call.entity, &call.action, call.params, call.read_only)
+            .execute(
+                &self.org,
+                &record,
+                &call.entity,
+                &call.action,
+                call.params,
+                call.read_only,
+            )
             .await
             .map_err(engine_error)?;
         Ok(ActionOutput {
@@ -165,7 +199,9 @@ impl BackendResolver for EngineKeyResolver {
             Err(err) => return Err(HttpRejection::internal(err.to_string())),
         };
         if !key.scopes.iter().any(|s| s == "execute" || s == "admin") {
-            return Err(HttpRejection::forbidden("this API key lacks the 'execute' scope"));
+            return Err(HttpRejection::forbidden(
+                "this API key lacks the 'execute' scope",
+            ));
         }
         let requested = parts
             .headers
@@ -180,8 +216,9 @@ impl BackendResolver for EngineKeyResolver {
                         "only a platform key may act for another organization (X-Organization-Id)",
                     ));
                 }
-                OrgId::from_str(other)
-                    .map_err(|_| HttpRejection::forbidden("X-Organization-Id is not an organization id"))?
+                OrgId::from_str(other).map_err(|_| {
+                    HttpRejection::forbidden("X-Organization-Id is not an organization id")
+                })?
             }
             _ => key.org_id.clone(),
         };

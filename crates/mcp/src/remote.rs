@@ -37,11 +37,17 @@ impl RemoteBackend {
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("jiragate-mcp/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ToolError::new("internal", format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                ToolError::new("internal", format!("cannot build the HTTP client: {e}"))
+            })?;
         Ok(Self::with_client(base_url, api_key, http))
     }
 
-    pub fn with_client(base_url: impl Into<String>, api_key: SecretString, http: reqwest::Client) -> Self {
+    pub fn with_client(
+        base_url: impl Into<String>,
+        api_key: SecretString,
+        http: reqwest::Client,
+    ) -> Self {
         RemoteBackend {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             api_key,
@@ -49,7 +55,12 @@ impl RemoteBackend {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ToolError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ToolError> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self
             .http
@@ -62,7 +73,11 @@ impl RemoteBackend {
         let response = request.send().await.map_err(|e| {
             ToolError::new(
                 "unavailable",
-                format!("cannot reach the jiragate server at {}: {}", self.base_url, e.without_url()),
+                format!(
+                    "cannot reach the jiragate server at {}: {}",
+                    self.base_url,
+                    e.without_url()
+                ),
             )
         })?;
         let status = response.status();
@@ -72,9 +87,16 @@ impl RemoteBackend {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = response.bytes().await.map_err(|e| {
-            ToolError::new("unavailable", format!("the jiragate server's answer was cut off: {}", e.without_url()))
+            ToolError::new(
+                "unavailable",
+                format!(
+                    "the jiragate server's answer was cut off: {}",
+                    e.without_url()
+                ),
+            )
         })?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "detail": String::from_utf8_lossy(&bytes) }));
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({ "detail": String::from_utf8_lossy(&bytes) }));
         if status.is_success() {
             return Ok(body);
         }
@@ -167,7 +189,10 @@ fn connector_info(item: &Value) -> Option<ConnectionInfo> {
         site_url: text(&["site_url", "replication_config.base_url", "base_url"]),
         status: text(&["status"]),
         status_reason: Some(text(&["status_reason"])).filter(|s| !s.is_empty()),
-        last_checked_at: item.get("last_checked_at").filter(|v| !v.is_null()).cloned(),
+        last_checked_at: item
+            .get("last_checked_at")
+            .filter(|v| !v.is_null())
+            .cloned(),
         local: None,
     })
 }
@@ -176,28 +201,55 @@ fn connector_info(item: &Value) -> Option<ConnectionInfo> {
 impl Backend for RemoteBackend {
     async fn list_connections(&self) -> Result<Vec<ConnectionInfo>, ToolError> {
         let body = self.call(Method::GET, CONNECTORS, None).await?;
-        Ok(connector_items(body).iter().filter_map(connector_info).collect())
+        Ok(connector_items(body)
+            .iter()
+            .filter_map(connector_info)
+            .collect())
     }
 
     async fn check(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
-        self.call(Method::POST, &Self::connector_path(connection, "check"), None).await
+        self.call(
+            Method::POST,
+            &Self::connector_path(connection, "check"),
+            None,
+        )
+        .await
     }
 
     async fn describe(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
-        self.call(Method::GET, &Self::connector_path(connection, "describe"), None).await
+        self.call(
+            Method::GET,
+            &Self::connector_path(connection, "describe"),
+            None,
+        )
+        .await
     }
 
-    async fn execute(&self, connection: &ConnectionInfo, call: ActionCall) -> Result<ActionOutput, ToolError> {
+    async fn execute(
+        &self,
+        connection: &ConnectionInfo,
+        call: ActionCall,
+    ) -> Result<ActionOutput, ToolError> {
         let body = json!({ "entity": call.entity, "action": call.action, "params": call.params });
         let mut answer = self
-            .call(Method::POST, &Self::connector_path(connection, "execute"), Some(body))
+            .call(
+                Method::POST,
+                &Self::connector_path(connection, "execute"),
+                Some(body),
+            )
             .await?;
         let next_page_token = answer
             .get("next_page_token")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let data = answer.get_mut("data").map(Value::take).unwrap_or(Value::Null);
-        Ok(ActionOutput { data, next_page_token })
+        let data = answer
+            .get_mut("data")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
+        Ok(ActionOutput {
+            data,
+            next_page_token,
+        })
     }
 }
 
@@ -214,7 +266,11 @@ mod tests {
         );
         assert_eq!(err.kind, "needs_reauth");
         assert!(err.message.contains("jiragate connect"));
-        let err = problem_error(StatusCode::TOO_MANY_REQUESTS, Some(7), &json!({"type": "rate_limited"}));
+        let err = problem_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(7),
+            &json!({"type": "rate_limited"}),
+        );
         assert!(err.message.contains("7 s"));
         let err = problem_error(
             StatusCode::FORBIDDEN,

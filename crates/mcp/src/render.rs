@@ -45,7 +45,11 @@ pub fn render_output(output: ActionOutput) -> String {
 pub fn shape(data: Value) -> Value {
     match data {
         Value::Array(items) => Value::Array(items.into_iter().map(shape_record).collect()),
-        Value::Object(map) if ITEM_KEYS.iter().any(|k| map.get(*k).is_some_and(Value::is_array)) => {
+        Value::Object(map)
+            if ITEM_KEYS
+                .iter()
+                .any(|k| map.get(*k).is_some_and(Value::is_array)) =>
+        {
             let mut out = Map::new();
             for (key, value) in map {
                 if DROP_KEYS.contains(&key.as_str()) || value.is_null() {
@@ -147,7 +151,8 @@ fn is_empty(value: &Value) -> bool {
 }
 
 fn is_adf(map: &Map<String, Value>) -> bool {
-    map.get("type").and_then(Value::as_str) == Some("doc") && map.get("content").is_some_and(Value::is_array)
+    map.get("type").and_then(Value::as_str) == Some("doc")
+        && map.get("content").is_some_and(Value::is_array)
 }
 
 /// A nested object that only points at something else (it has `self`): keep what names it.
@@ -275,7 +280,10 @@ mod tests {
         assert_eq!(issue["key"], "ACME-1");
         assert_eq!(issue["summary"], "Fix it");
         assert_eq!(issue["status"], "To Do");
-        assert_eq!(issue["assignee"], json!({"accountId": "abc", "displayName": "Ann"}));
+        assert_eq!(
+            issue["assignee"],
+            json!({"accountId": "abc", "displayName": "Ann"})
+        );
         assert!(issue.get("customfield_10010").is_none());
         assert!(issue.get("labels").is_none());
         assert!(issue.get("self").is_none());
@@ -303,7 +311,12 @@ mod tests {
         });
         assert!(text.len() <= MAX_RESULT_CHARS);
         let parsed: Value = serde_json::from_str(&text).expect("still valid JSON");
-        assert!(parsed["truncated"].as_str().unwrap().contains("of 2000 items"));
+        assert!(
+            parsed["truncated"]
+                .as_str()
+                .unwrap()
+                .contains("of 2000 items")
+        );
         assert_eq!(parsed["next_page_token"], "next");
     }
 }

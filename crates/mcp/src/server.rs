@@ -81,10 +81,20 @@ impl JiragateMcp {
     }
 
     /// Run one tool on a backend, the way `tools/call` does (no transport involved).
-    pub async fn call(&self, backend: &dyn Backend, name: &str, args: Map<String, Value>) -> CallToolResult {
+    pub async fn call(
+        &self,
+        backend: &dyn Backend,
+        name: &str,
+        args: Map<String, Value>,
+    ) -> CallToolResult {
         let started = Instant::now();
         let outcome = self.dispatch(backend, name, args).await;
-        tracing::debug!(tool = name, ok = outcome.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "tools/call");
+        tracing::debug!(
+            tool = name,
+            ok = outcome.is_ok(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tools/call"
+        );
         match outcome {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
             Err(err) => CallToolResult::error(vec![ContentBlock::text(err.agent_text())]),
@@ -108,9 +118,19 @@ impl JiragateMcp {
         }
     }
 
-    async fn dispatch(&self, backend: &dyn Backend, name: &str, mut args: Map<String, Value>) -> Result<String, ToolError> {
+    async fn dispatch(
+        &self,
+        backend: &dyn Backend,
+        name: &str,
+        mut args: Map<String, Value>,
+    ) -> Result<String, ToolError> {
         let Some(listed) = self.shared.tools.iter().find(|t| t.tool.name == name) else {
-            let listed: Vec<&str> = self.shared.tools.iter().map(|t| t.tool.name.as_ref()).collect();
+            let listed: Vec<&str> = self
+                .shared
+                .tools
+                .iter()
+                .map(|t| t.tool.name.as_ref())
+                .collect();
             let why = if tools::known_tool_names().contains(&name) {
                 if self.shared.opts.read_only {
                     "it writes and this server is read-only"
@@ -122,7 +142,10 @@ impl JiragateMcp {
             };
             return Err(ToolError::new(
                 "unknown_tool",
-                format!("tool '{name}' is not available: {why}. Available: {}", listed.join(", ")),
+                format!(
+                    "tool '{name}' is not available: {why}. Available: {}",
+                    listed.join(", ")
+                ),
             ));
         };
         match listed.kind {
@@ -139,7 +162,11 @@ impl JiragateMcp {
                 let connection = self.connection(backend, &mut args).await?;
                 self.run(backend, &connection, def, params).await
             }
-            ToolKind::Action { spec, entity, action } => {
+            ToolKind::Action {
+                spec,
+                entity,
+                action,
+            } => {
                 let def = self.check_action(entity, action)?;
                 let connection = self.connection(backend, &mut args).await?;
                 self.run(backend, &connection, def, spec.params(args)).await
@@ -147,7 +174,13 @@ impl JiragateMcp {
         }
     }
 
-    async fn run(&self, backend: &dyn Backend, connection: &ConnectionInfo, def: &ActionDef, params: Value) -> Result<String, ToolError> {
+    async fn run(
+        &self,
+        backend: &dyn Backend,
+        connection: &ConnectionInfo,
+        def: &ActionDef,
+        params: Value,
+    ) -> Result<String, ToolError> {
         let call = ActionCall {
             entity: def.entity.to_owned(),
             action: def.action.to_owned(),
@@ -167,7 +200,12 @@ impl JiragateMcp {
             if visible(&def) {
                 return Ok(def);
             }
-            let reads: Vec<&str> = catalog.actions().iter().filter(|d| d.entity == entity && d.read_only).map(|d| d.action).collect();
+            let reads: Vec<&str> = catalog
+                .actions()
+                .iter()
+                .filter(|d| d.entity == entity && d.read_only)
+                .map(|d| d.action)
+                .collect();
             return Err(ToolError::new(
                 "read_only",
                 format!(
@@ -176,33 +214,56 @@ impl JiragateMcp {
                 ),
             ));
         }
-        let actions: Vec<&str> = catalog.actions().iter().filter(|d| d.entity == entity).filter(visible).map(|d| d.action).collect();
+        let actions: Vec<&str> = catalog
+            .actions()
+            .iter()
+            .filter(|d| d.entity == entity)
+            .filter(visible)
+            .map(|d| d.action)
+            .collect();
         if actions.is_empty() {
-            let mut entities: Vec<&str> = catalog.actions().iter().filter(visible).map(|d| d.entity).collect();
+            let mut entities: Vec<&str> = catalog
+                .actions()
+                .iter()
+                .filter(visible)
+                .map(|d| d.entity)
+                .collect();
             entities.dedup();
             return Err(ToolError::new(
                 "unknown_action",
-                format!("unknown entity '{entity}'; entities: {}", entities.join(", ")),
+                format!(
+                    "unknown entity '{entity}'; entities: {}",
+                    entities.join(", ")
+                ),
             ));
         }
         Err(ToolError::new(
             "unknown_action",
-            format!("unknown action '{entity}.{action}'; valid actions of {entity}: {}", actions.join(", ")),
+            format!(
+                "unknown action '{entity}.{action}'; valid actions of {entity}: {}",
+                actions.join(", ")
+            ),
         ))
     }
 
-    async fn connection(&self, backend: &dyn Backend, args: &mut Map<String, Value>) -> Result<ConnectionInfo, ToolError> {
+    async fn connection(
+        &self,
+        backend: &dyn Backend,
+        args: &mut Map<String, Value>,
+    ) -> Result<ConnectionInfo, ToolError> {
         let selector = match args.remove("connection") {
             Some(Value::String(s)) if !s.trim().is_empty() => s,
-            Some(Value::String(_)) | Some(Value::Null) | None => match &self.shared.opts.default_connection {
-                Some(default) => default.clone(),
-                None => {
-                    return Err(ToolError::new(
-                        "validation",
-                        "missing 'connection': pass an id, workspace/name or name (jira_list_connections lists them)",
-                    ));
+            Some(Value::String(_)) | Some(Value::Null) | None => {
+                match &self.shared.opts.default_connection {
+                    Some(default) => default.clone(),
+                    None => {
+                        return Err(ToolError::new(
+                            "validation",
+                            "missing 'connection': pass an id, workspace/name or name (jira_list_connections lists them)",
+                        ));
+                    }
                 }
-            },
+            }
             Some(other) => {
                 return Err(ToolError::new(
                     "validation",
@@ -213,7 +274,11 @@ impl JiragateMcp {
         backend.resolve(&selector).await
     }
 
-    async fn describe(&self, backend: &dyn Backend, mut args: Map<String, Value>) -> Result<String, ToolError> {
+    async fn describe(
+        &self,
+        backend: &dyn Backend,
+        mut args: Map<String, Value>,
+    ) -> Result<String, ToolError> {
         let entity = take_optional_string(&mut args, "entity")?;
         let action = take_optional_string(&mut args, "action")?;
         let query = take_optional_string(&mut args, "query")?;
@@ -227,7 +292,12 @@ impl JiragateMcp {
             _ => self.shared.catalog.describe(None, None),
         };
         let entries = describe_entries(&doc, self.shared.opts.read_only);
-        describe_view(&entries, entity.as_deref(), action.as_deref(), query.as_deref())
+        describe_view(
+            &entries,
+            entity.as_deref(),
+            action.as_deref(),
+            query.as_deref(),
+        )
     }
 
     async fn resources(&self, backend: &dyn Backend) -> Vec<Resource> {
@@ -239,23 +309,36 @@ impl JiragateMcp {
         match backend.list_connections().await {
             Ok(connections) => resources.extend(connections.iter().map(|c| {
                 Resource::new(format!("{CONNECTIONS_URI}/{}", c.id), c.reference())
-                    .with_description(format!("Connection {} ({}) with a live health check", c.reference(), c.status))
+                    .with_description(format!(
+                        "Connection {} ({}) with a live health check",
+                        c.reference(),
+                        c.status
+                    ))
                     .with_mime_type("application/json")
             })),
-            Err(err) => tracing::warn!(error = %err, "listing connections for resources/list failed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "listing connections for resources/list failed")
+            }
         }
         resources
     }
 
     async fn read(&self, backend: &dyn Backend, uri: &str) -> Result<String, ErrorData> {
-        let tool_error = |err: ToolError| ErrorData::resource_not_found(err.agent_text(), Some(json!({ "uri": uri })));
+        let tool_error = |err: ToolError| {
+            ErrorData::resource_not_found(err.agent_text(), Some(json!({ "uri": uri })))
+        };
         if uri == CONNECTIONS_URI {
             let connections = backend.list_connections().await.map_err(tool_error)?;
             return Ok(json!({ "connections": connections }).to_string());
         }
-        let Some(selector) = uri.strip_prefix(CONNECTIONS_URI).and_then(|rest| rest.strip_prefix('/')) else {
+        let Some(selector) = uri
+            .strip_prefix(CONNECTIONS_URI)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
             return Err(ErrorData::resource_not_found(
-                format!("unknown resource {uri}; try {CONNECTIONS_URI} or {CONNECTIONS_URI}/{{id}}"),
+                format!(
+                    "unknown resource {uri}; try {CONNECTIONS_URI} or {CONNECTIONS_URI}/{{id}}"
+                ),
                 None,
             ));
         };
@@ -277,13 +360,22 @@ struct DescribeEntry<'a> {
 
 impl DescribeEntry<'_> {
     fn name(&self) -> &str {
-        self.action.get("action").and_then(Value::as_str).unwrap_or_default()
+        self.action
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     fn description(&self) -> &str {
-        self.action.get("description").and_then(Value::as_str).unwrap_or_default()
+        self.action
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     fn read_only(&self) -> bool {
-        self.action.get("read_only").and_then(Value::as_bool).unwrap_or(false)
+        self.action
+            .get("read_only")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
     /// `jql*, fields, limit`: required params starred.
     fn param_names(&self) -> String {
@@ -299,7 +391,13 @@ impl DescribeEntry<'_> {
             .map(|props| {
                 props
                     .keys()
-                    .map(|k| if required.contains(&k.as_str()) { format!("{k}*") } else { k.clone() })
+                    .map(|k| {
+                        if required.contains(&k.as_str()) {
+                            format!("{k}*")
+                        } else {
+                            k.clone()
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             })
@@ -309,11 +407,26 @@ impl DescribeEntry<'_> {
 
 fn describe_entries(doc: &Value, read_only: bool) -> Vec<DescribeEntry<'_>> {
     let mut out = Vec::new();
-    for entity in doc.get("entities").and_then(Value::as_array).into_iter().flatten() {
-        let Some(name) = entity.get("entity").and_then(Value::as_str) else { continue };
-        for action in entity.get("actions").and_then(Value::as_array).into_iter().flatten() {
+    for entity in doc
+        .get("entities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = entity.get("entity").and_then(Value::as_str) else {
+            continue;
+        };
+        for action in entity
+            .get("actions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(action) = action.as_object() {
-                let entry = DescribeEntry { entity: name, action };
+                let entry = DescribeEntry {
+                    entity: name,
+                    action,
+                };
                 if !read_only || entry.read_only() {
                     out.push(entry);
                 }
@@ -325,7 +438,11 @@ fn describe_entries(doc: &Value, read_only: bool) -> Vec<DescribeEntry<'_>> {
 
 /// First sentence, at most 90 characters: enough to choose an action.
 fn one_line(text: &str) -> String {
-    let first = text.split(". ").next().unwrap_or(text).trim_end_matches('.');
+    let first = text
+        .split(". ")
+        .next()
+        .unwrap_or(text)
+        .trim_end_matches('.');
     if first.chars().count() <= 90 {
         first.to_owned()
     } else {
@@ -334,23 +451,35 @@ fn one_line(text: &str) -> String {
     }
 }
 
-fn describe_view(entries: &[DescribeEntry<'_>], entity: Option<&str>, action: Option<&str>, query: Option<&str>) -> Result<String, ToolError> {
+fn describe_view(
+    entries: &[DescribeEntry<'_>],
+    entity: Option<&str>,
+    action: Option<&str>,
+    query: Option<&str>,
+) -> Result<String, ToolError> {
     let entities = || {
         let mut names: Vec<&str> = entries.iter().map(|e| e.entity).collect();
         names.dedup();
         names.join(", ")
     };
     if let Some(entity) = entity {
-        let of_entity: Vec<&DescribeEntry> = entries.iter().filter(|e| e.entity == entity).collect();
+        let of_entity: Vec<&DescribeEntry> =
+            entries.iter().filter(|e| e.entity == entity).collect();
         if of_entity.is_empty() {
-            return Err(ToolError::new("unknown_action", format!("unknown entity '{entity}'; entities: {}", entities())));
+            return Err(ToolError::new(
+                "unknown_action",
+                format!("unknown entity '{entity}'; entities: {}", entities()),
+            ));
         }
         if let Some(action) = action {
             let Some(entry) = of_entity.iter().find(|e| e.name() == action) else {
                 let names: Vec<&str> = of_entity.iter().map(|e| e.name()).collect();
                 return Err(ToolError::new(
                     "unknown_action",
-                    format!("unknown action '{entity}.{action}'; valid actions of {entity}: {}", names.join(", ")),
+                    format!(
+                        "unknown action '{entity}.{action}'; valid actions of {entity}: {}",
+                        names.join(", ")
+                    ),
                 ));
             };
             let mut full = entry.action.clone();
@@ -373,34 +502,57 @@ fn describe_view(entries: &[DescribeEntry<'_>], entity: Option<&str>, action: Op
                     || e.name().to_lowercase().contains(&needle)
                     || e.description().to_lowercase().contains(&needle)
             })
-            .map(|e| (format!("{}.{}", e.entity, e.name()), json!(one_line(e.description()))))
+            .map(|e| {
+                (
+                    format!("{}.{}", e.entity, e.name()),
+                    json!(one_line(e.description())),
+                )
+            })
             .collect();
         if hits.is_empty() {
-            return Err(ToolError::new("not_found", format!("no action matches '{query}'; entities: {}", entities())));
+            return Err(ToolError::new(
+                "not_found",
+                format!("no action matches '{query}'; entities: {}", entities()),
+            ));
         }
         return Ok(json!({ "matches": hits }).to_string());
     }
     // The index: entity -> {action: one line}. Schemas only on request, to keep context small.
     let mut index: Map<String, Value> = Map::new();
     for entry in entries {
-        let slot = index.entry(entry.entity.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = index
+            .entry(entry.entity.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(actions) = slot {
-            actions.insert(entry.name().to_owned(), json!(one_line(entry.description())));
+            actions.insert(
+                entry.name().to_owned(),
+                json!(one_line(entry.description())),
+            );
         }
     }
-    Ok(json!({ "entities": index, "next": "jira_describe with entity (and action) for params" }).to_string())
+    Ok(
+        json!({ "entities": index, "next": "jira_describe with entity (and action) for params" })
+            .to_string(),
+    )
 }
 
 fn take_string(args: &mut Map<String, Value>, key: &str) -> Result<String, ToolError> {
-    take_optional_string(args, key)?.ok_or_else(|| ToolError::new("validation", format!("missing required argument '{key}'")))
+    take_optional_string(args, key)?
+        .ok_or_else(|| ToolError::new("validation", format!("missing required argument '{key}'")))
 }
 
-fn take_optional_string(args: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ToolError> {
+fn take_optional_string(
+    args: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ToolError> {
     match args.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-        Some(other) => Err(ToolError::new("validation", format!("argument '{key}' must be a string, got {other}"))),
+        Some(other) => Err(ToolError::new(
+            "validation",
+            format!("argument '{key}' must be a string, got {other}"),
+        )),
     }
 }
 
@@ -411,47 +563,96 @@ fn take_params(args: &mut Map<String, Value>) -> Result<Value, ToolError> {
         Some(Value::Object(map)) => Ok(Value::Object(map)),
         Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(map)) => Ok(Value::Object(map)),
-            _ => Err(ToolError::new("validation", "'params' must be a JSON object")),
+            _ => Err(ToolError::new(
+                "validation",
+                "'params' must be a JSON object",
+            )),
         },
-        Some(other) => Err(ToolError::new("validation", format!("'params' must be a JSON object, got {other}"))),
+        Some(other) => Err(ToolError::new(
+            "validation",
+            format!("'params' must be a JSON object, got {other}"),
+        )),
     }
 }
 
 impl ServerHandler for JiragateMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
-            .with_server_info(Implementation::new("jiragate", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("jiragate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 
-    async fn list_tools(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
-    async fn call_tool(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let result = match self.backend_for(&context) {
-            Ok(backend) => self.call(backend.as_ref(), &request.name, request.arguments.unwrap_or_default()).await,
+            Ok(backend) => {
+                self.call(
+                    backend.as_ref(),
+                    &request.name,
+                    request.arguments.unwrap_or_default(),
+                )
+                .await
+            }
             Err(err) => CallToolResult::error(vec![ContentBlock::text(err.agent_text())]),
         };
         Ok(result.into())
     }
 
-    async fn list_resources(&self, _request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>) -> Result<ListResourcesResult, ErrorData> {
-        let backend = self.backend_for(&context).map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
-        Ok(ListResourcesResult::with_all_items(self.resources(backend.as_ref()).await))
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let backend = self
+            .backend_for(&context)
+            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        Ok(ListResourcesResult::with_all_items(
+            self.resources(backend.as_ref()).await,
+        ))
     }
 
-    async fn list_resource_templates(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListResourceTemplatesResult, ErrorData> {
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
         Ok(ListResourceTemplatesResult::with_all_items(vec![
             ResourceTemplate::new(format!("{CONNECTIONS_URI}/{{id}}"), "connection")
-                .with_description("One connection (id, workspace/name or name) with a live health check")
+                .with_description(
+                    "One connection (id, workspace/name or name) with a live health check",
+                )
                 .with_mime_type("application/json"),
         ]))
     }
 
-    async fn read_resource(&self, request: ReadResourceRequestParams, context: RequestContext<RoleServer>) -> Result<ReadResourceResponse, ErrorData> {
-        let backend = self.backend_for(&context).map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let backend = self
+            .backend_for(&context)
+            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
         let text = self.read(backend.as_ref(), &request.uri).await?;
-        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri).with_mime_type("application/json")]).into())
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, request.uri).with_mime_type("application/json"),
+        ])
+        .into())
     }
 }

@@ -82,9 +82,7 @@ pub(crate) static ACTION_TOOLS: &[ActionTool] = &[
         },
         required: &["jql"],
         renames: &[],
-        defaults: || {
-            json!({"limit": 20, "fields": ["summary", "status", "assignee", "priority", "issuetype", "updated"]})
-        },
+        defaults: || json!({"limit": 20, "fields": ["summary", "status", "assignee", "priority", "issuetype", "updated"]}),
     },
     ActionTool {
         name: "jira_get_issue",
@@ -388,7 +386,10 @@ pub(crate) fn build(opts: &McpOptions, catalog: &Catalog) -> Result<Vec<ListedTo
             continue;
         }
         let Some((entity, action)) = spec.bind(catalog) else {
-            tracing::warn!(tool = spec.name, "no catalog action for this tool; not listed");
+            tracing::warn!(
+                tool = spec.name,
+                "no catalog action for this tool; not listed"
+            );
             continue;
         };
         let properties = match (spec.properties)() {
@@ -431,7 +432,10 @@ mod tests {
     #[test]
     fn allow_list_takes_names_prefixes_and_toolsets() {
         let opts = McpOptions {
-            tools: Some(vec!["core".into(), "search_issues,jira_list_sprints".into()]),
+            tools: Some(vec![
+                "core".into(),
+                "search_issues,jira_list_sprints".into(),
+            ]),
             ..McpOptions::default()
         };
         let listed = names(&opts);
@@ -501,7 +505,11 @@ mod tests {
                 panic!()
             };
             for key in defaults.keys() {
-                assert!(catalog_props.contains_key(key), "{}: default {key}", spec.name);
+                assert!(
+                    catalog_props.contains_key(key),
+                    "{}: default {key}",
+                    spec.name
+                );
             }
         }
     }

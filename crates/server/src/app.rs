@@ -104,8 +104,14 @@ impl App {
     /// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "jiragate listening");
+        let token = self.state.shutdown_token().clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            token.cancel();
+        };
         let result = axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
             .await
             .context("HTTP server failed");
         if let Some(bg) = self.background {

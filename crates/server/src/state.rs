@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub public_url: String,
     /// `api.atlassian.com` (or the simulator): base of `/ex/jira/{cloudId}`.
     pub api_url: String,
+    /// Cancelled when the server shuts down (ends long-lived streams such as MCP SSE).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
                 site_choices: SiteChoiceTickets::default(),
                 public_url,
                 api_url,
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         }
     }
@@ -54,6 +57,11 @@ impl AppState {
     /// Base URL of the Atlassian API gateway this server talks to.
     pub fn api_url(&self) -> &str {
         &self.inner.api_url
+    }
+
+    /// Cancelled when `App::serve`'s shutdown signal fires.
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.shutdown
     }
 
     /// Public base URL of this server (OAuth redirect base).

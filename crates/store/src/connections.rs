@@ -235,9 +235,7 @@ impl Store {
                 what: "organization or OAuth client",
                 id: format!(
                     "{org} / {}",
-                    conn.oauth_client_id
-                        .as_ref()
-                        .map_or("-", |c| c.as_str())
+                    conn.oauth_client_id.as_ref().map_or("-", |c| c.as_str())
                 ),
             }),
             Err(e) => Err(StoreError::Database {
@@ -445,7 +443,11 @@ impl Store {
     /// Deletes a connection together with its credential rows (and health history). The
     /// sealed secrets are deleted, not flagged; on SQLite `secure_delete` also overwrites
     /// the freed pages.
-    pub async fn delete_connection(&self, org: &OrgId, id: &ConnectionId) -> Result<(), StoreError> {
+    pub async fn delete_connection(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+    ) -> Result<(), StoreError> {
         let deleted = with_pool!(self, pool => {
             let mut tx = pool.begin_write().await.op("delete_connection")?;
             sqlx::query("DELETE FROM credentials WHERE org_id = $1 AND connection_id = $2")
@@ -476,7 +478,10 @@ impl Store {
             // secure_delete zeroes the freed pages, but the WAL still holds the old page
             // images until a checkpoint; fold them into the database file and truncate the
             // WAL now so the erased ciphertext does not linger on disk.
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+            {
                 tracing::warn!(error = %e, "WAL checkpoint after connection delete failed");
             }
         }

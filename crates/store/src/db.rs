@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
 use crate::error::{OpContext, StoreError};
 
@@ -151,7 +151,8 @@ impl Store {
                 // Deleted rows (e.g. erased credentials) are overwritten, not left in free pages.
                 .pragma("secure_delete", "ON");
             let filename = options.get_filename();
-            let in_memory = filename.as_os_str().is_empty() || filename.to_str() == Some(":memory:");
+            let in_memory =
+                filename.as_os_str().is_empty() || filename.to_str() == Some(":memory:");
             if !in_memory
                 && let Some(parent) = filename.parent()
                 && !parent.as_os_str().is_empty()
@@ -162,10 +163,22 @@ impl Store {
             }
             let pool = SqlitePoolOptions::new()
                 // An in-memory database exists per connection: keep exactly one.
-                .max_connections(if in_memory { 1 } else { opts.max_connections.max(1) })
+                .max_connections(if in_memory {
+                    1
+                } else {
+                    opts.max_connections.max(1)
+                })
                 .min_connections(if in_memory { 1 } else { 0 })
-                .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-                .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+                .idle_timeout(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await
@@ -173,6 +186,12 @@ impl Store {
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+            // One direct attempt first: an unreachable server or bad credentials fail at
+            // once with the real cause, instead of the pool retrying until acquire_timeout.
+            let probe = sqlx::PgConnection::connect_with(&options)
+                .await
+                .map_err(connect_err)?;
+            let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.acquire_timeout)
@@ -223,7 +242,12 @@ impl Store {
             Ok(v) => v,
             // No migrations table yet: everything is pending.
             Err(sqlx::Error::Database(_)) => return Ok(true),
-            Err(e) => return Err(StoreError::Database { op: "migrations_pending", source: e }),
+            Err(e) => {
+                return Err(StoreError::Database {
+                    op: "migrations_pending",
+                    source: e,
+                });
+            }
         };
         Ok(self
             .migrator()

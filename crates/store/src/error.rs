@@ -48,10 +48,7 @@ pub enum StoreError {
     #[error(
         "the database belongs to master key {current}, not {attempted} (was the master key rotated concurrently?); reload keys and retry"
     )]
-    MasterKeyChanged {
-        attempted: String,
-        current: String,
-    },
+    MasterKeyChanged { attempted: String, current: String },
 
     #[error("stored {what} is invalid: {message}")]
     Corrupt { what: &'static str, message: String },

@@ -44,33 +44,43 @@ macro_rules! lease_sql {
         LeaseSql {
             acquire: concat!(
                 "INSERT INTO leases (name, holder, fencing_token, expires_at) VALUES ($1, $2, 1, ",
-                $now, $plus_ttl, ") \
+                $now,
+                $plus_ttl,
+                ") \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
                  fencing_token = leases.fencing_token + 1, expires_at = excluded.expires_at \
-                 WHERE leases.expires_at <= ", $now, " \
+                 WHERE leases.expires_at <= ",
+                $now,
+                " \
                  RETURNING name, holder, fencing_token, expires_at"
             ),
             renew: concat!(
-                "UPDATE leases SET expires_at = ", $now, $plus_ttl, " \
-                 WHERE name = $1 AND holder = $2 AND fencing_token = $4 AND expires_at > ", $now, " \
+                "UPDATE leases SET expires_at = ",
+                $now,
+                $plus_ttl,
+                " \
+                 WHERE name = $1 AND holder = $2 AND fencing_token = $4 AND expires_at > ",
+                $now,
+                " \
                  RETURNING name, holder, fencing_token, expires_at"
             ),
             release: concat!(
-                "UPDATE leases SET expires_at = ", $now, " \
-                 WHERE name = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > ", $now
+                "UPDATE leases SET expires_at = ",
+                $now,
+                " \
+                 WHERE name = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > ",
+                $now
             ),
             held: concat!(
                 "SELECT COUNT(*) FROM leases \
-                 WHERE name = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > ", $now
+                 WHERE name = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > ",
+                $now
             ),
         }
     };
 }
 
-static SQLITE: LeaseSql = lease_sql!(
-    "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
-    " + $3"
-);
+static SQLITE: LeaseSql = lease_sql!("CAST(unixepoch('subsec') * 1000000 AS INTEGER)", " + $3");
 static POSTGRES: LeaseSql = lease_sql!("clock_timestamp()", " + $3 * INTERVAL '1 microsecond'");
 
 fn ttl_micros(ttl: Duration) -> Result<i64, StoreError> {

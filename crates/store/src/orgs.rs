@@ -333,7 +333,8 @@ impl Store {
 
     /// Records that a key was just used.
     pub async fn touch_api_key(&self, org: &OrgId, id: &ApiKeyId) -> Result<(), StoreError> {
-        self.touch_api_key_at(org, id, OffsetDateTime::now_utc()).await
+        self.touch_api_key_at(org, id, OffsetDateTime::now_utc())
+            .await
     }
 
     pub async fn touch_api_key_at(
@@ -361,4 +362,3 @@ impl Store {
         Ok(())
     }
 }
-

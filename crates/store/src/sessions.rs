@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use crate::db::{Store, with_pool};
 use crate::error::{OpContext, StoreError, is_foreign_key_violation, is_unique_violation};
 use crate::ids::{ConnectSessionId, ConnectionId, OAuthClientRecordId, OrgId};
-use crate::model::{ConnectSession, ConnectSessionPatch, NewConnectSession, SessionStatus, parse_enum};
+use crate::model::{
+    ConnectSession, ConnectSessionPatch, NewConnectSession, SessionStatus, parse_enum,
+};
 use crate::time_col::{self, DbTime};
 
 #[derive(sqlx::FromRow)]

@@ -116,7 +116,11 @@ mod tests {
     fn micros_round_trip() {
         let t = DbTime::now();
         assert_eq!(DbTime::from_micros(t.micros()).unwrap(), t);
-        let before_epoch = DbTime::from(OffsetDateTime::UNIX_EPOCH - time::Duration::nanoseconds(1500));
-        assert_eq!(DbTime::from_micros(before_epoch.micros()).unwrap(), before_epoch);
+        let before_epoch =
+            DbTime::from(OffsetDateTime::UNIX_EPOCH - time::Duration::nanoseconds(1500));
+        assert_eq!(
+            DbTime::from_micros(before_epoch.micros()).unwrap(),
+            before_epoch
+        );
     }
 }

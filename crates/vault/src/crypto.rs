@@ -51,7 +51,13 @@ pub(crate) fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> ([u8; NO
     // Encryption only fails for inputs beyond GCM's 64 GiB limit, which never reach here.
     #[allow(clippy::expect_used)]
     let ct = cipher
-        .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of a bounded message");
     (nonce, ct)
 }
@@ -64,7 +70,13 @@ pub(crate) fn open(
     ciphertext: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
     cipher
-        .decrypt(&(*nonce).into(), Payload { msg: ciphertext, aad })
+        .decrypt(
+            &(*nonce).into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .ok()
         .map(Zeroizing::new)
 }
@@ -72,7 +84,8 @@ pub(crate) fn open(
 /// Builds associated data as a label followed by length-prefixed fields, so that no two
 /// different field tuples can produce the same bytes (e.g. ("ab","c") vs ("a","bc")).
 pub(crate) fn aad(label: &str, fields: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(label.len() + fields.iter().map(|f| f.len() + 4).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(label.len() + fields.iter().map(|f| f.len() + 4).sum::<usize>());
     out.extend_from_slice(label.as_bytes());
     for f in fields {
         out.extend_from_slice(&(f.len() as u32).to_be_bytes());

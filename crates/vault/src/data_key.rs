@@ -78,7 +78,11 @@ impl DataKey {
 
     /// Authenticates and decrypts. Fails if the ciphertext, its header, or any part of the
     /// context (organization, record, field, key version) differs from sealing time.
-    pub fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, VaultError> {
+    pub fn open(
+        &self,
+        ctx: &SealContext,
+        sealed: &SealedSecret,
+    ) -> Result<SecretString, VaultError> {
         let parts = sealed.parse()?;
         if parts.key_version != ctx.key_version {
             return Err(VaultError::KeyVersionMismatch {

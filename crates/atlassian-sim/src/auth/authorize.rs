@@ -37,17 +37,29 @@ fn error_page(msg: &str) -> Response {
         "<!doctype html><html><head><title>Something went wrong</title></head><body><h1>Something went wrong</h1><p>{}</p></body></html>",
         html_escape(msg)
     );
-    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/html;charset=UTF-8")], body).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
     let sep = if uri.contains('?') { '&' } else { '?' };
-    (StatusCode::FOUND, [(header::LOCATION, format!("{uri}{sep}{query}"))]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("{uri}{sep}{query}"))],
+    )
+        .into_response()
 }
 
 fn redirect_error(req_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
@@ -58,37 +70,76 @@ fn redirect_error(req_uri: &str, state: Option<&str>, error: &str, description: 
     redirect(req_uri, &p)
 }
 
+fn page_err(msg: &str) -> Box<Response> {
+    Box::new(error_page(msg))
+}
+
+fn redirect_err(uri: &str, state: Option<&str>, error: &str, description: &str) -> Box<Response> {
+    Box::new(redirect_error(uri, state, error, description))
+}
+
 /// Validates the query; `Err` is the response to send (error page or error redirect).
-fn validate(state: &SimState, p: &[(String, String)]) -> Result<AuthorizeRequest, Response> {
+fn validate(state: &SimState, p: &[(String, String)]) -> Result<AuthorizeRequest, Box<Response>> {
     let client_id = get(p, "client_id").unwrap_or_default();
     let auth = state.auth.lock();
     let Some(client) = auth.clients.iter().find(|c| c.client_id == client_id) else {
-        return Err(error_page("Invalid client_id: the app is not registered."));
+        return Err(page_err("Invalid client_id: the app is not registered."));
     };
     let redirect_uri = get(p, "redirect_uri").unwrap_or_default();
     if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
-        return Err(error_page("The redirect_uri does not match any callback URL registered for this app."));
+        return Err(page_err(
+            "The redirect_uri does not match any callback URL registered for this app.",
+        ));
     }
     let st = get(p, "state");
     if get(p, "response_type") != Some("code") {
-        return Err(redirect_error(redirect_uri, st, "unsupported_response_type", "response_type must be code"));
+        return Err(redirect_err(
+            redirect_uri,
+            st,
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
     }
     if get(p, "audience") != Some("api.atlassian.com") {
-        return Err(redirect_error(redirect_uri, st, "invalid_request", "audience must be api.atlassian.com"));
+        return Err(redirect_err(
+            redirect_uri,
+            st,
+            "invalid_request",
+            "audience must be api.atlassian.com",
+        ));
     }
-    let scopes: Vec<String> = get(p, "scope").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let scopes: Vec<String> = get(p, "scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     if scopes.is_empty() {
-        return Err(redirect_error(redirect_uri, st, "invalid_scope", "scope is required"));
+        return Err(redirect_err(
+            redirect_uri,
+            st,
+            "invalid_scope",
+            "scope is required",
+        ));
     }
     if let Some(bad) = scopes.iter().find(|s| !client.allowed_scopes.contains(*s)) {
-        return Err(redirect_error(redirect_uri, st, "invalid_scope", &format!("Unknown or disallowed scope: {bad}")));
+        return Err(redirect_err(
+            redirect_uri,
+            st,
+            "invalid_scope",
+            &format!("Unknown or disallowed scope: {bad}"),
+        ));
     }
     let challenge = match get(p, "code_challenge") {
         None | Some("") => None,
         Some(ch) => {
             let method = get(p, "code_challenge_method").unwrap_or("plain");
             if method != "S256" && method != "plain" {
-                return Err(redirect_error(redirect_uri, st, "invalid_request", "code_challenge_method must be S256 or plain"));
+                return Err(redirect_err(
+                    redirect_uri,
+                    st,
+                    "invalid_request",
+                    "code_challenge_method must be S256 or plain",
+                ));
             }
             Some((method.to_owned(), ch.to_owned()))
         }
@@ -96,7 +147,7 @@ fn validate(state: &SimState, p: &[(String, String)]) -> Result<AuthorizeRequest
     let user = match get(p, "sim_user") {
         Some(email) => match state.user_by_email(email) {
             Some(u) => u.index,
-            None => return Err(error_page("Unknown sim_user.")),
+            None => return Err(page_err("Unknown sim_user.")),
         },
         None => 0,
     };
@@ -116,7 +167,8 @@ fn issue_code(state: &SimState, req: &AuthorizeRequest, sites: Vec<usize>) -> Re
     let now = state.clock.now_secs();
     {
         let mut auth = state.auth.lock();
-        auth.consents.insert((req.client_id.clone(), req.user), sites.clone());
+        auth.consents
+            .insert((req.client_id.clone(), req.user), sites.clone());
         auth.codes.insert(
             code.clone(),
             CodeGrant {
@@ -138,31 +190,52 @@ fn issue_code(state: &SimState, req: &AuthorizeRequest, sites: Vec<usize>) -> Re
     redirect(&req.redirect_uri, &p)
 }
 
-pub async fn get_authorize(State(state): State<Arc<SimState>>, RawQuery(raw): RawQuery) -> Response {
+pub async fn get_authorize(
+    State(state): State<Arc<SimState>>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     state.stats.count_route("GET /authorize".to_owned());
     let p = pairs(raw.as_deref().unwrap_or(""));
     let req = match validate(&state, &p) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let accessible: Vec<usize> = {
         let auth = state.auth.lock();
-        (0..state.sites.len()).filter(|s| auth.user_can_use_site(req.user, *s)).collect()
+        (0..state.sites.len())
+            .filter(|s| auth.user_can_use_site(req.user, *s))
+            .collect()
     };
     if state.cfg.consent_page {
-        let prior = state.auth.lock().consents.get(&(req.client_id.clone(), req.user)).cloned();
+        let prior = state
+            .auth
+            .lock()
+            .consents
+            .get(&(req.client_id.clone(), req.user))
+            .cloned();
         match prior {
-            Some(sites) if req.prompt.as_deref() != Some("consent") => return issue_code(&state, &req, sites),
+            Some(sites) if req.prompt.as_deref() != Some("consent") => {
+                return issue_code(&state, &req, sites);
+            }
             _ => return consent_page(&state, &p, &req, &accessible),
         }
     }
     issue_code(&state, &req, accessible)
 }
 
-fn consent_page(state: &SimState, p: &[(String, String)], req: &AuthorizeRequest, sites: &[usize]) -> Response {
+fn consent_page(
+    state: &SimState,
+    p: &[(String, String)],
+    req: &AuthorizeRequest,
+    sites: &[usize],
+) -> Response {
     let mut hidden = String::new();
     for (k, v) in p {
-        hidden.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", html_escape(k), html_escape(v)));
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            html_escape(k),
+            html_escape(v)
+        ));
     }
     let mut boxes = String::new();
     for s in sites {
@@ -195,10 +268,15 @@ pub async fn post_authorize(State(state): State<Arc<SimState>>, body: Bytes) -> 
     let p = pairs(std::str::from_utf8(&body).unwrap_or(""));
     let req = match validate(&state, &p) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if get(&p, "decision") != Some("approve") {
-        return redirect_error(&req.redirect_uri, req.state.as_deref(), "access_denied", "The user denied access.");
+        return redirect_error(
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "access_denied",
+            "The user denied access.",
+        );
     }
     let chosen: Vec<usize> = {
         let auth = state.auth.lock();
@@ -209,7 +287,12 @@ pub async fn post_authorize(State(state): State<Arc<SimState>>, body: Bytes) -> 
             .collect()
     };
     if chosen.is_empty() {
-        return redirect_error(&req.redirect_uri, req.state.as_deref(), "access_denied", "No site was selected.");
+        return redirect_error(
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "access_denied",
+            "No site was selected.",
+        );
     }
     issue_code(&state, &req, chosen)
 }

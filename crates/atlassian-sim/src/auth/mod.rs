@@ -21,7 +21,10 @@ pub enum Presented {
 }
 
 pub fn presented(headers: &HeaderMap) -> Presented {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Presented::Missing;
     };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
@@ -34,20 +37,34 @@ pub fn presented(headers: &HeaderMap) -> Presented {
             .ok()
             .and_then(|b| String::from_utf8(b).ok());
         if let Some((email, token)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-            return Presented::Basic { email: email.to_owned(), token: token.to_owned() };
+            return Presented::Basic {
+                email: email.to_owned(),
+                token: token.to_owned(),
+            };
         }
     }
     Presented::Malformed
 }
 
 fn site_unauthorized() -> Reply {
-    Reply::jira_error(StatusCode::UNAUTHORIZED, &["Client must be authenticated to access this resource."], &[])
-        .with_header(http::HeaderName::from_static("x-seraph-loginreason"), "AUTHENTICATED_FAILED")
-        .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"protected-area\"")
+    Reply::jira_error(
+        StatusCode::UNAUTHORIZED,
+        &["Client must be authenticated to access this resource."],
+        &[],
+    )
+    .with_header(
+        http::HeaderName::from_static("x-seraph-loginreason"),
+        "AUTHENTICATED_FAILED",
+    )
+    .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"protected-area\"")
 }
 
 /// `<site>.atlassian.net`: classic API tokens with Basic. OAuth bearer tokens are refused.
-pub fn authenticate_site(state: &SimState, site: usize, presented: &Presented) -> Result<Caller, Reply> {
+pub fn authenticate_site(
+    state: &SimState,
+    site: usize,
+    presented: &Presented,
+) -> Result<Caller, Reply> {
     match presented {
         Presented::Basic { email, token } => {
             let auth = state.auth.lock();
@@ -62,7 +79,11 @@ pub fn authenticate_site(state: &SimState, site: usize, presented: &Presented) -
                     &[],
                 ));
             }
-            Ok(Caller { user: user.index, scopes: None, credential: format!("api-token:{}", user.index) })
+            Ok(Caller {
+                user: user.index,
+                scopes: None,
+                credential: format!("api-token:{}", user.index),
+            })
         }
         // Jira does not accept 3LO access tokens on the site host.
         Presented::Bearer(_) => Err(Reply::jira_error(
@@ -76,18 +97,27 @@ pub fn authenticate_site(state: &SimState, site: usize, presented: &Presented) -
 }
 
 fn gateway_unauthorized() -> Reply {
-    Reply::gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized")
-        .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"api.atlassian.com\"")
+    Reply::gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized").with_header(
+        header::WWW_AUTHENTICATE,
+        "Bearer realm=\"api.atlassian.com\"",
+    )
 }
 
 /// `api.atlassian.com/ex/jira/{cloudId}`: 3LO bearer tokens or Basic with a scoped API token.
-pub fn authenticate_gateway(state: &SimState, site: usize, presented: &Presented) -> Result<Caller, Reply> {
+pub fn authenticate_gateway(
+    state: &SimState,
+    site: usize,
+    presented: &Presented,
+) -> Result<Caller, Reply> {
     let now = state.clock.now_secs();
     match presented {
         Presented::Bearer(token) => {
             let auth = state.auth.lock();
             let rec = auth.access.get(token).ok_or_else(gateway_unauthorized)?;
-            let grant = auth.grants.get(&rec.family).ok_or_else(gateway_unauthorized)?;
+            let grant = auth
+                .grants
+                .get(&rec.family)
+                .ok_or_else(gateway_unauthorized)?;
             if grant.revoked || now >= rec.expires_at {
                 return Err(gateway_unauthorized());
             }
@@ -97,13 +127,19 @@ pub fn authenticate_gateway(state: &SimState, site: usize, presented: &Presented
             if !auth.user_can_use_site(grant.user, site) {
                 return Err(gateway_unauthorized());
             }
-            Ok(Caller { user: grant.user, scopes: Some(grant.scopes.clone()), credential: format!("oauth:{}", rec.family) })
+            Ok(Caller {
+                user: grant.user,
+                scopes: Some(grant.scopes.clone()),
+                credential: format!("oauth:{}", rec.family),
+            })
         }
         Presented::Basic { email, token } => {
             let auth = state.auth.lock();
             let user = state
                 .user_by_email(email)
-                .filter(|u| &u.scoped_api_token == token && !auth.revoked_api_tokens.contains(token))
+                .filter(|u| {
+                    &u.scoped_api_token == token && !auth.revoked_api_tokens.contains(token)
+                })
                 .ok_or_else(gateway_unauthorized)?;
             if !auth.user_can_use_site(user.index, site) {
                 return Err(gateway_unauthorized());
@@ -120,14 +156,25 @@ pub fn authenticate_gateway(state: &SimState, site: usize, presented: &Presented
 
 /// Seeded scoped API tokens carry every scope except offline_access.
 pub fn scoped_token_scopes() -> Vec<String> {
-    KNOWN_SCOPES.iter().filter(|s| **s != "offline_access").map(|s| (*s).to_owned()).collect()
+    KNOWN_SCOPES
+        .iter()
+        .filter(|s| **s != "offline_access")
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 /// 403 unless the granted scopes cover one of the operation's scope sets.
 pub fn check_scopes(op: &OpSpec, granted: &[String]) -> Result<(), Reply> {
     let alts = op.scope_alternatives();
-    if alts.is_empty() || alts.iter().any(|set| set.iter().all(|s| granted.iter().any(|g| g == s))) {
+    if alts.is_empty()
+        || alts
+            .iter()
+            .any(|set| set.iter().all(|s| granted.iter().any(|g| g == s)))
+    {
         return Ok(());
     }
-    Err(Reply::gateway_error(StatusCode::FORBIDDEN, "Unauthorized; scope does not match"))
+    Err(Reply::gateway_error(
+        StatusCode::FORBIDDEN,
+        "Unauthorized; scope does not match",
+    ))
 }

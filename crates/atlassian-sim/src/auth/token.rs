@@ -23,7 +23,10 @@ pub const REFRESH_ABSOLUTE_SECS: i64 = 365 * 86_400;
 fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         json!({"error": error, "error_description": description}).to_string(),
     )
         .into_response()
@@ -35,23 +38,42 @@ fn invalid_grant(description: &str) -> Response {
 
 /// Reads a JSON or form body into string fields.
 fn fields(headers: &HeaderMap, body: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let looks_json = ct.contains("json") || body.first().is_some_and(|b| *b == b'{');
     if looks_json {
-        return serde_json::from_slice::<Value>(body).ok()?.as_object().cloned();
+        return serde_json::from_slice::<Value>(body)
+            .ok()?
+            .as_object()
+            .cloned();
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
-    Some(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
 }
 
 fn field<'a>(f: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a str> {
     f.get(k).and_then(Value::as_str)
 }
 
-pub async fn token(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     state.stats.count_route("POST /oauth/token".to_owned());
     let Some(f) = fields(&headers, &body) else {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_request", "The request body could not be parsed.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body could not be parsed.",
+        );
     };
     let grant_type = field(&f, "grant_type").unwrap_or_default();
     match grant_type {
@@ -67,7 +89,11 @@ pub async fn token(State(state): State<Arc<SimState>>, headers: HeaderMap, body:
         return token_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized");
     };
     if client.client_secret != client_secret {
-        return token_error(StatusCode::UNAUTHORIZED, "unauthorized_client", "Unauthorized client");
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_client",
+            "Unauthorized client",
+        );
     }
     let now = state.clock.now_secs();
     let ttl = state.cfg.access_token_ttl.as_secs() as i64;
@@ -92,7 +118,13 @@ fn pkce_matches(method: &str, challenge: &str, verifier: &str) -> bool {
     }
 }
 
-fn exchange_code(auth: &mut AuthStore, f: &serde_json::Map<String, Value>, client_id: &str, now: i64, ttl: i64) -> Response {
+fn exchange_code(
+    auth: &mut AuthStore,
+    f: &serde_json::Map<String, Value>,
+    client_id: &str,
+    now: i64,
+    ttl: i64,
+) -> Response {
     let code = field(f, "code").unwrap_or_default();
     let Some(grant) = auth.codes.get_mut(code) else {
         return invalid_grant("Invalid authorization code");
@@ -120,7 +152,9 @@ fn exchange_code(auth: &mut AuthStore, f: &serde_json::Map<String, Value>, clien
     grant.used = true;
     let family = auth.next_family;
     auth.next_family += 1;
-    let Some(code_grant) = auth.codes.get(code) else { return invalid_grant("Invalid authorization code") };
+    let Some(code_grant) = auth.codes.get(code) else {
+        return invalid_grant("Invalid authorization code");
+    };
     let new_grant = Grant {
         client_id: client_id.to_owned(),
         user: code_grant.user,
@@ -134,19 +168,41 @@ fn exchange_code(auth: &mut AuthStore, f: &serde_json::Map<String, Value>, clien
 }
 
 /// Mints an access token (and a refresh token when offline_access was granted).
-fn issue_tokens(auth: &mut AuthStore, family: u64, now: i64, ttl: i64, reuse_refresh: Option<String>) -> Response {
-    let Some(grant) = auth.grants.get(&family) else { return invalid_grant("Unknown grant") };
+fn issue_tokens(
+    auth: &mut AuthStore,
+    family: u64,
+    now: i64,
+    ttl: i64,
+    reuse_refresh: Option<String>,
+) -> Response {
+    let Some(grant) = auth.grants.get(&family) else {
+        return invalid_grant("Unknown grant");
+    };
     let scopes = grant.scopes.join(" ");
     let offline = grant.scopes.iter().any(|s| s == "offline_access");
     let access = random_token("eyJsim.", 120);
-    auth.access.insert(access.clone(), AccessRecord { family, expires_at: now + ttl });
-    let mut body = json!({"access_token": access, "expires_in": ttl, "token_type": "Bearer", "scope": scopes});
+    auth.access.insert(
+        access.clone(),
+        AccessRecord {
+            family,
+            expires_at: now + ttl,
+        },
+    );
+    let mut body =
+        json!({"access_token": access, "expires_in": ttl, "token_type": "Bearer", "scope": scopes});
     if offline {
         let refresh = match reuse_refresh {
             Some(r) => r,
             None => {
                 let r = random_token("eyJref.", 120);
-                auth.refresh.insert(r.clone(), RefreshRecord { family, issued_at: now, rotated: None });
+                auth.refresh.insert(
+                    r.clone(),
+                    RefreshRecord {
+                        family,
+                        issued_at: now,
+                        rotated: None,
+                    },
+                );
                 r
             }
         };
@@ -154,7 +210,10 @@ fn issue_tokens(auth: &mut AuthStore, family: u64, now: i64, ttl: i64, reuse_ref
     }
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         body.to_string(),
     )
         .into_response()
@@ -182,7 +241,9 @@ fn refresh(
     let family = rec.family;
     let issued_at = rec.issued_at;
     let rotated = rec.rotated.clone();
-    let Some(grant) = auth.grants.get(&family) else { return invalid_grant("Unknown or invalid refresh token.") };
+    let Some(grant) = auth.grants.get(&family) else {
+        return invalid_grant("Unknown or invalid refresh token.");
+    };
     if grant.revoked {
         return invalid_grant("Unknown or invalid refresh token.");
     }
@@ -197,7 +258,9 @@ fn refresh(
         if now - rotated_at > grace {
             // Late reuse of a rotated token: assume theft and kill the whole chain.
             revoke_family(auth, family);
-            return invalid_grant("Refresh token reuse detected; the token family has been revoked.");
+            return invalid_grant(
+                "Refresh token reuse detected; the token family has been revoked.",
+            );
         }
         // Within the reuse window: hand out the token it was already rotated into.
         return issue_tokens(auth, family, now, ttl, Some(successor));
@@ -209,12 +272,24 @@ fn refresh(
     if let Some(r) = auth.refresh.get_mut(&presented) {
         r.rotated = Some((now, successor.clone()));
     }
-    auth.refresh.insert(successor.clone(), RefreshRecord { family, issued_at: now, rotated: None });
+    auth.refresh.insert(
+        successor.clone(),
+        RefreshRecord {
+            family,
+            issued_at: now,
+            rotated: None,
+        },
+    );
     issue_tokens(auth, family, now, ttl, Some(successor))
 }
 
-pub async fn accessible_resources(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Response {
-    state.stats.count_route("GET /oauth/token/accessible-resources".to_owned());
+pub async fn accessible_resources(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+) -> Response {
+    state
+        .stats
+        .count_route("GET /oauth/token/accessible-resources".to_owned());
     let unauthorized = || {
         (
             StatusCode::UNAUTHORIZED,
@@ -223,17 +298,36 @@ pub async fn accessible_resources(State(state): State<Arc<SimState>>, headers: H
         )
             .into_response()
     };
-    let Presented::Bearer(token) = presented(&headers) else { return unauthorized() };
+    let Presented::Bearer(token) = presented(&headers) else {
+        return unauthorized();
+    };
     let now = state.clock.now_secs();
     let (sites, scopes) = {
         let auth = state.auth.lock();
-        let Some(rec) = auth.access.get(&token) else { return unauthorized() };
-        let Some(grant) = auth.grants.get(&rec.family) else { return unauthorized() };
+        let Some(rec) = auth.access.get(&token) else {
+            return unauthorized();
+        };
+        let Some(grant) = auth.grants.get(&rec.family) else {
+            return unauthorized();
+        };
         if grant.revoked || now >= rec.expires_at {
             return unauthorized();
         }
-        let sites: Vec<usize> = grant.sites.iter().copied().filter(|s| auth.user_can_use_site(grant.user, *s)).collect();
-        (sites, grant.scopes.iter().filter(|s| *s != "offline_access").cloned().collect::<Vec<_>>())
+        let sites: Vec<usize> = grant
+            .sites
+            .iter()
+            .copied()
+            .filter(|s| auth.user_can_use_site(grant.user, *s))
+            .collect();
+        (
+            sites,
+            grant
+                .scopes
+                .iter()
+                .filter(|s| *s != "offline_access")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
     };
     let mut out: Vec<Value> = sites
         .iter()
@@ -250,5 +344,10 @@ pub async fn accessible_resources(State(state): State<Arc<SimState>>, headers: H
         .collect();
     // Atlassian promises no order; shuffle so clients cannot rely on one.
     out.shuffle(&mut rand::rng());
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Value::Array(out).to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Value::Array(out).to_string(),
+    )
+        .into_response()
 }

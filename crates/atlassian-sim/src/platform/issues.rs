@@ -4,12 +4,15 @@
 use serde_json::{Map, Value, json};
 
 use super::meta::{component_json, field_schema, version_json};
-use super::{issue_type_json, priority_json, project_ref_json, status_json, user_json, user_or_null};
+use super::{
+    issue_type_json, priority_json, project_ref_json, status_json, user_json, user_or_null,
+};
 use crate::call::Call;
 use crate::clock::{iso_time, jira_time};
 use crate::model::{
-    Category, FIELDS, ISSUE_TYPES, NOTES_FIELD, PRIORITIES, PROJECTS, REQUEST_TYPE_FIELD, REQUEST_TYPES, SPRINT_FIELD,
-    STATUSES, STORY_POINTS_FIELD, SUBTASK, TEAM_FIELD, transition_id, status_for_transition,
+    Category, FIELDS, ISSUE_TYPES, NOTES_FIELD, PRIORITIES, PROJECTS, REQUEST_TYPE_FIELD,
+    REQUEST_TYPES, SPRINT_FIELD, STATUSES, STORY_POINTS_FIELD, SUBTASK, TEAM_FIELD,
+    status_for_transition, transition_id,
 };
 use crate::reply::{HandlerResult, Reply};
 use crate::seed::adf_text;
@@ -18,7 +21,8 @@ use crate::sitedata::{ChangeItem, IssueCore, IssueExtra, NO_USER, SiteData};
 pub const NOT_FOUND: &str = "Issue does not exist or you do not have permission to see it.";
 
 pub fn resolve_issue(data: &SiteData, id_or_key: &str) -> Result<u64, Reply> {
-    data.resolve(id_or_key).ok_or_else(|| Reply::not_found(NOT_FOUND))
+    data.resolve(id_or_key)
+        .ok_or_else(|| Reply::not_found(NOT_FOUND))
 }
 
 /// Which fields to render.
@@ -31,8 +35,17 @@ pub struct FieldSel {
 
 impl FieldSel {
     pub fn parse(list: &[String], default: &str) -> FieldSel {
-        let mut s = FieldSel { all: false, navigable: false, include: Vec::new(), exclude: Vec::new() };
-        let items: Vec<String> = if list.is_empty() { vec![default.to_owned()] } else { list.to_vec() };
+        let mut s = FieldSel {
+            all: false,
+            navigable: false,
+            include: Vec::new(),
+            exclude: Vec::new(),
+        };
+        let items: Vec<String> = if list.is_empty() {
+            vec![default.to_owned()]
+        } else {
+            list.to_vec()
+        };
         for f in items {
             match f.as_str() {
                 "*all" => s.all = true,
@@ -114,14 +127,23 @@ pub fn worklog_json(call: &Call, w: &crate::sitedata::Worklog) -> Value {
 }
 
 pub fn format_duration(secs: i64) -> String {
-    let (w, d, h, m) = (secs / (5 * 8 * 3600), (secs / (8 * 3600)) % 5, (secs / 3600) % 8, (secs / 60) % 60);
+    let (w, d, h, m) = (
+        secs / (5 * 8 * 3600),
+        (secs / (8 * 3600)) % 5,
+        (secs / 3600) % 8,
+        (secs / 60) % 60,
+    );
     let mut parts = Vec::new();
     for (n, u) in [(w, "w"), (d, "d"), (h, "h"), (m, "m")] {
         if n > 0 {
             parts.push(format!("{n}{u}"));
         }
     }
-    if parts.is_empty() { "0m".to_owned() } else { parts.join(" ") }
+    if parts.is_empty() {
+        "0m".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Parses Jira durations like `3h 30m`, `1d`, `2w` (8h days, 5d weeks).
@@ -144,10 +166,12 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     any.then_some(total)
 }
 
-pub fn attachment_json(call: &Call, a: &crate::sitedata::Attachment) -> Value {
+/// Attachment details. The upload answer (`Attachment`) types the id as a string; the
+/// metadata answer and the issue field (`AttachmentMetadata`) as a number.
+pub fn attachment_json(call: &Call, a: &crate::sitedata::Attachment, numeric_id: bool) -> Value {
     json!({
         "self": call.url(&format!("/rest/api/3/attachment/{}", a.id)),
-        "id": a.id.to_string(),
+        "id": if numeric_id { json!(a.id) } else { json!(a.id.to_string()) },
         "filename": a.filename,
         "author": user_json(call, usize::from(a.author)),
         "created": jira_time(a.created),
@@ -159,7 +183,9 @@ pub fn attachment_json(call: &Call, a: &crate::sitedata::Attachment) -> Value {
 
 /// The compact issue rendering used for parents, subtasks and links.
 pub fn linked_issue_json(call: &Call, data: &SiteData, id: u64) -> Value {
-    let Some(c) = data.core(id) else { return json!({"id": id.to_string()}) };
+    let Some(c) = data.core(id) else {
+        return json!({"id": id.to_string()});
+    };
     json!({
         "id": id.to_string(),
         "key": data.key(id),
@@ -216,8 +242,17 @@ fn field_value(call: &Call, data: &SiteData, id: u64, c: &IssueCore, field: &str
         "created" => json!(jira_time(c.created)),
         "updated" => json!(jira_time(c.updated)),
         "resolution" => resolution_json(call, c),
-        "resolutiondate" => if c.resolved == 0 { Value::Null } else { json!(jira_time(c.resolved)) },
-        "duedate" => extra.and_then(|x| x.duedate.clone()).map(Value::String).unwrap_or(Value::Null),
+        "resolutiondate" => {
+            if c.resolved == 0 {
+                Value::Null
+            } else {
+                json!(jira_time(c.resolved))
+            }
+        }
+        "duedate" => extra
+            .and_then(|x| x.duedate.clone())
+            .map(Value::String)
+            .unwrap_or(Value::Null),
         "parent" => {
             if c.parent == 0 {
                 return None;
@@ -226,27 +261,56 @@ fn field_value(call: &Call, data: &SiteData, id: u64, c: &IssueCore, field: &str
         }
         "components" => Value::Array(
             extra
-                .map(|x| x.components.iter().filter_map(|cid| data.components.iter().find(|k| k.id == *cid)).map(|k| component_json(call, k)).collect())
+                .map(|x| {
+                    x.components
+                        .iter()
+                        .filter_map(|cid| data.components.iter().find(|k| k.id == *cid))
+                        .map(|k| component_json(call, k))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         "fixVersions" => Value::Array(
             extra
-                .map(|x| x.fix_versions.iter().filter_map(|vid| data.versions.iter().find(|v| v.id == *vid)).map(|v| version_json(call, v)).collect())
+                .map(|x| {
+                    x.fix_versions
+                        .iter()
+                        .filter_map(|vid| data.versions.iter().find(|v| v.id == *vid))
+                        .map(|v| version_json(call, v))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         "comment" => {
-            let list: Vec<Value> = data.comments(id).iter().map(|cm| comment_json(call, id, cm)).collect();
+            let list: Vec<Value> = data
+                .comments(id)
+                .iter()
+                .map(|cm| comment_json(call, id, cm))
+                .collect();
             json!({"comments": list, "self": call.url(&format!("/rest/api/3/issue/{id}/comment")), "maxResults": list.len(), "total": list.len(), "startAt": 0})
         }
         "worklog" => {
-            let list: Vec<Value> = data.worklogs.get(&id).map(|w| w.iter().map(|x| worklog_json(call, x)).collect()).unwrap_or_default();
+            let list: Vec<Value> = data
+                .worklogs
+                .get(&id)
+                .map(|w| w.iter().map(|x| worklog_json(call, x)).collect())
+                .unwrap_or_default();
             json!({"startAt": 0, "maxResults": 20, "total": list.len(), "worklogs": list})
         }
-        "attachment" => Value::Array(data.attachments.values().filter(|a| a.issue == id).map(|a| attachment_json(call, a)).collect()),
+        "attachment" => Value::Array(
+            data.attachments
+                .values()
+                .filter(|a| a.issue == id)
+                .map(|a| attachment_json(call, a, true))
+                .collect(),
+        ),
         "issuelinks" => Value::Array(issue_links_json(call, data, id)),
         "subtasks" => Value::Array(
             data.live_ids()
-                .filter(|sid| data.core(*sid).is_some_and(|s| s.parent == id && s.issue_type == SUBTASK))
+                .filter(|sid| {
+                    data.core(*sid)
+                        .is_some_and(|s| s.parent == id && s.issue_type == SUBTASK)
+                })
                 .map(|sid| linked_issue_json(call, data, sid))
                 .collect(),
         ),
@@ -254,7 +318,13 @@ fn field_value(call: &Call, data: &SiteData, id: u64, c: &IssueCore, field: &str
             let w = data.watchers(id);
             json!({"self": call.url(&format!("/rest/api/3/issue/{}/watchers", data.key(id))), "watchCount": w.len(), "isWatching": w.contains(&(call.caller.user as u8))})
         }
-        SPRINT_FIELD => if c.sprint == 0 { Value::Null } else { sprint_json(data, c.sprint) },
+        SPRINT_FIELD => {
+            if c.sprint == 0 {
+                Value::Null
+            } else {
+                sprint_json(data, c.sprint)
+            }
+        }
         STORY_POINTS_FIELD => match data.custom_field(id, STORY_POINTS_FIELD) {
             Some(v) => v.clone(),
             None if c.story_points != 0 => json!(c.story_points),
@@ -274,7 +344,13 @@ fn field_value(call: &Call, data: &SiteData, id: u64, c: &IssueCore, field: &str
 }
 
 /// One issue as `IssueBean`.
-pub fn issue_json(call: &Call, data: &SiteData, id: u64, sel: &FieldSel, expand: &[String]) -> Value {
+pub fn issue_json(
+    call: &Call,
+    data: &SiteData,
+    id: u64,
+    sel: &FieldSel,
+    expand: &[String],
+) -> Value {
     let mut j = json!({
         "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
         "id": id.to_string(),
@@ -295,12 +371,24 @@ pub fn issue_json(call: &Call, data: &SiteData, id: u64, sel: &FieldSel, expand:
             fields.insert("creator".to_owned(), user_or_null(call, c.reporter));
         }
         if sel.wants("statuscategorychangedate") {
-            fields.insert("statuscategorychangedate".to_owned(), json!(jira_time(c.updated)));
+            fields.insert(
+                "statuscategorychangedate".to_owned(),
+                json!(jira_time(c.updated)),
+            );
         }
         j["fields"] = Value::Object(fields);
     }
     if expand.iter().any(|e| e == "renderedFields") {
-        let html = |t: String| if t.is_empty() { Value::Null } else { json!(format!("<p>{}</p>", crate::auth::authorize::html_escape(&t))) };
+        let html = |t: String| {
+            if t.is_empty() {
+                Value::Null
+            } else {
+                json!(format!(
+                    "<p>{}</p>",
+                    crate::auth::authorize::html_escape(&t)
+                ))
+            }
+        };
         j["renderedFields"] = json!({
             "description": html(adf_text(&data.description(id))),
             "created": jira_time(c.created),
@@ -308,14 +396,31 @@ pub fn issue_json(call: &Call, data: &SiteData, id: u64, sel: &FieldSel, expand:
         });
     }
     if expand.iter().any(|e| e == "names") {
-        j["names"] = Value::Object(FIELDS.iter().filter(|f| sel.wants(f.id)).map(|f| (f.id.to_owned(), json!(f.name))).collect());
+        j["names"] = Value::Object(
+            FIELDS
+                .iter()
+                .filter(|f| sel.wants(f.id))
+                .map(|f| (f.id.to_owned(), json!(f.name)))
+                .collect(),
+        );
     }
     if expand.iter().any(|e| e == "schema") {
-        j["schema"] = Value::Object(FIELDS.iter().filter(|f| sel.wants(f.id)).map(|f| (f.id.to_owned(), field_schema(f))).collect());
+        j["schema"] = Value::Object(
+            FIELDS
+                .iter()
+                .filter(|f| sel.wants(f.id))
+                .map(|f| (f.id.to_owned(), field_schema(f)))
+                .collect(),
+        );
     }
     if expand.iter().any(|e| e == "changelog") {
-        let hs: Vec<Value> = data.history(id).iter().map(|h| history_json(call, h)).collect();
-        j["changelog"] = json!({"startAt": 0, "maxResults": hs.len(), "total": hs.len(), "histories": hs});
+        let hs: Vec<Value> = data
+            .history(id)
+            .iter()
+            .map(|h| history_json(call, h))
+            .collect();
+        j["changelog"] =
+            json!({"startAt": 0, "maxResults": hs.len(), "total": hs.len(), "histories": hs});
     }
     if expand.iter().any(|e| e == "transitions") {
         j["transitions"] = Value::Array(transitions_list(call, c));
@@ -328,18 +433,37 @@ pub fn history_json(call: &Call, h: &crate::sitedata::History) -> Value {
         "id": h.id.to_string(),
         "author": user_json(call, usize::from(h.author)),
         "created": jira_time(h.created),
-        "items": h.items.iter().map(|i| json!({
-            "field": i.field, "fieldtype": "jira", "fieldId": i.field,
-            "from": i.from, "fromString": i.from_string, "to": i.to, "toString": i.to_string,
-        })).collect::<Vec<_>>(),
+        "items": h.items.iter().map(change_item_json).collect::<Vec<_>>(),
     })
+}
+
+/// A change item; absent values are left out (the spec types them as plain strings).
+fn change_item_json(i: &ChangeItem) -> Value {
+    let mut j = json!({"field": i.field, "fieldtype": "jira", "fieldId": i.field});
+    for (k, v) in [
+        ("from", &i.from),
+        ("fromString", &i.from_string),
+        ("to", &i.to),
+        ("toString", &i.to_string),
+    ] {
+        if let Some(v) = v {
+            j[k] = json!(v);
+        }
+    }
+    j
 }
 
 pub fn get_issue(call: &Call) -> HandlerResult {
     let data = call.data();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
     let sel = FieldSel::parse(&call.q_list("fields"), "*all");
-    Ok(Reply::ok(issue_json(call, &data, id, &sel, &call.q_list("expand"))))
+    Ok(Reply::ok(issue_json(
+        call,
+        &data,
+        id,
+        &sel,
+        &call.q_list("expand"),
+    )))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -349,7 +473,11 @@ fn id_or_key_of(v: &Value) -> Option<String> {
     match v {
         Value::Object(o) => o
             .get("id")
-            .and_then(|x| x.as_str().map(str::to_owned).or_else(|| x.as_u64().map(|n| n.to_string())))
+            .and_then(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| x.as_u64().map(|n| n.to_string()))
+            })
             .or_else(|| o.get("key").and_then(Value::as_str).map(str::to_owned))
             .or_else(|| o.get("name").and_then(Value::as_str).map(str::to_owned)),
         Value::String(s) => Some(s.clone()),
@@ -374,7 +502,8 @@ fn user_of(call: &Call, v: &Value, field: &str) -> Result<u8, (String, String)> 
 }
 
 fn is_adf(v: &Value) -> bool {
-    v.get("type").and_then(Value::as_str) == Some("doc") && v.get("content").is_some_and(Value::is_array)
+    v.get("type").and_then(Value::as_str) == Some("doc")
+        && v.get("content").is_some_and(Value::is_array)
 }
 
 /// Applies `fields` (set semantics) to a row and its extra; returns field errors.
@@ -505,41 +634,101 @@ fn apply_fields(
     errors
 }
 
-fn change(field: &str, from: Option<&str>, from_s: Option<String>, to: Option<&str>, to_s: Option<String>) -> ChangeItem {
-    ChangeItem { field: field.to_owned(), from: from.map(str::to_owned), from_string: from_s, to: to.map(str::to_owned), to_string: to_s }
+fn change(
+    field: &str,
+    from: Option<&str>,
+    from_s: Option<String>,
+    to: Option<&str>,
+    to_s: Option<String>,
+) -> ChangeItem {
+    ChangeItem {
+        field: field.to_owned(),
+        from: from.map(str::to_owned),
+        from_string: from_s,
+        to: to.map(str::to_owned),
+        to_string: to_s,
+    }
 }
 
 fn user_change(call: &Call, field: &str, from: u8, to: u8) -> ChangeItem {
-    let name = |u: u8| (u != NO_USER).then(|| call.state.users[usize::from(u)].display_name.clone());
+    let name =
+        |u: u8| (u != NO_USER).then(|| call.state.users[usize::from(u)].display_name.clone());
     let acct = |u: u8| (u != NO_USER).then(|| call.state.users[usize::from(u)].account_id.clone());
-    ChangeItem { field: field.to_owned(), from: acct(from), from_string: name(from), to: acct(to), to_string: name(to) }
+    ChangeItem {
+        field: field.to_owned(),
+        from: acct(from),
+        from_string: name(from),
+        to: acct(to),
+        to_string: name(to),
+    }
 }
 
 fn errors_reply(errors: &[(String, String)]) -> Reply {
-    let pairs: Vec<(&str, &str)> = errors.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     Reply::jira_error(http::StatusCode::BAD_REQUEST, &[], &pairs)
 }
 
 /// Merges `update` operations (`set`/`add`/`remove`/`edit`) into a plain `fields` map.
-fn merge_update(data: &SiteData, id: Option<u64>, fields: &mut Map<String, Value>, update: Option<&Value>) -> Result<(), Reply> {
-    let Some(update) = update.and_then(Value::as_object) else { return Ok(()) };
+fn merge_update(
+    data: &SiteData,
+    id: Option<u64>,
+    fields: &mut Map<String, Value>,
+    update: Option<&Value>,
+) -> Result<(), Reply> {
+    let Some(update) = update.and_then(Value::as_object) else {
+        return Ok(());
+    };
     for (name, ops) in update {
-        let Some(ops) = ops.as_array() else { return Err(Reply::field_error(name, "Update operations must be an array.")) };
+        let Some(ops) = ops.as_array() else {
+            return Err(Reply::field_error(
+                name,
+                "Update operations must be an array.",
+            ));
+        };
         for op in ops {
-            let Some((verb, value)) = op.as_object().and_then(|o| o.iter().next()) else { continue };
+            let Some((verb, value)) = op.as_object().and_then(|o| o.iter().next()) else {
+                continue;
+            };
             match verb.as_str() {
                 "set" | "edit" => {
                     fields.insert(name.clone(), value.clone());
                 }
                 "add" | "remove" => {
-                    let current = fields.get(name).cloned().unwrap_or_else(|| match (name.as_str(), id) {
-                        ("labels", Some(id)) => json!(data.labels(id)),
-                        ("components", Some(id)) => json!(data.extras.get(&id).map(|x| x.components.iter().map(|c| json!({"id": c.to_string()})).collect::<Vec<_>>()).unwrap_or_default()),
-                        ("fixVersions", Some(id)) => json!(data.extras.get(&id).map(|x| x.fix_versions.iter().map(|c| json!({"id": c.to_string()})).collect::<Vec<_>>()).unwrap_or_default()),
-                        _ => json!([]),
-                    });
+                    let current =
+                        fields
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| match (name.as_str(), id) {
+                                ("labels", Some(id)) => json!(data.labels(id)),
+                                ("components", Some(id)) => json!(
+                                    data.extras
+                                        .get(&id)
+                                        .map(|x| x
+                                            .components
+                                            .iter()
+                                            .map(|c| json!({"id": c.to_string()}))
+                                            .collect::<Vec<_>>())
+                                        .unwrap_or_default()
+                                ),
+                                ("fixVersions", Some(id)) => json!(
+                                    data.extras
+                                        .get(&id)
+                                        .map(|x| x
+                                            .fix_versions
+                                            .iter()
+                                            .map(|c| json!({"id": c.to_string()}))
+                                            .collect::<Vec<_>>())
+                                        .unwrap_or_default()
+                                ),
+                                _ => json!([]),
+                            });
                     let mut list = current.as_array().cloned().unwrap_or_default();
-                    let same = |a: &Value, b: &Value| a == b || (id_or_key_of(a).is_some() && id_or_key_of(a) == id_or_key_of(b));
+                    let same = |a: &Value, b: &Value| {
+                        a == b || (id_or_key_of(a).is_some() && id_or_key_of(a) == id_or_key_of(b))
+                    };
                     if verb == "add" {
                         if !list.iter().any(|x| same(x, value)) {
                             list.push(value.clone());
@@ -549,7 +738,12 @@ fn merge_update(data: &SiteData, id: Option<u64>, fields: &mut Map<String, Value
                     }
                     fields.insert(name.clone(), Value::Array(list));
                 }
-                other => return Err(Reply::field_error(name, &format!("Unsupported update operation '{other}'."))),
+                other => {
+                    return Err(Reply::field_error(
+                        name,
+                        &format!("Unsupported update operation '{other}'."),
+                    ));
+                }
             }
         }
     }
@@ -558,13 +752,18 @@ fn merge_update(data: &SiteData, id: Option<u64>, fields: &mut Map<String, Value
 
 /// Creates one issue from an `IssueUpdateDetails` body; returns the new id or field errors.
 pub fn create_one(call: &Call, data: &mut SiteData, body: &Value) -> Result<u64, Reply> {
-    let mut fields = body.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut fields = body
+        .get("fields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     merge_update(data, None, &mut fields, body.get("update"))?;
     let project = fields
         .get("project")
         .and_then(id_or_key_of)
         .ok_or_else(|| Reply::field_error("project", "Specify a valid project ID or key"))?;
-    let p = super::find_project(&project).ok_or_else(|| Reply::field_error("project", "Specify a valid project ID or key"))?;
+    let p = super::find_project(&project)
+        .ok_or_else(|| Reply::field_error("project", "Specify a valid project ID or key"))?;
     let itype = fields
         .get("issuetype")
         .and_then(id_or_key_of)
@@ -575,10 +774,16 @@ pub fn create_one(call: &Call, data: &mut SiteData, body: &Value) -> Result<u64,
         .filter(|t| PROJECTS[p].kind.issue_types().contains(&(*t as u8)))
         .ok_or_else(|| Reply::field_error("issuetype", "The issue type selected is invalid."))?;
     if !fields.contains_key("summary") {
-        return Err(Reply::field_error("summary", "You must specify a summary of the issue."));
+        return Err(Reply::field_error(
+            "summary",
+            "You must specify a summary of the issue.",
+        ));
     }
     if t as u8 == SUBTASK && !fields.contains_key("parent") {
-        return Err(Reply::field_error("parent", "Given parent work item does not belong to appropriate hierarchy."));
+        return Err(Reply::field_error(
+            "parent",
+            "Given parent work item does not belong to appropriate hierarchy.",
+        ));
     }
     let now = call.now;
     let mut core = IssueCore {
@@ -600,8 +805,19 @@ pub fn create_one(call: &Call, data: &mut SiteData, body: &Value) -> Result<u64,
         updated: now,
         resolved: 0,
     };
-    let mut extra = IssueExtra { description: Value::Null, ..IssueExtra::default() };
-    let errors = apply_fields(call, data, &mut core, &mut extra, &fields, true, &mut Vec::new());
+    let mut extra = IssueExtra {
+        description: Value::Null,
+        ..IssueExtra::default()
+    };
+    let errors = apply_fields(
+        call,
+        data,
+        &mut core,
+        &mut extra,
+        &fields,
+        true,
+        &mut Vec::new(),
+    );
     if !errors.is_empty() {
         return Err(errors_reply(&errors));
     }
@@ -622,9 +838,15 @@ pub fn create_issue(call: &Call) -> HandlerResult {
 
 pub fn create_issues(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
-    let updates = body.get("issueUpdates").and_then(Value::as_array).cloned().unwrap_or_default();
+    let updates = body
+        .get("issueUpdates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if updates.len() > 50 {
-        return Err(Reply::bad_request("The number of issues to create exceeds the limit of 50."));
+        return Err(Reply::bad_request(
+            "The number of issues to create exceeds the limit of 50.",
+        ));
     }
     let mut data = call.data_mut();
     let mut created = Vec::new();
@@ -637,24 +859,47 @@ pub fn create_issues(call: &Call) -> HandlerResult {
                     crate::reply::Body::Json(v) => v,
                     _ => json!({}),
                 };
-                errors.push(json!({"status": 400, "elementErrors": element, "failedElementNumber": n}));
+                errors.push(
+                    json!({"status": 400, "elementErrors": element, "failedElementNumber": n}),
+                );
             }
         }
     }
-    let status = if created.is_empty() && !errors.is_empty() { http::StatusCode::BAD_REQUEST } else { http::StatusCode::CREATED };
-    Ok(Reply::json(status, json!({"issues": created, "errors": errors})))
+    let status = if created.is_empty() && !errors.is_empty() {
+        http::StatusCode::BAD_REQUEST
+    } else {
+        http::StatusCode::CREATED
+    };
+    Ok(Reply::json(
+        status,
+        json!({"issues": created, "errors": errors}),
+    ))
 }
 
 pub fn edit_issue(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
     let mut data = call.data_mut();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
-    let mut fields = body.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut fields = body
+        .get("fields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     merge_update(&data, Some(id), &mut fields, body.get("update"))?;
     let mut extra = data.extra_mut(id).clone();
-    let Some(mut core) = data.core(id).cloned() else { return Err(Reply::not_found(NOT_FOUND)) };
+    let Some(mut core) = data.core(id).cloned() else {
+        return Err(Reply::not_found(NOT_FOUND));
+    };
     let mut changes = Vec::new();
-    let errors = apply_fields(call, &data, &mut core, &mut extra, &fields, false, &mut changes);
+    let errors = apply_fields(
+        call,
+        &data,
+        &mut core,
+        &mut extra,
+        &fields,
+        false,
+        &mut changes,
+    );
     if !errors.is_empty() {
         return Err(errors_reply(&errors));
     }
@@ -666,7 +911,13 @@ pub fn edit_issue(call: &Call) -> HandlerResult {
     data.record_change(id, call.caller.user as u8, call.now, changes);
     if call.q_bool("returnIssue") {
         let sel = FieldSel::parse(&[], "*all");
-        return Ok(Reply::ok(issue_json(call, &data, id, &sel, &call.q_list("expand"))));
+        return Ok(Reply::ok(issue_json(
+            call,
+            &data,
+            id,
+            &sel,
+            &call.q_list("expand"),
+        )));
     }
     Ok(Reply::no_content())
 }
@@ -674,9 +925,17 @@ pub fn edit_issue(call: &Call) -> HandlerResult {
 pub fn delete_issue(call: &Call) -> HandlerResult {
     let mut data = call.data_mut();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
-    let subtasks: Vec<u64> = data.live_ids().filter(|s| data.core(*s).is_some_and(|c| c.parent == id && c.issue_type == SUBTASK)).collect();
+    let subtasks: Vec<u64> = data
+        .live_ids()
+        .filter(|s| {
+            data.core(*s)
+                .is_some_and(|c| c.parent == id && c.issue_type == SUBTASK)
+        })
+        .collect();
     if !subtasks.is_empty() && !call.q_bool("deleteSubtasks") {
-        return Err(Reply::bad_request("The issue has subtasks and deleteSubtasks is not set to true."));
+        return Err(Reply::bad_request(
+            "The issue has subtasks and deleteSubtasks is not set to true.",
+        ));
     }
     for sid in subtasks.into_iter().chain([id]) {
         if let Some(c) = data.core_mut(sid) {
@@ -699,7 +958,10 @@ pub fn assign_issue(call: &Call) -> HandlerResult {
         Some(v) => user_of(call, v, "accountId").map_err(|(k, m)| Reply::field_error(&k, &m))?,
     };
     if to != NO_USER && usize::from(to) >= crate::model::FIRST_CUSTOMER {
-        return Err(Reply::bad_request(&format!("User '{}' cannot be assigned issues.", call.state.users[usize::from(to)].account_id)));
+        return Err(Reply::bad_request(&format!(
+            "User '{}' cannot be assigned issues.",
+            call.state.users[usize::from(to)].account_id
+        )));
     }
     let from = data.core(id).map(|c| c.assignee).unwrap_or(NO_USER);
     if let Some(c) = data.core_mut(id) {
@@ -734,28 +996,59 @@ pub fn transitions_list(call: &Call, c: &IssueCore) -> Vec<Value> {
 pub fn get_transitions(call: &Call) -> HandlerResult {
     let data = call.data();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
-    let Some(c) = data.core(id) else { return Err(Reply::not_found(NOT_FOUND)) };
+    let Some(c) = data.core(id) else {
+        return Err(Reply::not_found(NOT_FOUND));
+    };
     let mut list = transitions_list(call, c);
     if let Some(t) = call.q("transitionId") {
         list.retain(|x| x["id"] == t);
     }
-    Ok(Reply::ok(json!({"expand": "transitions", "transitions": list})))
+    Ok(Reply::ok(
+        json!({"expand": "transitions", "transitions": list}),
+    ))
 }
 
 /// Moves an issue to the status a transition leads to, recording the change.
-pub fn apply_transition(data: &mut SiteData, id: u64, transition: &str, author: u8, now: i64) -> Result<(), Reply> {
-    let Some(c) = data.core(id) else { return Err(Reply::not_found(NOT_FOUND)) };
+pub fn apply_transition(
+    data: &mut SiteData,
+    id: u64,
+    transition: &str,
+    author: u8,
+    now: i64,
+) -> Result<(), Reply> {
+    let Some(c) = data.core(id) else {
+        return Err(Reply::not_found(NOT_FOUND));
+    };
     let target = status_for_transition(transition)
         .filter(|s| *s != c.status && PROJECTS[usize::from(c.project)].kind.workflow().contains(s))
-        .ok_or_else(|| Reply::bad_request(&format!("Transition id '{transition}' is not valid for this issue.")))?;
+        .ok_or_else(|| {
+            Reply::bad_request(&format!(
+                "Transition id '{transition}' is not valid for this issue."
+            ))
+        })?;
     let from = c.status;
     if let Some(c) = data.core_mut(id) {
         c.status = target;
         c.updated = now;
-        c.resolved = if STATUSES[usize::from(target)].category == Category::Done { now } else { 0 };
+        c.resolved = if STATUSES[usize::from(target)].category == Category::Done {
+            now
+        } else {
+            0
+        };
     }
     let (f, t) = (&STATUSES[usize::from(from)], &STATUSES[usize::from(target)]);
-    data.record_change(id, author, now, vec![change("status", Some(f.id), Some(f.name.into()), Some(t.id), Some(t.name.into()))]);
+    data.record_change(
+        id,
+        author,
+        now,
+        vec![change(
+            "status",
+            Some(f.id),
+            Some(f.name.into()),
+            Some(t.id),
+            Some(t.name.into()),
+        )],
+    );
     Ok(())
 }
 
@@ -768,12 +1061,26 @@ pub fn do_transition(call: &Call) -> HandlerResult {
     let mut data = call.data_mut();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
     apply_transition(&mut data, id, &transition, call.caller.user as u8, call.now)?;
-    let fields = body.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
+    let fields = body
+        .get("fields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if !fields.is_empty() {
         let mut extra = data.extra_mut(id).clone();
-        let Some(mut core) = data.core(id).cloned() else { return Err(Reply::not_found(NOT_FOUND)) };
+        let Some(mut core) = data.core(id).cloned() else {
+            return Err(Reply::not_found(NOT_FOUND));
+        };
         let mut changes = Vec::new();
-        let errors = apply_fields(call, &data, &mut core, &mut extra, &fields, false, &mut changes);
+        let errors = apply_fields(
+            call,
+            &data,
+            &mut core,
+            &mut extra,
+            &fields,
+            false,
+            &mut changes,
+        );
         if !errors.is_empty() {
             return Err(errors_reply(&errors));
         }
@@ -791,11 +1098,21 @@ pub fn changelog(call: &Call) -> HandlerResult {
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
     let start = call.q_num("startAt", 0)?;
     let max = call.q_num("maxResults", 100)?.max(1);
-    let list: Vec<Value> = data.history(id).iter().map(|h| history_json(call, h)).collect();
-    Ok(Reply::ok(super::offset_page(call, list, start, max, &format!("/rest/api/3/issue/{}/changelog", data.key(id)))))
+    let list: Vec<Value> = data
+        .history(id)
+        .iter()
+        .map(|h| history_json(call, h))
+        .collect();
+    Ok(Reply::ok(super::offset_page(
+        call,
+        list,
+        start,
+        max,
+        &format!("/rest/api/3/issue/{}/changelog", data.key(id)),
+    )))
 }
 
-/// Issue ids fo#[cfg(test)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

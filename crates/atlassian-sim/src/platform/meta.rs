@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::{
-    issue_type_json, offset_page, priority_json, project_lead, project_or_404, project_ref_json, status_json,
-    user_json,
+    issue_type_json, offset_page, priority_json, project_lead, project_or_404, project_ref_json,
+    status_json, user_json,
 };
 use crate::call::Call;
 use crate::clock::jira_time;
@@ -38,7 +38,6 @@ pub fn server_info(call: &Call) -> HandlerResult {
         "serverTime": jira_time(call.now),
         "scmInfo": "c69b1b3ac22a0efe14837fa9e25386d5c357b9e5",
         "serverTitle": format!("{} Jira", call.site().name),
-        "defaultLocale": {"locale": "en_US"},
         "serverTimeZone": "UTC",
     })))
 }
@@ -90,24 +89,46 @@ pub fn project_json(call: &Call, p: usize, expand: &[String]) -> Value {
     j["isPrivate"] = json!(false);
     j["properties"] = json!({});
     j["expand"] = json!("description,lead,issueTypes,url,projectKeys,permissions,insight");
-    j["issueTypes"] = Value::Array(kind.issue_types().iter().map(|t| issue_type_json(call, *t)).collect());
+    j["issueTypes"] = Value::Array(
+        kind.issue_types()
+            .iter()
+            .map(|t| issue_type_json(call, *t))
+            .collect(),
+    );
     let data = call.data();
     j["components"] = Value::Array(
-        data.components.iter().filter(|c| usize::from(c.project) == p).map(|c| component_json(call, c)).collect(),
+        data.components
+            .iter()
+            .filter(|c| usize::from(c.project) == p)
+            .map(|c| component_json(call, c))
+            .collect(),
     );
-    j["versions"] =
-        Value::Array(data.versions.iter().filter(|v| usize::from(v.project) == p).map(|v| version_json(call, v)).collect());
+    j["versions"] = Value::Array(
+        data.versions
+            .iter()
+            .filter(|v| usize::from(v.project) == p)
+            .map(|v| version_json(call, v))
+            .collect(),
+    );
     j["roles"] = json!({"Administrators": call.url(&format!("/rest/api/3/project/{}/role/10002", project_id(p)))});
     if expand.iter().any(|e| e == "insight") {
-        let count = data.live_ids().filter(|id| data.core(*id).is_some_and(|c| usize::from(c.project) == p)).count();
-        j["insight"] = json!({"totalIssueCount": count, "lastIssueUpdateTime": jira_time(call.now)});
+        let count = data
+            .live_ids()
+            .filter(|id| data.core(*id).is_some_and(|c| usize::from(c.project) == p))
+            .count();
+        j["insight"] =
+            json!({"totalIssueCount": count, "lastIssueUpdateTime": jira_time(call.now)});
     }
     j
 }
 
 pub fn all_projects(call: &Call) -> HandlerResult {
     let expand = call.q_list("expand");
-    Ok(Reply::ok(Value::Array((0..PROJECTS.len()).map(|p| project_json(call, p, &expand)).collect())))
+    Ok(Reply::ok(Value::Array(
+        (0..PROJECTS.len())
+            .map(|p| project_json(call, p, &expand))
+            .collect(),
+    )))
 }
 
 pub fn search_projects(call: &Call) -> HandlerResult {
@@ -121,7 +142,9 @@ pub fn search_projects(call: &Call) -> HandlerResult {
     let mut ps: Vec<usize> = (0..PROJECTS.len())
         .filter(|p| {
             let d = &PROJECTS[*p];
-            (query.is_empty() || d.key.to_lowercase().contains(&query) || d.name.to_lowercase().contains(&query))
+            (query.is_empty()
+                || d.key.to_lowercase().contains(&query)
+                || d.name.to_lowercase().contains(&query))
                 && (keys.is_empty() || keys.iter().any(|k| k.eq_ignore_ascii_case(d.key)))
                 && (ids.is_empty() || ids.iter().any(|i| *i == project_id(*p).to_string()))
                 && (type_key.is_empty() || type_key.iter().any(|t| t == d.kind.type_key()))
@@ -133,8 +156,17 @@ pub fn search_projects(call: &Call) -> HandlerResult {
         "-name" => ps.sort_by(|a, b| PROJECTS[*b].name.cmp(PROJECTS[*a].name)),
         _ => ps.sort_by(|a, b| PROJECTS[*a].key.cmp(PROJECTS[*b].key)),
     }
-    let items = ps.into_iter().map(|p| project_json(call, p, &expand)).collect();
-    Ok(Reply::ok(offset_page(call, items, start, max, "/rest/api/3/project/search")))
+    let items = ps
+        .into_iter()
+        .map(|p| project_json(call, p, &expand))
+        .collect();
+    Ok(Reply::ok(offset_page(
+        call,
+        items,
+        start,
+        max,
+        "/rest/api/3/project/search",
+    )))
 }
 
 pub fn get_project(call: &Call) -> HandlerResult {
@@ -145,7 +177,11 @@ pub fn get_project(call: &Call) -> HandlerResult {
 pub fn project_statuses(call: &Call) -> HandlerResult {
     let p = project_or_404(call.param("projectIdOrKey"))?;
     let kind = PROJECTS[p].kind;
-    let statuses: Vec<Value> = kind.workflow().iter().map(|s| status_json(call, *s)).collect();
+    let statuses: Vec<Value> = kind
+        .workflow()
+        .iter()
+        .map(|s| status_json(call, *s))
+        .collect();
     let out = kind
         .issue_types()
         .iter()
@@ -161,8 +197,12 @@ pub fn project_statuses(call: &Call) -> HandlerResult {
 pub fn project_versions(call: &Call) -> HandlerResult {
     let p = project_or_404(call.param("projectIdOrKey"))?;
     let data = call.data();
-    let list: Vec<Value> =
-        data.versions.iter().filter(|v| usize::from(v.project) == p).map(|v| version_json(call, v)).collect();
+    let list: Vec<Value> = data
+        .versions
+        .iter()
+        .filter(|v| usize::from(v.project) == p)
+        .map(|v| version_json(call, v))
+        .collect();
     if call.op.operation_id == "getProjectVersions" {
         return Ok(Reply::ok(Value::Array(list)));
     }
@@ -179,19 +219,34 @@ fn str_field<'a>(body: &'a Value, k: &str) -> Option<&'a str> {
 fn project_from_body(body: &Value) -> Result<usize, Reply> {
     let p = body
         .get("projectId")
-        .map(|v| v.as_u64().map(|n| n.to_string()).or_else(|| v.as_str().map(str::to_owned)).unwrap_or_default())
+        .map(|v| {
+            v.as_u64()
+                .map(|n| n.to_string())
+                .or_else(|| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
         .or_else(|| str_field(body, "project").map(str::to_owned))
         .ok_or_else(|| Reply::field_error("project", "Project must be specified."))?;
-    super::find_project(&p).ok_or_else(|| Reply::field_error("project", "The project specified does not exist."))
+    super::find_project(&p)
+        .ok_or_else(|| Reply::field_error("project", "The project specified does not exist."))
 }
 
 pub fn create_version(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
     let p = project_from_body(&body)?;
-    let name = str_field(&body, "name").filter(|n| !n.trim().is_empty()).ok_or_else(|| Reply::field_error("name", "You must specify a valid version name"))?;
+    let name = str_field(&body, "name")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Reply::field_error("name", "You must specify a valid version name"))?;
     let mut data = call.data_mut();
-    if data.versions.iter().any(|v| usize::from(v.project) == p && v.name == name) {
-        return Err(Reply::field_error("name", "A version with this name already exists in this project."));
+    if data
+        .versions
+        .iter()
+        .any(|v| usize::from(v.project) == p && v.name == name)
+    {
+        return Err(Reply::field_error(
+            "name",
+            "A version with this name already exists in this project.",
+        ));
     }
     let id = data.alloc_id();
     let v = Version {
@@ -199,8 +254,14 @@ pub fn create_version(call: &Call) -> HandlerResult {
         project: p as u8,
         name: name.to_owned(),
         description: str_field(&body, "description").unwrap_or("").to_owned(),
-        released: body.get("released").and_then(Value::as_bool).unwrap_or(false),
-        archived: body.get("archived").and_then(Value::as_bool).unwrap_or(false),
+        released: body
+            .get("released")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        archived: body
+            .get("archived")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         release_date: str_field(&body, "releaseDate").map(str::to_owned),
         start_date: str_field(&body, "startDate").map(str::to_owned),
     };
@@ -210,13 +271,19 @@ pub fn create_version(call: &Call) -> HandlerResult {
 }
 
 fn version_id(call: &Call) -> Result<u64, Reply> {
-    call.param("id").parse().map_err(|_| Reply::not_found("Could not find version for id"))
+    call.param("id")
+        .parse()
+        .map_err(|_| Reply::not_found("Could not find version for id"))
 }
 
 pub fn get_version(call: &Call) -> HandlerResult {
     let id = version_id(call)?;
     let data = call.data();
-    let v = data.versions.iter().find(|v| v.id == id).ok_or_else(|| Reply::not_found(&format!("Could not find version for id '{id}'")))?;
+    let v = data
+        .versions
+        .iter()
+        .find(|v| v.id == id)
+        .ok_or_else(|| Reply::not_found(&format!("Could not find version for id '{id}'")))?;
     Ok(Reply::ok(version_json(call, v)))
 }
 
@@ -254,15 +321,25 @@ pub fn update_version(call: &Call) -> HandlerResult {
 pub fn project_components(call: &Call) -> HandlerResult {
     let p = project_or_404(call.param("projectIdOrKey"))?;
     let data = call.data();
-    let comps: Vec<&Component> = data.components.iter().filter(|c| usize::from(c.project) == p).collect();
+    let comps: Vec<&Component> = data
+        .components
+        .iter()
+        .filter(|c| usize::from(c.project) == p)
+        .collect();
     if call.op.operation_id == "getProjectComponents" {
-        return Ok(Reply::ok(Value::Array(comps.iter().map(|c| component_json(call, c)).collect())));
+        return Ok(Reply::ok(Value::Array(
+            comps.iter().map(|c| component_json(call, c)).collect(),
+        )));
     }
     let list = comps
         .iter()
         .map(|c| {
             let mut j = component_json(call, c);
-            let count = data.extras.values().filter(|x| x.components.contains(&c.id)).count();
+            let count = data
+                .extras
+                .values()
+                .filter(|x| x.components.contains(&c.id))
+                .count();
             j["issueCount"] = json!(count);
             j
         })
@@ -276,17 +353,37 @@ pub fn project_components(call: &Call) -> HandlerResult {
 pub fn create_component(call: &Call) -> HandlerResult {
     let body = call.json_body()?;
     let p = project_from_body(&body)?;
-    let name = str_field(&body, "name").filter(|n| !n.trim().is_empty()).ok_or_else(|| Reply::field_error("name", "The component name specified is invalid."))?;
+    let name = str_field(&body, "name")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Reply::field_error("name", "The component name specified is invalid."))?;
     let lead = match str_field(&body, "leadAccountId") {
-        Some(a) => Some(call.state.user_by_account(a).ok_or_else(|| Reply::field_error("leadAccountId", "The user does not exist."))?.index as u8),
+        Some(a) => Some(
+            call.state
+                .user_by_account(a)
+                .ok_or_else(|| Reply::field_error("leadAccountId", "The user does not exist."))?
+                .index as u8,
+        ),
         None => None,
     };
     let mut data = call.data_mut();
-    if data.components.iter().any(|c| usize::from(c.project) == p && c.name.eq_ignore_ascii_case(name)) {
-        return Err(Reply::field_error("name", "A component with the name already exists in this project."));
+    if data
+        .components
+        .iter()
+        .any(|c| usize::from(c.project) == p && c.name.eq_ignore_ascii_case(name))
+    {
+        return Err(Reply::field_error(
+            "name",
+            "A component with the name already exists in this project.",
+        ));
     }
     let id = data.alloc_id();
-    let c = Component { id, project: p as u8, name: name.to_owned(), description: str_field(&body, "description").unwrap_or("").to_owned(), lead };
+    let c = Component {
+        id,
+        project: p as u8,
+        name: name.to_owned(),
+        description: str_field(&body, "description").unwrap_or("").to_owned(),
+        lead,
+    };
     let out = component_json(call, &c);
     data.components.push(c);
     Ok(Reply::created(out))
@@ -295,19 +392,32 @@ pub fn create_component(call: &Call) -> HandlerResult {
 pub fn get_component(call: &Call) -> HandlerResult {
     let id: u64 = call.param("id").parse().unwrap_or(0);
     let data = call.data();
-    let c = data.components.iter().find(|c| c.id == id).ok_or_else(|| Reply::not_found(&format!("The component with id {} does not exist.", call.param("id"))))?;
+    let c = data.components.iter().find(|c| c.id == id).ok_or_else(|| {
+        Reply::not_found(&format!(
+            "The component with id {} does not exist.",
+            call.param("id")
+        ))
+    })?;
     Ok(Reply::ok(component_json(call, c)))
 }
 
 pub fn issue_types(call: &Call) -> HandlerResult {
-    Ok(Reply::ok(Value::Array((0..ISSUE_TYPES.len()).map(|t| issue_type_json(call, t as u8)).collect())))
+    Ok(Reply::ok(Value::Array(
+        (0..ISSUE_TYPES.len())
+            .map(|t| issue_type_json(call, t as u8))
+            .collect(),
+    )))
 }
 
 pub fn issue_type(call: &Call) -> HandlerResult {
     let t = ISSUE_TYPES
         .iter()
         .position(|t| t.id == call.param("id"))
-        .ok_or_else(|| Reply::not_found("The issue type is not found or you do not have permission to view it."))?;
+        .ok_or_else(|| {
+            Reply::not_found(
+                "The issue type is not found or you do not have permission to view it.",
+            )
+        })?;
     Ok(Reply::ok(issue_type_json(call, t as u8)))
 }
 
@@ -318,7 +428,11 @@ pub fn field_schema(f: &crate::model::FieldDef) -> Value {
     }
     if f.custom {
         s["custom"] = json!(f.key);
-        s["customId"] = json!(f.id.trim_start_matches("customfield_").parse::<i64>().unwrap_or(0));
+        s["customId"] = json!(
+            f.id.trim_start_matches("customfield_")
+                .parse::<i64>()
+                .unwrap_or(0)
+        );
     } else {
         s["system"] = json!(f.id);
     }
@@ -356,7 +470,9 @@ pub fn priority(call: &Call) -> HandlerResult {
     let p = PRIORITIES
         .iter()
         .position(|p| p.id == call.param("id"))
-        .ok_or_else(|| Reply::not_found(&format!("Priority with ID {} not found.", call.param("id"))))?;
+        .ok_or_else(|| {
+            Reply::not_found(&format!("Priority with ID {} not found.", call.param("id")))
+        })?;
     let mut j = priority_json(call, p as u8);
     j["statusColor"] = json!(PRIORITIES[p].color);
     j["description"] = json!(format!("{} priority", PRIORITIES[p].name));
@@ -364,13 +480,21 @@ pub fn priority(call: &Call) -> HandlerResult {
 }
 
 pub fn statuses(call: &Call) -> HandlerResult {
-    Ok(Reply::ok(Value::Array((0..STATUSES.len()).map(|s| status_json(call, s as u8)).collect())))
+    Ok(Reply::ok(Value::Array(
+        (0..STATUSES.len())
+            .map(|s| status_json(call, s as u8))
+            .collect(),
+    )))
 }
 
 fn user_matches(call: &Call, u: usize, query: &str) -> bool {
     let user = &call.state.users[u];
     query.is_empty()
-        || user.display_name.to_lowercase().split(' ').any(|w| w.starts_with(query))
+        || user
+            .display_name
+            .to_lowercase()
+            .split(' ')
+            .any(|w| w.starts_with(query))
         || user.display_name.to_lowercase().starts_with(query)
         || user.email.to_lowercase().starts_with(query)
 }
@@ -378,13 +502,19 @@ fn user_matches(call: &Call, u: usize, query: &str) -> bool {
 pub fn all_users(call: &Call) -> HandlerResult {
     let start = call.q_num("startAt", 0)?;
     let max = call.q_num("maxResults", 50)?;
-    let out = (0..call.state.users.len()).skip(start).take(max).map(|u| user_json(call, u)).collect();
+    let out = (0..call.state.users.len())
+        .skip(start)
+        .take(max)
+        .map(|u| user_json(call, u))
+        .collect();
     Ok(Reply::ok(Value::Array(out)))
 }
 
 pub fn get_user(call: &Call) -> HandlerResult {
     let Some(account) = call.q("accountId") else {
-        return Err(Reply::bad_request("The accountId query parameter needs to be provided."));
+        return Err(Reply::bad_request(
+            "The accountId query parameter needs to be provided.",
+        ));
     };
     let user = call.state.user_by_account(account).ok_or_else(|| Reply::not_found(&format!("Specified user does not exist or you do not have required permissions (accountId: {account}).")))?;
     let mut j = user_json(call, user.index);
@@ -396,12 +526,17 @@ pub fn find_users(call: &Call) -> HandlerResult {
     let query = call.q("query").unwrap_or("").to_lowercase();
     let account = call.q("accountId");
     if query.is_empty() && account.is_none() && call.q("property").is_none() {
-        return Err(Reply::bad_request("One of 'query' or 'accountId' query parameters needs to be provided."));
+        return Err(Reply::bad_request(
+            "One of 'query' or 'accountId' query parameters needs to be provided.",
+        ));
     }
     let start = call.q_num("startAt", 0)?;
     let max = call.q_num("maxResults", 50)?;
     let out = (0..call.state.users.len())
-        .filter(|u| account.is_none_or(|a| call.state.users[*u].account_id == a) && user_matches(call, *u, &query))
+        .filter(|u| {
+            account.is_none_or(|a| call.state.users[*u].account_id == a)
+                && user_matches(call, *u, &query)
+        })
         .skip(start)
         .take(max)
         .map(|u| user_json(call, u))
@@ -411,20 +546,27 @@ pub fn find_users(call: &Call) -> HandlerResult {
 
 pub fn assignable_users(call: &Call) -> HandlerResult {
     if call.q("project").is_none() && call.q("issueKey").is_none() && call.q("issueId").is_none() {
-        return Err(Reply::bad_request("The project, issueKey or issueId query parameter must be specified."));
+        return Err(Reply::bad_request(
+            "The project, issueKey or issueId query parameter must be specified.",
+        ));
     }
     if let Some(p) = call.q("project") {
         project_or_404(p)?;
     }
     if let Some(k) = call.q("issueKey").or(call.q("issueId")) {
-        call.data().resolve(k).ok_or_else(|| Reply::not_found("Issue does not exist or you do not have permission to see it."))?;
+        call.data().resolve(k).ok_or_else(|| {
+            Reply::not_found("Issue does not exist or you do not have permission to see it.")
+        })?;
     }
     let query = call.q("query").unwrap_or("").to_lowercase();
     let account = call.q("accountId");
     let start = call.q_num("startAt", 0)?;
     let max = call.q_num("maxResults", 50)?;
     let out = (0..call.state.users.len().min(FIRST_CUSTOMER))
-        .filter(|u| account.is_none_or(|a| call.state.users[*u].account_id == a) && user_matches(call, *u, &query))
+        .filter(|u| {
+            account.is_none_or(|a| call.state.users[*u].account_id == a)
+                && user_matches(call, *u, &query)
+        })
         .skip(start)
         .take(max)
         .map(|u| user_json(call, u))
@@ -452,7 +594,13 @@ pub fn labels(call: &Call) -> HandlerResult {
     }
     let start = call.q_num("startAt", 0)?;
     let max = call.q_num("maxResults", 1000)?.max(1);
-    Ok(Reply::ok(offset_page(call, set.into_iter().map(Value::String).collect(), start, max, "/rest/api/3/label")))
+    Ok(Reply::ok(offset_page(
+        call,
+        set.into_iter().map(Value::String).collect(),
+        start,
+        max,
+        "/rest/api/3/label",
+    )))
 }
 
 pub fn link_type_json(call: &Call, t: usize) -> Value {
@@ -462,7 +610,9 @@ pub fn link_type_json(call: &Call, t: usize) -> Value {
 }
 
 pub fn link_types(call: &Call) -> HandlerResult {
-    Ok(Reply::ok(json!({"issueLinkTypes": (0..LINK_TYPES.len()).map(|t| link_type_json(call, t)).collect::<Vec<_>>()})))
+    Ok(Reply::ok(
+        json!({"issueLinkTypes": (0..LINK_TYPES.len()).map(|t| link_type_json(call, t)).collect::<Vec<_>>()}),
+    ))
 }
 
 pub fn createmeta_issue_types(call: &Call) -> HandlerResult {
@@ -481,7 +631,9 @@ pub fn createmeta_issue_types(call: &Call) -> HandlerResult {
             j
         })
         .collect();
-    Ok(Reply::ok(json!({"issueTypes": list, "maxResults": max, "startAt": start, "total": types.len()})))
+    Ok(Reply::ok(
+        json!({"issueTypes": list, "maxResults": max, "startAt": start, "total": types.len()}),
+    ))
 }
 
 pub fn createmeta_fields(call: &Call) -> HandlerResult {
@@ -495,30 +647,64 @@ pub fn createmeta_fields(call: &Call) -> HandlerResult {
     for f in FIELDS {
         let settable = matches!(
             f.id,
-            "summary" | "description" | "issuetype" | "project" | "priority" | "assignee" | "reporter" | "labels" | "duedate" | "components" | "fixVersions" | "parent"
-        ) || (f.custom && f.id != crate::model::REQUEST_TYPE_FIELD && f.id != crate::model::SPRINT_FIELD);
+            "summary"
+                | "description"
+                | "issuetype"
+                | "project"
+                | "priority"
+                | "assignee"
+                | "reporter"
+                | "labels"
+                | "duedate"
+                | "components"
+                | "fixVersions"
+                | "parent"
+        ) || (f.custom
+            && f.id != crate::model::REQUEST_TYPE_FIELD
+            && f.id != crate::model::SPRINT_FIELD);
         if !settable {
             continue;
         }
-        let required = matches!(f.id, "summary" | "issuetype" | "project") || (f.id == "parent" && ISSUE_TYPES[t].subtask);
+        let required = matches!(f.id, "summary" | "issuetype" | "project")
+            || (f.id == "parent" && ISSUE_TYPES[t].subtask);
         let mut j = json!({
             "fieldId": f.id, "key": f.id, "name": f.name, "required": required, "hasDefaultValue": f.id == "priority",
             "operations": if f.items.is_some() { json!(["add", "set", "remove"]) } else { json!(["set"]) },
             "schema": field_schema(f),
         });
         match f.id {
-            "priority" => j["allowedValues"] = Value::Array((0..PRIORITIES.len()).map(|x| priority_json(call, x as u8)).collect()),
+            "priority" => {
+                j["allowedValues"] = Value::Array(
+                    (0..PRIORITIES.len())
+                        .map(|x| priority_json(call, x as u8))
+                        .collect(),
+                )
+            }
             "issuetype" => j["allowedValues"] = json!([issue_type_json(call, t as u8)]),
             "project" => j["allowedValues"] = json!([project_ref_json(call, p)]),
             "components" => {
                 let data = call.data();
-                j["allowedValues"] = Value::Array(data.components.iter().filter(|c| usize::from(c.project) == p).map(|c| component_json(call, c)).collect());
+                j["allowedValues"] = Value::Array(
+                    data.components
+                        .iter()
+                        .filter(|c| usize::from(c.project) == p)
+                        .map(|c| component_json(call, c))
+                        .collect(),
+                );
             }
             "fixVersions" => {
                 let data = call.data();
-                j["allowedValues"] = Value::Array(data.versions.iter().filter(|v| usize::from(v.project) == p).map(|v| version_json(call, v)).collect());
+                j["allowedValues"] = Value::Array(
+                    data.versions
+                        .iter()
+                        .filter(|v| usize::from(v.project) == p)
+                        .map(|v| version_json(call, v))
+                        .collect(),
+                );
             }
-            "assignee" | "reporter" => j["autoCompleteUrl"] = json!(call.url("/rest/api/3/user/search?query=")),
+            "assignee" | "reporter" => {
+                j["autoCompleteUrl"] = json!(call.url("/rest/api/3/user/search?query="))
+            }
             _ => {}
         }
         list.push(j);
@@ -527,5 +713,7 @@ pub fn createmeta_fields(call: &Call) -> HandlerResult {
     let max = call.q_num("maxResults", 50)?;
     let total = list.len();
     let page: Vec<Value> = list.into_iter().skip(start).take(max).collect();
-    Ok(Reply::ok(json!({"fields": page.clone(), "results": page, "maxResults": max, "startAt": start, "total": total})))
+    Ok(Reply::ok(
+        json!({"fields": page.clone(), "results": page, "maxResults": max, "startAt": start, "total": total}),
+    ))
 }

@@ -34,7 +34,11 @@ pub fn user_json(call: &Call, user: usize) -> Value {
 }
 
 pub fn user_or_null(call: &Call, user: u8) -> Value {
-    if user == NO_USER || usize::from(user) >= call.state.users.len() { Value::Null } else { user_json(call, usize::from(user)) }
+    if user == NO_USER || usize::from(user) >= call.state.users.len() {
+        Value::Null
+    } else {
+        user_json(call, usize::from(user))
+    }
 }
 
 pub fn status_category_json(call: &Call, status: u8) -> Value {
@@ -94,11 +98,17 @@ pub fn project_ref_json(call: &Call, p: usize) -> Value {
 }
 
 pub fn find_project(id_or_key: &str) -> Option<usize> {
-    PROJECTS.iter().enumerate().position(|(i, d)| d.key.eq_ignore_ascii_case(id_or_key) || project_id(i).to_string() == id_or_key)
+    PROJECTS.iter().enumerate().position(|(i, d)| {
+        d.key.eq_ignore_ascii_case(id_or_key) || project_id(i).to_string() == id_or_key
+    })
 }
 
 pub fn project_or_404(id_or_key: &str) -> Result<usize, Reply> {
-    find_project(id_or_key).ok_or_else(|| Reply::not_found(&format!("No project could be found with key '{id_or_key}'.")))
+    find_project(id_or_key).ok_or_else(|| {
+        Reply::not_found(&format!(
+            "No project could be found with key '{id_or_key}'."
+        ))
+    })
 }
 
 pub fn project_lead(p: usize) -> usize {
@@ -106,7 +116,13 @@ pub fn project_lead(p: usize) -> usize {
 }
 
 /// Offset paging for `PageBean*` answers.
-pub fn offset_page(call: &Call, items: Vec<Value>, start_at: usize, max_results: usize, path: &str) -> Value {
+pub fn offset_page(
+    call: &Call,
+    items: Vec<Value>,
+    start_at: usize,
+    max_results: usize,
+    path: &str,
+) -> Value {
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start_at).take(max_results).collect();
     let is_last = start_at + values.len() >= total;
@@ -119,7 +135,10 @@ pub fn offset_page(call: &Call, items: Vec<Value>, start_at: usize, max_results:
         "values": values,
     });
     if !is_last {
-        page["nextPage"] = Value::String(call.url(&format!("{path}?startAt={}&maxResults={max_results}", start_at + max_results)));
+        page["nextPage"] = Value::String(call.url(&format!(
+            "{path}?startAt={}&maxResults={max_results}",
+            start_at + max_results
+        )));
     }
     page
 }

@@ -14,13 +14,19 @@ use crate::seed::{hash, str_hash};
 pub fn removed_search(_call: &Call) -> HandlerResult {
     Err(Reply::jira_error(
         StatusCode::GONE,
-        &["The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"],
+        &[
+            "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+        ],
         &[],
     ))
 }
 
 fn env<'a>(call: &'a Call) -> Env<'a> {
-    Env { now: call.now, current_user: call.caller.user, users: &call.state.users }
+    Env {
+        now: call.now,
+        current_user: call.caller.user,
+        users: &call.state.users,
+    }
 }
 
 /// Page tokens carry the offset and are bound to the query they came from.
@@ -30,7 +36,9 @@ fn encode_token(jql: &str, offset: usize) -> String {
 }
 
 fn decode_token(jql: &str, token: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (offset, check) = s.split_once(':')?;
     let expected = hash(0x70c, &[str_hash(jql)]) & 0xffff_ffff;
@@ -50,15 +58,34 @@ fn input(call: &Call) -> Result<SearchInput, Reply> {
         let b = call.json_body()?;
         let list = |v: Option<&Value>| -> Vec<String> {
             match v {
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                Some(Value::String(s)) => s
+                    .split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
                 _ => Vec::new(),
             }
         };
         Ok(SearchInput {
-            jql: b.get("jql").and_then(Value::as_str).unwrap_or("").to_owned(),
-            token: b.get("nextPageToken").and_then(Value::as_str).map(str::to_owned),
-            max: b.get("maxResults").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(50),
+            jql: b
+                .get("jql")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            token: b
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            max: b
+                .get("maxResults")
+                .and_then(Value::as_u64)
+                .map(|n| n as usize)
+                .unwrap_or(50),
             fields: list(b.get("fields")),
             expand: list(b.get("expand")),
         })
@@ -78,7 +105,8 @@ fn bad_jql(messages: Vec<String>) -> Reply {
     Reply::jira_error(StatusCode::BAD_REQUEST, &refs, &[])
 }
 
-const UNBOUNDED: &str = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.";
+const UNBOUNDED: &str =
+    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.";
 
 pub fn search_jql(call: &Call) -> HandlerResult {
     let inp = input(call)?;
@@ -90,15 +118,19 @@ pub fn search_jql(call: &Call) -> HandlerResult {
     let cap = if sel.ids_only() { 5000 } else { 100 };
     let max = inp.max.clamp(1, cap);
     let offset = match &inp.token {
-        Some(t) if !t.is_empty() => decode_token(&inp.jql, t)
-            .ok_or_else(|| Reply::bad_request("The provided next page token is invalid or expired."))?,
+        Some(t) if !t.is_empty() => decode_token(&inp.jql, t).ok_or_else(|| {
+            Reply::bad_request("The provided next page token is invalid or expired.")
+        })?,
         _ => 0,
     };
     let data = call.data();
     let compiled = jql::compile(&parsed, &env(call), &data).map_err(bad_jql)?;
     let ids = jql::run(&data, &compiled, offset + max);
     let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
-    let issues: Vec<Value> = page.iter().map(|id| issue_json(call, &data, *id, &sel, &inp.expand)).collect();
+    let issues: Vec<Value> = page
+        .iter()
+        .map(|id| issue_json(call, &data, *id, &sel, &inp.expand))
+        .collect();
     let is_last = offset + page.len() >= ids.len();
     let mut out = json!({"issues": issues, "isLast": is_last});
     if !is_last {
@@ -116,14 +148,18 @@ pub fn approximate_count(call: &Call) -> HandlerResult {
     }
     let data = call.data();
     let compiled = jql::compile(&parsed, &env(call), &data).map_err(bad_jql)?;
-    Ok(Reply::ok(json!({"count": jql::run(&data, &compiled, 1).len()})))
+    Ok(Reply::ok(
+        json!({"count": jql::run(&data, &compiled, 1).len()}),
+    ))
 }
 
 fn operand_json(o: &Operand) -> Value {
     match o {
         Operand::Value(v) => json!({"value": v}),
         Operand::Func(f, args) => json!({"function": f, "arguments": args}),
-        Operand::List(items) => json!({"values": items.iter().map(operand_json).collect::<Vec<_>>()}),
+        Operand::List(items) => {
+            json!({"values": items.iter().map(operand_json).collect::<Vec<_>>()})
+        }
         Operand::Empty => json!({"keyword": "empty"}),
     }
 }
@@ -150,7 +186,9 @@ fn clause_json(e: &Expr) -> Value {
         Expr::And(a, b) => json!({"operator": "and", "clauses": [clause_json(a), clause_json(b)]}),
         Expr::Or(a, b) => json!({"operator": "or", "clauses": [clause_json(a), clause_json(b)]}),
         Expr::Not(a) => json!({"operator": "not", "clauses": [clause_json(a)]}),
-        Expr::Clause { field, op, value } => json!({"field": {"name": field}, "operator": op_name(*op), "operand": operand_json(value)}),
+        Expr::Clause { field, op, value } => {
+            json!({"field": {"name": field}, "operator": op_name(*op), "operand": operand_json(value)})
+        }
     }
 }
 

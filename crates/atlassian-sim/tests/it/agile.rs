@@ -32,11 +32,23 @@ async fn boards_configuration_and_epics() {
     for i in children["issues"].as_array().unwrap() {
         assert_eq!(i["fields"]["parent"]["key"], epic_key.as_str());
     }
-    assert_eq!(get(&sim, "/rest/agile/1.0/epic/ENG-2").await.0, 404, "not an epic");
-    let (_, all) = get(&sim, &format!("/rest/agile/1.0/board/{id}/issue?maxResults=5")).await;
+    assert_eq!(
+        get(&sim, "/rest/agile/1.0/epic/ENG-2").await.0,
+        404,
+        "not an epic"
+    );
+    let (_, all) = get(
+        &sim,
+        &format!("/rest/agile/1.0/board/{id}/issue?maxResults=5"),
+    )
+    .await;
     assert_eq!(all["total"], 20);
     assert_eq!(all["issues"].as_array().unwrap().len(), 5);
-    let (_, filtered) = get(&sim, &format!("/rest/agile/1.0/board/{id}/issue?jql=issuetype%3DEpic")).await;
+    let (_, filtered) = get(
+        &sim,
+        &format!("/rest/agile/1.0/board/{id}/issue?jql=issuetype%3DEpic"),
+    )
+    .await;
     assert_eq!(filtered["total"], 2);
 }
 
@@ -46,39 +58,140 @@ async fn sprint_lifecycle_and_moving_issues() {
     let (_, boards) = get(&sim, "/rest/agile/1.0/board?type=scrum").await;
     let board = boards["values"][0]["id"].as_u64().unwrap();
     let (_, sprints) = get(&sim, &format!("/rest/agile/1.0/board/{board}/sprint")).await;
-    let states: Vec<&str> = sprints["values"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = sprints["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, vec!["closed", "active", "future"]);
-    let (_, active) = get(&sim, &format!("/rest/agile/1.0/board/{board}/sprint?state=active")).await;
+    let (_, active) = get(
+        &sim,
+        &format!("/rest/agile/1.0/board/{board}/sprint?state=active"),
+    )
+    .await;
     assert_eq!(active["values"].as_array().unwrap().len(), 1);
-    let kanban = get(&sim, "/rest/agile/1.0/board?type=kanban").await.1["values"][0]["id"].as_u64().unwrap();
-    assert_eq!(get(&sim, &format!("/rest/agile/1.0/board/{kanban}/sprint")).await.0, 400);
+    let kanban = get(&sim, "/rest/agile/1.0/board?type=kanban").await.1["values"][0]["id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        get(&sim, &format!("/rest/agile/1.0/board/{kanban}/sprint"))
+            .await
+            .0,
+        400
+    );
 
-    let (status, sprint) = send(&sim, Method::POST, "/rest/agile/1.0/sprint", json!({"name": "Sprint X", "originBoardId": board, "goal": "ship"})).await;
+    let (status, sprint) = send(
+        &sim,
+        Method::POST,
+        "/rest/agile/1.0/sprint",
+        json!({"name": "Sprint X", "originBoardId": board, "goal": "ship"}),
+    )
+    .await;
     assert_eq!(status, 201, "{sprint}");
     assert_eq!(sprint["state"], "future");
     let sid = sprint["id"].as_u64().unwrap();
-    let (_, backlog) = get(&sim, &format!("/rest/agile/1.0/board/{board}/backlog?maxResults=100")).await;
-    let backlog_keys: Vec<String> = backlog["issues"].as_array().unwrap().iter().map(|i| s(&i["key"])).collect();
+    let (_, backlog) = get(
+        &sim,
+        &format!("/rest/agile/1.0/board/{board}/backlog?maxResults=100"),
+    )
+    .await;
+    let backlog_keys: Vec<String> = backlog["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| s(&i["key"]))
+        .collect();
     assert!(!backlog_keys.is_empty());
     let moving: Vec<String> = backlog_keys.iter().take(2).cloned().collect();
-    assert_eq!(send(&sim, Method::POST, &format!("/rest/agile/1.0/sprint/{sid}/issue"), json!({"issues": moving})).await.0, 204);
+    assert_eq!(
+        send(
+            &sim,
+            Method::POST,
+            &format!("/rest/agile/1.0/sprint/{sid}/issue"),
+            json!({"issues": moving})
+        )
+        .await
+        .0,
+        204
+    );
     let (_, in_sprint) = get(&sim, &format!("/rest/agile/1.0/sprint/{sid}/issue")).await;
     assert_eq!(in_sprint["total"], 2);
-    let (_, backlog2) = get(&sim, &format!("/rest/agile/1.0/board/{board}/backlog?maxResults=100")).await;
-    assert_eq!(backlog2["total"].as_u64().unwrap() + 2, backlog["total"].as_u64().unwrap());
+    let (_, backlog2) = get(
+        &sim,
+        &format!("/rest/agile/1.0/board/{board}/backlog?maxResults=100"),
+    )
+    .await;
+    assert_eq!(
+        backlog2["total"].as_u64().unwrap() + 2,
+        backlog["total"].as_u64().unwrap()
+    );
 
     // Start needs dates; then close.
-    assert_eq!(send(&sim, Method::POST, &format!("/rest/agile/1.0/sprint/{sid}"), json!({"state": "active"})).await.0, 400);
+    assert_eq!(
+        send(
+            &sim,
+            Method::POST,
+            &format!("/rest/agile/1.0/sprint/{sid}"),
+            json!({"state": "active"})
+        )
+        .await
+        .0,
+        400
+    );
     let (status, started) = send(&sim, Method::POST, &format!("/rest/agile/1.0/sprint/{sid}"), json!({"state": "active", "startDate": "2030-01-01T09:00:00.000Z", "endDate": "2030-01-15T09:00:00.000Z"})).await;
     assert_eq!((status, started["state"].as_str()), (200, Some("active")));
-    let (status, closed) = send(&sim, Method::PUT, &format!("/rest/agile/1.0/sprint/{sid}"), json!({"name": "Sprint X", "state": "closed"})).await;
+    let (status, closed) = send(
+        &sim,
+        Method::PUT,
+        &format!("/rest/agile/1.0/sprint/{sid}"),
+        json!({"name": "Sprint X", "state": "closed"}),
+    )
+    .await;
     assert_eq!((status, closed["state"].as_str()), (200, Some("closed")));
     assert!(closed["completeDate"].is_string());
-    assert_eq!(send(&sim, Method::POST, &format!("/rest/agile/1.0/sprint/{sid}"), json!({"state": "active"})).await.0, 400);
-    assert_eq!(send(&sim, Method::POST, &format!("/rest/agile/1.0/sprint/{sid}/issue"), json!({"issues": [moving[0]]})).await.0, 400);
-    assert_eq!(get(&sim, &format!("/rest/agile/1.0/sprint/{sid}")).await.1["name"], "Sprint X");
+    assert_eq!(
+        send(
+            &sim,
+            Method::POST,
+            &format!("/rest/agile/1.0/sprint/{sid}"),
+            json!({"state": "active"})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(
+            &sim,
+            Method::POST,
+            &format!("/rest/agile/1.0/sprint/{sid}/issue"),
+            json!({"issues": [moving[0]]})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        get(&sim, &format!("/rest/agile/1.0/sprint/{sid}")).await.1["name"],
+        "Sprint X"
+    );
 
-    assert_eq!(send(&sim, Method::POST, "/rest/agile/1.0/backlog/issue", json!({"issues": [moving[0]]})).await.0, 204);
-    let (_, issue) = get(&sim, &format!("/rest/api/3/issue/{}?fields=customfield_10020", moving[0])).await;
+    assert_eq!(
+        send(
+            &sim,
+            Method::POST,
+            "/rest/agile/1.0/backlog/issue",
+            json!({"issues": [moving[0]]})
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, issue) = get(
+        &sim,
+        &format!("/rest/api/3/issue/{}?fields=customfield_10020", moving[0]),
+    )
+    .await;
     assert!(issue["fields"]["customfield_10020"].is_null());
 }

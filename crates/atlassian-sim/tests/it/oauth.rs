@@ -34,7 +34,12 @@ async fn state_is_passed_back_and_codes_expire() {
     sim.advance_clock(301);
     let (status, err) = exchange(&sim, &code, None).await;
     assert_eq!(status, 403);
-    assert!(err["error_description"].as_str().unwrap().contains("expired"));
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 }
 
 #[tokio::test]
@@ -42,22 +47,49 @@ async fn pkce_mismatch_missing_verifier_and_plain_method() {
     let sim = sim(4).await;
     let (_, challenge) = pkce();
     let code = code_for(&sim, "read:jira-work", Some(&challenge)).await;
-    let (status, err) = exchange(&sim, &code, Some("not-the-verifier-but-long-enough-0123456789")).await;
-    assert_eq!((status, err["error"].as_str()), (403, Some("invalid_grant")));
+    let (status, err) = exchange(
+        &sim,
+        &code,
+        Some("not-the-verifier-but-long-enough-0123456789"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (403, Some("invalid_grant"))
+    );
     let code = code_for(&sim, "read:jira-work", Some(&challenge)).await;
     assert_eq!(exchange(&sim, &code, None).await.0, 403);
-    let (status, loc) =
-        authorize(&sim, "read:jira-work", &[("code_challenge", "plain-secret-value"), ("code_challenge_method", "plain")]).await;
+    let (status, loc) = authorize(
+        &sim,
+        "read:jira-work",
+        &[
+            ("code_challenge", "plain-secret-value"),
+            ("code_challenge_method", "plain"),
+        ],
+    )
+    .await;
     assert_eq!(status, 302);
     let code = query_param(&loc, "code").unwrap();
-    assert_eq!(exchange(&sim, &code, Some("plain-secret-value")).await.0, 200);
+    assert_eq!(
+        exchange(&sim, &code, Some("plain-secret-value")).await.0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn authorize_validates_client_redirect_scope_audience() {
     let sim = sim(4).await;
-    let (status, loc) = authorize(&sim, "read:jira-work", &[("redirect_uri", "http://evil.example/cb")]).await;
-    assert_eq!((status, loc.as_str()), (400, ""), "a wrong redirect_uri is never redirected to");
+    let (status, loc) = authorize(
+        &sim,
+        "read:jira-work",
+        &[("redirect_uri", "http://evil.example/cb")],
+    )
+    .await;
+    assert_eq!(
+        (status, loc.as_str()),
+        (400, ""),
+        "a wrong redirect_uri is never redirected to"
+    );
     let (status, _) = authorize(&sim, "read:jira-work", &[("client_id", "nope")]).await;
     assert_eq!(status, 400);
     let (status, loc) = authorize(&sim, "read:jira-work bogus:scope", &[]).await;
@@ -65,9 +97,15 @@ async fn authorize_validates_client_redirect_scope_audience() {
     assert_eq!(query_param(&loc, "error").as_deref(), Some("invalid_scope"));
     assert_eq!(query_param(&loc, "state").as_deref(), Some("st-123"));
     let (_, loc) = authorize(&sim, "read:jira-work", &[("audience", "example.com")]).await;
-    assert_eq!(query_param(&loc, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("invalid_request")
+    );
     let (_, loc) = authorize(&sim, "read:jira-work", &[("response_type", "token")]).await;
-    assert_eq!(query_param(&loc, "error").as_deref(), Some("unsupported_response_type"));
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
 }
 
 #[tokio::test]
@@ -94,7 +132,15 @@ async fn form_bodies_are_accepted() {
         ("code", code.as_str()),
         ("redirect_uri", CALLBACK),
     ];
-    let (status, t) = json_of(client().post(format!("{}/oauth/token", sim.auth_url)).form(&form).send().await.unwrap()).await;
+    let (status, t) = json_of(
+        client()
+            .post(format!("{}/oauth/token", sim.auth_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{t}");
     assert!(t["refresh_token"].is_string());
 }
@@ -126,7 +172,19 @@ async fn rotation_reuse_grace_and_family_revocation() {
     let (status, e) = refresh(&sim, &r1).await;
     assert_eq!((status, e["error"].as_str()), (403, Some("invalid_grant")));
     assert_eq!(refresh(&sim, &r2).await.0, 403, "family revoked");
-    let (status, _) = json_of(gateway_req(&sim, 0, Method::GET, "/rest/api/3/myself", &s(&t2["access_token"])).send().await.unwrap()).await;
+    let (status, _) = json_of(
+        gateway_req(
+            &sim,
+            0,
+            Method::GET,
+            "/rest/api/3/myself",
+            &s(&t2["access_token"]),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, 401, "access tokens of a revoked family die too");
     let stats = sim.stats().await;
     assert_eq!(stats.token_requests.refresh_token, 4);
@@ -156,19 +214,48 @@ async fn refresh_tokens_expire_after_inactivity_and_absolute_lifetime() {
 
 #[tokio::test]
 async fn access_token_expires_with_the_simulated_clock() {
-    let sim = sim_with(SimConfig { issues_per_site: 4, access_token_ttl: std::time::Duration::from_secs(120), ..SimConfig::default() }).await;
+    let sim = sim_with(SimConfig {
+        issues_per_site: 4,
+        access_token_ttl: std::time::Duration::from_secs(120),
+        ..SimConfig::default()
+    })
+    .await;
     let t = oauth_tokens(&sim, "read:jira-user").await;
     assert_eq!(t["expires_in"], 120);
     let at = s(&t["access_token"]);
-    assert_eq!(gateway_req(&sim, 0, Method::GET, "/rest/api/3/myself", &at).send().await.unwrap().status(), 200);
-    let resp = client().post(format!("{}/__sim/clock/advance", sim.auth_url)).json(&json!({"seconds": 121})).send().await.unwrap();
+    assert_eq!(
+        gateway_req(&sim, 0, Method::GET, "/rest/api/3/myself", &at)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let resp = client()
+        .post(format!("{}/__sim/clock/advance", sim.auth_url))
+        .json(&json!({"seconds": 121}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(gateway_req(&sim, 0, Method::GET, "/rest/api/3/myself", &at).send().await.unwrap().status(), 401);
+    assert_eq!(
+        gateway_req(&sim, 0, Method::GET, "/rest/api/3/myself", &at)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn accessible_resources_lists_every_site_in_shuffled_order() {
-    let sim = sim_with(SimConfig { issues_per_site: 2, sites: vec!["a1".into(), "b2".into(), "c3".into(), "d4".into()], ..SimConfig::default() }).await;
+    let sim = sim_with(SimConfig {
+        issues_per_site: 2,
+        sites: vec!["a1".into(), "b2".into(), "c3".into(), "d4".into()],
+        ..SimConfig::default()
+    })
+    .await;
     let t = oauth_tokens(&sim, "read:jira-work").await;
     let mut orders = HashSet::new();
     for _ in 0..30 {
@@ -180,7 +267,12 @@ async fn accessible_resources_lists_every_site_in_shuffled_order() {
             .unwrap();
         let (status, list) = json_of(resp).await;
         assert_eq!(status, 200);
-        let ids: Vec<String> = list.as_array().unwrap().iter().map(|r| s(&r["id"])).collect();
+        let ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| s(&r["id"]))
+            .collect();
         assert_eq!(ids.len(), 4);
         for r in list.as_array().unwrap() {
             assert!(r["url"].as_str().unwrap().contains("/site/"));
@@ -190,40 +282,90 @@ async fn accessible_resources_lists_every_site_in_shuffled_order() {
         orders.insert(ids);
     }
     assert!(orders.len() > 1, "order must vary");
-    let unauth = client().get(format!("{}/oauth/token/accessible-resources", sim.api_url)).bearer_auth("nope").send().await.unwrap();
+    let unauth = client()
+        .get(format!("{}/oauth/token/accessible-resources", sim.api_url))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauth.status(), 401);
 }
 
 #[tokio::test]
 async fn consent_page_lets_the_user_pick_sites_or_deny() {
-    let sim = sim_with(SimConfig { issues_per_site: 2, consent_page: true, ..SimConfig::default() }).await;
+    let sim = sim_with(SimConfig {
+        issues_per_site: 2,
+        consent_page: true,
+        ..SimConfig::default()
+    })
+    .await;
     let c = &sim.oauth_clients[0];
     let resp = client()
         .get(format!("{}/authorize", sim.auth_url))
-        .query(&[("audience", "api.atlassian.com"), ("client_id", c.client_id.as_str()), ("scope", "read:jira-work"), ("redirect_uri", CALLBACK), ("state", "s1"), ("response_type", "code"), ("prompt", "consent")])
+        .query(&[
+            ("audience", "api.atlassian.com"),
+            ("client_id", c.client_id.as_str()),
+            ("scope", "read:jira-work"),
+            ("redirect_uri", CALLBACK),
+            ("state", "s1"),
+            ("response_type", "code"),
+            ("prompt", "consent"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
     assert!(html.contains("type=\"checkbox\"") && html.contains(&sim.sites[1].cloud_id));
-    let base = [("audience", "api.atlassian.com"), ("client_id", c.client_id.as_str()), ("scope", "read:jira-work"), ("redirect_uri", CALLBACK), ("state", "s1"), ("response_type", "code")];
+    let base = [
+        ("audience", "api.atlassian.com"),
+        ("client_id", c.client_id.as_str()),
+        ("scope", "read:jira-work"),
+        ("redirect_uri", CALLBACK),
+        ("state", "s1"),
+        ("response_type", "code"),
+    ];
     let mut form: Vec<(&str, &str)> = base.to_vec();
     form.push(("site", &sim.sites[1].cloud_id));
     form.push(("decision", "approve"));
-    let resp = client().post(format!("{}/authorize", sim.auth_url)).form(&form).send().await.unwrap();
+    let resp = client()
+        .post(format!("{}/authorize", sim.auth_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 302);
     let loc = resp.headers()["location"].to_str().unwrap().to_owned();
     let (_, t) = exchange(&sim, &query_param(&loc, "code").unwrap(), None).await;
     let at = s(&t["access_token"]);
-    let (_, list) = json_of(client().get(format!("{}/oauth/token/accessible-resources", sim.api_url)).bearer_auth(&at).send().await.unwrap()).await;
+    let (_, list) = json_of(
+        client()
+            .get(format!("{}/oauth/token/accessible-resources", sim.api_url))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], sim.sites[1].cloud_id.as_str());
     // The site left out of the consent is not reachable with this grant.
-    assert_eq!(gateway_req(&sim, 0, Method::GET, "/rest/api/3/serverInfo", &at).send().await.unwrap().status(), 404);
+    assert_eq!(
+        gateway_req(&sim, 0, Method::GET, "/rest/api/3/serverInfo", &at)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let mut deny: Vec<(&str, &str)> = base.to_vec();
     deny.push(("decision", "deny"));
-    let resp = client().post(format!("{}/authorize", sim.auth_url)).form(&deny).send().await.unwrap();
+    let resp = client()
+        .post(format!("{}/authorize", sim.auth_url))
+        .form(&deny)
+        .send()
+        .await
+        .unwrap();
     let loc = resp.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
 }

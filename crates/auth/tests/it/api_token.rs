@@ -243,8 +243,14 @@ async fn revoked_api_token_shows_in_the_health_check_and_can_be_replaced() {
         .unwrap();
     let check = env.svc.check(&env.org, &conn.id).await.unwrap();
     assert_eq!(check.status, ConnectionStatus::Revoked, "{check:?}");
-    // Replacing with a wrong token is refused; the scoped token of the same user works on
-    // the site only through the gateway, so a classic connection refuses it too.
+    // Replacing with a wrong token is refused and changes nothing.
+    let generation = env
+        .store
+        .get_credential(&env.org, &conn.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
     let err = env
         .svc
         .replace_credentials(
@@ -258,4 +264,46 @@ async fn revoked_api_token_shows_in_the_health_check_and_can_be_replaced() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "verification_failed");
+    assert_eq!(
+        env.store
+            .get_credential(&env.org, &conn.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        generation
+    );
+    // A valid replacement is verified, stored, and used at once.
+    let other = env.sim.users[1].clone();
+    let replaced = env
+        .svc
+        .replace_credentials(
+            &env.org,
+            &conn.id,
+            jiragate_auth::Credentials::ApiToken {
+                email: Some(other.email.clone()),
+                token: SecretString::from(other.api_token.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.status, ConnectionStatus::Healthy);
+    assert_eq!(
+        replaced.account_id.as_deref(),
+        Some(other.account_id.as_str())
+    );
+    assert_eq!(replaced.email.as_deref(), Some(other.email.as_str()));
+    assert_eq!(
+        env.store
+            .get_credential(&env.org, &conn.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        generation + 1
+    );
+    assert_eq!(
+        env.svc.check(&env.org, &conn.id).await.unwrap().status,
+        ConnectionStatus::Healthy
+    );
 }

@@ -245,6 +245,64 @@ async fn invalid_grant_marks_needs_reauth_and_stops_upstream_calls() {
         before.token_requests.refresh_token
     );
     assert_eq!(after.requests, before.requests);
+
+    // Re-authorization with new tokens (here: from a fresh consent) brings it back.
+    let client = env
+        .svc
+        .store()
+        .list_oauth_clients(&env.org)
+        .await
+        .unwrap()
+        .remove(0);
+    let donor = match env.connect(&client, "donor", Some("acme")).await.unwrap() {
+        jiragate_auth::CallbackOutcome::Connected(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let cred = env
+        .store
+        .get_credential(&env.org, &donor.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let rt = env
+        .svc
+        .keyring()
+        .open_str(
+            &env.org,
+            donor.id.as_ref(),
+            jiragate_auth::fields::REFRESH_TOKEN,
+            cred.sealed_refresh_token.as_deref().unwrap(),
+        )
+        .await
+        .unwrap();
+    env.store
+        .delete_connection(&env.org, &donor.id)
+        .await
+        .unwrap();
+    let revived = env
+        .svc
+        .replace_credentials(
+            &env.org,
+            &conn.id,
+            jiragate_auth::Credentials::OAuthTokens {
+                refresh_token: rt,
+                access_token: None,
+                client_id: None,
+                client_secret: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(revived.status, ConnectionStatus::Healthy);
+    env.svc
+        .tokens()
+        .get_valid_token(&env.org, &conn.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.svc.check(&env.org, &conn.id).await.unwrap().status,
+        ConnectionStatus::Healthy
+    );
 }
 
 #[tokio::test]
@@ -366,4 +424,51 @@ async fn keep_alive_refreshes_idle_connections() {
         .unwrap()
         .unwrap();
     assert!(cred.refresh_issued_at.unwrap() > env.clock.now() - time::Duration::hours(1));
+}
+
+#[tokio::test]
+async fn scheduled_health_checks_are_due_by_interval_and_rate_limited() {
+    let env = Env::sqlite_with(
+        |_| {},
+        |cfg| {
+            cfg.background.health_interval = std::time::Duration::from_secs(60);
+            cfg.background.health_jitter = std::time::Duration::ZERO;
+            cfg.background.health_checks_per_minute = 1;
+        },
+    )
+    .await;
+    let a = env.oauth_connection("a").await;
+    let client = env
+        .svc
+        .store()
+        .list_oauth_clients(&env.org)
+        .await
+        .unwrap()
+        .remove(0);
+    let b = match env.connect(&client, "b", Some("globex")).await.unwrap() {
+        jiragate_auth::CallbackOutcome::Connected(c) => c,
+        other => panic!("{other:?}"),
+    };
+    env.svc.run_background_pass().await;
+    let checked = |env: &Env, id| {
+        let (store, org) = (env.store.clone(), env.org.clone());
+        async move { store.latest_health(&org, &id).await.unwrap().is_some() }
+    };
+    assert!(
+        !checked(&env, a.id.clone()).await && !checked(&env, b.id.clone()).await,
+        "not due yet"
+    );
+    env.advance(120);
+    env.svc.run_background_pass().await;
+    let done = [
+        checked(&env, a.id.clone()).await,
+        checked(&env, b.id.clone()).await,
+    ];
+    assert_eq!(
+        done.iter().filter(|d| **d).count(),
+        1,
+        "global limit: one check per minute"
+    );
+    env.svc.run_background_pass().await; // a new pass = a new minute window here
+    assert!(checked(&env, a.id.clone()).await && checked(&env, b.id.clone()).await);
 }

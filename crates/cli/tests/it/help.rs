@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::support::BIN;
 
 fn help(args: &[&str]) -> String {
-    let o = Command::new(BIN).args(args).env("NO_COLOR", "1").env("COLUMNS", "100").output().unwrap();
+    let o = Command::new(BIN).args(args).env_clear().env("NO_COLOR", "1").output().unwrap();
     assert!(o.status.success(), "{args:?}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

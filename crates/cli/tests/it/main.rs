@@ -5,3 +5,4 @@ mod help;
 mod local;
 mod remote;
 mod support;
+mod tour;

@@ -27,18 +27,26 @@ impl Env {
         self.dir.path().join("data")
     }
 
-    /// A command with the contract's environment: data dir, simulator endpoints, no colour.
+    /// The contract's environment: data dir, simulator endpoints, no colour.
+    pub fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("JIRAGATE_DATA_DIR", self.data_dir().display().to_string()),
+            ("JIRAGATE_ATLASSIAN_AUTH_URL", self.sim.auth_url.clone()),
+            ("JIRAGATE_ATLASSIAN_API_URL", self.sim.api_url.clone()),
+            ("JIRAGATE_JIRA_SITE_URL", self.sim.site_url.clone()),
+            ("NO_COLOR", "1".into()),
+        ]
+    }
+
+    /// The binary with [`Env::envs`] and nothing else from the caller's environment.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("JIRAGATE_DATA_DIR", self.data_dir())
-            .env("JIRAGATE_ATLASSIAN_AUTH_URL", &self.sim.auth_url)
-            .env("JIRAGATE_ATLASSIAN_API_URL", &self.sim.api_url)
-            .env("JIRAGATE_JIRA_SITE_URL", &self.sim.site_url)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        self.program(BIN)
+    }
+
+    pub fn program(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(self.dir.path()).env_clear().envs(self.envs()).stdin(Stdio::null());
         c
     }
 

@@ -20,7 +20,9 @@ enum Kind {
     Doc,
     /// `implicit`: opened by us to hold inline content in a container that only takes blocks
     /// (tight list items, table cells).
-    Paragraph { implicit: bool },
+    Paragraph {
+        implicit: bool,
+    },
     Heading,
     BulletList,
     OrderedList,
@@ -280,7 +282,9 @@ impl Builder {
         if self.stack.len() <= 1 {
             return;
         }
-        let Some(frame) = self.stack.pop() else { return };
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
         let node = frame_to_node(frame);
         self.push_child(node);
     }
@@ -401,11 +405,7 @@ impl Builder {
         while self.stack.len() > 1 {
             self.close();
         }
-        let content = self
-            .stack
-            .pop()
-            .map(|f| f.children)
-            .unwrap_or_default();
+        let content = self.stack.pop().map(|f| f.children).unwrap_or_default();
         json!({"type": "doc", "version": 1, "content": content})
     }
 }

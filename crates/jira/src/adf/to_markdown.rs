@@ -72,8 +72,15 @@ fn render_blocks(nodes: &[Value]) -> String {
         let node = &nodes[i];
         i += 1;
         let ty = node_type(node);
-        let is_list = matches!(ty, "bulletList" | "orderedList" | "taskList" | "decisionList");
-        let list_family = if ty == "orderedList" { "ordered" } else { "bullet" };
+        let is_list = matches!(
+            ty,
+            "bulletList" | "orderedList" | "taskList" | "decisionList"
+        );
+        let list_family = if ty == "orderedList" {
+            "ordered"
+        } else {
+            "bullet"
+        };
         let alternate = match previous_list {
             Some((family, alt)) if is_list && family == list_family => !alt,
             _ => false,
@@ -105,11 +112,21 @@ fn render_block(node: &Value, alternate: bool) -> String {
             }
         }
         "bulletList" => {
-            let marker = if alternate { "* " } else { "- " };
-            let items: Vec<String> = children(node)
+            let bodies: Vec<String> = children(node).iter().map(render_item_body).collect();
+            let render = |marker: &str| {
+                bodies
+                    .iter()
+                    .map(|body| list_item(marker, body))
+                    .collect::<Vec<_>>()
+            };
+            let mut items = render(if alternate { "* " } else { "- " });
+            // Nested empty items can line up as "- - -", which is a thematic break.
+            if items
                 .iter()
-                .map(|item| list_item(marker, &render_item_body(item)))
-                .collect();
+                .any(|i| is_thematic_break(i.lines().next().unwrap_or("")))
+            {
+                items = render("+ ");
+            }
             items.join("\n")
         }
         "orderedList" => {
@@ -146,9 +163,12 @@ fn render_block(node: &Value, alternate: bool) -> String {
                 .collect();
             let language = attr_str(node, "language")
                 .and_then(|l| l.split_whitespace().next())
-                .unwrap_or("")
-                .replace('`', "");
-            let fence = "`".repeat(longest_run(&code, '`').max(2) + 1);
+                .unwrap_or("");
+            // A backtick fence cannot carry a backtick in its info string; tildes can.
+            let fence_char = if language.contains('`') { '~' } else { '`' };
+            let fence = fence_char
+                .to_string()
+                .repeat(longest_run(&code, fence_char).max(2) + 1);
             if code.is_empty() {
                 format!("{fence}{language}\n{fence}")
             } else {
@@ -192,7 +212,10 @@ fn render_block(node: &Value, alternate: bool) -> String {
 }
 
 fn render_item_body(item: &Value) -> String {
-    if node_type(item) == "listItem" || node_type(item) == "taskItem" || node_type(item) == "decisionItem" {
+    if node_type(item) == "listItem"
+        || node_type(item) == "taskItem"
+        || node_type(item) == "decisionItem"
+    {
         render_blocks(children(item))
     } else {
         render_blocks(std::slice::from_ref(item))
@@ -209,7 +232,12 @@ fn list_item(marker: &str, body: &str) -> String {
     for (i, line) in body.split('\n').enumerate() {
         if i == 0 {
             out.push_str(marker);
-            out.push_str(line);
+            // "- ---" would read as one thematic break, not an item holding one.
+            if line == "---" && marker.starts_with('-') {
+                out.push_str("***");
+            } else {
+                out.push_str(line);
+            }
         } else {
             out.push('\n');
             if !line.is_empty() {
@@ -219,6 +247,11 @@ fn list_item(marker: &str, body: &str) -> String {
         }
     }
     out
+}
+
+fn is_thematic_break(line: &str) -> bool {
+    let marks: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    marks.len() >= 3 && matches!(marks[0], '-' | '*' | '_') && marks.iter().all(|c| *c == marks[0])
 }
 
 fn prefix_lines(body: &str, prefix: &str, empty_prefix: &str) -> String {
@@ -494,7 +527,8 @@ impl InlineWriter {
             || code.ends_with('`')
             || (code.starts_with(' ') && code.ends_with(' ') && code.trim() != "");
         let pad = if needs_pad { " " } else { "" };
-        self.out.push_str(&format!("{fence}{pad}{code}{pad}{fence}"));
+        self.out
+            .push_str(&format!("{fence}{pad}{code}{pad}{fence}"));
         self.line_start = false;
     }
 
@@ -568,12 +602,15 @@ fn intersect(a: &[Mark], b: &[Mark]) -> Vec<Mark> {
 /// Code spans and mentions carry no emphasis in ADF, and Markdown parsing drops emphasis
 /// from them, so we are free to leave emphasis open around them. Choose the set so that no
 /// delimiter ends up next to whitespace on its inner side (where Markdown would not see it):
-/// open the next text's marks early if that text starts with whitespace; keep the previous
-/// text's marks open if it ended with whitespace.
+/// keep the previous text's marks open if it ended with whitespace; open the next text's
+/// marks early if that text starts with whitespace.
 fn neutral_emphasis(pieces: &[Piece]) -> Vec<Vec<Mark>> {
     let mut emphasis: Vec<Vec<Mark>> = Vec::with_capacity(pieces.len());
     for (i, piece) in pieces.iter().enumerate() {
-        let neutral = matches!(piece, Piece::Mention { .. } | Piece::Text { code: true, .. });
+        let neutral = matches!(
+            piece,
+            Piece::Mention { .. } | Piece::Text { code: true, .. }
+        );
         if !neutral {
             emphasis.push(Vec::new());
             continue;
@@ -596,13 +633,19 @@ fn neutral_emphasis(pieces: &[Piece]) -> Vec<Vec<Mark>> {
                 code: false,
             }) => {
                 let next = non_link(marks);
-                if text.starts_with(is_md_whitespace) {
-                    next
-                } else if prev_trailing_ws && !text.starts_with(|c: char| c.is_alphanumeric()) {
+                let mut chosen = if prev_trailing_ws {
                     prev_marks
                 } else {
                     intersect(&prev_marks, &next)
+                };
+                if text.starts_with(is_md_whitespace) {
+                    for mark in next {
+                        if !chosen.contains(&mark) {
+                            chosen.push(mark);
+                        }
+                    }
                 }
+                chosen
             }
             _ => prev_marks,
         };
@@ -646,12 +689,7 @@ fn render_inline(nodes: &[Value], ctx: InlineCtx) -> String {
     // How many pieces, from `i` on, keep wanting `mark`.
     let lasts_from = |i: usize| {
         let wanted = &wanted;
-        move |mark: &Mark| {
-            wanted[i..]
-                .iter()
-                .take_while(|w| w.contains(mark))
-                .count()
-        }
+        move |mark: &Mark| wanted[i..].iter().take_while(|w| w.contains(mark)).count()
     };
     for (i, piece) in pieces.iter().enumerate() {
         match piece {

@@ -49,7 +49,7 @@ impl Fixture {
             },
             migrate: true,
             background: false,
-        bootstrap_admin_key: false,
+            bootstrap_admin_key: false,
         })
         .await
         .expect("engine opens");
@@ -96,7 +96,10 @@ impl Fixture {
     pub fn server_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("JIRAGATE_DATA_DIR", self.data_dir.display().to_string()),
-            ("JIRAGATE_ATLASSIAN_AUTH_URL", self.sim.info.auth_url.clone()),
+            (
+                "JIRAGATE_ATLASSIAN_AUTH_URL",
+                self.sim.info.auth_url.clone(),
+            ),
             ("JIRAGATE_ATLASSIAN_API_URL", self.sim.info.api_url.clone()),
             ("JIRAGATE_JIRA_SITE_URL", self.sim.info.site_url.clone()),
         ]
@@ -135,7 +138,11 @@ pub async fn ok(peer: &Peer<RoleClient>, name: &str, args: Value) -> Value {
 pub async fn tool_error(peer: &Peer<RoleClient>, name: &str, args: Value) -> String {
     let result = call(peer, name, args.clone()).await;
     let body = text(&result);
-    assert_eq!(result.is_error, Some(true), "{name} {args} should fail: {body}");
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{name} {args} should fail: {body}"
+    );
     body
 }
 

@@ -24,10 +24,13 @@ async fn spawn(fixture: &Fixture, extra_env: &[(&str, &str)]) -> (Client, Durati
     }
     let started = Instant::now();
     let transport = TokioChildProcess::new(command).expect("server spawns");
-    let client = tokio::time::timeout(Duration::from_secs(30), ClientConfig::default().serve(transport))
-        .await
-        .expect("initialize within 30 s")
-        .expect("initialize succeeds");
+    let client = tokio::time::timeout(
+        Duration::from_secs(30),
+        ClientConfig::default().serve(transport),
+    )
+    .await
+    .expect("initialize within 30 s")
+    .expect("initialize succeeds");
     (client, started.elapsed())
 }
 
@@ -51,15 +54,24 @@ fn issue_keys(page: &Value) -> Vec<String> {
 async fn stdio_server_runs_every_first_class_tool() {
     let fixture = Fixture::start().await;
     let (client, startup) = spawn(&fixture, &[]).await;
-    assert!(startup < Duration::from_secs(10), "initialize took {startup:?}");
+    assert!(
+        startup < Duration::from_secs(10),
+        "initialize took {startup:?}"
+    );
     let info = client.peer_info().expect("server info after initialize");
-    assert_eq!(info.server_info.as_ref().map(|s| s.name.as_str()), Some("jiragate"));
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("jiragate")
+    );
 
     // tools/list: every tool, and small.
     let tools = client.list_tools(None).await.expect("tools/list");
     let names: Vec<String> = tools.tools.iter().map(|t| t.name.to_string()).collect();
     for expected in jiragate_mcp::known_tool_names() {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let size = python_json_len(&serde_json::to_value(&tools).unwrap());
     assert!(size <= 10 * 1024, "tools/list is {size} bytes");
@@ -67,18 +79,32 @@ async fn stdio_server_runs_every_first_class_tool() {
     // jira_list_connections
     let listed = ok(&client, "jira_list_connections", json!({})).await;
     let first = &listed["connections"][0];
-    assert_eq!((first["workspace"].as_str(), first["name"].as_str()), (Some("w"), Some("jira")));
+    assert_eq!(
+        (first["workspace"].as_str(), first["name"].as_str()),
+        (Some("w"), Some("jira"))
+    );
     assert_eq!(first["status"], "healthy");
 
     // jira_search_issues, two pages through page_token.
     let jql = format!("project = {} ORDER BY key ASC", fixture.project);
-    let page1 = ok(&client, "jira_search_issues", json!({"connection": "jira", "jql": jql, "limit": 2})).await;
+    let page1 = ok(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "jira", "jql": jql, "limit": 2}),
+    )
+    .await;
     let keys1 = issue_keys(&page1);
     assert_eq!(keys1.len(), 2, "{page1}");
     let first_issue = &issues(&page1)[0];
-    assert!(first_issue["summary"].is_string(), "fields are lifted next to the key: {first_issue}");
+    assert!(
+        first_issue["summary"].is_string(),
+        "fields are lifted next to the key: {first_issue}"
+    );
     assert!(first_issue.get("self").is_none());
-    let token = page1["next_page_token"].as_str().expect("a next_page_token on a partial page").to_owned();
+    let token = page1["next_page_token"]
+        .as_str()
+        .expect("a next_page_token on a partial page")
+        .to_owned();
     let page2 = ok(
         &client,
         "jira_search_issues",
@@ -86,10 +112,18 @@ async fn stdio_server_runs_every_first_class_tool() {
     )
     .await;
     let keys2 = issue_keys(&page2);
-    assert!(!keys2.is_empty() && keys2.iter().all(|k| !keys1.contains(k)), "{keys1:?} then {keys2:?}");
+    assert!(
+        !keys2.is_empty() && keys2.iter().all(|k| !keys1.contains(k)),
+        "{keys1:?} then {keys2:?}"
+    );
 
     // jira_get_issue
-    let got = ok(&client, "jira_get_issue", json!({"connection": "jira", "issue": keys1[0]})).await;
+    let got = ok(
+        &client,
+        "jira_get_issue",
+        json!({"connection": "jira", "issue": keys1[0]}),
+    )
+    .await;
     assert_eq!(got["data"]["key"], keys1[0].as_str());
 
     // jira_create_issue with a Markdown description, rendered back as Markdown.
@@ -100,19 +134,52 @@ async fn stdio_server_runs_every_first_class_tool() {
                "issue_type": "Task", "description": "Some **bold** text"}),
     )
     .await;
-    let new_key = created["data"]["key"].as_str().expect("created issue key").to_owned();
-    let fetched = ok(&client, "jira_get_issue", json!({"connection": "jira", "issue": new_key})).await;
-    let description = fetched["data"]["description"].as_str().expect("description rendered as text");
-    assert!(description.contains("**bold**"), "ADF rendered as Markdown: {description}");
+    let new_key = created["data"]["key"]
+        .as_str()
+        .expect("created issue key")
+        .to_owned();
+    let fetched = ok(
+        &client,
+        "jira_get_issue",
+        json!({"connection": "jira", "issue": new_key}),
+    )
+    .await;
+    let description = fetched["data"]["description"]
+        .as_str()
+        .expect("description rendered as text");
+    assert!(
+        description.contains("**bold**"),
+        "ADF rendered as Markdown: {description}"
+    );
 
     // jira_update_issue
-    ok(&client, "jira_update_issue", json!({"connection": "jira", "issue": new_key, "summary": "renamed over MCP"})).await;
-    let fetched = ok(&client, "jira_get_issue", json!({"connection": "jira", "issue": new_key})).await;
+    ok(
+        &client,
+        "jira_update_issue",
+        json!({"connection": "jira", "issue": new_key, "summary": "renamed over MCP"}),
+    )
+    .await;
+    let fetched = ok(
+        &client,
+        "jira_get_issue",
+        json!({"connection": "jira", "issue": new_key}),
+    )
+    .await;
     assert_eq!(fetched["data"]["summary"], "renamed over MCP");
 
     // jira_add_comment
-    let comment = ok(&client, "jira_add_comment", json!({"connection": "jira", "issue": new_key, "body": "a _careful_ note"})).await;
-    assert!(comment["data"]["body"].as_str().is_some_and(|b| b.contains("careful")), "{comment}");
+    let comment = ok(
+        &client,
+        "jira_add_comment",
+        json!({"connection": "jira", "issue": new_key, "body": "a _careful_ note"}),
+    )
+    .await;
+    assert!(
+        comment["data"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("careful")),
+        "{comment}"
+    );
 
     // jira_transition_issue: to any status the workflow offers.
     let transitions = ok(
@@ -123,15 +190,38 @@ async fn stdio_server_runs_every_first_class_tool() {
     )
     .await;
     let target = crate::tools::first_transition_name(&transitions["data"]).expect("a transition");
-    ok(&client, "jira_transition_issue", json!({"connection": "jira", "issue": new_key, "transition": target})).await;
-    let fetched = ok(&client, "jira_get_issue", json!({"connection": "jira", "issue": new_key})).await;
+    ok(
+        &client,
+        "jira_transition_issue",
+        json!({"connection": "jira", "issue": new_key, "transition": target}),
+    )
+    .await;
+    let fetched = ok(
+        &client,
+        "jira_get_issue",
+        json!({"connection": "jira", "issue": new_key}),
+    )
+    .await;
     assert_ne!(fetched["data"]["status"], "To Do", "{fetched}");
 
     // jira_list_sprints on the first board.
-    let boards = ok(&client, "jira_execute", json!({"connection": "jira", "entity": "boards", "action": "list"})).await;
+    let boards = ok(
+        &client,
+        "jira_execute",
+        json!({"connection": "jira", "entity": "boards", "action": "list"}),
+    )
+    .await;
     let board = crate::tools::first_id(&boards["data"]).expect("a board");
-    let sprints = ok(&client, "jira_list_sprints", json!({"connection": "jira", "board": board})).await;
-    assert!(sprints["data"].is_object() || sprints["data"].is_array(), "{sprints}");
+    let sprints = ok(
+        &client,
+        "jira_list_sprints",
+        json!({"connection": "jira", "board": board}),
+    )
+    .await;
+    assert!(
+        sprints["data"].is_object() || sprints["data"].is_array(),
+        "{sprints}"
+    );
 
     // A bad action is a tool error naming the valid ones.
     let message = tool_error(
@@ -140,19 +230,41 @@ async fn stdio_server_runs_every_first_class_tool() {
         json!({"connection": "jira", "entity": "issues", "action": "no_such_action", "params": {}}),
     )
     .await;
-    assert!(message.contains("unknown_action") && message.contains("search"), "{message}");
+    assert!(
+        message.contains("unknown_action") && message.contains("search"),
+        "{message}"
+    );
     // An unknown connection is a tool error listing the ones that exist.
-    let message = tool_error(&client, "jira_search_issues", json!({"connection": "nope", "jql": jql})).await;
+    let message = tool_error(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "nope", "jql": jql}),
+    )
+    .await;
     assert!(message.contains("w/jira"), "{message}");
     // Invalid params name the field.
-    let message = tool_error(&client, "jira_search_issues", json!({"connection": "jira", "jql": 42})).await;
+    let message = tool_error(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "jira", "jql": 42}),
+    )
+    .await;
     assert!(message.contains("jql"), "{message}");
 
     // Resources: the list and one connection with a live health check.
     let resources = client.list_resources(None).await.expect("resources/list");
-    assert!(resources.resources.iter().any(|r| r.uri == "jiragate://connections"));
+    assert!(
+        resources
+            .resources
+            .iter()
+            .any(|r| r.uri == "jiragate://connections")
+    );
     let uri = format!("jiragate://connections/{}", fixture.connection.id);
-    assert!(resources.resources.iter().any(|r| r.uri == uri), "{:?}", resources.resources);
+    assert!(
+        resources.resources.iter().any(|r| r.uri == uri),
+        "{:?}",
+        resources.resources
+    );
     let read = client
         .read_resource(ReadResourceRequestParams::new(uri.clone()))
         .await
@@ -173,20 +285,47 @@ async fn stdio_read_only_mode_lists_and_reaches_no_write() {
     let fixture = Fixture::start().await;
     let (client, _) = spawn(
         &fixture,
-        &[("JIRAGATE_MCP_READ_ONLY", "1"), ("JIRAGATE_MCP_CONNECTION", "w/jira")],
+        &[
+            ("JIRAGATE_MCP_READ_ONLY", "1"),
+            ("JIRAGATE_MCP_CONNECTION", "w/jira"),
+        ],
     )
     .await;
     let tools = client.list_tools(None).await.expect("tools/list");
     let names: Vec<String> = tools.tools.iter().map(|t| t.name.to_string()).collect();
-    for write in ["jira_create_issue", "jira_update_issue", "jira_add_comment", "jira_transition_issue"] {
-        assert!(!names.iter().any(|n| n == write), "{write} listed in read-only mode");
+    for write in [
+        "jira_create_issue",
+        "jira_update_issue",
+        "jira_add_comment",
+        "jira_transition_issue",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == write),
+            "{write} listed in read-only mode"
+        );
     }
     assert!(names.iter().any(|n| n == "jira_execute"));
     // The default connection makes `connection` optional.
-    let execute = tools.tools.iter().find(|t| t.name == "jira_execute").unwrap();
-    let required = execute.input_schema.get("required").cloned().unwrap_or(json!([]));
-    assert!(!required.as_array().unwrap().contains(&json!("connection")), "{required}");
-    let page = ok(&client, "jira_search_issues", json!({"jql": format!("project = {}", fixture.project)})).await;
+    let execute = tools
+        .tools
+        .iter()
+        .find(|t| t.name == "jira_execute")
+        .unwrap();
+    let required = execute
+        .input_schema
+        .get("required")
+        .cloned()
+        .unwrap_or(json!([]));
+    assert!(
+        !required.as_array().unwrap().contains(&json!("connection")),
+        "{required}"
+    );
+    let page = ok(
+        &client,
+        "jira_search_issues",
+        json!({"jql": format!("project = {}", fixture.project)}),
+    )
+    .await;
     assert!(!issue_keys(&page).is_empty());
 
     let message = tool_error(
@@ -196,7 +335,10 @@ async fn stdio_read_only_mode_lists_and_reaches_no_write() {
                "params": {"project": fixture.project, "summary": "nope", "issue_type": "Task"}}),
     )
     .await;
-    assert!(message.contains("read_only") && message.contains("read-only"), "{message}");
+    assert!(
+        message.contains("read_only") && message.contains("read-only"),
+        "{message}"
+    );
     let message = tool_error(
         &client,
         "jira_create_issue",
@@ -207,9 +349,18 @@ async fn stdio_read_only_mode_lists_and_reaches_no_write() {
     // Write actions are not advertised by describe either.
     let index = ok(&client, "jira_describe", json!({})).await;
     assert!(index["entities"]["issues"].get("search").is_some());
-    assert!(index["entities"]["issues"].get("create").is_none(), "{}", index["entities"]["issues"]);
+    assert!(
+        index["entities"]["issues"].get("create").is_none(),
+        "{}",
+        index["entities"]["issues"]
+    );
     // Nothing was created upstream.
-    let search = ok(&client, "jira_search_issues", json!({"jql": "summary ~ nope"})).await;
+    let search = ok(
+        &client,
+        "jira_search_issues",
+        json!({"jql": "summary ~ nope"}),
+    )
+    .await;
     assert!(issue_keys(&search).is_empty(), "{search}");
 
     client.cancel().await.expect("client closes");

@@ -29,13 +29,18 @@ pub fn first_transition_name(data: &Value) -> Option<String> {
 }
 
 pub fn first_id(data: &Value) -> Option<i64> {
-    items(data).iter().find_map(|b| b.get("id").and_then(Value::as_i64))
+    items(data)
+        .iter()
+        .find_map(|b| b.get("id").and_then(Value::as_i64))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_stays_within_budget_for_every_option_set() {
     let fixture = Fixture::start().await;
-    let backend = Arc::new(LocalBackend::new(fixture.engine.clone(), fixture.org.clone()));
+    let backend = Arc::new(LocalBackend::new(
+        fixture.engine.clone(),
+        fixture.org.clone(),
+    ));
     let option_sets = [
         McpOptions::default(),
         McpOptions {
@@ -56,7 +61,10 @@ async fn tools_list_stays_within_budget_for_every_option_set() {
         let server = JiragateMcp::new(backend.clone(), opts.clone()).expect("valid options");
         let listed = serde_json::json!({ "tools": server.tools() });
         let text = listed.to_string();
-        assert!(text.is_ascii(), "tool list must be ASCII so every client measures it the same");
+        assert!(
+            text.is_ascii(),
+            "tool list must be ASCII so every client measures it the same"
+        );
         let size = python_json_len(&listed);
         assert!(size <= 10 * 1024, "{opts:?}: tools/list is {size} bytes");
         sizes.push(size);

@@ -64,6 +64,40 @@ pub fn filter_headers(src: &HeaderMap, extra: &[&str]) -> HeaderMap {
     out
 }
 
+/// Bodies up to this size are buffered so the request can be replayed once after a token
+/// refresh (a 401 on an expired token); larger or unsized bodies stream through unbuffered.
+const REPLAYABLE_BODY_LIMIT: u64 = 1024 * 1024;
+
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn upstream_body(req: Request) -> Result<reqwest::Body, Problem> {
+    use axum::body::HttpBody;
+    if req.body().is_end_stream() {
+        return Ok(reqwest::Body::from(bytes::Bytes::new()));
+    }
+    match declared_length(&req) {
+        Some(0) => Ok(reqwest::Body::from(bytes::Bytes::new())),
+        Some(n) if n <= REPLAYABLE_BODY_LIMIT => {
+            let bytes = axum::body::to_bytes(req.into_body(), n as usize)
+                .await
+                .map_err(|_| {
+                    Problem::new(
+                        crate::problem::ProblemKind::Validation,
+                        "the request body could not be read (or exceeds its Content-Length)",
+                    )
+                    .with_status(axum::http::StatusCode::BAD_REQUEST)
+                })?;
+            Ok(reqwest::Body::from(bytes))
+        }
+        _ => Ok(reqwest::Body::wrap_stream(req.into_body().into_data_stream())),
+    }
+}
+
 /// Proxy one request to Jira.
 #[utoipa::path(
     get, path = "/api/v1/integrations/connectors/{id}/proxy/{path}", tag = "proxy",
@@ -91,8 +125,7 @@ pub async fn proxy(
     }
     let method = req.method().clone();
     let headers = filter_headers(req.headers(), REQUEST_DROPPED);
-    let body_stream = req.into_body().into_data_stream();
-    let body = reqwest::Body::wrap_stream(body_stream);
+    let body = upstream_body(req).await?;
 
     // The engine's token source injects the credential (and refreshes once on a 401 when the
     // body can be replayed); the Jira client strips anything credential-like we might pass.

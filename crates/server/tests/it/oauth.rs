@@ -185,15 +185,20 @@ async fn two_instances_one_refresh() {
             let key = key.clone();
             let conn = conn.clone();
             calls.push(tokio::spawn(async move {
-                client.get(&format!("{base}/api/v1/integrations/connectors/{conn}/proxy/rest/api/3/myself"), Some(&key)).await.status
+                client.get(&format!("{base}/api/v1/integrations/connectors/{conn}/proxy/rest/api/3/myself"), Some(&key)).await
             }));
         }
         let mut ok = 0;
+        let mut failures = Vec::new();
         for c in calls {
-            if c.await.unwrap() == StatusCode::OK {
+            let r = c.await.unwrap();
+            if r.status == StatusCode::OK {
                 ok += 1;
+            } else {
+                failures.push(format!("{} {}", r.status, r.text));
             }
         }
+        assert!(failures.is_empty(), "{} failed, first: {}", failures.len(), failures[0]);
         let after = sim.stats().await;
         assert_eq!(ok, 60, "every call of the storm succeeds");
         assert_eq!(after.token_requests.refresh_token - before.token_requests.refresh_token, 1, "exactly one refresh upstream");

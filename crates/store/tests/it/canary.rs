@@ -14,7 +14,10 @@ use crate::common::*;
 both_backends!(sealed_secrets_never_appear_in_clear);
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 /// How many times `needle` occurs in the raw database.
@@ -62,9 +65,13 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
     let s = &db.store;
     let org = org(s, "canary-org").await;
     let master = MasterKey::generate();
-    s.put_key_check(&master.key_id(), &master.key_check()).await.unwrap();
+    s.put_key_check(&master.key_id(), &master.key_check())
+        .await
+        .unwrap();
     let dk = DataKey::generate();
-    s.put_data_key(&org, 1, &master.wrap(&dk, org.as_str(), 1)).await.unwrap();
+    s.put_data_key(&org, 1, &master.wrap(&dk, org.as_str(), 1))
+        .await
+        .unwrap();
 
     let canary = |what: &str| format!("CANARY-{what}-{}", ConnectionId::new());
     let api_token = canary("api-token");
@@ -74,8 +81,14 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
     let verifier = canary("pkce-verifier");
     let pending = canary("pending-tokens");
     let seal = |record: &str, field: &str, plain: &str| -> String {
-        let ctx = SealContext { org_id: org.as_str(), record_id: record, field, key_version: 1 };
-        dk.seal(&ctx, &SecretString::from(plain.to_owned())).into_string()
+        let ctx = SealContext {
+            org_id: org.as_str(),
+            record_id: record,
+            field,
+            key_version: 1,
+        };
+        dk.seal(&ctx, &SecretString::from(plain.to_owned()))
+            .into_string()
     };
 
     let mut oc = new_oauth_client("canary-client");
@@ -84,7 +97,10 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
 
     let token_conn = new_connection("canary-api-token-connection");
     let sealed_api = seal(token_conn.id.as_str(), "api_token", &api_token);
-    let token_conn = s.create_connection(&org, token_conn, api_token_credential(&sealed_api)).await.unwrap();
+    let token_conn = s
+        .create_connection(&org, token_conn, api_token_credential(&sealed_api))
+        .await
+        .unwrap();
 
     let mut oauth_conn = new_connection("canary-oauth-connection");
     oauth_conn.auth_kind = AuthKind::OAuth2;
@@ -118,17 +134,37 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
     .unwrap();
 
     // The secrets are really there (sealed): they open through the public API.
-    let cred = s.get_credential(&org, &oauth_conn.id).await.unwrap().unwrap();
-    let ctx = SealContext { org_id: org.as_str(), record_id: oauth_conn.id.as_str(), field: "refresh_token", key_version: 1 };
+    let cred = s
+        .get_credential(&org, &oauth_conn.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let ctx = SealContext {
+        org_id: org.as_str(),
+        record_id: oauth_conn.id.as_str(),
+        field: "refresh_token",
+        key_version: 1,
+    };
     let sealed: SealedSecret = cred.sealed_refresh_token.unwrap().parse().unwrap();
     assert_eq!(dk.open(&ctx, &sealed).unwrap().expose_secret(), refresh);
-    let cred = s.get_credential(&org, &token_conn.id).await.unwrap().unwrap();
-    let ctx = SealContext { record_id: token_conn.id.as_str(), field: "api_token", ..ctx };
+    let cred = s
+        .get_credential(&org, &token_conn.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let ctx = SealContext {
+        record_id: token_conn.id.as_str(),
+        field: "api_token",
+        ..ctx
+    };
     let sealed: SealedSecret = cred.sealed_api_token.unwrap().parse().unwrap();
     assert_eq!(dk.open(&ctx, &sealed).unwrap().expose_secret(), api_token);
 
     // Positive control: the scanner finds non-secret values we stored.
-    assert!(occurrences(db, "canary-oauth-connection").await > 0, "scanner cannot see stored text");
+    assert!(
+        occurrences(db, "canary-oauth-connection").await > 0,
+        "scanner cannot see stored text"
+    );
     assert!(occurrences(db, "canary-state-hash").await > 0);
 
     for (what, secret) in [
@@ -139,10 +175,17 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
         ("pkce verifier", &verifier),
         ("pending tokens", &pending),
     ] {
-        assert_eq!(occurrences(db, secret).await, 0, "{what} found in clear in the database");
+        assert_eq!(
+            occurrences(db, secret).await,
+            0,
+            "{what} found in clear in the database"
+        );
     }
     // The data key itself is only stored wrapped.
     let kc = s.get_key_check().await.unwrap().unwrap();
     assert_eq!(kc.master_key_id, master.key_id());
-    assert_eq!(occurrences(db, &master.to_base64().expose_secret().to_owned()).await, 0);
+    assert_eq!(
+        occurrences(db, master.to_base64().expose_secret()).await,
+        0
+    );
 }

@@ -131,7 +131,11 @@ macro_rules! both_backends {
 pub(crate) use both_backends;
 
 pub async fn org(store: &Store, name: &str) -> OrgId {
-    store.create_organization(name).await.expect("create org").id
+    store
+        .create_organization(name)
+        .await
+        .expect("create org")
+        .id
 }
 
 pub fn new_connection(name: &str) -> NewConnection {
@@ -173,7 +177,11 @@ pub fn new_oauth_client(client_id: &str) -> NewOAuthClient {
     }
 }
 
-pub fn new_session(client: &OAuthClientRecordId, state_hash: &str, ttl: Duration) -> NewConnectSession {
+pub fn new_session(
+    client: &OAuthClientRecordId,
+    state_hash: &str,
+    ttl: Duration,
+) -> NewConnectSession {
     NewConnectSession {
         id: ConnectSessionId::new(),
         oauth_client_id: client.clone(),

@@ -23,9 +23,15 @@ async fn organizations_and_workspaces(db: &TestDb) {
     let a = s.create_organization("alpha").await.unwrap();
     let b = s.create_organization("beta").await.unwrap();
     assert_eq!(s.get_organization(&a.id).await.unwrap(), Some(a.clone()));
-    assert_eq!(s.get_organization_by_name("beta").await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        s.get_organization_by_name("beta").await.unwrap(),
+        Some(b.clone())
+    );
     assert_eq!(s.get_organization_by_name("gamma").await.unwrap(), None);
-    assert_eq!(s.list_organizations().await.unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(
+        s.list_organizations().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
     let dup = s.create_organization("alpha").await.unwrap_err();
     assert_eq!(dup.kind(), "already_exists", "{dup}");
 
@@ -33,7 +39,13 @@ async fn organizations_and_workspaces(db: &TestDb) {
     let w1_again = s.ensure_workspace(&a.id, "default").await.unwrap();
     assert_eq!(w1, w1_again, "ensure_workspace is idempotent");
     s.ensure_workspace(&a.id, "team").await.unwrap();
-    let names: Vec<_> = s.list_workspaces(&a.id).await.unwrap().into_iter().map(|w| w.name).collect();
+    let names: Vec<_> = s
+        .list_workspaces(&a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
     assert_eq!(names, ["default", "team"]);
     let missing = s.ensure_workspace(&OrgId::new(), "x").await.unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
@@ -56,9 +68,15 @@ async fn api_keys(db: &TestDb) {
         .await
         .unwrap();
     assert!(rec.platform);
-    assert_eq!(s.find_api_key_by_hash("hash-1").await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        s.find_api_key_by_hash("hash-1").await.unwrap(),
+        Some(rec.clone())
+    );
     assert_eq!(s.find_api_key_by_hash("hash-2").await.unwrap(), None);
-    assert_eq!(s.get_api_key(&org, &rec.id).await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        s.get_api_key(&org, &rec.id).await.unwrap(),
+        Some(rec.clone())
+    );
     assert_eq!(s.list_api_keys(&org).await.unwrap(), vec![rec.clone()]);
 
     let at = OffsetDateTime::now_utc() - Duration::from_secs(5);
@@ -74,7 +92,14 @@ async fn api_keys(db: &TestDb) {
     let first = revoked.revoked_at.expect("revoked");
     let again = s.revoke_api_key(&org, &rec.id).await.unwrap();
     assert_eq!(again.revoked_at, Some(first), "revocation time is kept");
-    assert!(s.find_api_key_by_hash("hash-1").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(
+        s.find_api_key_by_hash("hash-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
 
     let dup = s
         .create_api_key(
@@ -90,8 +115,18 @@ async fn api_keys(db: &TestDb) {
         .await
         .unwrap_err();
     assert_eq!(dup.kind(), "already_exists");
-    assert!(s.revoke_api_key(&org, &ApiKeyId::new()).await.unwrap_err().is_not_found());
-    assert!(s.touch_api_key(&org, &ApiKeyId::new()).await.unwrap_err().is_not_found());
+    assert!(
+        s.revoke_api_key(&org, &ApiKeyId::new())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        s.touch_api_key(&org, &ApiKeyId::new())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 async fn data_keys_and_key_check(db: &TestDb) {
@@ -99,10 +134,16 @@ async fn data_keys_and_key_check(db: &TestDb) {
     let org = org(s, "o").await;
     let master = MasterKey::generate();
     assert_eq!(s.get_key_check().await.unwrap(), None);
-    assert!(s.put_key_check(&master.key_id(), &master.key_check()).await.unwrap());
+    assert!(
+        s.put_key_check(&master.key_id(), &master.key_check())
+            .await
+            .unwrap()
+    );
     let other = MasterKey::generate();
     assert!(
-        !s.put_key_check(&other.key_id(), &other.key_check()).await.unwrap(),
+        !s.put_key_check(&other.key_id(), &other.key_check())
+            .await
+            .unwrap(),
         "an existing key-check record is never overwritten"
     );
     let kc = s.get_key_check().await.unwrap().unwrap();
@@ -111,15 +152,24 @@ async fn data_keys_and_key_check(db: &TestDb) {
     assert!(other.verify_key_check(&kc.record).is_err());
 
     let dk1 = DataKey::generate();
-    let rec1 = s.put_data_key(&org, 1, &master.wrap(&dk1, org.as_str(), 1)).await.unwrap();
-    let dup = s.put_data_key(&org, 1, &master.wrap(&dk1, org.as_str(), 1)).await.unwrap_err();
+    let rec1 = s
+        .put_data_key(&org, 1, &master.wrap(&dk1, org.as_str(), 1))
+        .await
+        .unwrap();
+    let dup = s
+        .put_data_key(&org, 1, &master.wrap(&dk1, org.as_str(), 1))
+        .await
+        .unwrap_err();
     assert_eq!(dup.kind(), "already_exists");
     let foreign = s
         .put_data_key(&org, 2, &other.wrap(&DataKey::generate(), org.as_str(), 2))
         .await
         .unwrap_err();
     assert_eq!(foreign.kind(), "master_key_changed", "{foreign}");
-    let rec2 = s.put_data_key(&org, 2, &master.wrap(&DataKey::generate(), org.as_str(), 2)).await.unwrap();
+    let rec2 = s
+        .put_data_key(&org, 2, &master.wrap(&DataKey::generate(), org.as_str(), 2))
+        .await
+        .unwrap();
     let keys = s.get_data_keys(&org).await.unwrap();
     assert_eq!(keys, vec![rec1.clone(), rec2]);
     master.unwrap(&keys[0].wrapped, org.as_str(), 1).unwrap();
@@ -129,46 +179,93 @@ async fn data_keys_and_key_check(db: &TestDb) {
 async fn oauth_clients(db: &TestDb) {
     let s = &db.store;
     let org = org(s, "o").await;
-    let c = s.create_oauth_client(&org, new_oauth_client("client-a")).await.unwrap();
-    assert_eq!(s.get_oauth_client(&org, &c.id).await.unwrap(), Some(c.clone()));
-    assert_eq!(s.find_oauth_client_by_client_id(&org, "client-a").await.unwrap(), Some(c.clone()));
+    let c = s
+        .create_oauth_client(&org, new_oauth_client("client-a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_oauth_client(&org, &c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        s.find_oauth_client_by_client_id(&org, "client-a")
+            .await
+            .unwrap(),
+        Some(c.clone())
+    );
     assert_eq!(s.list_oauth_clients(&org).await.unwrap(), vec![c.clone()]);
     let json = serde_json::to_string(&c).unwrap();
-    assert!(!json.contains("sealed"), "sealed secret is not serialized: {json}");
+    assert!(
+        !json.contains("sealed"),
+        "sealed secret is not serialized: {json}"
+    );
 
     // In use by a connection: refused; after the connection is gone: deleted.
     let mut nc = new_connection("uses-client");
     nc.auth_kind = AuthKind::OAuth2;
     nc.oauth_client_id = Some(c.id.clone());
-    let conn = s.create_connection(&org, nc, NewCredential::default()).await.unwrap();
+    let conn = s
+        .create_connection(&org, nc, NewCredential::default())
+        .await
+        .unwrap();
     let in_use = s.delete_oauth_client(&org, &c.id).await.unwrap_err();
     assert_eq!(in_use.kind(), "in_use", "{in_use}");
     assert!(in_use.to_string().contains("uses-client"));
     s.delete_connection(&org, &conn.id).await.unwrap();
     s.delete_oauth_client(&org, &c.id).await.unwrap();
     assert_eq!(s.get_oauth_client(&org, &c.id).await.unwrap(), None);
-    assert!(s.delete_oauth_client(&org, &c.id).await.unwrap_err().is_not_found());
+    assert!(
+        s.delete_oauth_client(&org, &c.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 async fn connections_and_credentials(db: &TestDb) {
     let s = &db.store;
     let org = org(s, "o").await;
-    let client = s.create_oauth_client(&org, new_oauth_client("cl")).await.unwrap();
+    let client = s
+        .create_oauth_client(&org, new_oauth_client("cl"))
+        .await
+        .unwrap();
     let conn = s
-        .create_connection(&org, new_connection("jira"), api_token_credential("jgv1.1.tok"))
+        .create_connection(
+            &org,
+            new_connection("jira"),
+            api_token_credential("jgv1.1.tok"),
+        )
         .await
         .unwrap();
     assert_eq!(conn.version, 1);
-    assert_eq!(s.get_connection(&org, &conn.id).await.unwrap(), Some(conn.clone()));
-    assert_eq!(s.find_connection(&org, "default", "jira").await.unwrap(), Some(conn.clone()));
-    assert_eq!(s.find_connection(&org, "other", "jira").await.unwrap(), None);
+    assert_eq!(
+        s.get_connection(&org, &conn.id).await.unwrap(),
+        Some(conn.clone())
+    );
+    assert_eq!(
+        s.find_connection(&org, "default", "jira").await.unwrap(),
+        Some(conn.clone())
+    );
+    assert_eq!(
+        s.find_connection(&org, "other", "jira").await.unwrap(),
+        None
+    );
     let mut second = new_connection("sm");
     second.workspace = "team".into();
     second.api_type = ApiType::ServiceManagement;
     second.owner = Owner::User("user-7".into());
-    let second = s.create_connection(&org, second, NewCredential::default()).await.unwrap();
-    assert_eq!(s.list_connections(&org, None).await.unwrap(), vec![conn.clone(), second.clone()]);
-    assert_eq!(s.list_connections(&org, Some("team")).await.unwrap(), vec![second.clone()]);
+    let second = s
+        .create_connection(&org, second, NewCredential::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_connections(&org, None).await.unwrap(),
+        vec![conn.clone(), second.clone()]
+    );
+    assert_eq!(
+        s.list_connections(&org, Some("team")).await.unwrap(),
+        vec![second.clone()]
+    );
     let dup = s
         .create_connection(&org, new_connection("jira"), NewCredential::default())
         .await
@@ -201,16 +298,35 @@ async fn connections_and_credentials(db: &TestDb) {
     assert_eq!(updated.name, "jira-renamed");
     assert_eq!(updated.workspace, "moved");
     assert_eq!(updated.email, None);
-    assert_eq!(updated.account_name.as_deref(), Some("Ada"), "untouched column kept");
+    assert_eq!(
+        updated.account_name.as_deref(),
+        Some("Ada"),
+        "untouched column kept"
+    );
     assert_eq!(updated.oauth_client_id, Some(client.id.clone()));
-    assert!(s.list_workspaces(&org).await.unwrap().iter().any(|w| w.name == "moved"));
-    assert_eq!(s.get_connection(&org, &conn.id).await.unwrap(), Some(updated.clone()));
+    assert!(
+        s.list_workspaces(&org)
+            .await
+            .unwrap()
+            .iter()
+            .any(|w| w.name == "moved")
+    );
+    assert_eq!(
+        s.get_connection(&org, &conn.id).await.unwrap(),
+        Some(updated.clone())
+    );
 
     // Status updates don't bump the version.
     let checked = OffsetDateTime::now_utc();
-    s.set_connection_status(&org, &conn.id, ConnectionStatus::NeedsReauth, Some("invalid_grant"), checked)
-        .await
-        .unwrap();
+    s.set_connection_status(
+        &org,
+        &conn.id,
+        ConnectionStatus::NeedsReauth,
+        Some("invalid_grant"),
+        checked,
+    )
+    .await
+    .unwrap();
     let after = s.get_connection(&org, &conn.id).await.unwrap().unwrap();
     assert_eq!(after.status, ConnectionStatus::NeedsReauth);
     assert_eq!(after.status_reason.as_deref(), Some("invalid_grant"));
@@ -249,23 +365,40 @@ async fn connections_and_credentials(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(refreshed.generation, 3);
-    assert_eq!(refreshed.sealed_refresh_token.as_deref(), Some("jgv1.1.rt"), "kept when not rotated");
-    assert_eq!(s.get_credential(&org, &conn.id).await.unwrap(), Some(refreshed.clone()));
+    assert_eq!(
+        refreshed.sealed_refresh_token.as_deref(),
+        Some("jgv1.1.rt"),
+        "kept when not rotated"
+    );
+    assert_eq!(
+        s.get_credential(&org, &conn.id).await.unwrap(),
+        Some(refreshed.clone())
+    );
 
     // Background-refresh listing sees it only when due and while not needing re-consent.
-    s.set_connection_status(&org, &conn.id, ConnectionStatus::Healthy, None, checked).await.unwrap();
+    s.set_connection_status(&org, &conn.id, ConnectionStatus::Healthy, None, checked)
+        .await
+        .unwrap();
     assert!(s.refresh_due(checked, 10).await.unwrap().is_empty());
-    let due = s.refresh_due(checked + Duration::from_secs(10_000), 10).await.unwrap();
+    let due = s
+        .refresh_due(checked + Duration::from_secs(10_000), 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].connection_id, conn.id);
     assert_eq!(due[0].generation, 3);
 
     // Admin reseal: CAS on generation, generation unchanged.
-    assert!(!s.admin_reseal_credential(&org, &conn.id, 2, None, Some("x"), None).await.unwrap());
-    assert!(s
-        .admin_reseal_credential(&org, &conn.id, 3, None, Some("jgv2.at"), Some("jgv2.rt"))
-        .await
-        .unwrap());
+    assert!(
+        !s.admin_reseal_credential(&org, &conn.id, 2, None, Some("x"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.admin_reseal_credential(&org, &conn.id, 3, None, Some("jgv2.at"), Some("jgv2.rt"))
+            .await
+            .unwrap()
+    );
     let resealed = s.get_credential(&org, &conn.id).await.unwrap().unwrap();
     assert_eq!(resealed.generation, 3);
     assert_eq!(resealed.sealed_access_token.as_deref(), Some("jgv2.at"));
@@ -274,31 +407,60 @@ async fn connections_and_credentials(db: &TestDb) {
     s.delete_connection(&org, &conn.id).await.unwrap();
     assert_eq!(s.get_connection(&org, &conn.id).await.unwrap(), None);
     assert_eq!(s.get_credential(&org, &conn.id).await.unwrap(), None);
-    assert!(s.delete_connection(&org, &conn.id).await.unwrap_err().is_not_found());
-    assert!(s.get_credential(&org, &second.id).await.unwrap().is_some(), "others untouched");
+    assert!(
+        s.delete_connection(&org, &conn.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        s.get_credential(&org, &second.id).await.unwrap().is_some(),
+        "others untouched"
+    );
 }
 
 async fn connect_sessions(db: &TestDb) {
     let s = &db.store;
     let org = org(s, "o").await;
-    let client = s.create_oauth_client(&org, new_oauth_client("cl")).await.unwrap();
+    let client = s
+        .create_oauth_client(&org, new_oauth_client("cl"))
+        .await
+        .unwrap();
     let sess = s
-        .create_connect_session(&org, new_session(&client.id, "h-1", Duration::from_secs(600)))
+        .create_connect_session(
+            &org,
+            new_session(&client.id, "h-1", Duration::from_secs(600)),
+        )
         .await
         .unwrap();
     assert_eq!(sess.status, SessionStatus::Pending);
-    assert_eq!(s.get_connect_session(&org, &sess.id).await.unwrap(), Some(sess.clone()));
+    assert_eq!(
+        s.get_connect_session(&org, &sess.id).await.unwrap(),
+        Some(sess.clone())
+    );
 
-    let consumed = s.consume_session_state("h-1").await.unwrap().expect("first consume");
+    let consumed = s
+        .consume_session_state("h-1")
+        .await
+        .unwrap()
+        .expect("first consume");
     assert_eq!(consumed.id, sess.id);
     assert!(consumed.consumed_at.is_some());
-    assert_eq!(s.consume_session_state("h-1").await.unwrap(), None, "single use");
+    assert_eq!(
+        s.consume_session_state("h-1").await.unwrap(),
+        None,
+        "single use"
+    );
     assert_eq!(s.consume_session_state("unknown").await.unwrap(), None);
     let explained = s.find_session_by_state_hash("h-1").await.unwrap().unwrap();
     assert!(explained.consumed_at.is_some());
 
-    let conn = s.create_connection(&org, new_connection("c"), NewCredential::default()).await.unwrap();
-    let sites = serde_json::json!([{"cloud_id": "a", "name": "acme"}, {"cloud_id": "b", "name": "globex"}]);
+    let conn = s
+        .create_connection(&org, new_connection("c"), NewCredential::default())
+        .await
+        .unwrap();
+    let sites =
+        serde_json::json!([{"cloud_id": "a", "name": "acme"}, {"cloud_id": "b", "name": "globex"}]);
     let chosen = s
         .update_connect_session(
             &org,
@@ -333,7 +495,10 @@ async fn connect_sessions(db: &TestDb) {
 
     // Expired sessions cannot be consumed and are purged.
     let old = s
-        .create_connect_session(&org, new_session(&client.id, "h-old", Duration::from_millis(1)))
+        .create_connect_session(
+            &org,
+            new_session(&client.id, "h-old", Duration::from_millis(1)),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -345,7 +510,10 @@ async fn connect_sessions(db: &TestDb) {
     assert_eq!(purged, 1);
     assert_eq!(s.get_connect_session(&org, &old.id).await.unwrap(), None);
     let dup = s
-        .create_connect_session(&org, new_session(&client.id, "h-1", Duration::from_secs(60)))
+        .create_connect_session(
+            &org,
+            new_session(&client.id, "h-1", Duration::from_secs(60)),
+        )
         .await
         .unwrap_err();
     assert_eq!(dup.kind(), "already_exists");
@@ -372,7 +540,10 @@ async fn audit_and_health(db: &TestDb) {
     assert_eq!(events[0].action, "connection.create.2", "newest first");
     assert_eq!(events[0].detail, serde_json::json!({"i": 2}));
 
-    let conn = s.create_connection(&org, new_connection("c"), NewCredential::default()).await.unwrap();
+    let conn = s
+        .create_connection(&org, new_connection("c"), NewCredential::default())
+        .await
+        .unwrap();
     assert_eq!(s.latest_health(&org, &conn.id).await.unwrap(), None);
     let now = OffsetDateTime::now_utc();
     let first = HealthCheck {
@@ -394,6 +565,14 @@ async fn audit_and_health(db: &TestDb) {
     let latest = s.latest_health(&org, &conn.id).await.unwrap().unwrap();
     assert_eq!(latest.status, ConnectionStatus::Error);
     assert_eq!(latest.reason.as_deref(), Some("HTTP 503"));
-    let missing = HealthCheck { connection_id: ConnectionId::new(), ..second };
-    assert!(s.record_health_check(&org, &missing).await.unwrap_err().is_not_found());
+    let missing = HealthCheck {
+        connection_id: ConnectionId::new(),
+        ..second
+    };
+    assert!(
+        s.record_health_check(&org, &missing)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }

@@ -20,9 +20,14 @@ both_backends!(
 async fn bad_urls_are_clear_errors() {
     let err = Store::connect("mysql://x").await.unwrap_err();
     assert_eq!(err.kind(), "invalid_url");
-    let err = Store::connect("postgres://u:hunter2@127.0.0.1:1/db").await.unwrap_err();
+    let err = Store::connect("postgres://u:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "connect");
-    assert!(!err.to_string().contains("hunter2"), "password leaked: {err}");
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "password leaked: {err}"
+    );
 }
 
 #[tokio::test]
@@ -39,7 +44,10 @@ async fn fresh_sqlite_file_reports_pending_migrations() {
     let journal: String = {
         use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap()
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
     };
     assert_eq!(journal, "wal");
 }
@@ -48,18 +56,28 @@ async fn migrations_are_tracked(db: &TestDb) {
     assert!(!db.store.migrations_pending().await.unwrap());
     db.store.migrate().await.unwrap(); // idempotent
     db.store.ping().await.unwrap();
-    let expected = if db.sqlite_path.is_some() { Backend::Sqlite } else { Backend::Postgres };
+    let expected = if db.sqlite_path.is_some() {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
     assert_eq!(db.store.backend(), expected);
 }
 
 /// Sets up `orgs` organizations with two data key versions each under `master`.
 async fn seed_keys(s: &Store, master: &MasterKey, orgs: usize) -> Vec<OrgId> {
-    assert!(s.put_key_check(&master.key_id(), &master.key_check()).await.unwrap());
+    assert!(
+        s.put_key_check(&master.key_id(), &master.key_check())
+            .await
+            .unwrap()
+    );
     let mut ids = Vec::new();
     for i in 0..orgs {
         let org = org(s, &format!("org-{i}")).await;
         for v in 1..=2 {
-            s.put_data_key(&org, v, &master.wrap(&DataKey::generate(), org.as_str(), v)).await.unwrap();
+            s.put_data_key(&org, v, &master.wrap(&DataKey::generate(), org.as_str(), v))
+                .await
+                .unwrap();
         }
         ids.push(org);
     }
@@ -78,13 +96,22 @@ async fn master_key_replacement_is_atomic_under_concurrent_reads(db: &TestDb) {
     let reader_store = db.second_store().await;
     let mut readers = Vec::new();
     for _ in 0..3 {
-        let (s, stop, reads, orgs) = (reader_store.clone(), stop.clone(), reads.clone(), orgs.clone());
+        let (s, stop, reads, orgs) = (
+            reader_store.clone(),
+            stop.clone(),
+            reads.clone(),
+            orgs.clone(),
+        );
         let (old, new) = (old.clone(), new.clone());
         readers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 for org in &orgs {
                     for rec in s.get_data_keys(org).await.unwrap() {
-                        let mk = if rec.wrapped.master_key_id == old.key_id() { &old } else { &new };
+                        let mk = if rec.wrapped.master_key_id == old.key_id() {
+                            &old
+                        } else {
+                            &new
+                        };
                         mk.unwrap(&rec.wrapped, org.as_str(), rec.version)
                             .expect("every data key readable during rotation");
                     }
@@ -101,8 +128,13 @@ async fn master_key_replacement_is_atomic_under_concurrent_reads(db: &TestDb) {
         .unwrap()
         .into_iter()
         .map(|rec| {
-            let dk = old.unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version).unwrap();
-            DataKeyRecord { wrapped: new.wrap(&dk, rec.org_id.as_str(), rec.version), ..rec }
+            let dk = old
+                .unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version)
+                .unwrap();
+            DataKeyRecord {
+                wrapped: new.wrap(&dk, rec.org_id.as_str(), rec.version),
+                ..rec
+            }
         })
         .collect();
     assert_eq!(rewrapped.len(), 8);
@@ -119,13 +151,21 @@ async fn master_key_replacement_is_atomic_under_concurrent_reads(db: &TestDb) {
     let kc = s.get_key_check().await.unwrap().unwrap();
     assert_eq!(kc.master_key_id, new.key_id());
     new.verify_key_check(&kc.record).unwrap();
-    assert!(old.verify_key_check(&kc.record).is_err(), "old key is now refused");
+    assert!(
+        old.verify_key_check(&kc.record).is_err(),
+        "old key is now refused"
+    );
     for rec in s.admin_list_all_data_keys().await.unwrap() {
-        new.unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version).unwrap();
+        new.unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version)
+            .unwrap();
     }
     // Data keys wrapped by the old master key are refused from now on.
     let late = s
-        .put_data_key(&orgs[0], 3, &old.wrap(&DataKey::generate(), orgs[0].as_str(), 3))
+        .put_data_key(
+            &orgs[0],
+            3,
+            &old.wrap(&DataKey::generate(), orgs[0].as_str(), 3),
+        )
         .await
         .unwrap_err();
     assert_eq!(late.kind(), "master_key_changed");
@@ -140,8 +180,13 @@ async fn master_key_replacement_refuses_incomplete_or_stale_input(db: &TestDb) {
     let rewrap = |recs: &[DataKeyRecord]| -> Vec<DataKeyRecord> {
         recs.iter()
             .map(|rec| {
-                let dk = old.unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version).unwrap();
-                DataKeyRecord { wrapped: new.wrap(&dk, rec.org_id.as_str(), rec.version), ..rec.clone() }
+                let dk = old
+                    .unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version)
+                    .unwrap();
+                DataKeyRecord {
+                    wrapped: new.wrap(&dk, rec.org_id.as_str(), rec.version),
+                    ..rec.clone()
+                }
             })
             .collect()
     };
@@ -152,8 +197,15 @@ async fn master_key_replacement_refuses_incomplete_or_stale_input(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");
-    assert_eq!(s.get_key_check().await.unwrap().unwrap().master_key_id, old.key_id());
-    assert_eq!(s.admin_list_all_data_keys().await.unwrap(), all, "rolled back");
+    assert_eq!(
+        s.get_key_check().await.unwrap().unwrap().master_key_id,
+        old.key_id()
+    );
+    assert_eq!(
+        s.admin_list_all_data_keys().await.unwrap(),
+        all,
+        "rolled back"
+    );
     // Wrapped by the wrong key: refused up front.
     let err = s
         .admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &all)
@@ -162,7 +214,9 @@ async fn master_key_replacement_refuses_incomplete_or_stale_input(db: &TestDb) {
     assert_eq!(err.kind(), "invalid_input");
     // Stale "old" id (someone rotated already): refused.
     let full = rewrap(&all);
-    s.admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &full).await.unwrap();
+    s.admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &full)
+        .await
+        .unwrap();
     let again = s
         .admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &full)
         .await
@@ -186,7 +240,10 @@ async fn deleting_a_connection_erases_its_secrets(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert!(crate::canary::occurrences(db, &marker).await > 0, "positive control: marker is stored");
+    assert!(
+        crate::canary::occurrences(db, &marker).await > 0,
+        "positive control: marker is stored"
+    );
     s.delete_connection(&org, &conn.id).await.unwrap();
     assert_eq!(s.get_credential(&org, &conn.id).await.unwrap(), None);
     assert_eq!(
