@@ -18,7 +18,10 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { requests: 2000, concurrency: 32 };
+    let mut a = Args {
+        requests: 2000,
+        concurrency: 32,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().and_then(|v| v.parse().ok());
@@ -84,7 +87,12 @@ async fn load(n: usize, c: usize, make: impl Fn() -> reqwest::RequestBuilder) ->
     let total = started.elapsed();
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Run { rps: n as f64 / total.as_secs_f64(), p50: pct(0.50), p99: pct(0.99), errors }
+    Run {
+        rps: n as f64 / total.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
 }
 
 fn row(name: &str, r: &Run) {
@@ -100,7 +108,11 @@ fn row(name: &str, r: &Run) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args();
-    let sim = Simulator::start(SimConfig { issues_per_site: 50, ..SimConfig::default() }).await?;
+    let sim = Simulator::start(SimConfig {
+        issues_per_site: 50,
+        ..SimConfig::default()
+    })
+    .await?;
     let dir = tempfile::tempdir()?;
     let rss_before = rss_kib();
     let t0 = Instant::now();
@@ -119,9 +131,14 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let startup = t0.elapsed();
     let base = app.base_url();
-    let key = std::fs::read_to_string(app.bootstrap.admin_key_path.as_ref().expect("fresh data dir"))?
-        .trim()
-        .to_owned();
+    let key = std::fs::read_to_string(
+        app.bootstrap
+            .admin_key_path
+            .as_ref()
+            .expect("fresh data dir"),
+    )?
+    .trim()
+    .to_owned();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.serve(async move {
         let _ = stop_rx.await;
@@ -129,15 +146,19 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_idle = rss_kib();
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
     let user = sim.users[0].clone();
     let site = sim.sites[0].subdomain.clone();
     let created: serde_json::Value = http
         .post(format!("{base}/api/v1/integrations/connectors"))
         .bearer_auth(&key)
-        .json(&json!({"workspace_name": "bench", "connector_type": "Jira", "name": "bench",
+        .json(
+            &json!({"workspace_name": "bench", "connector_type": "Jira", "name": "bench",
                       "credentials": {"username": user.email, "password": user.api_token},
-                      "replication_config": {"subdomain": site}}))
+                      "replication_config": {"subdomain": site}}),
+        )
         .send()
         .await?
         .error_for_status()?
@@ -152,32 +173,56 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let issue = format!("{}-1", projects["values"][0]["key"].as_str().expect("a project"));
+    let issue = format!(
+        "{}-1",
+        projects["values"][0]["key"].as_str().expect("a project")
+    );
 
-    println!("jiragate bench: {} requests per run, concurrency {}", a.requests, a.concurrency);
-    println!("App::build start-up: {:.1} ms (SQLite, fresh data dir, migrations + bootstrap)", startup.as_secs_f64() * 1e3);
+    println!(
+        "jiragate bench: {} requests per run, concurrency {}",
+        a.requests, a.concurrency
+    );
+    println!(
+        "App::build start-up: {:.1} ms (SQLite, fresh data dir, migrations + bootstrap)",
+        startup.as_secs_f64() * 1e3
+    );
     if let (Some(b), Some(i)) = (rss_before, rss_idle) {
-        println!("RSS: {:.1} MiB idle after start (process incl. simulator); App::build added {:.1} MiB", i as f64 / 1024.0, i.saturating_sub(b) as f64 / 1024.0);
+        println!(
+            "RSS: {:.1} MiB idle after start (process incl. simulator); App::build added {:.1} MiB",
+            i as f64 / 1024.0,
+            i.saturating_sub(b) as f64 / 1024.0
+        );
     }
     // Warm both paths (connection pools, token caches).
-    let _ = load(64, a.concurrency, || http.get(format!("{site_url}/rest/api/3/myself")).basic_auth(&user.email, Some(&user.api_token))).await;
+    let _ = load(64, a.concurrency, || {
+        http.get(format!("{site_url}/rest/api/3/myself"))
+            .basic_auth(&user.email, Some(&user.api_token))
+    })
+    .await;
 
     let direct_get = load(a.requests, a.concurrency, || {
-        http.get(format!("{site_url}/rest/api/3/issue/{issue}")).basic_auth(&user.email, Some(&user.api_token))
+        http.get(format!("{site_url}/rest/api/3/issue/{issue}"))
+            .basic_auth(&user.email, Some(&user.api_token))
     })
     .await;
     let via_execute = load(a.requests, a.concurrency, || {
-        http.post(format!("{base}/api/v1/integrations/connectors/{id}/execute"))
-            .bearer_auth(&key)
-            .json(&json!({"entity": "issues", "action": "get", "params": {"issue": issue}}))
+        http.post(format!(
+            "{base}/api/v1/integrations/connectors/{id}/execute"
+        ))
+        .bearer_auth(&key)
+        .json(&json!({"entity": "issues", "action": "get", "params": {"issue": issue}}))
     })
     .await;
     let direct_myself = load(a.requests, a.concurrency, || {
-        http.get(format!("{site_url}/rest/api/3/myself")).basic_auth(&user.email, Some(&user.api_token))
+        http.get(format!("{site_url}/rest/api/3/myself"))
+            .basic_auth(&user.email, Some(&user.api_token))
     })
     .await;
     let via_proxy = load(a.requests, a.concurrency, || {
-        http.get(format!("{base}/api/v1/integrations/connectors/{id}/proxy/rest/api/3/myself")).bearer_auth(&key)
+        http.get(format!(
+            "{base}/api/v1/integrations/connectors/{id}/proxy/rest/api/3/myself"
+        ))
+        .bearer_auth(&key)
     })
     .await;
     row("direct  GET issue (simulator)", &direct_get);

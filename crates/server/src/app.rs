@@ -102,7 +102,10 @@ impl App {
     }
 
     /// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "jiragate listening");
         let token = self.state.shutdown_token().clone();
         let signal = async move {
@@ -161,7 +164,10 @@ fn api_routes() -> Router<AppState> {
         )
         .route("/api/v1/connect/sessions", post(oauth::create_session))
         .route("/api/v1/connect/sessions/{id}", get(oauth::get_session))
-        .route("/api/v1/connect/sessions/{id}/site", post(oauth::choose_site))
+        .route(
+            "/api/v1/connect/sessions/{id}/site",
+            post(oauth::choose_site),
+        )
         .route("/oauth/callback", get(oauth::callback))
         .route("/oauth/callback/site", post(oauth::callback_site))
         .route("/api/v1/credentials/token", post(credentials::token))
@@ -173,8 +179,14 @@ fn api_routes() -> Router<AppState> {
             "/api/v1/workspaces",
             get(admin::list_workspaces).post(admin::create_workspace),
         )
-        .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))
-        .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
+        .route(
+            "/api/v1/keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
+        .route(
+            "/api/v1/keys/{id}",
+            axum::routing::delete(admin::revoke_key),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
@@ -197,7 +209,13 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     };
     Ok(Some(
         layer
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,

@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for Caller {
         }
 
         if let Some(limiter) = &state.inner.limiter
-            && let Err(wait) = limiter.check(&key.id.to_string())
+            && let Err(wait) = limiter.check(key.id.as_ref())
         {
             metrics::counter!(KEY_RATE_LIMITED).increment(1);
             return Err(Problem::rate_limited(
@@ -116,12 +116,13 @@ impl FromRequestParts<AppState> for Caller {
         let org = match parts.headers.get(ORG_HEADER) {
             None => key.org_id.clone(),
             Some(raw) => {
-                let text = raw.to_str().map_err(|_| {
-                    Problem::validation(ORG_HEADER, "not a valid organization id")
-                })?;
-                let wanted: OrgId = text.trim().parse().map_err(|_| {
-                    Problem::validation(ORG_HEADER, "not a valid organization id")
-                })?;
+                let text = raw
+                    .to_str()
+                    .map_err(|_| Problem::validation(ORG_HEADER, "not a valid organization id"))?;
+                let wanted: OrgId = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| Problem::validation(ORG_HEADER, "not a valid organization id"))?;
                 if wanted == key.org_id {
                     wanted
                 } else if key.platform {

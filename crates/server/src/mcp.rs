@@ -28,12 +28,9 @@ pub fn mcp_routes(state: &AppState) -> Router<AppState> {
     let resolver = Arc::new(EngineKeyResolver::new(state.engine().clone()));
     match jiragate_mcp::streamable_http_service_with_config(resolver, McpOptions::default(), config)
     {
-        Ok(service) => Router::new()
-            .route_service("/mcp", service)
-            .route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                authenticate,
-            )),
+        Ok(service) => Router::new().route_service("/mcp", service).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), authenticate),
+        ),
         Err(err) => {
             tracing::error!(error = %err, "MCP endpoint disabled: invalid MCP options");
             Router::new()

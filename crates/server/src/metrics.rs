@@ -54,11 +54,21 @@ pub fn prometheus_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests served by route template and status");
-    metrics::describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency");
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests served by route template and status"
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency"
+    );
     metrics::describe_gauge!(CONNECTIONS, "Connections by health status");
     metrics::describe_counter!(PROBLEMS, "Problem responses by kind");
-    metrics::describe_counter!(KEY_RATE_LIMITED, "Requests refused by the per-API-key rate limit");
+    metrics::describe_counter!(
+        KEY_RATE_LIMITED,
+        "Requests refused by the per-API-key rate limit"
+    );
 }
 
 /// Middleware: count and time every request under its route template (never the raw path, which

@@ -78,7 +78,9 @@ pub async fn normalize_problems(req: Request, next: Next) -> Response {
             .unwrap_or("request failed")
             .to_owned(),
     };
-    let mut out = Problem::new(kind, detail).with_status(status).into_response();
+    let mut out = Problem::new(kind, detail)
+        .with_status(status)
+        .into_response();
     if let Some(allow) = resp.headers().get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }

@@ -113,7 +113,7 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub status: StatusCode,
     pub detail: String,
-    pub extensions: Map<String, Value>,
+    pub extensions: Box<Map<String, Value>>,
     pub retry_after: Option<Duration>,
     pub www_authenticate: Option<&'static str>,
 }
@@ -139,7 +139,7 @@ impl Problem {
             kind,
             status: kind.default_status(),
             detail: detail.into(),
-            extensions: Map::new(),
+            extensions: Box::default(),
             retry_after: None,
             www_authenticate: None,
         }
@@ -210,7 +210,7 @@ impl Problem {
             title: self.kind.title().to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            extensions: self.extensions.clone(),
+            extensions: (*self.extensions).clone(),
         }
     }
 }
@@ -233,7 +233,10 @@ impl IntoResponse for Problem {
             h.insert(header::RETRY_AFTER, v);
         }
         if let Some(challenge) = self.www_authenticate {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         resp
     }
@@ -252,12 +255,10 @@ fn problem_from_engine(err: EngineError) -> Problem {
         EngineError::NotFound { what, id } => Problem::new(ProblemKind::NotFound, detail)
             .with("what", what.to_string())
             .with("id", id.to_string()),
-        EngineError::Validation { field, message } => {
-            Problem::new(ProblemKind::Validation, detail)
-                .with_status(status)
-                .with("field", field.to_string())
-                .with("message", message.to_string())
-        }
+        EngineError::Validation { field, message } => Problem::new(ProblemKind::Validation, detail)
+            .with_status(status)
+            .with("field", field.to_string())
+            .with("message", message.to_string()),
         EngineError::Unauthorized => Problem::unauthorized(detail),
         EngineError::Forbidden { needed } => {
             Problem::forbidden(detail).with("required_scope", needed.to_string())
@@ -275,8 +276,7 @@ fn problem_from_engine(err: EngineError) -> Problem {
                 .with("action", action.to_string())
         }
         EngineError::RateLimited { retry_after_secs } => {
-            Problem::rate_limited(Duration::from_secs(retry_after_secs), detail)
-                .with_status(status)
+            Problem::rate_limited(Duration::from_secs(retry_after_secs), detail).with_status(status)
         }
         EngineError::Upstream {
             status: upstream_status,
@@ -337,8 +337,11 @@ impl From<JsonRejection> for Problem {
                         "the request body exceeds the configured limit",
                     )
                 } else {
-                    Problem::new(ProblemKind::Validation, "the request body could not be read")
-                        .with_status(StatusCode::BAD_REQUEST)
+                    Problem::new(
+                        ProblemKind::Validation,
+                        "the request body could not be read",
+                    )
+                    .with_status(StatusCode::BAD_REQUEST)
                 }
             }
             _ => Problem::new(ProblemKind::Validation, rej.body_text())

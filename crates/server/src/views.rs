@@ -11,8 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use jiragate_store::{
-    ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionStatus, OAuthClientRecord,
-    Organization, Owner, Workspace,
+    ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionStatus, OAuthClientRecord, Organization,
+    Owner, Workspace,
 };
 
 pub(crate) fn ts(t: OffsetDateTime) -> String {

@@ -371,6 +371,8 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
             Some(rc) => {
                 let id = remote_id(rc, &r).await?;
                 let mut page_token: Option<String> = None;
+                // `limit` caps the total, as in local mode.
+                let cap = r.params.get("limit").and_then(Value::as_u64);
                 // Bounded: a server that never ends its pages cannot keep us here forever.
                 for _ in 0..1_000_000 {
                     let mut params = r.params.clone();
@@ -379,12 +381,15 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
                     }
                     let page = rc.execute(&id, &entity, &action, &Value::Object(params)).await?;
                     for item in items_of(page.get("data")) {
+                        if cap.is_some_and(|c| n >= c) {
+                            break;
+                        }
                         write_line(&mut stdout, &item)?;
                         n += 1;
                         bar.set_position(n);
                     }
                     page_token = page.get("next_page_token").and_then(Value::as_str).map(str::to_string);
-                    if page_token.is_none() {
+                    if page_token.is_none() || cap.is_some_and(|c| n >= c) {
                         break;
                     }
                 }

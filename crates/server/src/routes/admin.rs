@@ -60,7 +60,14 @@ pub async fn create_organization(
         .create_organization(&name)
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "organization.create", &org.id.to_string(), json!({"name": org.name})).await;
+    audit(
+        &state,
+        &caller,
+        "organization.create",
+        org.id.as_ref(),
+        json!({"name": org.name}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(OrganizationView::from(&org))).into_response())
 }
 
@@ -150,13 +157,22 @@ pub async fn create_key(
         scopes.push(scope);
     }
     if body.platform && !caller.key.platform {
-        return Err(Problem::forbidden("only a platform key may create a platform key"));
+        return Err(Problem::forbidden(
+            "only a platform key may create a platform key",
+        ));
     }
     let (record, secret) = state
         .engine()
         .create_api_key(&caller.org, &name, &scopes, body.platform)
         .await?;
-    audit(&state, &caller, "api_key.create", &record.id.to_string(), json!({"name": record.name, "scopes": record.scopes})).await;
+    audit(
+        &state,
+        &caller,
+        "api_key.create",
+        record.id.as_ref(),
+        json!({"name": record.name, "scopes": record.scopes}),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKeyResponse {
@@ -205,6 +221,13 @@ pub async fn revoke_key(
         .revoke_api_key(&caller.org, &key_id)
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "api_key.revoke", &key_id.to_string(), json!({})).await;
+    audit(
+        &state,
+        &caller,
+        "api_key.revoke",
+        key_id.as_ref(),
+        json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

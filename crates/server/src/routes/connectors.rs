@@ -68,7 +68,9 @@ fn site_ref(cfg: &ReplicationConfig) -> Result<Option<SiteRef>, Problem> {
             "replication_config",
             "give either `subdomain` or `base_url`, not both",
         )),
-        (Some(s), None) if !s.trim().is_empty() => Ok(Some(SiteRef::Subdomain(s.trim().to_owned()))),
+        (Some(s), None) if !s.trim().is_empty() => {
+            Ok(Some(SiteRef::Subdomain(s.trim().to_owned())))
+        }
         (None, Some(u)) if !u.trim().is_empty() => {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 return Err(Problem::validation(
@@ -237,7 +239,14 @@ pub async fn create_connector(
         owner,
     )
     .await?;
-    audit(&state, &caller, "connector.create", &conn.id.to_string(), json!({"name": conn.name, "workspace": conn.workspace})).await;
+    audit(
+        &state,
+        &caller,
+        "connector.create",
+        conn.id.as_ref(),
+        json!({"name": conn.name, "workspace": conn.workspace}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(ConnectorView::from(&conn))).into_response())
 }
 
@@ -298,7 +307,14 @@ pub async fn update_connector(
         .replace_credentials(&caller.org, &conn.id, creds)
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "connector.credentials.replace", &conn.id.to_string(), json!({})).await;
+    audit(
+        &state,
+        &caller,
+        "connector.credentials.replace",
+        conn.id.as_ref(),
+        json!({}),
+    )
+    .await;
     Ok(Json(ConnectorView::from(&updated)))
 }
 
@@ -321,7 +337,14 @@ pub async fn delete_connector(
         .await
         .map_err(EngineError::from)?;
     state.engine().auth.forget_connection(&conn.id);
-    audit(&state, &caller, "connector.delete", &conn.id.to_string(), json!({"name": conn.name})).await;
+    audit(
+        &state,
+        &caller,
+        "connector.delete",
+        conn.id.as_ref(),
+        json!({"name": conn.name}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -362,7 +385,14 @@ pub async fn execute(
     };
     let out = state
         .engine()
-        .execute(&caller.org, &conn, &body.entity, &body.action, params, body.read_only)
+        .execute(
+            &caller.org,
+            &conn,
+            &body.entity,
+            &body.action,
+            params,
+            body.read_only,
+        )
         .await?;
     Ok(Json(ExecuteResponse {
         data: out.data,

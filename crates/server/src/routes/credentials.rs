@@ -62,7 +62,12 @@ pub async fn token(
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     caller.require(ApiScope::CredentialsRead)?;
-    let conn = match (&body.connector_id, &body.workspace_name, &body.user_id, &body.credential_for) {
+    let conn = match (
+        &body.connector_id,
+        &body.workspace_name,
+        &body.user_id,
+        &body.credential_for,
+    ) {
         (Some(id), _, _, _) => resolve(&state, &caller.org, id).await?,
         (None, Some(ws), user, what) => {
             let credential_for = match what {
@@ -101,12 +106,12 @@ pub async fn token(
         &state,
         &caller,
         "credentials.token.requested",
-        &conn.id.to_string(),
+        conn.id.as_ref(),
         json!({"expires_at": ts(expires_at)}),
     )
     .await;
     let base_url = match &conn.cloud_id {
-        Some(cloud) => jiragate_jira::urls::ex_jira(&state.api_url(), cloud),
+        Some(cloud) => jiragate_jira::urls::ex_jira(state.api_url(), cloud),
         None => conn.site_url.clone(),
     };
     Ok(Json(TokenResponse {

@@ -49,10 +49,22 @@ pub async fn create_client(
     let rec = state
         .engine()
         .auth
-        .create_oauth_client(&caller.org, body.client_id.trim(), body.client_secret, body.scopes)
+        .create_oauth_client(
+            &caller.org,
+            body.client_id.trim(),
+            body.client_secret,
+            body.scopes,
+        )
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "oauth_client.create", &rec.id.to_string(), json!({"client_id": rec.client_id})).await;
+    audit(
+        &state,
+        &caller,
+        "oauth_client.create",
+        rec.id.as_ref(),
+        json!({"client_id": rec.client_id}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(OAuthClientView::from(&rec))).into_response())
 }
 
@@ -116,7 +128,14 @@ pub async fn delete_client(
         .delete_oauth_client(&caller.org, &id)
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "oauth_client.delete", &id.to_string(), json!({})).await;
+    audit(
+        &state,
+        &caller,
+        "oauth_client.delete",
+        id.as_ref(),
+        json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,7 +154,10 @@ pub async fn create_session(
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.contains('/') {
-        return Err(Problem::validation("name", "must be non-empty and must not contain `/`"));
+        return Err(Problem::validation(
+            "name",
+            "must be non-empty and must not contain `/`",
+        ));
     }
     let workspace = body
         .workspace_name
@@ -242,7 +264,14 @@ pub async fn choose_site(
         .choose_site(&caller.org, &id, body.cloud_id.trim())
         .await
         .map_err(EngineError::from)?;
-    audit(&state, &caller, "connector.create", &conn.id.to_string(), json!({"name": conn.name, "via": "oauth"})).await;
+    audit(
+        &state,
+        &caller,
+        "connector.create",
+        conn.id.as_ref(),
+        json!({"name": conn.name, "via": "oauth"}),
+    )
+    .await;
     let s = state
         .engine()
         .store
@@ -274,7 +303,10 @@ pub async fn callback(
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Response {
     let Some(st) = q.state.as_deref().filter(|s| !s.is_empty()) else {
-        return failure_page(StatusCode::BAD_REQUEST, "The callback carries no state parameter.");
+        return failure_page(
+            StatusCode::BAD_REQUEST,
+            "The callback carries no state parameter.",
+        );
     };
     let error = q
         .error
@@ -291,7 +323,11 @@ pub async fn callback(
     {
         Ok(CallbackOutcome::Connected(conn)) => (
             StatusCode::OK,
-            Html(html::connected_page(&conn.name, &conn.site_url, &conn.id.to_string())),
+            Html(html::connected_page(
+                &conn.name,
+                &conn.site_url,
+                conn.id.as_ref(),
+            )),
         )
             .into_response(),
         Ok(CallbackOutcome::ChooseSite { session_id, sites }) => {
@@ -325,9 +361,9 @@ pub async fn callback(
         }
         Err(err) => {
             let (status, message) = match &err {
-                AuthError::State { .. } | AuthError::OAuth { .. } | AuthError::SiteNotFound { .. } => {
-                    (StatusCode::BAD_REQUEST, err.to_string())
-                }
+                AuthError::State { .. }
+                | AuthError::OAuth { .. }
+                | AuthError::SiteNotFound { .. } => (StatusCode::BAD_REQUEST, err.to_string()),
                 _ => {
                     let p = Problem::from(EngineError::from(err));
                     (p.status, p.detail)
@@ -375,7 +411,10 @@ pub async fn callback_site(
     form: Result<axum::Form<SiteChoiceForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(axum::Form(form)) = form else {
-        return failure_page(StatusCode::BAD_REQUEST, "The site choice form is incomplete.");
+        return failure_page(
+            StatusCode::BAD_REQUEST,
+            "The site choice form is incomplete.",
+        );
     };
     let Some(ticket) = state.inner.site_choices.redeem(&form.ticket) else {
         return failure_page(
@@ -384,7 +423,10 @@ pub async fn callback_site(
         );
     };
     if !ticket.allowed_cloud_ids.iter().any(|c| c == &form.cloud_id) {
-        return failure_page(StatusCode::BAD_REQUEST, "That site is not one of the offered choices.");
+        return failure_page(
+            StatusCode::BAD_REQUEST,
+            "That site is not one of the offered choices.",
+        );
     }
     match state
         .engine()
@@ -394,7 +436,11 @@ pub async fn callback_site(
     {
         Ok(conn) => (
             StatusCode::OK,
-            Html(html::connected_page(&conn.name, &conn.site_url, &conn.id.to_string())),
+            Html(html::connected_page(
+                &conn.name,
+                &conn.site_url,
+                conn.id.as_ref(),
+            )),
         )
             .into_response(),
         Err(err) => {

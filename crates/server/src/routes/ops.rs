@@ -61,8 +61,10 @@ async fn update_connection_gauge(state: &AppState) {
     let Ok(orgs) = store.list_organizations().await else {
         return;
     };
-    let mut counts: BTreeMap<&'static str, u64> =
-        ["healthy", "needs_reauth", "revoked", "error"].into_iter().map(|s| (s, 0)).collect();
+    let mut counts: BTreeMap<&'static str, u64> = ["healthy", "needs_reauth", "revoked", "error"]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
     for org in orgs {
         if let Ok(conns) = store.list_connections(&org.id, None).await {
             for c in conns {
@@ -95,10 +97,8 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
     let mut resp = Json(crate::openapi::document()).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 

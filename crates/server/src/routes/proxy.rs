@@ -34,7 +34,13 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Request headers the caller may not pass to Jira: our credential replaces theirs, and
 /// jiragate's own headers mean nothing upstream.
-const REQUEST_DROPPED: &[&str] = &["host", "authorization", "cookie", ORG_HEADER, "content-length"];
+const REQUEST_DROPPED: &[&str] = &[
+    "host",
+    "authorization",
+    "cookie",
+    ORG_HEADER,
+    "content-length",
+];
 
 /// Response headers from Jira the caller must not get (a session cookie is a credential).
 const RESPONSE_DROPPED: &[&str] = &["set-cookie", "content-length"];
@@ -94,7 +100,9 @@ async fn upstream_body(req: Request) -> Result<reqwest::Body, Problem> {
                 })?;
             Ok(reqwest::Body::from(bytes))
         }
-        _ => Ok(reqwest::Body::wrap_stream(req.into_body().into_data_stream())),
+        _ => Ok(reqwest::Body::wrap_stream(
+            req.into_body().into_data_stream(),
+        )),
     }
 }
 
@@ -116,7 +124,10 @@ pub async fn proxy(
 
     let path = path.trim_start_matches('/');
     if path.split('/').any(|seg| seg == ".." || seg == ".") {
-        return Err(Problem::validation("path", "must not contain `.` or `..` segments"));
+        return Err(Problem::validation(
+            "path",
+            "must not contain `.` or `..` segments",
+        ));
     }
     let mut path_and_query = format!("/{path}");
     if let Some(q) = req.uri().query() {
@@ -145,7 +156,7 @@ pub async fn proxy(
     *resp.headers_mut() = resp_headers;
     resp.headers_mut().insert(
         HeaderName::from_static("x-jiragate-connector"),
-        HeaderValue::from_str(&conn.id.to_string()).unwrap_or(HeaderValue::from_static("")),
+        HeaderValue::from_str(conn.id.as_ref()).unwrap_or(HeaderValue::from_static("")),
     );
     resp.extensions_mut().insert(Proxied);
     Ok(resp)
@@ -158,8 +169,14 @@ mod tests {
     #[test]
     fn hop_by_hop_and_auth_are_stripped() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer jg_secret"));
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-custom-hop"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer jg_secret"),
+        );
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-custom-hop"),
+        );
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-custom-hop", HeaderValue::from_static("1"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
@@ -176,7 +193,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("3"));
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-        h.insert("set-cookie", HeaderValue::from_static("atlassian.xsrf.token=abc"));
+        h.insert(
+            "set-cookie",
+            HeaderValue::from_static("atlassian.xsrf.token=abc"),
+        );
         let out = filter_headers(&h, RESPONSE_DROPPED);
         assert!(out.contains_key("retry-after") && out.contains_key("x-ratelimit-remaining"));
         assert!(!out.contains_key("set-cookie"));

@@ -112,7 +112,10 @@ impl Server {
     pub async fn spawn(app: App) -> Server {
         let url = app.base_url();
         let admin_key = match &app.bootstrap.admin_key_path {
-            Some(p) => std::fs::read_to_string(p).expect("admin.key readable").trim().to_owned(),
+            Some(p) => std::fs::read_to_string(p)
+                .expect("admin.key readable")
+                .trim()
+                .to_owned(),
             None => String::new(),
         };
         let (tx, rx) = oneshot::channel::<()>();
@@ -279,7 +282,11 @@ impl Env {
         Self::start_with(db, SimConfig::default(), |_| {}).await
     }
 
-    pub async fn start_with(db: Db, sim_cfg: SimConfig, tweak: impl FnOnce(&mut ServerConfig)) -> Env {
+    pub async fn start_with(
+        db: Db,
+        sim_cfg: SimConfig,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Env {
         let sim = Simulator::start(sim_cfg).await.expect("simulator starts");
         let dir = tempfile::tempdir().unwrap();
         let pg = match db {
@@ -324,7 +331,11 @@ impl Env {
     pub async fn seed_connector(&self, name: &str) -> String {
         let r = self
             .client
-            .post(&self.url("/api/v1/integrations/connectors"), Some(self.key()), &self.seed_body(name))
+            .post(
+                &self.url("/api/v1/integrations/connectors"),
+                Some(self.key()),
+                &self.seed_body(name),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json()["id"].as_str().expect("id").to_owned()
@@ -334,7 +345,11 @@ impl Env {
     pub async fn key_with(&self, scopes: &[&str]) -> String {
         let r = self
             .client
-            .post(&self.url("/api/v1/keys"), Some(self.key()), &json!({"name": format!("k-{}", scopes.join("-")), "scopes": scopes}))
+            .post(
+                &self.url("/api/v1/keys"),
+                Some(self.key()),
+                &json!({"name": format!("k-{}", scopes.join("-")), "scopes": scopes}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json()["key"].as_str().expect("key").to_owned()
@@ -343,7 +358,10 @@ impl Env {
     /// Project keys of the first site, straight from the simulator.
     pub async fn project_keys(&self) -> Vec<String> {
         let u = &self.sim.users[0];
-        let url = format!("{}/rest/api/3/project/search?maxResults=100", self.sim.site_url(&self.sim.sites[0].subdomain));
+        let url = format!(
+            "{}/rest/api/3/project/search?maxResults=100",
+            self.sim.site_url(&self.sim.sites[0].subdomain)
+        );
         let v: Value = self
             .client
             .http
@@ -357,7 +375,11 @@ impl Env {
             .unwrap();
         v["values"]
             .as_array()
-            .map(|a| a.iter().filter_map(|p| p["key"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["key"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -369,7 +391,12 @@ impl Env {
             .iter()
             .flat_map(|u| [u.api_token.clone(), u.scoped_api_token.clone()])
             .collect();
-        s.extend(self.sim.oauth_clients.iter().map(|c| c.client_secret.clone()));
+        s.extend(
+            self.sim
+                .oauth_clients
+                .iter()
+                .map(|c| c.client_secret.clone()),
+        );
         s
     }
 }
@@ -388,15 +415,21 @@ macro_rules! both_backends {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                tokio::time::timeout(std::time::Duration::from_secs(120), $body($crate::common::Db::Sqlite))
-                    .await
-                    .expect("test finished in time");
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(120),
+                    $body($crate::common::Db::Sqlite),
+                )
+                .await
+                .expect("test finished in time");
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                tokio::time::timeout(std::time::Duration::from_secs(120), $body($crate::common::Db::Postgres))
-                    .await
-                    .expect("test finished in time");
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(120),
+                    $body($crate::common::Db::Postgres),
+                )
+                .await
+                .expect("test finished in time");
             }
         }
     };

@@ -11,8 +11,12 @@ use tower::ServiceExt;
 
 use crate::common::{Client, Db, Env, base_config};
 
-async fn app_for(tweak: impl FnOnce(&mut jiragate_server::ServerConfig)) -> (App, atlassian_sim::SimHandle, tempfile::TempDir) {
-    let sim = atlassian_sim::Simulator::start(atlassian_sim::SimConfig::default()).await.unwrap();
+async fn app_for(
+    tweak: impl FnOnce(&mut jiragate_server::ServerConfig),
+) -> (App, atlassian_sim::SimHandle, tempfile::TempDir) {
+    let sim = atlassian_sim::Simulator::start(atlassian_sim::SimConfig::default())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(&sim, dir.path());
     tweak(&mut cfg);
@@ -21,7 +25,15 @@ async fn app_for(tweak: impl FnOnce(&mut jiragate_server::ServerConfig)) -> (App
 }
 
 fn admin_key(app: &App) -> String {
-    std::fs::read_to_string(app.bootstrap.admin_key_path.as_ref().expect("admin key written")).unwrap().trim().to_owned()
+    std::fs::read_to_string(
+        app.bootstrap
+            .admin_key_path
+            .as_ref()
+            .expect("admin key written"),
+    )
+    .unwrap()
+    .trim()
+    .to_owned()
 }
 
 async fn call(app: &App, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -29,7 +41,11 @@ async fn call(app: &App, req: Request<Body>) -> (StatusCode, axum::http::HeaderM
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -37,7 +53,13 @@ async fn problems_in_process() {
     let (app, _sim, _dir) = app_for(|_| {}).await;
     let key = admin_key(&app);
     // no key
-    let (s, h, v) = call(&app, Request::get("/api/v1/integrations/connectors").body(Body::empty()).unwrap()).await;
+    let (s, h, v) = call(
+        &app,
+        Request::get("/api/v1/integrations/connectors")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(h["content-type"], "application/problem+json");
     assert_eq!(v["type"], "https://jiragate.dev/problems/unauthorized");
@@ -66,7 +88,10 @@ async fn problems_in_process() {
     )
     .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(v["type"], "https://jiragate.dev/problems/unsupported_media_type");
+    assert_eq!(
+        v["type"],
+        "https://jiragate.dev/problems/unsupported_media_type"
+    );
     // unknown connector id
     let (s, _, v) = call(
         &app,
@@ -101,9 +126,20 @@ async fn body_limit_is_a_problem() {
 
 #[tokio::test]
 async fn per_key_rate_limit() {
-    let (app, _sim, _dir) = app_for(|c| c.rate_limit_per_key = Some(RateLimitConfig { per_second: 0.5, burst: 3 })).await;
+    let (app, _sim, _dir) = app_for(|c| {
+        c.rate_limit_per_key = Some(RateLimitConfig {
+            per_second: 0.5,
+            burst: 3,
+        })
+    })
+    .await;
     let key = admin_key(&app);
-    let req = || Request::get("/api/v1/workspaces").header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap();
+    let req = || {
+        Request::get("/api/v1/workspaces")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
     for _ in 0..3 {
         assert_eq!(call(&app, req()).await.0, StatusCode::OK);
     }
@@ -129,7 +165,8 @@ async fn cors_is_off_unless_configured() {
     };
     let (_, h, _) = call(&app, pre()).await;
     assert!(h.get("access-control-allow-origin").is_none());
-    let (app2, _sim2, _dir2) = app_for(|c| c.cors_origins = vec!["https://console.example".into()]).await;
+    let (app2, _sim2, _dir2) =
+        app_for(|c| c.cors_origins = vec!["https://console.example".into()]).await;
     let (_, h, _) = call(&app2, pre()).await;
     assert_eq!(h["access-control-allow-origin"], "https://console.example");
 }
@@ -190,13 +227,18 @@ async fn openapi_covers_the_router() {
 async fn graceful_shutdown_drains() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let sim_cfg = atlassian_sim::SimConfig {
-            faults: atlassian_sim::Faults { latency: Duration::from_millis(700), ..Default::default() },
+            faults: atlassian_sim::Faults {
+                latency: Duration::from_millis(700),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let env = Env::start_with(Db::Sqlite, sim_cfg, |_| {}).await;
         let id = env.seed_connector("slow").await;
         let client = Client::default();
-        let url = env.url(&format!("/api/v1/integrations/connectors/{id}/proxy/rest/api/3/myself"));
+        let url = env.url(&format!(
+            "/api/v1/integrations/connectors/{id}/proxy/rest/api/3/myself"
+        ));
         let key = env.key().to_owned();
         let inflight = tokio::spawn(async move { client.get(&url, Some(&key)).await.status });
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -184,8 +184,5 @@ async fn sealed_secrets_never_appear_in_clear(db: &TestDb) {
     // The data key itself is only stored wrapped.
     let kc = s.get_key_check().await.unwrap().unwrap();
     assert_eq!(kc.master_key_id, master.key_id());
-    assert_eq!(
-        occurrences(db, master.to_base64().expose_secret()).await,
-        0
-    );
+    assert_eq!(occurrences(db, master.to_base64().expose_secret()).await, 0);
 }

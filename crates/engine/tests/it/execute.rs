@@ -1,0 +1,84 @@
+//! describe / execute / stream / check through the engine, and error kinds.
+
+use futures::StreamExt;
+use jiragate_auth::{NewApiTokenConnection, SiteRef};
+use jiragate_engine::{ConnRef, EngineError};
+use jiragate_store::{ApiType, Owner};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::support::*;
+
+async fn connection(e: &jiragate_engine::Engine, sim: &atlassian_sim::SimHandle) -> jiragate_store::Connection {
+    let u = &sim.users[0];
+    e.auth
+        .create_api_token_connection(
+            &e.default_org,
+            NewApiTokenConnection {
+                workspace: "w".into(),
+                name: "jira".into(),
+                site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
+                email: u.email.clone(),
+                token: SecretString::from(u.api_token.clone()),
+                scoped: Some(false),
+                api_type: ApiType::Platform,
+                owner: Owner::Installation,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+#[test]
+fn connection_references_parse_like_people_write_them() {
+    assert_eq!(ConnRef::parse("w/jira"), ConnRef::Name { workspace: "w".into(), name: "jira".into() });
+    assert_eq!(ConnRef::parse("jira"), ConnRef::Name { workspace: "default".into(), name: "jira".into() });
+    let id = jiragate_store::ConnectionId::new();
+    assert_eq!(ConnRef::parse(id.as_ref()), ConnRef::Id(id));
+}
+
+#[tokio::test]
+async fn execute_stream_and_errors_carry_stable_kinds() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), &sim).await;
+    let c = connection(&e, &sim).await;
+    let org = e.default_org.clone();
+
+    let found = e.resolve(&org, &ConnRef::parse("w/jira")).await.unwrap();
+    assert_eq!(found.id, c.id);
+    let nf = e.resolve(&org, &ConnRef::parse("w/nope")).await.unwrap_err();
+    assert_eq!((nf.kind(), nf.http_status(), nf.exit_code()), ("not_found", 404, 3));
+
+    let d = e.describe(&c, Some("sprint"));
+    assert!(d.to_string().contains("sprints"), "{d}");
+
+    let out = e.execute(&org, &c, "myself", "get", json!({}), false).await.unwrap();
+    assert_eq!(out.data["emailAddress"], sim.users[0].email.as_str());
+
+    // Every item of every page, in order, with small pages.
+    let rows: Vec<_> = e
+        .execute_stream(&org, &c, "issues", "search", json!({"jql": "project = ENG ORDER BY key"}), false)
+        .unwrap()
+        .collect()
+        .await;
+    let count = e.execute(&org, &c, "issues", "search", json!({"jql": "project = ENG", "all": true}), false).await.unwrap();
+    assert!(rows.len() > 2 && rows.iter().all(Result::is_ok), "{} rows", rows.len());
+    assert_eq!(Some(rows.len()), count.data.as_array().map(Vec::len), "stream and collected agree");
+    let capped = e.execute_stream(&org, &c, "issues", "search", json!({"jql": "project = ENG", "limit": 2}), false).unwrap().count().await;
+    assert_eq!(capped, 2, "limit caps the stream");
+
+    let bad = e.execute(&org, &c, "issues", "search", json!({"jql": 42}), false).await.unwrap_err();
+    assert_eq!((bad.kind(), bad.http_status(), bad.exit_code()), ("validation", 422, 2));
+    assert!(bad.to_string().contains("jql"), "{bad}");
+
+    let ro = e.execute(&org, &c, "issues", "create", json!({"project": "ENG", "summary": "x", "issue_type": "Task"}), true).await.unwrap_err();
+    assert_eq!(ro.kind(), "forbidden", "{ro}");
+
+    let up = e.execute(&org, &c, "issues", "get", json!({"issue": "ENG-999999"}), false).await.unwrap_err();
+    assert!(matches!(up, EngineError::Upstream { status: 404, .. }), "{up:?}");
+    assert_eq!(up.exit_code(), 5);
+
+    let h = e.check(&org, &c).await.unwrap();
+    assert_eq!(serde_json::to_value(&h).unwrap()["status"], "healthy");
+}

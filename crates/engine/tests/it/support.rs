@@ -1,0 +1,67 @@
+use atlassian_sim::{SimConfig, SimHandle, Simulator};
+use jiragate_auth::AtlassianEndpoints;
+use jiragate_engine::{Engine, EngineConfig};
+
+pub fn endpoints(sim: &SimHandle) -> AtlassianEndpoints {
+    AtlassianEndpoints {
+        auth_url: sim.auth_url.clone(),
+        api_url: sim.api_url.clone(),
+        site_url_template: sim.site_url.clone(),
+    }
+}
+
+pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
+    EngineConfig {
+        data_dir: dir.to_path_buf(),
+        database_url: None,
+        master_key: None,
+        public_url: "http://127.0.0.1:9".into(),
+        endpoints: endpoints(sim),
+        migrate: true,
+        background: false,
+        bootstrap_admin_key: true,
+    }
+}
+
+pub async fn sim() -> SimHandle {
+    Simulator::start(SimConfig { issues_per_site: 30, ..SimConfig::default() }).await.unwrap()
+}
+
+pub async fn engine(dir: &std::path::Path, sim: &SimHandle) -> Engine {
+    Engine::open(config(dir, sim)).await.unwrap().0
+}
+
+/// A fresh PostgreSQL database for one test (dropped by the returned guard's owner at the end).
+pub async fn pg_database() -> Option<(String, String)> {
+    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("jg_engine_{}", uuid_like());
+    let admin = sqlx_exec(&base, &format!("CREATE DATABASE {name}")).await;
+    if !admin {
+        return None;
+    }
+    let url = match base.rsplit_once('/') {
+        Some((root, _)) => format!("{root}/{name}"),
+        None => return None,
+    };
+    Some((url, name))
+}
+
+pub async fn drop_pg_database(name: &str) {
+    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx_exec(&base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
+
+async fn sqlx_exec(url: &str, sql: &str) -> bool {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(url).await {
+        Ok(mut c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
