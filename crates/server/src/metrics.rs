@@ -23,6 +23,11 @@ pub const PROBLEMS: &str = "jiragate_http_problems_total";
 /// Per-key rate-limit rejections.
 pub const KEY_RATE_LIMITED: &str = "jiragate_api_key_rate_limited_total";
 
+/// Token requests answered from the in-memory cache (no database, no Atlassian call).
+pub const TOKEN_CACHE_HITS: &str = "jiragate_token_cache_hits_total";
+/// Token cache misses that went to the store (and possibly to Atlassian).
+pub const TOKEN_FLIGHTS: &str = "jiragate_token_cache_misses_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process-wide Prometheus handle, installing the global recorder on first use.

@@ -137,7 +137,7 @@ pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
     let base = app.base_url();
     let admin_key_path = app.bootstrap.admin_key_path.clone();
     let server = tokio::spawn(app.serve(shutdown_signal()));
-    let oauth_note = match connect_demo_oauth(&engine, &info, &base).await {
+    let oauth_note = match connect_demo_oauth(&engine, &info).await {
         Ok(()) => "demo-oauth  (OAuth 2.0 3LO, site globex, tokens refresh themselves)".to_string(),
         Err(e) => format!("demo-oauth could not be connected: {e}"),
     };
@@ -168,7 +168,7 @@ Ctrl-C stops the sandbox (its data lives in a temporary directory).",
 }
 
 /// Runs the real OAuth flow against the simulator, playing the browser.
-async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo, base: &str) -> Result<(), CliError> {
+async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo) -> Result<(), CliError> {
     let org = &engine.default_org;
     let client = &info.oauth_clients[0];
     let rec = engine
@@ -211,7 +211,6 @@ async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo, base
         .to_string();
     let url = url::Url::parse(&location).map_err(|e| CliError::upstream(e.to_string()))?;
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let _ = base;
     match engine
         .auth
         .handle_callback(q.get("state").map(String::as_str).unwrap_or(""), q.get("code").map(String::as_str), q.get("error").map(String::as_str))

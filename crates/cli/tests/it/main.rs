@@ -4,5 +4,6 @@ mod connect;
 mod help;
 mod local;
 mod remote;
+mod sandbox;
 mod support;
 mod tour;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::metrics::CONNECTIONS;
+use crate::metrics::{CONNECTIONS, TOKEN_CACHE_HITS, TOKEN_FLIGHTS};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::views::{HealthResponse, status_name};
@@ -82,6 +82,10 @@ async fn update_connection_gauge(state: &AppState) {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     update_connection_gauge(&state).await;
+    // The token manager counts in memory; expose its totals (this instance's).
+    let tokens = state.engine().auth.tokens().stats();
+    metrics::counter!(TOKEN_CACHE_HITS).absolute(tokens.cache_hits);
+    metrics::counter!(TOKEN_FLIGHTS).absolute(tokens.flights);
     state.inner.metrics.run_upkeep();
     let body = state.inner.metrics.render();
     let mut resp = body.into_response();

@@ -647,6 +647,8 @@ both_backends!(operational_endpoints, |db: Db| async move {
         m.text
     );
     assert!(m.text.contains("jiragate_connections"), "{}", m.text);
+    assert!(m.text.contains("jiragate_token_cache_hits_total"), "{}", m.text);
+    assert!(m.text.contains("jiragate_upstream_requests_total"), "{}", m.text);
     let o = env.client.get(&env.url("/openapi.json"), None).await;
     let doc = o.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
