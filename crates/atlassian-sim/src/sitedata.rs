@@ -709,6 +709,19 @@ impl SiteData {
             .map(|(i, _)| FIRST_ISSUE_ID + i as u64)
     }
 
+    /// Live sub-tasks of an issue. Only created issues can be sub-tasks (none are seeded), so
+    /// this scans the created rows alone and stays cheap on large sites.
+    pub fn subtasks_of(&self, parent: u64) -> Vec<u64> {
+        self.issues[self.seeded..]
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                !c.deleted && c.parent == parent && c.issue_type == crate::model::SUBTASK
+            })
+            .map(|(i, _)| FIRST_ISSUE_ID + (self.seeded + i) as u64)
+            .collect()
+    }
+
     /// Appends a new issue row and returns its id.
     pub fn insert_issue(&mut self, core: IssueCore, extra: IssueExtra) -> u64 {
         let id = FIRST_ISSUE_ID + self.issues.len() as u64;

@@ -14,7 +14,9 @@ use atlassian_sim::{SimConfig, Simulator};
 use base64::Engine as _;
 use futures::{StreamExt, stream};
 use jiragate_catalog::{Catalog, ExecContext};
-use jiragate_jira::{ClientConfig, JiraAuth, JiraClient, JiraRequest, StaticTokenSource, Target, TokenSource};
+use jiragate_jira::{
+    ClientConfig, JiraAuth, JiraClient, JiraRequest, StaticTokenSource, Target, TokenSource,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -31,7 +33,10 @@ fn vm_hwm_kib() -> u64 {
 }
 
 fn arg(i: usize, default: usize) -> usize {
-    std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -73,20 +78,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let projects = catalog
-        .execute(&client, src.clone(), &ctx, "projects", "list", json!({"all": true}))
+        .execute(
+            &client,
+            src.clone(),
+            &ctx,
+            "projects",
+            "list",
+            json!({"all": true}),
+        )
         .await?;
     let project_keys: Vec<String> = projects
         .data
         .as_array()
-        .map(|a| a.iter().filter_map(|p| p["key"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["key"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let first = catalog
         .execute(&client, src.clone(), &ctx, "issues", "search", json!({"jql": format!("project = {}", project_keys[0]), "limit": 50, "fields": ["summary"]}))
         .await?;
     let keys: Arc<Vec<String>> = Arc::new(
-        first.data
+        first
+            .data
             .as_array()
-            .map(|a| a.iter().filter_map(|i| i["key"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["key"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
     );
 
@@ -95,10 +116,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         stream::iter(0..requests)
             .map(|i| {
-                let (client, src, ctx, keys) = (client.clone(), src.clone(), ctx.clone(), keys.clone());
+                let (client, src, ctx, keys) =
+                    (client.clone(), src.clone(), ctx.clone(), keys.clone());
                 async move {
                     catalog
-                        .execute(&client, src, &ctx, "issues", "get", json!({"issue": keys[i % keys.len()]}))
+                        .execute(
+                            &client,
+                            src,
+                            &ctx,
+                            "issues",
+                            "get",
+                            json!({"issue": keys[i % keys.len()]}),
+                        )
                         .await
                         .map(|_| ())
                 }
@@ -115,7 +144,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (client, src, keys) = (client.clone(), src.clone(), keys.clone());
                 async move {
                     let resp = client
-                        .send(src.as_ref(), JiraRequest::get(format!("/rest/api/3/issue/{}", keys[i % keys.len()])))
+                        .send(
+                            src.as_ref(),
+                            JiraRequest::get(format!("/rest/api/3/issue/{}", keys[i % keys.len()])),
+                        )
                         .await?;
                     resp.value().map(|_: Value| ())
                 }
@@ -129,12 +161,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let http = jiragate_jira::reqwest::Client::new();
         let auth = format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.email, user.api_token))
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", user.email, user.api_token))
         );
         let t = Instant::now();
         stream::iter(0..requests)
             .map(|i| {
-                let (http, auth, keys, base) = (http.clone(), auth.clone(), keys.clone(), base.clone());
+                let (http, auth, keys, base) =
+                    (http.clone(), auth.clone(), keys.clone(), base.clone());
                 async move {
                     let resp = http
                         .get(format!("{base}/rest/api/3/issue/{}", keys[i % keys.len()]))
@@ -154,7 +188,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("\nissues.get x{requests}, concurrency {concurrency}:");
     println!("  plain reqwest   {plain_rps:>9.0} req/s  (1.00)");
-    println!("  jira client     {raw_rps:>9.0} req/s  ({:.2} of plain)", raw_rps / plain_rps);
+    println!(
+        "  jira client     {raw_rps:>9.0} req/s  ({:.2} of plain)",
+        raw_rps / plain_rps
+    );
     println!(
         "  catalog execute {catalog_rps:>9.0} req/s  ({:.2} of plain, {:.2} of jira client)",
         catalog_rps / plain_rps,
@@ -183,8 +220,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = t.elapsed().as_secs_f64();
     let after = vm_hwm_kib();
-    println!("\nexport: issues.search all=true via execute_stream over {} projects", project_keys.len());
-    println!("  rows {rows} (expected {issues}), {:.1} MiB of ndjson", bytes as f64 / 1048576.0);
+    println!(
+        "\nexport: issues.search all=true via execute_stream over {} projects",
+        project_keys.len()
+    );
+    println!(
+        "  rows {rows} (expected {issues}), {:.1} MiB of ndjson",
+        bytes as f64 / 1048576.0
+    );
     println!("  {:.0} rows/s, {secs:.2}s", rows as f64 / secs);
     println!(
         "  peak RSS (VmHWM, whole process incl. simulator): {} MiB before export, {} MiB after (+{} MiB)",

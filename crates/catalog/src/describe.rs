@@ -6,7 +6,9 @@ use crate::def::{ActionDef, ApiType};
 use crate::scopes;
 
 pub(crate) fn describe(table: &[ActionDef], api_type: Option<&str>, filter: Option<&str>) -> Value {
-    let needle = filter.map(|f| f.trim().to_ascii_lowercase()).filter(|f| !f.is_empty());
+    let needle = filter
+        .map(|f| f.trim().to_ascii_lowercase())
+        .filter(|f| !f.is_empty());
     // An exact entity or `entity.action` name selects just that; other text is a search.
     let exact = needle.as_deref().is_some_and(|n| {
         table

@@ -14,7 +14,9 @@ pub enum CatalogError {
     },
     #[error("invalid params: {field}: {message}")]
     InvalidParams { field: String, message: String },
-    #[error("action {action} needs OAuth scope {scope}, which this connection was not granted; re-authorize it with that scope")]
+    #[error(
+        "action {action} needs OAuth scope {scope}, which this connection was not granted; re-authorize it with that scope"
+    )]
     MissingScope { scope: String, action: String },
     #[error("action {action} writes to Jira, and this connection is used read-only")]
     ReadOnly { action: String },

@@ -38,12 +38,12 @@ pub(crate) fn first_request(
     plan: &Plan,
 ) -> Result<crate::PlannedRequest, CatalogError> {
     let mut req = plan.req.clone();
-    if let (paging, Some(w)) = (def.paging, &plan.window) {
-        if paging != Paging::None {
-            let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
-            let size = page_size(w, paging, 0).unwrap_or(DEFAULT_LIMIT);
-            paging::apply(paging, &mut req, &cursor, size);
-        }
+    if let (paging, Some(w)) = (def.paging, &plan.window)
+        && paging != Paging::None
+    {
+        let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+        let size = page_size(w, paging, 0).unwrap_or(DEFAULT_LIMIT);
+        paging::apply(paging, &mut req, &cursor, size);
     }
     Ok(crate::PlannedRequest::from_request(&req))
 }
@@ -78,10 +78,7 @@ async fn single(
 }
 
 /// The `data` of an unpaged answer.
-fn answer(
-    shape: &Shape,
-    response: JiraResponse,
-) -> Result<Value, CatalogError> {
+fn answer(shape: &Shape, response: JiraResponse) -> Result<Value, CatalogError> {
     match shape {
         Shape::Binary => {
             let content_type = response
@@ -141,7 +138,11 @@ fn page_size(w: &Window, paging: Paging, collected: u64) -> Option<u32> {
             if left == 0 {
                 return None;
             }
-            let cap = if w.all { paging::max_page(paging) } else { u32::MAX };
+            let cap = if w.all {
+                paging::max_page(paging)
+            } else {
+                u32::MAX
+            };
             Some(u32::try_from(left).unwrap_or(u32::MAX).min(cap))
         }
     }
@@ -276,7 +277,9 @@ async fn run_pre_steps(
     for step in steps {
         match step {
             PreStep::FieldNames => {
-                let RequestBody::Json(body) = &mut plan.req.body else { continue };
+                let RequestBody::Json(body) = &mut plan.req.body else {
+                    continue;
+                };
                 if !fields::needs_lookup(body) {
                     continue;
                 }
@@ -287,18 +290,32 @@ async fn run_pre_steps(
                 fields::rewrite(body, &FieldList(as_array(list)))?;
             }
             PreStep::TransitionName { issue, name } => {
-                let path = crate::plan::path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&issue]);
+                let path =
+                    crate::plan::path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&issue]);
                 let answer = client.send(src, JiraRequest::get(path)).await?.value()?;
-                let transitions = answer["transitions"].as_array().cloned().unwrap_or_default();
+                let transitions = answer["transitions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let found = transitions.iter().find(|t| {
-                    t["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                        || t["to"]["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                    t["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                        || t["to"]["name"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(&name))
                 });
                 let Some(id) = found.and_then(|t| t["id"].as_str()) else {
-                    let names: Vec<&str> = transitions.iter().filter_map(|t| t["name"].as_str()).collect();
+                    let names: Vec<&str> = transitions
+                        .iter()
+                        .filter_map(|t| t["name"].as_str())
+                        .collect();
                     return Err(CatalogError::invalid(
                         "transition",
-                        format!("issue {issue} has no transition named '{name}' now; available: {}", names.join(", ")),
+                        format!(
+                            "issue {issue} has no transition named '{name}' now; available: {}",
+                            names.join(", ")
+                        ),
                     ));
                 };
                 if let RequestBody::Json(body) = &mut plan.req.body {
@@ -312,7 +329,12 @@ async fn run_pre_steps(
                     .as_str()
                     .and_then(|s| s.parse::<i64>().ok())
                     .or_else(|| project["id"].as_i64())
-                    .ok_or_else(|| CatalogError::invalid("project", format!("Jira returned no id for project {key}")))?;
+                    .ok_or_else(|| {
+                        CatalogError::invalid(
+                            "project",
+                            format!("Jira returned no id for project {key}"),
+                        )
+                    })?;
                 if let RequestBody::Json(body) = &mut plan.req.body {
                     body[target] = id.into();
                 }

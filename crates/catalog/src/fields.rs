@@ -7,11 +7,39 @@ use crate::error::CatalogError;
 
 /// Jira system field ids: these keys never need a look-up.
 const SYSTEM_FIELDS: &[&str] = &[
-    "summary", "description", "issuetype", "project", "assignee", "reporter", "priority",
-    "labels", "components", "fixVersions", "versions", "duedate", "parent", "environment",
-    "timetracking", "security", "attachment", "issuelinks", "resolution", "status", "watches",
-    "worklog", "comment", "timeoriginalestimate", "timeestimate", "votes", "creator",
-    "created", "updated", "resolutiondate", "lastViewed", "subtasks", "statuscategorychangedate",
+    "summary",
+    "description",
+    "issuetype",
+    "project",
+    "assignee",
+    "reporter",
+    "priority",
+    "labels",
+    "components",
+    "fixVersions",
+    "versions",
+    "duedate",
+    "parent",
+    "environment",
+    "timetracking",
+    "security",
+    "attachment",
+    "issuelinks",
+    "resolution",
+    "status",
+    "watches",
+    "worklog",
+    "comment",
+    "timeoriginalestimate",
+    "timeestimate",
+    "votes",
+    "creator",
+    "created",
+    "updated",
+    "resolutiondate",
+    "lastViewed",
+    "subtasks",
+    "statuscategorychangedate",
 ];
 
 /// True when some key under `fields`/`update` is not a system field id.
@@ -28,7 +56,11 @@ fn field_maps(body: &Value) -> Vec<&Map<String, Value>> {
     }
     holders
         .into_iter()
-        .flat_map(|v| ["fields", "update"].into_iter().filter_map(move |k| v.get(k)?.as_object()))
+        .flat_map(|v| {
+            ["fields", "update"]
+                .into_iter()
+                .filter_map(move |k| v.get(k)?.as_object())
+        })
         .collect()
 }
 
@@ -76,7 +108,9 @@ impl FieldList {
             .filter(|f| {
                 f["id"].as_str() == Some(key)
                     || f["key"].as_str() == Some(key)
-                    || f["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(key))
+                    || f["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(key))
             })
             .collect()
     }
@@ -112,10 +146,11 @@ fn rewrite_one(v: &mut Value, list: &FieldList) -> Result<(), CatalogError> {
             }
             match list.find(&name) {
                 Ok(Some((id, rich))) => {
-                    if rich && key == "fields" {
-                        if let Some(md) = value.as_str() {
-                            value = jiragate_jira::adf::markdown_to_adf(md);
-                        }
+                    if rich
+                        && key == "fields"
+                        && let Some(md) = value.as_str()
+                    {
+                        value = jiragate_jira::adf::markdown_to_adf(md);
                     }
                     map.insert(id, value);
                 }
@@ -128,7 +163,10 @@ fn rewrite_one(v: &mut Value, list: &FieldList) -> Result<(), CatalogError> {
                 Err(ids) => {
                     return Err(CatalogError::invalid(
                         format!("fields.{name}"),
-                        format!("several fields have this name ({}); use the id", ids.join(", ")),
+                        format!(
+                            "several fields have this name ({}); use the id",
+                            ids.join(", ")
+                        ),
                     ));
                 }
             }
@@ -166,14 +204,21 @@ mod tests {
     fn unknown_and_ambiguous_names_are_errors_naming_the_field() {
         let mut body = json!({"fields": {"Nope": 1}});
         let err = rewrite(&mut body, &list()).unwrap_err();
-        assert!(matches!(err, CatalogError::InvalidParams { ref field, .. } if field == "fields.Nope"));
-        let mut body = json!({"issueUpdates": [{"fields": {"summary": "a"}}, {"fields": {"dup": 1}}]});
+        assert!(
+            matches!(err, CatalogError::InvalidParams { ref field, .. } if field == "fields.Nope")
+        );
+        let mut body =
+            json!({"issueUpdates": [{"fields": {"summary": "a"}}, {"fields": {"dup": 1}}]});
         let err = rewrite(&mut body, &list()).unwrap_err();
-        assert!(matches!(err, CatalogError::InvalidParams { ref field, .. } if field == "issues[1].fields.dup"));
+        assert!(
+            matches!(err, CatalogError::InvalidParams { ref field, .. } if field == "issues[1].fields.dup")
+        );
     }
 
     #[test]
     fn system_fields_need_no_lookup() {
-        assert!(!needs_lookup(&json!({"fields": {"summary": "x", "labels": []}})));
+        assert!(!needs_lookup(
+            &json!({"fields": {"summary": "x", "labels": []}})
+        ));
     }
 }

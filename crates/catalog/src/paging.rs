@@ -139,7 +139,11 @@ fn offset_page(
         .unwrap_or(requested_start);
     let total = body.get("total").and_then(Value::as_u64);
     let is_last_flag = body.get(last_key).and_then(Value::as_bool);
-    let items = into_array(body.get_mut(items_key).map(Value::take).unwrap_or(Value::Null));
+    let items = into_array(
+        body.get_mut(items_key)
+            .map(Value::take)
+            .unwrap_or(Value::Null),
+    );
     let end = start + items.len() as u64;
     let is_last = items.is_empty()
         || match (is_last_flag, total) {

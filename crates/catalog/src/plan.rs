@@ -134,7 +134,12 @@ impl Plan {
         self
     }
 
-    pub fn paged(mut self, limit: Option<u32>, page_token: Option<String>, all: Option<bool>) -> Plan {
+    pub fn paged(
+        mut self,
+        limit: Option<u32>,
+        page_token: Option<String>,
+        all: Option<bool>,
+    ) -> Plan {
         self.window = Some(Window {
             limit,
             page_token,
@@ -147,7 +152,6 @@ impl Plan {
         self.pre.push(step);
         self
     }
-
 }
 
 /// A request as the catalog would send it: for dry runs and the conformance test.
@@ -173,7 +177,9 @@ impl PlannedRequest {
                 content_type,
                 ..
             } => (
-                Some(serde_json::json!({"multipart": {"field": field, "filename": filename, "content_type": content_type}})),
+                Some(
+                    serde_json::json!({"multipart": {"field": field, "filename": filename, "content_type": content_type}}),
+                ),
                 Some("multipart/form-data".to_owned()),
             ),
             RequestBody::Bytes { content_type, .. } => (None, Some(content_type.clone())),
@@ -214,10 +220,16 @@ mod tests {
     #[test]
     fn path_fills_and_encodes_segments() {
         assert_eq!(
-            path("/rest/api/3/issue/{issueIdOrKey}/comment/{id}", &["ACME-1", "10/0"]),
+            path(
+                "/rest/api/3/issue/{issueIdOrKey}/comment/{id}",
+                &["ACME-1", "10/0"]
+            ),
             "/rest/api/3/issue/ACME-1/comment/10%2F0"
         );
         assert_eq!(path("/rest/api/3/myself", &[]), "/rest/api/3/myself");
-        assert_eq!(path("/rest/api/3/status/{idOrName}", &["In Progress"]), "/rest/api/3/status/In%20Progress");
+        assert_eq!(
+            path("/rest/api/3/status/{idOrName}", &["In Progress"]),
+            "/rest/api/3/status/In%20Progress"
+        );
     }
 }

@@ -57,23 +57,40 @@ mod tests {
     #[test]
     fn issues_get_description_markdown() {
         let adf = jiragate_jira::adf::markdown_to_adf("Some **bold** text");
-        let v = item(&Shape::Issue, json!({"key": "A-1", "fields": {"description": adf}}));
-        assert!(v["description_markdown"].as_str().unwrap().contains("**bold**"));
-        let v = item(&Shape::Issue, json!({"key": "A-1", "fields": {"description": null}}));
+        let v = item(
+            &Shape::Issue,
+            json!({"key": "A-1", "fields": {"description": adf}}),
+        );
+        assert!(
+            v["description_markdown"]
+                .as_str()
+                .unwrap()
+                .contains("**bold**")
+        );
+        let v = item(
+            &Shape::Issue,
+            json!({"key": "A-1", "fields": {"description": null}}),
+        );
         assert!(v.get("description_markdown").is_none());
     }
 
     #[test]
     fn comments_and_worklogs_get_markdown() {
         let adf = jiragate_jira::adf::markdown_to_adf("hello");
-        let v = item(&Shape::Comment, json!({"body": adf.clone(), "comment": adf}));
+        let v = item(
+            &Shape::Comment,
+            json!({"body": adf.clone(), "comment": adf}),
+        );
         assert_eq!(v["body_markdown"].as_str().unwrap().trim(), "hello");
         assert_eq!(v["comment_markdown"].as_str().unwrap().trim(), "hello");
     }
 
     #[test]
     fn pick_and_ack() {
-        assert_eq!(item(&Shape::Pick("/a/b"), json!({"a": {"b": [1]}})), json!([1]));
+        assert_eq!(
+            item(&Shape::Pick("/a/b"), json!({"a": {"b": [1]}})),
+            json!([1])
+        );
         assert_eq!(item(&Shape::Ack, Value::Null), json!({"ok": true}));
     }
 }

@@ -33,7 +33,10 @@ pub(crate) fn check(validator: &Validator, params: &Value) -> Result<(), Catalog
             )
         }
         ValidationErrorKind::Required { property } => {
-            let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+            let name = property
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| property.to_string());
             (join_field(&location, &name), "is required".to_owned())
         }
         ValidationErrorKind::Type { kind } => {
@@ -58,7 +61,10 @@ pub(crate) fn check(validator: &Validator, params: &Value) -> Result<(), Catalog
             } else {
                 location
             };
-            (field, "unknown param (not in this action's params schema)".to_owned())
+            (
+                field,
+                "unknown param (not in this action's params schema)".to_owned(),
+            )
         }
         _ => (location_or_root(&location), error.to_string()),
     };
@@ -168,7 +174,10 @@ mod tests {
         assert_eq!(field, "fields[1]");
         let (field, message) = err(json!({"jql": "x", "limit": 0}));
         assert_eq!(field, "limit");
-        assert!(message.contains("minimum") || message.contains("less than"), "{message}");
+        assert!(
+            message.contains("minimum") || message.contains("less than"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -82,6 +82,45 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(token.trim())
 }
 
+/// Record `last_used_at` at most once a minute per key, off the request path: a write per
+/// request would serialise every call on SQLite for a timestamp nobody needs to the second.
+fn touch_if_stale(state: &AppState, key: &ApiKeyRecord) {
+    let now = time::OffsetDateTime::now_utc();
+    let stale = key
+        .last_used_at
+        .is_none_or(|t| now - t > time::Duration::seconds(60));
+    if !stale {
+        return;
+    }
+    // The record may lag behind a touch in flight: remember touches in memory too.
+    let recently = std::time::Instant::now();
+    let mut fresh = false;
+    state
+        .inner
+        .key_touches
+        .entry(key.id.to_string())
+        .and_modify(|last| {
+            if recently.duration_since(*last) > std::time::Duration::from_secs(60) {
+                *last = recently;
+                fresh = true;
+            }
+        })
+        .or_insert_with(|| {
+            fresh = true;
+            recently
+        });
+    if !fresh {
+        return;
+    }
+    let store = state.engine().store.clone();
+    let (org, id) = (key.org_id.clone(), key.id.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_api_key(&org, &id).await {
+            tracing::debug!(error = %e, "could not record API key use");
+        }
+    });
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
@@ -102,6 +141,8 @@ impl FromRequestParts<AppState> for Caller {
         if key.revoked_at.is_some() {
             return Err(Problem::unauthorized("the API key has been revoked"));
         }
+
+        touch_if_stale(state, &key);
 
         if let Some(limiter) = &state.inner.limiter
             && let Err(wait) = limiter.check(key.id.as_ref())

@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub api_url: String,
     /// Cancelled when the server shuts down (ends long-lived streams such as MCP SSE).
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// When this instance last recorded each API key's use.
+    pub key_touches: DashMap<String, Instant>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
                 public_url,
                 api_url,
                 shutdown: tokio_util::sync::CancellationToken::new(),
+                key_touches: DashMap::new(),
             }),
         }
     }

@@ -306,11 +306,8 @@ fn field_value(call: &Call, data: &SiteData, id: u64, c: &IssueCore, field: &str
         ),
         "issuelinks" => Value::Array(issue_links_json(call, data, id)),
         "subtasks" => Value::Array(
-            data.live_ids()
-                .filter(|sid| {
-                    data.core(*sid)
-                        .is_some_and(|s| s.parent == id && s.issue_type == SUBTASK)
-                })
+            data.subtasks_of(id)
+                .into_iter()
                 .map(|sid| linked_issue_json(call, data, sid))
                 .collect(),
         ),
@@ -925,13 +922,7 @@ pub fn edit_issue(call: &Call) -> HandlerResult {
 pub fn delete_issue(call: &Call) -> HandlerResult {
     let mut data = call.data_mut();
     let id = resolve_issue(&data, call.param("issueIdOrKey"))?;
-    let subtasks: Vec<u64> = data
-        .live_ids()
-        .filter(|s| {
-            data.core(*s)
-                .is_some_and(|c| c.parent == id && c.issue_type == SUBTASK)
-        })
-        .collect();
+    let subtasks = data.subtasks_of(id);
     if !subtasks.is_empty() && !call.q_bool("deleteSubtasks") {
         return Err(Reply::bad_request(
             "The issue has subtasks and deleteSubtasks is not set to true.",

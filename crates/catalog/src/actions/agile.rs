@@ -92,7 +92,12 @@ impl Params for BoardIssues {
     fn plan(self) -> Result<Plan, CatalogError> {
         let id = self.board_id.to_string();
         Ok(window!(
-            issues_page("/rest/agile/1.0/board/{boardId}/issue", &id, self.jql.clone(), self.fields.clone()),
+            issues_page(
+                "/rest/agile/1.0/board/{boardId}/issue",
+                &id,
+                self.jql.clone(),
+                self.fields.clone()
+            ),
             self
         ))
     }
@@ -128,8 +133,11 @@ pub(crate) struct BoardVersions {
 impl Params for BoardVersions {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/agile/1.0/board/{boardId}/version", &[&self.board_id.to_string()]))
-                .q_opt("released", self.released),
+            Plan::get(path(
+                "/rest/agile/1.0/board/{boardId}/version",
+                &[&self.board_id.to_string()]
+            ))
+            .q_opt("released", self.released),
             self
         ))
     }
@@ -176,8 +184,11 @@ impl Params for SprintsList {
             .as_ref()
             .map(|s| s.iter().map(|x| x.as_str().to_owned()).collect());
         Ok(window!(
-            Plan::get(path("/rest/agile/1.0/board/{boardId}/sprint", &[&self.board_id.to_string()]))
-                .q_list("state", states),
+            Plan::get(path(
+                "/rest/agile/1.0/board/{boardId}/sprint",
+                &[&self.board_id.to_string()]
+            ))
+            .q_list("state", states),
             self
         ))
     }
@@ -250,7 +261,10 @@ impl Params for SprintsUpdate {
         put(&mut body, "goal", self.goal);
         put(&mut body, "startDate", self.start_date);
         put(&mut body, "endDate", self.end_date);
-        Ok(Plan::post(path(SPRINT, &[&self.sprint_id.to_string()]), body))
+        Ok(Plan::post(
+            path(SPRINT, &[&self.sprint_id.to_string()]),
+            body,
+        ))
     }
 }
 
@@ -273,7 +287,10 @@ impl Params for SprintsStart {
         let mut body = json!({"state": "active"});
         put(&mut body, "startDate", self.start_date);
         put(&mut body, "endDate", self.end_date);
-        Ok(Plan::post(path(SPRINT, &[&self.sprint_id.to_string()]), body))
+        Ok(Plan::post(
+            path(SPRINT, &[&self.sprint_id.to_string()]),
+            body,
+        ))
     }
 }
 
@@ -297,7 +314,12 @@ impl Params for SprintIssues {
     fn plan(self) -> Result<Plan, CatalogError> {
         let id = self.sprint_id.to_string();
         Ok(window!(
-            issues_page("/rest/agile/1.0/sprint/{sprintId}/issue", &id, self.jql.clone(), self.fields.clone()),
+            issues_page(
+                "/rest/agile/1.0/sprint/{sprintId}/issue",
+                &id,
+                self.jql.clone(),
+                self.fields.clone()
+            ),
             self
         ))
     }
@@ -325,8 +347,14 @@ impl Params for SprintsMoveIssues {
         let mut body = json!({"issues": self.issues});
         put(&mut body, "rankBeforeIssue", self.rank_before);
         put(&mut body, "rankAfterIssue", self.rank_after);
-        Ok(Plan::post(path("/rest/agile/1.0/sprint/{sprintId}/issue", &[&self.sprint_id.to_string()]), body)
-            .shape(Shape::Ack))
+        Ok(Plan::post(
+            path(
+                "/rest/agile/1.0/sprint/{sprintId}/issue",
+                &[&self.sprint_id.to_string()],
+            ),
+            body,
+        )
+        .shape(Shape::Ack))
     }
 }
 
@@ -360,12 +388,20 @@ pub(crate) struct IssuesRank {
 impl Params for IssuesRank {
     fn plan(self) -> Result<Plan, CatalogError> {
         if self.rank_before.is_none() == self.rank_after.is_none() {
-            return Err(CatalogError::invalid("rank_before", "give exactly one of rank_before or rank_after"));
+            return Err(CatalogError::invalid(
+                "rank_before",
+                "give exactly one of rank_before or rank_after",
+            ));
         }
         let mut body = json!({"issues": self.issues});
         put(&mut body, "rankBeforeIssue", self.rank_before);
         put(&mut body, "rankAfterIssue", self.rank_after);
-        Ok(Plan::with_method(http::Method::PUT, "/rest/agile/1.0/issue/rank".into(), Some(body)).shape(Shape::Ack))
+        Ok(Plan::with_method(
+            http::Method::PUT,
+            "/rest/agile/1.0/issue/rank".into(),
+            Some(body),
+        )
+        .shape(Shape::Ack))
     }
 }
 
@@ -387,8 +423,11 @@ pub(crate) struct EpicsList {
 impl Params for EpicsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/agile/1.0/board/{boardId}/epic", &[&self.board_id.to_string()]))
-                .q_opt("done", self.done),
+            Plan::get(path(
+                "/rest/agile/1.0/board/{boardId}/epic",
+                &[&self.board_id.to_string()]
+            ))
+            .q_opt("done", self.done),
             self
         ))
     }
@@ -423,7 +462,12 @@ pub(crate) struct EpicIssues {
 impl Params for EpicIssues {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            issues_page("/rest/agile/1.0/epic/{epicIdOrKey}/issue", &self.epic, self.jql.clone(), self.fields.clone()),
+            issues_page(
+                "/rest/agile/1.0/epic/{epicIdOrKey}/issue",
+                &self.epic,
+                self.jql.clone(),
+                self.fields.clone()
+            ),
             self
         ))
     }
@@ -474,25 +518,48 @@ impl Params for EpicsUpdate {
         put(&mut body, "summary", self.summary);
         put(&mut body, "done", self.done);
         put(&mut body, "color", self.color.map(|c| json!({"key": c})));
-        Ok(Plan::post(path("/rest/agile/1.0/epic/{epicIdOrKey}", &[&self.epic]), body))
+        Ok(Plan::post(
+            path("/rest/agile/1.0/epic/{epicIdOrKey}", &[&self.epic]),
+            body,
+        ))
     }
 }
 
-newtype_params!(BoardsGet(BoardRef), |p| Plan::get(path("/rest/agile/1.0/board/{boardId}", &[&p.board_id.to_string()])));
+newtype_params!(BoardsGet(BoardRef), |p| Plan::get(path(
+    "/rest/agile/1.0/board/{boardId}",
+    &[&p.board_id.to_string()]
+)));
 newtype_params!(BoardsConfiguration(BoardRef), |p| Plan::get(path(
     "/rest/agile/1.0/board/{boardId}/configuration",
     &[&p.board_id.to_string()]
 )));
 newtype_params!(BacklogList(BoardIssues), |p| {
     let id = p.board_id.to_string();
-    window!(issues_page("/rest/agile/1.0/board/{boardId}/backlog", &id, p.jql.clone(), p.fields.clone()), p)
+    window!(
+        issues_page(
+            "/rest/agile/1.0/board/{boardId}/backlog",
+            &id,
+            p.jql.clone(),
+            p.fields.clone()
+        ),
+        p
+    )
 });
 newtype_params!(BoardsProjects(BoardPaged), |p| window!(
-    Plan::get(path("/rest/agile/1.0/board/{boardId}/project", &[&p.board_id.to_string()])),
+    Plan::get(path(
+        "/rest/agile/1.0/board/{boardId}/project",
+        &[&p.board_id.to_string()]
+    )),
     p
 ));
-newtype_params!(SprintsGet(SprintRef), |p| Plan::get(path(SPRINT, &[&p.sprint_id.to_string()])));
-newtype_params!(SprintsDelete(SprintRef), |p| Plan::delete(path(SPRINT, &[&p.sprint_id.to_string()])));
+newtype_params!(SprintsGet(SprintRef), |p| Plan::get(path(
+    SPRINT,
+    &[&p.sprint_id.to_string()]
+)));
+newtype_params!(SprintsDelete(SprintRef), |p| Plan::delete(path(
+    SPRINT,
+    &[&p.sprint_id.to_string()]
+)));
 newtype_params!(SprintsClose(SprintRef), |p| Plan::post(
     path(SPRINT, &[&p.sprint_id.to_string()]),
     json!({"state": "closed"})
@@ -507,7 +574,10 @@ newtype_params!(EpicsRemoveIssues(IssueList), |p| Plan::post(
     json!({"issues": p.issues})
 )
 .shape(Shape::Ack));
-newtype_params!(EpicsGet(EpicRef), |p| Plan::get(path("/rest/agile/1.0/epic/{epicIdOrKey}", &[&p.epic])));
+newtype_params!(EpicsGet(EpicRef), |p| Plan::get(path(
+    "/rest/agile/1.0/epic/{epicIdOrKey}",
+    &[&p.epic]
+)));
 
 pub(crate) fn actions() -> Vec<Builder> {
     vec![

@@ -1,7 +1,7 @@
 //! Small helpers shared by the action modules.
 
-use serde::Deserialize;
 use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `{"id": ..}` for a numeric id, `{"key": ..}` for a key (issues, projects).

@@ -68,7 +68,8 @@ pub(crate) struct RequestTypesSearch {
 impl Params for RequestTypesSearch {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get("/rest/servicedeskapi/requesttype".into()).q_opt("searchQuery", self.query.clone()),
+            Plan::get("/rest/servicedeskapi/requesttype".into())
+                .q_opt("searchQuery", self.query.clone()),
             self
         ))
     }
@@ -89,11 +90,13 @@ struct RequestTypesFields(RequestTypeRef);
 
 /// Which requests to list.
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum RequestStatusFilter {
-    OpenRequests,
-    ClosedRequests,
-    AllRequests,
+    #[serde(rename = "OPEN_REQUESTS")]
+    Open,
+    #[serde(rename = "CLOSED_REQUESTS")]
+    Closed,
+    #[serde(rename = "ALL_REQUESTS")]
+    All,
 }
 
 paged! {
@@ -119,9 +122,9 @@ pub(crate) struct RequestsList {
 impl Params for RequestsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         let status = self.request_status.map(|s| match s {
-            RequestStatusFilter::OpenRequests => "OPEN_REQUESTS",
-            RequestStatusFilter::ClosedRequests => "CLOSED_REQUESTS",
-            RequestStatusFilter::AllRequests => "ALL_REQUESTS",
+            RequestStatusFilter::Open => "OPEN_REQUESTS",
+            RequestStatusFilter::Closed => "CLOSED_REQUESTS",
+            RequestStatusFilter::All => "ALL_REQUESTS",
         });
         Ok(window!(
             Plan::get("/rest/servicedeskapi/request".into())
@@ -227,9 +230,12 @@ pub(crate) struct RequestCommentsList {
 impl Params for RequestCommentsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/servicedeskapi/request/{issueIdOrKey}/comment", &[&self.request]))
-                .q_opt("public", self.public)
-                .q_opt("internal", self.internal),
+            Plan::get(path(
+                "/rest/servicedeskapi/request/{issueIdOrKey}/comment",
+                &[&self.request]
+            ))
+            .q_opt("public", self.public)
+            .q_opt("internal", self.internal),
             self
         ))
     }
@@ -251,7 +257,10 @@ pub(crate) struct RequestCommentsCreate {
 impl Params for RequestCommentsCreate {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(Plan::post(
-            path("/rest/servicedeskapi/request/{issueIdOrKey}/comment", &[&self.request]),
+            path(
+                "/rest/servicedeskapi/request/{issueIdOrKey}/comment",
+                &[&self.request],
+            ),
             json!({"body": self.body, "public": self.public.unwrap_or(true)}),
         ))
     }
@@ -285,9 +294,19 @@ pub(crate) struct RequestTransition {
 impl Params for RequestTransition {
     fn plan(self) -> Result<Plan, CatalogError> {
         let mut body = json!({"id": self.transition_id});
-        put(&mut body, "additionalComment", self.comment.map(|c| json!({"body": c})));
-        Ok(Plan::post(path("/rest/servicedeskapi/request/{issueIdOrKey}/transition", &[&self.request]), body)
-            .shape(Shape::Ack))
+        put(
+            &mut body,
+            "additionalComment",
+            self.comment.map(|c| json!({"body": c})),
+        );
+        Ok(Plan::post(
+            path(
+                "/rest/servicedeskapi/request/{issueIdOrKey}/transition",
+                &[&self.request],
+            ),
+            body,
+        )
+        .shape(Shape::Ack))
     }
 }
 
@@ -353,7 +372,10 @@ pub(crate) struct ParticipantsAdd {
 impl Params for ParticipantsAdd {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(Plan::post(
-            path("/rest/servicedeskapi/request/{issueIdOrKey}/participant", &[&self.request]),
+            path(
+                "/rest/servicedeskapi/request/{issueIdOrKey}/participant",
+                &[&self.request],
+            ),
             json!({"accountIds": self.account_ids}),
         ))
     }
@@ -375,8 +397,11 @@ pub(crate) struct QueuesList {
 impl Params for QueuesList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/servicedeskapi/servicedesk/{serviceDeskId}/queue", &[&self.service_desk_id]))
-                .q_opt("includeCount", self.include_count),
+            Plan::get(path(
+                "/rest/servicedeskapi/servicedesk/{serviceDeskId}/queue",
+                &[&self.service_desk_id]
+            ))
+            .q_opt("includeCount", self.include_count),
             self
         ))
     }
@@ -422,8 +447,11 @@ pub(crate) struct CustomersList {
 impl Params for CustomersList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer", &[&self.service_desk_id]))
-                .q_opt("query", self.query.clone()),
+            Plan::get(path(
+                "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer",
+                &[&self.service_desk_id]
+            ))
+            .q_opt("query", self.query.clone()),
             self
         ))
     }
@@ -476,7 +504,8 @@ pub(crate) struct OrganizationsList {
 impl Params for OrganizationsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get("/rest/servicedeskapi/organization".into()).q_opt("accountId", self.account_id.clone()),
+            Plan::get("/rest/servicedeskapi/organization".into())
+                .q_opt("accountId", self.account_id.clone()),
             self
         ))
     }
@@ -505,7 +534,10 @@ pub(crate) struct OrganizationsCreate {
 
 impl Params for OrganizationsCreate {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(Plan::post("/rest/servicedeskapi/organization".into(), json!({"name": self.name})))
+        Ok(Plan::post(
+            "/rest/servicedeskapi/organization".into(),
+            json!({"name": self.name}),
+        ))
     }
 }
 
@@ -533,7 +565,10 @@ pub(crate) struct OrganizationAddUsers {
 impl Params for OrganizationAddUsers {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(Plan::post(
-            path("/rest/servicedeskapi/organization/{organizationId}/user", &[&self.organization_id.to_string()]),
+            path(
+                "/rest/servicedeskapi/organization/{organizationId}/user",
+                &[&self.organization_id.to_string()],
+            ),
             json!({"accountIds": self.account_ids}),
         )
         .shape(Shape::Ack))
@@ -563,7 +598,10 @@ pub(crate) struct DeskAddOrganization {
 impl Params for DeskAddOrganization {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(Plan::post(
-            path("/rest/servicedeskapi/servicedesk/{serviceDeskId}/organization", &[&self.service_desk_id]),
+            path(
+                "/rest/servicedeskapi/servicedesk/{serviceDeskId}/organization",
+                &[&self.service_desk_id],
+            ),
             json!({"organizationId": self.organization_id}),
         )
         .shape(Shape::Ack))
@@ -572,7 +610,10 @@ impl Params for DeskAddOrganization {
 
 impl Params for ServiceDesksList {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(window!(Plan::get("/rest/servicedeskapi/servicedesk".into()), self))
+        Ok(window!(
+            Plan::get("/rest/servicedeskapi/servicedesk".into()),
+            self
+        ))
     }
 }
 
@@ -625,17 +666,29 @@ newtype_params!(RequestTypesFields(RequestTypeRef), |p| Plan::get(path(
     "/rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}/field",
     &[&p.service_desk_id, &p.request_type_id]
 )));
-newtype_params!(RequestsGet(RequestRef), |p| Plan::get(path(REQUEST, &[&p.request])));
+newtype_params!(RequestsGet(RequestRef), |p| Plan::get(path(
+    REQUEST,
+    &[&p.request]
+)));
 newtype_params!(RequestsStatus(RequestPaged), |p| window!(
-    Plan::get(path("/rest/servicedeskapi/request/{issueIdOrKey}/status", &[&p.request])),
+    Plan::get(path(
+        "/rest/servicedeskapi/request/{issueIdOrKey}/status",
+        &[&p.request]
+    )),
     p
 ));
 newtype_params!(RequestTransitionsList(RequestPaged), |p| window!(
-    Plan::get(path("/rest/servicedeskapi/request/{issueIdOrKey}/transition", &[&p.request])),
+    Plan::get(path(
+        "/rest/servicedeskapi/request/{issueIdOrKey}/transition",
+        &[&p.request]
+    )),
     p
 ));
 newtype_params!(ApprovalsList(RequestPaged), |p| window!(
-    Plan::get(path("/rest/servicedeskapi/request/{issueIdOrKey}/approval", &[&p.request])),
+    Plan::get(path(
+        "/rest/servicedeskapi/request/{issueIdOrKey}/approval",
+        &[&p.request]
+    )),
     p
 ));
 newtype_params!(ApprovalsGet(ApprovalRef), |p| Plan::get(path(
@@ -651,28 +704,39 @@ newtype_params!(ParticipantsList(RequestRef), |p| Plan::get(path(
     &[&p.request]
 ))
 .shape(Shape::Pick("/values")));
-newtype_params!(SlaList(RequestRef), |p| Plan::get(path("/rest/servicedeskapi/request/{issueIdOrKey}/sla", &[&p.request]))
-    .shape(Shape::Pick("/values")));
+newtype_params!(SlaList(RequestRef), |p| Plan::get(path(
+    "/rest/servicedeskapi/request/{issueIdOrKey}/sla",
+    &[&p.request]
+))
+.shape(Shape::Pick("/values")));
 newtype_params!(QueuesGet(QueueRef), |p| Plan::get(path(
     "/rest/servicedeskapi/servicedesk/{serviceDeskId}/queue/{queueId}",
     &[&p.service_desk_id, &p.queue_id.to_string()]
 )));
 newtype_params!(CustomersAdd(CustomersChange), |p| Plan::post(
-    path("/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer", &[&p.service_desk_id]),
+    path(
+        "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer",
+        &[&p.service_desk_id]
+    ),
     json!({"accountIds": p.account_ids})
 )
 .shape(Shape::Ack));
 newtype_params!(CustomersRemove(CustomersChange), |p| Plan::with_method(
     http::Method::DELETE,
-    path("/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer", &[&p.service_desk_id]),
+    path(
+        "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer",
+        &[&p.service_desk_id]
+    ),
     Some(json!({"accountIds": p.account_ids}))
 )
 .shape(Shape::Ack));
-newtype_params!(OrganizationsGet(OrganizationRef), |p| Plan::get(path(ORGANIZATION, &[&p.organization_id.to_string()])));
-newtype_params!(OrganizationsDelete(OrganizationRef), |p| Plan::delete(path(
+newtype_params!(OrganizationsGet(OrganizationRef), |p| Plan::get(path(
     ORGANIZATION,
     &[&p.organization_id.to_string()]
 )));
+newtype_params!(OrganizationsDelete(OrganizationRef), |p| Plan::delete(
+    path(ORGANIZATION, &[&p.organization_id.to_string()])
+));
 
 pub(crate) fn actions() -> Vec<Builder> {
     const REQ: &str = r#"{"request": "HELP-1"}"#;

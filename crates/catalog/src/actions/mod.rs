@@ -75,7 +75,12 @@ impl Builder {
     }
 
     /// An operation called only in some cases.
-    pub fn op_when(mut self, method: &'static str, path: &'static str, when: &'static str) -> Builder {
+    pub fn op_when(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        when: &'static str,
+    ) -> Builder {
         self.ops.push(Operation {
             method,
             path,

@@ -149,14 +149,18 @@ pub(crate) struct NewIssue {
 }
 
 impl NewIssue {
-    fn to_fields(self) -> Value {
+    fn into_fields(self) -> Value {
         let mut f = json!({
             "project": key_or_id(&self.project),
             "summary": self.summary,
             "issuetype": name_or_id(&self.issue_type),
         });
         put(&mut f, "description", self.description.as_deref().map(adf));
-        put(&mut f, "assignee", self.assignee.map(|a| json!({"accountId": a})));
+        put(
+            &mut f,
+            "assignee",
+            self.assignee.map(|a| json!({"accountId": a})),
+        );
         put(&mut f, "labels", self.labels);
         put(&mut f, "priority", self.priority.as_deref().map(name_or_id));
         put(&mut f, "parent", self.parent.as_deref().map(key_or_id));
@@ -190,10 +194,13 @@ impl Params for IssuesBulkCreate {
         let updates: Vec<Value> = self
             .issues
             .into_iter()
-            .map(|i| json!({"fields": i.to_fields()}))
+            .map(|i| json!({"fields": i.into_fields()}))
             .collect();
-        Ok(Plan::post("/rest/api/3/issue/bulk".into(), json!({"issueUpdates": updates}))
-            .pre(PreStep::FieldNames))
+        Ok(Plan::post(
+            "/rest/api/3/issue/bulk".into(),
+            json!({"issueUpdates": updates}),
+        )
+        .pre(PreStep::FieldNames))
     }
 }
 
@@ -236,7 +243,11 @@ impl Params for IssuesUpdate {
         let mut f = json!({});
         put(&mut f, "summary", self.summary);
         put(&mut f, "description", self.description.as_deref().map(adf));
-        put(&mut f, "assignee", self.assignee.map(|a| json!({"accountId": a})));
+        put(
+            &mut f,
+            "assignee",
+            self.assignee.map(|a| json!({"accountId": a})),
+        );
         put(&mut f, "labels", self.labels);
         put(&mut f, "priority", self.priority.as_deref().map(name_or_id));
         put(&mut f, "duedate", self.due_date);
@@ -328,13 +339,18 @@ pub(crate) struct TransitionDo {
 
 impl Params for TransitionDo {
     fn plan(self) -> Result<Plan, CatalogError> {
-        let p = path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&self.issue]);
+        let p = path(
+            "/rest/api/3/issue/{issueIdOrKey}/transitions",
+            &[&self.issue],
+        );
         let mut body = json!({"transition": {"id": self.transition}});
         put(&mut body, "fields", self.fields.map(Value::Object));
         if let Some(c) = self.comment {
             body["update"] = json!({"comment": [{"add": {"body": adf(&c)}}]});
         }
-        let mut plan = Plan::post(p, body).shape(Shape::Ack).pre(PreStep::FieldNames);
+        let mut plan = Plan::post(p, body)
+            .shape(Shape::Ack)
+            .pre(PreStep::FieldNames);
         if !is_numeric(&self.transition) {
             plan = plan.pre(PreStep::TransitionName {
                 issue: self.issue,
@@ -363,8 +379,11 @@ pub(crate) struct CommentsList {
 impl Params for CommentsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/comment", &[&self.issue]))
-                .q_opt("orderBy", self.order_by.clone()),
+            Plan::get(path(
+                "/rest/api/3/issue/{issueIdOrKey}/comment",
+                &[&self.issue]
+            ))
+            .q_opt("orderBy", self.order_by.clone()),
             self
         )
         .shape(Shape::Comment))
@@ -387,9 +406,16 @@ pub(crate) struct CommentsCreate {
 impl Params for CommentsCreate {
     fn plan(self) -> Result<Plan, CatalogError> {
         let mut body = json!({"body": adf(&self.body)});
-        put(&mut body, "visibility", self.visibility.map(|v| v.to_json()));
-        Ok(Plan::post(path("/rest/api/3/issue/{issueIdOrKey}/comment", &[&self.issue]), body)
-            .shape(Shape::Comment))
+        put(
+            &mut body,
+            "visibility",
+            self.visibility.map(|v| v.to_json()),
+        );
+        Ok(Plan::post(
+            path("/rest/api/3/issue/{issueIdOrKey}/comment", &[&self.issue]),
+            body,
+        )
+        .shape(Shape::Comment))
     }
 }
 
@@ -428,10 +454,16 @@ pub(crate) struct CommentsUpdate {
 impl Params for CommentsUpdate {
     fn plan(self) -> Result<Plan, CatalogError> {
         let mut body = json!({"body": adf(&self.body)});
-        put(&mut body, "visibility", self.visibility.map(|v| v.to_json()));
-        Ok(Plan::put(path(COMMENT, &[&self.issue, &self.comment_id]), body)
-            .q_opt("notifyUsers", self.notify_users)
-            .shape(Shape::Comment))
+        put(
+            &mut body,
+            "visibility",
+            self.visibility.map(|v| v.to_json()),
+        );
+        Ok(
+            Plan::put(path(COMMENT, &[&self.issue, &self.comment_id]), body)
+                .q_opt("notifyUsers", self.notify_users)
+                .shape(Shape::Comment),
+        )
     }
 }
 
@@ -456,9 +488,12 @@ pub(crate) struct WorklogsList {
 impl Params for WorklogsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/worklog", &[&self.issue]))
-                .q_opt("startedAfter", self.started_after)
-                .q_opt("startedBefore", self.started_before),
+            Plan::get(path(
+                "/rest/api/3/issue/{issueIdOrKey}/worklog",
+                &[&self.issue]
+            ))
+            .q_opt("startedAfter", self.started_after)
+            .q_opt("startedBefore", self.started_before),
             self
         )
         .shape(Shape::Comment))
@@ -567,8 +602,11 @@ impl Params for WorklogsCreate {
             self.comment,
             self.visibility,
         );
-        Ok(Plan::post(path("/rest/api/3/issue/{issueIdOrKey}/worklog", &[&self.issue]), body)
-            .shape(Shape::Comment))
+        Ok(Plan::post(
+            path("/rest/api/3/issue/{issueIdOrKey}/worklog", &[&self.issue]),
+            body,
+        )
+        .shape(Shape::Comment))
     }
 }
 
@@ -634,7 +672,11 @@ impl Params for LinksCreate {
             "inwardIssue": key_or_id(&self.inward_issue),
             "outwardIssue": key_or_id(&self.outward_issue),
         });
-        put(&mut body, "comment", self.comment.map(|c| json!({"body": adf(&c)})));
+        put(
+            &mut body,
+            "comment",
+            self.comment.map(|c| json!({"body": adf(&c)})),
+        );
         Ok(Plan::post("/rest/api/3/issueLink".into(), body).shape(Shape::Ack))
     }
 }
@@ -665,7 +707,10 @@ pub(crate) struct ChangelogList {
 impl Params for ChangelogList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/changelog", &[&self.issue])),
+            Plan::get(path(
+                "/rest/api/3/issue/{issueIdOrKey}/changelog",
+                &[&self.issue]
+            )),
             self
         ))
     }
@@ -728,7 +773,9 @@ impl Params for AttachmentsUpload {
             (None, Some(b64)) => {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
-                    .map_err(|e| CatalogError::invalid("content_base64", format!("not base64: {e}")))?;
+                    .map_err(|e| {
+                        CatalogError::invalid("content_base64", format!("not base64: {e}"))
+                    })?;
                 (Bytes::from(raw), "application/octet-stream")
             }
             _ => {
@@ -740,7 +787,10 @@ impl Params for AttachmentsUpload {
         };
         let content_type = self.content_type.unwrap_or_else(|| default_type.to_owned());
         Ok(Plan::multipart(
-            path("/rest/api/3/issue/{issueIdOrKey}/attachments", &[&self.issue]),
+            path(
+                "/rest/api/3/issue/{issueIdOrKey}/attachments",
+                &[&self.issue],
+            ),
             self.filename,
             content_type,
             bytes,
@@ -796,8 +846,11 @@ pub(crate) struct ProjectRef {
 
 impl Params for ProjectRef {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(Plan::get(path("/rest/api/3/project/{projectIdOrKey}", &[&self.project]))
-            .q_opt("expand", self.expand))
+        Ok(Plan::get(path(
+            "/rest/api/3/project/{projectIdOrKey}",
+            &[&self.project],
+        ))
+        .q_opt("expand", self.expand))
     }
 }
 
@@ -827,8 +880,11 @@ pub(crate) struct ComponentsList {
 impl Params for ComponentsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/api/3/project/{projectIdOrKey}/component", &[&self.project]))
-                .q_opt("query", self.query.clone()),
+            Plan::get(path(
+                "/rest/api/3/project/{projectIdOrKey}/component",
+                &[&self.project]
+            ))
+            .q_opt("query", self.query.clone()),
             self
         ))
     }
@@ -887,7 +943,10 @@ impl Params for ComponentsUpdate {
         put(&mut body, "name", self.name);
         put(&mut body, "description", self.description);
         put(&mut body, "leadAccountId", self.lead_account_id);
-        Ok(Plan::put(path("/rest/api/3/component/{id}", &[&self.component_id]), body))
+        Ok(Plan::put(
+            path("/rest/api/3/component/{id}", &[&self.component_id]),
+            body,
+        ))
     }
 }
 
@@ -904,8 +963,10 @@ pub(crate) struct ComponentsDelete {
 
 impl Params for ComponentsDelete {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(Plan::delete(path("/rest/api/3/component/{id}", &[&self.component_id]))
-            .q_opt("moveIssuesTo", self.move_issues_to))
+        Ok(
+            Plan::delete(path("/rest/api/3/component/{id}", &[&self.component_id]))
+                .q_opt("moveIssuesTo", self.move_issues_to),
+        )
     }
 }
 
@@ -931,10 +992,13 @@ pub(crate) struct VersionsList {
 impl Params for VersionsList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get(path("/rest/api/3/project/{projectIdOrKey}/version", &[&self.project]))
-                .q_opt("query", self.query.clone())
-                .q_opt("status", self.status.clone())
-                .q_opt("orderBy", self.order_by.clone()),
+            Plan::get(path(
+                "/rest/api/3/project/{projectIdOrKey}/version",
+                &[&self.project]
+            ))
+            .q_opt("query", self.query.clone())
+            .q_opt("status", self.status.clone())
+            .q_opt("orderBy", self.order_by.clone()),
             self
         ))
     }
@@ -1018,7 +1082,10 @@ impl Params for VersionsUpdate {
         put(&mut body, "releaseDate", self.release_date);
         put(&mut body, "released", self.released);
         put(&mut body, "archived", self.archived);
-        Ok(Plan::put(path("/rest/api/3/version/{id}", &[&self.version_id]), body))
+        Ok(Plan::put(
+            path("/rest/api/3/version/{id}", &[&self.version_id]),
+            body,
+        ))
     }
 }
 
@@ -1040,9 +1107,16 @@ impl Params for VersionsDelete {
     fn plan(self) -> Result<Plan, CatalogError> {
         let mut body = json!({});
         put(&mut body, "moveFixIssuesTo", self.move_fix_issues_to);
-        put(&mut body, "moveAffectedIssuesTo", self.move_affected_issues_to);
+        put(
+            &mut body,
+            "moveAffectedIssuesTo",
+            self.move_affected_issues_to,
+        );
         Ok(Plan::post(
-            path("/rest/api/3/version/{id}/removeAndSwap", &[&self.version_id]),
+            path(
+                "/rest/api/3/version/{id}/removeAndSwap",
+                &[&self.version_id],
+            ),
             body,
         )
         .shape(Shape::Ack))
@@ -1256,7 +1330,8 @@ pub(crate) struct PrioritiesList {
 impl Params for PrioritiesList {
     fn plan(self) -> Result<Plan, CatalogError> {
         Ok(window!(
-            Plan::get("/rest/api/3/priority/search".into()).q_opt("priorityName", self.name.clone()),
+            Plan::get("/rest/api/3/priority/search".into())
+                .q_opt("priorityName", self.name.clone()),
             self
         ))
     }
@@ -1400,8 +1475,11 @@ impl Params for JqlParse {
             JqlValidation::Warn => "warn",
             JqlValidation::None => "none",
         };
-        Ok(Plan::post("/rest/api/3/jql/parse".into(), json!({"queries": self.queries}))
-            .q("validation", validation))
+        Ok(Plan::post(
+            "/rest/api/3/jql/parse".into(),
+            json!({"queries": self.queries}),
+        )
+        .q("validation", validation))
     }
 }
 
@@ -1418,9 +1496,11 @@ pub(crate) struct JqlSuggestions {
 
 impl Params for JqlSuggestions {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(Plan::get("/rest/api/3/jql/autocompletedata/suggestions".into())
-            .q("fieldName", self.field_name)
-            .q_opt("fieldValue", self.field_value))
+        Ok(
+            Plan::get("/rest/api/3/jql/autocompletedata/suggestions".into())
+                .q("fieldName", self.field_name)
+                .q_opt("fieldValue", self.field_value),
+        )
     }
 }
 
@@ -1433,7 +1513,10 @@ pub(crate) struct ResolutionsList {}
 
 impl Params for ResolutionsList {
     fn plan(self) -> Result<Plan, CatalogError> {
-        Ok(window!(Plan::get("/rest/api/3/resolution/search".into()), self))
+        Ok(window!(
+            Plan::get("/rest/api/3/resolution/search".into()),
+            self
+        ))
     }
 }
 
@@ -1465,52 +1548,131 @@ macro_rules! newtype_params {
 }
 pub(crate) use newtype_params;
 
-newtype_params!(CommentsGet(CommentRef), |p| Plan::get(path(COMMENT, &[&p.issue, &p.comment_id])).shape(Shape::Comment));
-newtype_params!(CommentsDelete(CommentRef), |p| Plan::delete(path(COMMENT, &[&p.issue, &p.comment_id])));
-newtype_params!(WorklogsGet(WorklogRef), |p| Plan::get(path(WORKLOG, &[&p.issue, &p.worklog_id])).shape(Shape::Comment));
-newtype_params!(WorklogsDelete(WorklogRef), |p| Plan::delete(path(WORKLOG, &[&p.issue, &p.worklog_id])));
-newtype_params!(LinksGet(LinkRef), |p| Plan::get(path("/rest/api/3/issueLink/{linkId}", &[&p.link_id])));
-newtype_params!(LinksDelete(LinkRef), |p| Plan::delete(path("/rest/api/3/issueLink/{linkId}", &[&p.link_id])));
-newtype_params!(WatchersList(IssueOnly), |p| Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/watchers", &[&p.issue])));
+newtype_params!(CommentsGet(CommentRef), |p| Plan::get(path(
+    COMMENT,
+    &[&p.issue, &p.comment_id]
+))
+.shape(Shape::Comment));
+newtype_params!(CommentsDelete(CommentRef), |p| Plan::delete(path(
+    COMMENT,
+    &[&p.issue, &p.comment_id]
+)));
+newtype_params!(WorklogsGet(WorklogRef), |p| Plan::get(path(
+    WORKLOG,
+    &[&p.issue, &p.worklog_id]
+))
+.shape(Shape::Comment));
+newtype_params!(WorklogsDelete(WorklogRef), |p| Plan::delete(path(
+    WORKLOG,
+    &[&p.issue, &p.worklog_id]
+)));
+newtype_params!(LinksGet(LinkRef), |p| Plan::get(path(
+    "/rest/api/3/issueLink/{linkId}",
+    &[&p.link_id]
+)));
+newtype_params!(LinksDelete(LinkRef), |p| Plan::delete(path(
+    "/rest/api/3/issueLink/{linkId}",
+    &[&p.link_id]
+)));
+newtype_params!(WatchersList(IssueOnly), |p| Plan::get(path(
+    "/rest/api/3/issue/{issueIdOrKey}/watchers",
+    &[&p.issue]
+)));
 newtype_params!(WatchersAdd(WatcherRef), |p| Plan::post(
     path("/rest/api/3/issue/{issueIdOrKey}/watchers", &[&p.issue]),
     Value::String(p.account_id)
 )
 .shape(Shape::Ack));
-newtype_params!(WatchersRemove(WatcherRef), |p| Plan::delete(path("/rest/api/3/issue/{issueIdOrKey}/watchers", &[&p.issue]))
-    .q("accountId", p.account_id));
-newtype_params!(AttachmentsList(IssueOnly), |p| Plan::get(path(ISSUE, &[&p.issue]))
-    .q("fields", "attachment")
-    .shape(Shape::Pick("/fields/attachment")));
-newtype_params!(AttachmentsGet(AttachmentRef), |p| Plan::get(path("/rest/api/3/attachment/{id}", &[&p.attachment_id])));
-newtype_params!(AttachmentsDownload(AttachmentRef), |p| Plan::get(path("/rest/api/3/attachment/content/{id}", &[&p.attachment_id]))
-    // Ask for the bytes directly rather than a redirect to the media service.
-    .q("redirect", false)
-    .shape(Shape::Binary));
-newtype_params!(AttachmentsDelete(AttachmentRef), |p| Plan::delete(path("/rest/api/3/attachment/{id}", &[&p.attachment_id])));
-newtype_params!(ProjectStatuses(ProjectOnly), |p| Plan::get(path("/rest/api/3/project/{projectIdOrKey}/statuses", &[&p.project])));
-newtype_params!(ComponentsGet(ComponentRef), |p| Plan::get(path("/rest/api/3/component/{id}", &[&p.component_id])));
-newtype_params!(VersionsGet(VersionRef), |p| Plan::get(path("/rest/api/3/version/{id}", &[&p.version_id])));
-newtype_params!(ServerInfo(NoParams), |_p| Plan::get("/rest/api/3/serverInfo".into()));
-newtype_params!(FieldsList(NoParams), |_p| Plan::get("/rest/api/3/field".into()));
-newtype_params!(IssueTypesList(NoParams), |_p| Plan::get("/rest/api/3/issuetype".into()));
-newtype_params!(IssueTypesGet(IssueTypeRef), |p| Plan::get(path("/rest/api/3/issuetype/{id}", &[&p.issue_type_id])));
-newtype_params!(PrioritiesGet(PriorityRef), |p| Plan::get(path("/rest/api/3/priority/{id}", &[&p.priority_id])));
-newtype_params!(PrioritiesAll(NoParams), |_p| Plan::get("/rest/api/3/priority".into()));
-newtype_params!(StatusesList(NoParams), |_p| Plan::get("/rest/api/3/status".into()));
-newtype_params!(StatusesGet(StatusRef), |p| Plan::get(path("/rest/api/3/status/{idOrName}", &[&p.status])));
-newtype_params!(LinkTypesList(NoParams), |_p| Plan::get("/rest/api/3/issueLinkType".into()).shape(Shape::Pick("/issueLinkTypes")));
-newtype_params!(AttachmentSettings(NoParams), |_p| Plan::get("/rest/api/3/attachment/meta".into()));
-newtype_params!(JqlAutocomplete(NoParams), |_p| Plan::get("/rest/api/3/jql/autocompletedata".into()));
+newtype_params!(WatchersRemove(WatcherRef), |p| Plan::delete(path(
+    "/rest/api/3/issue/{issueIdOrKey}/watchers",
+    &[&p.issue]
+))
+.q("accountId", p.account_id));
+newtype_params!(AttachmentsList(IssueOnly), |p| Plan::get(path(
+    ISSUE,
+    &[&p.issue]
+))
+.q("fields", "attachment")
+.shape(Shape::Pick("/fields/attachment")));
+newtype_params!(AttachmentsGet(AttachmentRef), |p| Plan::get(path(
+    "/rest/api/3/attachment/{id}",
+    &[&p.attachment_id]
+)));
+newtype_params!(AttachmentsDownload(AttachmentRef), |p| Plan::get(path(
+    "/rest/api/3/attachment/content/{id}",
+    &[&p.attachment_id]
+))
+// Ask for the bytes directly rather than a redirect to the media service.
+.q("redirect", false)
+.shape(Shape::Binary));
+newtype_params!(AttachmentsDelete(AttachmentRef), |p| Plan::delete(path(
+    "/rest/api/3/attachment/{id}",
+    &[&p.attachment_id]
+)));
+newtype_params!(ProjectStatuses(ProjectOnly), |p| Plan::get(path(
+    "/rest/api/3/project/{projectIdOrKey}/statuses",
+    &[&p.project]
+)));
+newtype_params!(ComponentsGet(ComponentRef), |p| Plan::get(path(
+    "/rest/api/3/component/{id}",
+    &[&p.component_id]
+)));
+newtype_params!(VersionsGet(VersionRef), |p| Plan::get(path(
+    "/rest/api/3/version/{id}",
+    &[&p.version_id]
+)));
+newtype_params!(ServerInfo(NoParams), |_p| Plan::get(
+    "/rest/api/3/serverInfo".into()
+));
+newtype_params!(FieldsList(NoParams), |_p| Plan::get(
+    "/rest/api/3/field".into()
+));
+newtype_params!(IssueTypesList(NoParams), |_p| Plan::get(
+    "/rest/api/3/issuetype".into()
+));
+newtype_params!(IssueTypesGet(IssueTypeRef), |p| Plan::get(path(
+    "/rest/api/3/issuetype/{id}",
+    &[&p.issue_type_id]
+)));
+newtype_params!(PrioritiesGet(PriorityRef), |p| Plan::get(path(
+    "/rest/api/3/priority/{id}",
+    &[&p.priority_id]
+)));
+newtype_params!(PrioritiesAll(NoParams), |_p| Plan::get(
+    "/rest/api/3/priority".into()
+));
+newtype_params!(StatusesList(NoParams), |_p| Plan::get(
+    "/rest/api/3/status".into()
+));
+newtype_params!(StatusesGet(StatusRef), |p| Plan::get(path(
+    "/rest/api/3/status/{idOrName}",
+    &[&p.status]
+)));
+newtype_params!(LinkTypesList(NoParams), |_p| Plan::get(
+    "/rest/api/3/issueLinkType".into()
+)
+.shape(Shape::Pick("/issueLinkTypes")));
+newtype_params!(AttachmentSettings(NoParams), |_p| Plan::get(
+    "/rest/api/3/attachment/meta".into()
+));
+newtype_params!(JqlAutocomplete(NoParams), |_p| Plan::get(
+    "/rest/api/3/jql/autocompletedata".into()
+));
 
 newtype_params!(IssuesCreate(NewIssue), |p| Plan::post(
     "/rest/api/3/issue".into(),
-    json!({"fields": p.to_fields()})
+    json!({"fields": p.into_fields()})
 )
 .pre(PreStep::FieldNames));
-newtype_params!(EditMeta(IssueOnly), |p| Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/editmeta", &[&p.issue])));
-newtype_params!(TransitionsList(IssueOnly), |p| Plan::get(path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&p.issue]))
-    .shape(Shape::Pick("/transitions")));
+newtype_params!(EditMeta(IssueOnly), |p| Plan::get(path(
+    "/rest/api/3/issue/{issueIdOrKey}/editmeta",
+    &[&p.issue]
+)));
+newtype_params!(TransitionsList(IssueOnly), |p| Plan::get(path(
+    "/rest/api/3/issue/{issueIdOrKey}/transitions",
+    &[&p.issue]
+))
+.shape(Shape::Pick("/transitions")));
 
 // ---------------------------------------------------------------- the table
 

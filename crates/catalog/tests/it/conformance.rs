@@ -22,11 +22,18 @@ fn spec(doc: SpecDoc) -> &'static Value {
     static SPECS: OnceLock<HashMap<&'static str, Value>> = OnceLock::new();
     let specs = SPECS.get_or_init(|| {
         let mut m = HashMap::new();
-        for d in [SpecDoc::Platform, SpecDoc::Software, SpecDoc::ServiceManagement] {
+        for d in [
+            SpecDoc::Platform,
+            SpecDoc::Software,
+            SpecDoc::ServiceManagement,
+        ] {
             let path = specs_dir().join(d.file_name());
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            m.insert(d.file_name(), serde_json::from_str(&text).expect("spec is JSON"));
+            m.insert(
+                d.file_name(),
+                serde_json::from_str(&text).expect("spec is JSON"),
+            );
         }
         m
     });
@@ -34,7 +41,9 @@ fn spec(doc: SpecDoc) -> &'static Value {
 }
 
 fn spec_operation(doc: SpecDoc, method: &str, path: &str) -> Option<&'static Value> {
-    spec(doc)["paths"].get(path)?.get(method.to_ascii_lowercase())
+    spec(doc)["paths"]
+        .get(path)?
+        .get(method.to_ascii_lowercase())
 }
 
 /// Does a concrete path match a spec template (`{x}` = one non-empty segment)?
@@ -51,24 +60,54 @@ fn template_matches(template: &str, path: &str) -> bool {
         })
 }
 
-fn scopes_from_spec(op: &Value, doc: SpecDoc, method: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+fn scopes_from_spec(
+    op: &Value,
+    doc: SpecDoc,
+    method: &str,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut all = Vec::new();
     for sec in op["security"].as_array().into_iter().flatten() {
         for scopes in sec.as_object().into_iter().flat_map(|o| o.values()) {
-            all.extend(scopes.as_array().into_iter().flatten().filter_map(Value::as_str));
+            all.extend(
+                scopes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
         }
     }
-    for entry in op["x-atlassian-oauth2-scopes"].as_array().into_iter().flatten() {
-        all.extend(entry["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str));
+    for entry in op["x-atlassian-oauth2-scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        all.extend(
+            entry["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
     }
-    let classic: BTreeSet<String> =
-        all.iter().filter(|s| s.matches(':').count() == 1).map(|s| s.to_string()).collect();
-    let granular: BTreeSet<String> =
-        all.iter().filter(|s| s.matches(':').count() >= 2).map(|s| s.to_string()).collect();
+    let classic: BTreeSet<String> = all
+        .iter()
+        .filter(|s| s.matches(':').count() == 1)
+        .map(|s| s.to_string())
+        .collect();
+    let granular: BTreeSet<String> = all
+        .iter()
+        .filter(|s| s.matches(':').count() >= 2)
+        .map(|s| s.to_string())
+        .collect();
     if doc == SpecDoc::Software && classic.is_empty() {
         // The agile document lists granular scopes only; Atlassian documents the classic
         // equivalent for Jira Software as read:jira-work / write:jira-work.
-        let c = if method == "GET" { "read:jira-work" } else { "write:jira-work" };
+        let c = if method == "GET" {
+            "read:jira-work"
+        } else {
+            "write:jira-work"
+        };
         return (BTreeSet::from([c.to_owned()]), granular);
     }
     (classic, granular)
@@ -80,26 +119,73 @@ fn the_catalog_covers_the_connector_surface() {
     let actions = catalog.actions();
     assert!(actions.len() >= 90, "only {} actions", actions.len());
     let required = [
-        ("issues", "search"), ("issues", "create"), ("issues", "get"), ("issues", "update"),
-        ("issues", "delete"), ("projects", "list"), ("projects", "get"), ("users", "list"),
-        ("users", "get"), ("users", "search"), ("issue_fields", "list"), ("issue_fields", "search"),
-        ("issue_comments", "list"), ("issue_comments", "create"), ("issue_comments", "get"),
-        ("issue_comments", "update"), ("issue_comments", "delete"), ("issue_worklogs", "list"),
-        ("issue_worklogs", "get"), ("issues_assignee", "update"), ("issue_transitions", "list"),
-        ("issue_transitions", "transition"), ("issue_links", "create"), ("myself", "get"),
-        ("issue_types", "list"), ("priorities", "list"), ("statuses", "list"),
-        ("createmeta", "issue_types"), ("issue_watchers", "list"), ("attachments", "list"),
-        ("attachments", "upload"), ("attachments", "download"), ("attachments", "delete"),
-        ("versions", "list"), ("components", "list"), ("labels", "list"),
-        ("issue_fields", "resolve"), ("issues", "bulk_create"), ("issue_changelogs", "list"),
-        ("issue_worklogs", "create"), ("issue_worklogs", "update"), ("issue_worklogs", "delete"),
-        ("jql", "parse"), ("jql", "autocomplete"), ("boards", "list"), ("sprints", "list"),
-        ("sprints", "get"), ("sprints", "create"), ("sprints", "update"), ("sprints", "start"),
-        ("sprints", "close"), ("sprints", "move_issues"), ("backlog", "list"), ("epics", "list"),
-        ("boards", "issues"), ("service_desks", "list"), ("request_types", "list"),
-        ("request_types", "fields"), ("customer_requests", "create"), ("customer_requests", "get"),
-        ("customer_requests", "list"), ("request_comments", "create"), ("request_transitions", "transition"),
-        ("approvals", "list"), ("queues", "list"), ("customers", "list"), ("organizations", "list"),
+        ("issues", "search"),
+        ("issues", "create"),
+        ("issues", "get"),
+        ("issues", "update"),
+        ("issues", "delete"),
+        ("projects", "list"),
+        ("projects", "get"),
+        ("users", "list"),
+        ("users", "get"),
+        ("users", "search"),
+        ("issue_fields", "list"),
+        ("issue_fields", "search"),
+        ("issue_comments", "list"),
+        ("issue_comments", "create"),
+        ("issue_comments", "get"),
+        ("issue_comments", "update"),
+        ("issue_comments", "delete"),
+        ("issue_worklogs", "list"),
+        ("issue_worklogs", "get"),
+        ("issues_assignee", "update"),
+        ("issue_transitions", "list"),
+        ("issue_transitions", "transition"),
+        ("issue_links", "create"),
+        ("myself", "get"),
+        ("issue_types", "list"),
+        ("priorities", "list"),
+        ("statuses", "list"),
+        ("createmeta", "issue_types"),
+        ("issue_watchers", "list"),
+        ("attachments", "list"),
+        ("attachments", "upload"),
+        ("attachments", "download"),
+        ("attachments", "delete"),
+        ("versions", "list"),
+        ("components", "list"),
+        ("labels", "list"),
+        ("issue_fields", "resolve"),
+        ("issues", "bulk_create"),
+        ("issue_changelogs", "list"),
+        ("issue_worklogs", "create"),
+        ("issue_worklogs", "update"),
+        ("issue_worklogs", "delete"),
+        ("jql", "parse"),
+        ("jql", "autocomplete"),
+        ("boards", "list"),
+        ("sprints", "list"),
+        ("sprints", "get"),
+        ("sprints", "create"),
+        ("sprints", "update"),
+        ("sprints", "start"),
+        ("sprints", "close"),
+        ("sprints", "move_issues"),
+        ("backlog", "list"),
+        ("epics", "list"),
+        ("boards", "issues"),
+        ("service_desks", "list"),
+        ("request_types", "list"),
+        ("request_types", "fields"),
+        ("customer_requests", "create"),
+        ("customer_requests", "get"),
+        ("customer_requests", "list"),
+        ("request_comments", "create"),
+        ("request_transitions", "transition"),
+        ("approvals", "list"),
+        ("queues", "list"),
+        ("customers", "list"),
+        ("organizations", "list"),
     ];
     for (e, a) in required {
         assert!(catalog.find(e, a).is_some(), "missing {e}.{a}");
@@ -107,7 +193,11 @@ fn the_catalog_covers_the_connector_surface() {
     let mut names = BTreeSet::new();
     for a in actions {
         assert!(names.insert(a.name()), "duplicate action {}", a.name());
-        assert!(!a.description.is_empty() && !a.result.is_empty(), "{} lacks text", a.name());
+        assert!(
+            !a.description.is_empty() && !a.result.is_empty(),
+            "{} lacks text",
+            a.name()
+        );
         assert!(!a.operations.is_empty(), "{} has no operation", a.name());
     }
 }
@@ -142,8 +232,18 @@ fn scopes_are_the_union_of_the_specs_scopes() {
         }
         let got_c: BTreeSet<String> = def.classic_scopes.iter().map(|s| s.to_string()).collect();
         let got_g: BTreeSet<String> = def.granular_scopes.iter().map(|s| s.to_string()).collect();
-        assert_eq!(got_c, classic, "{}: classic scopes drift from the spec (re-run tools/gen_spec_ops.py)", def.name());
-        assert_eq!(got_g, granular, "{}: granular scopes drift from the spec", def.name());
+        assert_eq!(
+            got_c,
+            classic,
+            "{}: classic scopes drift from the spec (re-run tools/gen_spec_ops.py)",
+            def.name()
+        );
+        assert_eq!(
+            got_g,
+            granular,
+            "{}: granular scopes drift from the spec",
+            def.name()
+        );
         // A read-only action never needs a classic write scope.
         if def.read_only {
             assert!(
@@ -186,14 +286,26 @@ fn check_request(def: &ActionDef, params: &Value) {
         .operations
         .iter()
         .find(|o| o.method == planned.method && template_matches(o.path, &planned.path))
-        .unwrap_or_else(|| panic!("{name}: {} {} matches none of its operations", planned.method, planned.path));
+        .unwrap_or_else(|| {
+            panic!(
+                "{name}: {} {} matches none of its operations",
+                planned.method, planned.path
+            )
+        });
     let spec_op = spec_operation(op.spec, op.method, op.path).expect("operation exists");
-    let declared: Vec<&Value> = spec_op["parameters"].as_array().into_iter().flatten().collect();
+    let declared: Vec<&Value> = spec_op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     for p in &declared {
         let pname = p["name"].as_str().unwrap_or_default();
         let required = p["required"].as_bool().unwrap_or(false);
         match p["in"].as_str() {
-            Some("path") => assert!(op.path.contains(&format!("{{{pname}}}")), "{name}: path param {pname} not in template"),
+            Some("path") => assert!(
+                op.path.contains(&format!("{{{pname}}}")),
+                "{name}: path param {pname} not in template"
+            ),
             Some("query") if required => assert!(
                 planned.query.iter().any(|(k, _)| k == pname),
                 "{name}: required query param {pname} not sent"
@@ -203,7 +315,9 @@ fn check_request(def: &ActionDef, params: &Value) {
     }
     for (k, _) in &planned.query {
         assert!(
-            declared.iter().any(|p| p["in"] == "query" && p["name"] == k.as_str()),
+            declared
+                .iter()
+                .any(|p| p["in"] == "query" && p["name"] == k.as_str()),
             "{name}: sends query param {k} that {} {} does not declare",
             op.method,
             op.path
@@ -218,21 +332,33 @@ fn check_request(def: &ActionDef, params: &Value) {
             op.path
         ),
         (Some(_), Some("multipart/form-data")) => {
-            assert!(body_spec["content"].get("multipart/form-data").is_some(), "{name}: multipart not accepted");
             assert!(
-                planned.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-atlassian-token") && v == "no-check"),
+                body_spec["content"].get("multipart/form-data").is_some(),
+                "{name}: multipart not accepted"
+            );
+            assert!(
+                planned
+                    .headers
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case("x-atlassian-token") && v == "no-check"),
                 "{name}: uploads need X-Atlassian-Token: no-check"
             );
         }
         (Some(body), _) => {
             let schema = body_spec["content"]["application/json"]["schema"].clone();
-            assert!(!schema.is_null(), "{name}: sends a JSON body to an operation without one");
+            assert!(
+                !schema.is_null(),
+                "{name}: sends a JSON body to an operation without one"
+            );
             let validator = body_validator(op.spec, &schema);
             let errors: Vec<String> = validator
                 .iter_errors(body)
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect();
-            assert!(errors.is_empty(), "{name}: body {body} does not validate: {errors:?}");
+            assert!(
+                errors.is_empty(),
+                "{name}: body {body} does not validate: {errors:?}"
+            );
         }
     }
 }
@@ -248,22 +374,86 @@ fn every_example_builds_a_request_the_spec_accepts() {
 fn richer_params_still_build_conforming_requests() {
     // Optional params that change the body or query shape.
     let cases = [
-        ("issues", "create", json!({"project": "10000", "summary": "s", "issue_type": "10001", "assignee": "abc", "parent": "ACME-1", "components": ["Backend"], "due_date": "2024-01-31", "fields": {"customfield_10016": 3}})),
-        ("issues", "update", json!({"issue": "ACME-1", "labels": ["a"], "priority": "High", "update": {"labels": [{"add": "b"}]}, "notify_users": false})),
-        ("issues", "search", json!({"jql": "project = ACME", "expand": "changelog", "page_token": "abc", "limit": 5})),
-        ("issues_assignee", "update", json!({"issue": "ACME-1", "account_id": "-1"})),
-        ("issue_transitions", "transition", json!({"issue": "ACME-1", "transition": "31", "fields": {"resolution": {"name": "Done"}}})),
-        ("issue_comments", "create", json!({"issue": "ACME-1", "body": "x", "visibility": {"type": "role", "value": "Developers"}})),
-        ("issue_worklogs", "create", json!({"issue": "ACME-1", "time_spent_seconds": 60})),
-        ("issue_links", "create", json!({"type": "10000", "inward_issue": "10001", "outward_issue": "10002", "comment": "dup"})),
-        ("projects", "list", json!({"keys": ["ACME", "OPS"], "page_token": "50"})),
-        ("versions", "create", json!({"project": "10000", "name": "v", "released": false, "start_date": "2024-01-01"})),
-        ("sprints", "list", json!({"board_id": 1, "state": ["active"], "all": true})),
-        ("sprints", "move_issues", json!({"sprint_id": 1, "issues": ["ACME-1"], "rank_after": "ACME-2"})),
-        ("customer_requests", "create", json!({"service_desk_id": "1", "request_type_id": "2", "fields": {"customfield_1": "x"}, "raise_on_behalf_of": "abc", "participants": ["def"]})),
-        ("customer_requests", "list", json!({"service_desk_id": 1, "request_type_id": 2, "search_term": "vpn", "page_token": "50", "limit": 10})),
-        ("attachments", "upload", json!({"issue": "ACME-1", "filename": "a.bin", "content_base64": "AAEC"})),
-        ("jql", "parse", json!({"queries": ["a = b"], "validation": "warn"})),
+        (
+            "issues",
+            "create",
+            json!({"project": "10000", "summary": "s", "issue_type": "10001", "assignee": "abc", "parent": "ACME-1", "components": ["Backend"], "due_date": "2024-01-31", "fields": {"customfield_10016": 3}}),
+        ),
+        (
+            "issues",
+            "update",
+            json!({"issue": "ACME-1", "labels": ["a"], "priority": "High", "update": {"labels": [{"add": "b"}]}, "notify_users": false}),
+        ),
+        (
+            "issues",
+            "search",
+            json!({"jql": "project = ACME", "expand": "changelog", "page_token": "abc", "limit": 5}),
+        ),
+        (
+            "issues_assignee",
+            "update",
+            json!({"issue": "ACME-1", "account_id": "-1"}),
+        ),
+        (
+            "issue_transitions",
+            "transition",
+            json!({"issue": "ACME-1", "transition": "31", "fields": {"resolution": {"name": "Done"}}}),
+        ),
+        (
+            "issue_comments",
+            "create",
+            json!({"issue": "ACME-1", "body": "x", "visibility": {"type": "role", "value": "Developers"}}),
+        ),
+        (
+            "issue_worklogs",
+            "create",
+            json!({"issue": "ACME-1", "time_spent_seconds": 60}),
+        ),
+        (
+            "issue_links",
+            "create",
+            json!({"type": "10000", "inward_issue": "10001", "outward_issue": "10002", "comment": "dup"}),
+        ),
+        (
+            "projects",
+            "list",
+            json!({"keys": ["ACME", "OPS"], "page_token": "50"}),
+        ),
+        (
+            "versions",
+            "create",
+            json!({"project": "10000", "name": "v", "released": false, "start_date": "2024-01-01"}),
+        ),
+        (
+            "sprints",
+            "list",
+            json!({"board_id": 1, "state": ["active"], "all": true}),
+        ),
+        (
+            "sprints",
+            "move_issues",
+            json!({"sprint_id": 1, "issues": ["ACME-1"], "rank_after": "ACME-2"}),
+        ),
+        (
+            "customer_requests",
+            "create",
+            json!({"service_desk_id": "1", "request_type_id": "2", "fields": {"customfield_1": "x"}, "raise_on_behalf_of": "abc", "participants": ["def"]}),
+        ),
+        (
+            "customer_requests",
+            "list",
+            json!({"service_desk_id": 1, "request_type_id": 2, "search_term": "vpn", "page_token": "50", "limit": 10}),
+        ),
+        (
+            "attachments",
+            "upload",
+            json!({"issue": "ACME-1", "filename": "a.bin", "content_base64": "AAEC"}),
+        ),
+        (
+            "jql",
+            "parse",
+            json!({"queries": ["a = b"], "validation": "warn"}),
+        ),
     ];
     let catalog = Catalog::new();
     for (e, a, params) in cases {
@@ -277,22 +467,36 @@ fn params_schemas_reject_unknown_and_mistyped_params() {
     for def in catalog.actions() {
         let schema = def.params_schema();
         assert_eq!(schema["type"], "object", "{}", def.name());
-        assert_eq!(schema["additionalProperties"], false, "{} accepts unknown params", def.name());
+        assert_eq!(
+            schema["additionalProperties"],
+            false,
+            "{} accepts unknown params",
+            def.name()
+        );
         let mut params = def.example_params();
         params["__not_a_param"] = json!(1);
         match catalog.plan(def.entity, def.action, params) {
-            Err(CatalogError::InvalidParams { field, .. }) => assert_eq!(field, "__not_a_param", "{}", def.name()),
+            Err(CatalogError::InvalidParams { field, .. }) => {
+                assert_eq!(field, "__not_a_param", "{}", def.name())
+            }
             other => panic!("{}: unknown param accepted: {other:?}", def.name()),
         }
     }
     match catalog.plan("issues", "search", json!({"jql": 42})) {
         Err(e @ CatalogError::InvalidParams { .. }) => {
-            assert_eq!(e.to_string(), "invalid params: jql: 42 is not of type string");
+            assert_eq!(
+                e.to_string(),
+                "invalid params: jql: 42 is not of type string"
+            );
             assert_eq!(e.kind(), "invalid_params");
         }
         other => panic!("{other:?}"),
     }
-    match catalog.plan("issues", "create", json!({"project": "ACME", "summary": "x"})) {
+    match catalog.plan(
+        "issues",
+        "create",
+        json!({"project": "ACME", "summary": "x"}),
+    ) {
         Err(CatalogError::InvalidParams { field, .. }) => assert_eq!(field, "issue_type"),
         other => panic!("{other:?}"),
     }
@@ -311,7 +515,11 @@ fn unassigning_sends_a_null_account_id() {
     // assignIssue's description documents `accountId: null` as "unassign", although its
     // request schema (User) types accountId as a plain string; so no schema check here.
     let planned = Catalog::new()
-        .plan("issues_assignee", "update", json!({"issue": "ACME-1", "account_id": null}))
+        .plan(
+            "issues_assignee",
+            "update",
+            json!({"issue": "ACME-1", "account_id": null}),
+        )
         .unwrap();
     assert_eq!(planned.body.unwrap(), json!({"accountId": null}));
     assert!(matches!(
@@ -347,21 +555,49 @@ fn describe_lists_schemas_operations_and_scopes() {
         .sum();
     assert_eq!(count, catalog.actions().len());
     assert_eq!(all["action_count"], count);
-    let issues = all["entities"].as_array().unwrap().iter().find(|e| e["entity"] == "issues").unwrap();
-    let search = issues["actions"].as_array().unwrap().iter().find(|a| a["action"] == "search").unwrap();
+    let issues = all["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entity"] == "issues")
+        .unwrap();
+    let search = issues["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "search")
+        .unwrap();
     assert_eq!(search["read_only"], true);
-    assert_eq!(search["params_schema"]["properties"]["jql"]["type"], "string");
+    assert_eq!(
+        search["params_schema"]["properties"]["jql"]["type"],
+        "string"
+    );
     assert_eq!(search["operations"][0]["method"], "POST");
     assert_eq!(search["operations"][0]["path"], "/rest/api/3/search/jql");
-    assert!(search["scopes"]["classic"].as_array().unwrap().contains(&json!("read:jira-work")));
+    assert!(
+        search["scopes"]["classic"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("read:jira-work"))
+    );
     assert!(!search["scopes"]["granular"].as_array().unwrap().is_empty());
 
     let platform = catalog.describe(Some("platform"), None);
-    let entities: Vec<&str> = platform["entities"].as_array().unwrap().iter().map(|e| e["entity"].as_str().unwrap()).collect();
+    let entities: Vec<&str> = platform["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity"].as_str().unwrap())
+        .collect();
     assert!(entities.contains(&"sprints") && entities.contains(&"boards"));
     assert!(!entities.contains(&"customer_requests"));
     let jsm = catalog.describe(Some("service_management"), None);
-    let entities: Vec<&str> = jsm["entities"].as_array().unwrap().iter().map(|e| e["entity"].as_str().unwrap()).collect();
+    let entities: Vec<&str> = jsm["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity"].as_str().unwrap())
+        .collect();
     assert!(entities.contains(&"customer_requests") && entities.contains(&"issues"));
 
     let sprints = catalog.describe(None, Some("sprints"));

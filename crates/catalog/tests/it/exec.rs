@@ -24,7 +24,10 @@ pub(crate) async fn sim(issues: usize) -> SimHandle {
 
 pub(crate) fn basic_source(sim: &SimHandle) -> Arc<dyn TokenSource> {
     let user = &sim.info.users[0];
-    let base = sim.info.site_url.replace("{subdomain}", &sim.info.sites[0].subdomain);
+    let base = sim
+        .info
+        .site_url
+        .replace("{subdomain}", &sim.info.sites[0].subdomain);
     Arc::new(StaticTokenSource(Target::new(
         base,
         JiraAuth::Basic {
@@ -68,7 +71,12 @@ pub(crate) async fn bearer_source(sim: &SimHandle) -> Arc<dyn TokenSource> {
         .append_pair("response_type", "code")
         .append_pair("prompt", "consent");
     let resp = http.get(url.as_str()).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 302, "authorize: {}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status().as_u16(),
+        302,
+        "authorize: {}",
+        resp.text().await.unwrap_or_default()
+    );
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let location = url::Url::parse(&location).unwrap();
     let code = location
@@ -91,8 +99,14 @@ pub(crate) async fn bearer_source(sim: &SimHandle) -> Arc<dyn TokenSource> {
         .json()
         .await
         .unwrap();
-    let access = token["access_token"].as_str().expect("access_token").to_owned();
-    let base = format!("{}/ex/jira/{}", sim.info.api_url, sim.info.sites[0].cloud_id);
+    let access = token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let base = format!(
+        "{}/ex/jira/{}",
+        sim.info.api_url, sim.info.sites[0].cloud_id
+    );
     Arc::new(StaticTokenSource(Target::new(
         base,
         JiraAuth::Bearer(SecretString::from(access)),
@@ -305,7 +319,10 @@ fn substitute(v: &Value, vars: &HashMap<String, Value>) -> Result<Value, String>
             let saved = vars.get(name).ok_or_else(|| name.to_owned())?;
             match saved {
                 Value::Number(_) => saved.clone(),
-                Value::String(t) => t.parse::<u64>().map(Value::from).map_err(|_| name.to_owned())?,
+                Value::String(t) => t
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .map_err(|_| name.to_owned())?,
                 _ => return Err(name.to_owned()),
             }
         }
@@ -321,13 +338,22 @@ fn substitute(v: &Value, vars: &HashMap<String, Value>) -> Result<Value, String>
                     .unwrap_or(tail.len());
                 let name = &tail[..len];
                 let value = vars.get(name).ok_or_else(|| name.to_owned())?;
-                out.push_str(&value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string()));
+                out.push_str(
+                    &value
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| value.to_string()),
+                );
                 rest = &tail[len..];
             }
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, vars)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| substitute(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(o) => Value::Object(
             o.iter()
                 .map(|(k, x)| Ok((k.clone(), substitute(x, vars)?)))
@@ -341,11 +367,14 @@ fn substitute(v: &Value, vars: &HashMap<String, Value>) -> Result<Value, String>
 /// operation table is the authority).
 fn sim_implements(entity: &str, action: &str) -> bool {
     let def = Catalog::new().find(entity, action).expect("action exists");
-    def.operations.iter().filter(|o| o.when.is_none()).all(|op| {
-        atlassian_sim::routes::operations()
-            .iter()
-            .any(|s| s.method == op.method && s.template == op.path)
-    })
+    def.operations
+        .iter()
+        .filter(|o| o.when.is_none())
+        .all(|op| {
+            atlassian_sim::routes::operations()
+                .iter()
+                .any(|s| s.method == op.method && s.template == op.path)
+        })
 }
 
 #[derive(Default, Debug)]
@@ -366,23 +395,34 @@ async fn run_table(src: Arc<dyn TokenSource>) -> Report {
         let params = match substitute(&case.params, &vars) {
             Ok(p) => p,
             Err(missing) => {
-                report.skipped.push(format!("{name} (needs ${missing}, not produced earlier)"));
+                report
+                    .skipped
+                    .push(format!("{name} (needs ${missing}, not produced earlier)"));
                 continue;
             }
         };
         let result = tokio::time::timeout(
             Duration::from_secs(20),
-            catalog.execute(&client, src.clone(), &ctx(), case.entity, case.action, params.clone()),
+            catalog.execute(
+                &client,
+                src.clone(),
+                &ctx(),
+                case.entity,
+                case.action,
+                params.clone(),
+            ),
         )
         .await
         .unwrap_or_else(|_| panic!("{name} timed out"));
         match result {
             Ok(out) => {
-                if let Some(check) = case.check {
-                    if !check(&out.data) {
-                        report.failed.push(format!("{name}: unexpected data {}", truncate(&out.data)));
-                        continue;
-                    }
+                if let Some(check) = case.check
+                    && !check(&out.data)
+                {
+                    report
+                        .failed
+                        .push(format!("{name}: unexpected data {}", truncate(&out.data)));
+                    continue;
                 }
                 assert_eq!(out.meta["entity"], case.entity);
                 for (var, pointer) in case.save {
@@ -416,21 +456,42 @@ fn assert_report(label: &str, report: &Report) {
         report.sim_missing,
         report.skipped
     );
-    assert!(report.failed.is_empty(), "[{label}] failures:\n{}", report.failed.join("\n"));
+    assert!(
+        report.failed.is_empty(),
+        "[{label}] failures:\n{}",
+        report.failed.join("\n")
+    );
     let covered: std::collections::BTreeSet<String> = table()
         .iter()
         .map(|c| format!("{}.{}", c.entity, c.action))
         .collect();
     for def in Catalog::new().actions() {
-        assert!(covered.contains(&def.name()), "no execution case for {}", def.name());
+        assert!(
+            covered.contains(&def.name()),
+            "no execution case for {}",
+            def.name()
+        );
     }
     for must in [
-        "issues.search", "issues.create", "issues.get", "issues.update", "issues.delete",
-        "issue_comments.create", "issue_comments.list", "issue_transitions.transition",
-        "projects.list", "myself.get", "sprints.list", "boards.list", "service_desks.list",
+        "issues.search",
+        "issues.create",
+        "issues.get",
+        "issues.update",
+        "issues.delete",
+        "issue_comments.create",
+        "issue_comments.list",
+        "issue_transitions.transition",
+        "projects.list",
+        "myself.get",
+        "sprints.list",
+        "boards.list",
+        "service_desks.list",
         "customer_requests.create",
     ] {
-        assert!(report.ok.iter().any(|n| n == must), "[{label}] {must} did not run OK");
+        assert!(
+            report.ok.iter().any(|n| n == must),
+            "[{label}] {must} did not run OK"
+        );
     }
 }
 
@@ -462,7 +523,14 @@ async fn search_all_pages_through_execute_and_stream() {
     for p in projects.data.as_array().unwrap() {
         let jql = format!("project = {}", p["key"].as_str().unwrap());
         let all = catalog
-            .execute(&client, src.clone(), &ctx(), "issues", "search", json!({"jql": jql, "all": true, "fields": ["summary"]}))
+            .execute(
+                &client,
+                src.clone(),
+                &ctx(),
+                "issues",
+                "search",
+                json!({"jql": jql, "all": true, "fields": ["summary"]}),
+            )
             .await
             .unwrap();
         let items = all.data.as_array().unwrap().len();
@@ -476,18 +544,40 @@ async fn search_all_pages_through_execute_and_stream() {
             if let Some(t) = &token {
                 params["page_token"] = t.clone().into();
             }
-            let page = catalog.execute(&client, src.clone(), &ctx(), "issues", "search", params).await.unwrap();
-            paged.extend(page.data.as_array().unwrap().iter().map(|i| i["key"].clone()));
+            let page = catalog
+                .execute(&client, src.clone(), &ctx(), "issues", "search", params)
+                .await
+                .unwrap();
+            paged.extend(
+                page.data
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["key"].clone()),
+            );
             token = page.next_page_token;
             if token.is_none() {
                 break;
             }
         }
-        let all_keys: Vec<Value> = all.data.as_array().unwrap().iter().map(|i| i["key"].clone()).collect();
+        let all_keys: Vec<Value> = all
+            .data
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].clone())
+            .collect();
         assert_eq!(paged, all_keys);
         // The stream yields the same items one by one.
         let stream = catalog
-            .execute_stream(&client, src.clone(), &ctx(), "issues", "search", json!({"jql": jql, "all": true, "fields": ["summary"]}))
+            .execute_stream(
+                &client,
+                src.clone(),
+                &ctx(),
+                "issues",
+                "search",
+                json!({"jql": jql, "all": true, "fields": ["summary"]}),
+            )
             .unwrap();
         let streamed: Vec<Value> = stream.map(|r| r.unwrap()["key"].clone()).collect().await;
         assert_eq!(streamed, all_keys);
@@ -514,7 +604,17 @@ async fn scopes_read_only_and_validation_are_checked_before_calling_jira() {
         ..ctx()
     };
     let create = json!({"project": "X", "summary": "s", "issue_type": "Task"});
-    match catalog.execute(&client, src.clone(), &classic_reader, "issues", "create", create.clone()).await {
+    match catalog
+        .execute(
+            &client,
+            src.clone(),
+            &classic_reader,
+            "issues",
+            "create",
+            create.clone(),
+        )
+        .await
+    {
         Err(e @ CatalogError::MissingScope { .. }) => {
             assert_eq!(e.kind(), "missing_scope");
             assert!(e.to_string().contains("write:jira-work"), "{e}");
@@ -525,30 +625,70 @@ async fn scopes_read_only_and_validation_are_checked_before_calling_jira() {
         granted_scopes: Some(vec!["read:issue:jira".into()]),
         ..ctx()
     };
-    match catalog.execute(&client, src.clone(), &granular_reader, "issues", "create", create.clone()).await {
-        Err(CatalogError::MissingScope { scope, .. }) => assert!(scope.ends_with(":jira"), "{scope}"),
+    match catalog
+        .execute(
+            &client,
+            src.clone(),
+            &granular_reader,
+            "issues",
+            "create",
+            create.clone(),
+        )
+        .await
+    {
+        Err(CatalogError::MissingScope { scope, .. }) => {
+            assert!(scope.ends_with(":jira"), "{scope}")
+        }
         other => panic!("{other:?}"),
     }
-    let read_only = ExecContext { read_only: true, ..ctx() };
+    let read_only = ExecContext {
+        read_only: true,
+        ..ctx()
+    };
     assert!(matches!(
-        catalog.execute(&client, src.clone(), &read_only, "issues", "create", create).await,
+        catalog
+            .execute(&client, src.clone(), &read_only, "issues", "create", create)
+            .await,
         Err(CatalogError::ReadOnly { .. })
     ));
     assert!(matches!(
         catalog.execute(&client, src.clone(), &ctx(), "issues", "search", json!({"jql": 42})).await,
         Err(CatalogError::InvalidParams { ref field, .. }) if field == "jql"
     ));
-    assert!(catalog
-        .execute_stream(&client, src.clone(), &ctx(), "issues", "search", json!({"jql": "x", "bogus": 1}))
-        .is_err());
+    assert!(
+        catalog
+            .execute_stream(
+                &client,
+                src.clone(),
+                &ctx(),
+                "issues",
+                "search",
+                json!({"jql": "x", "bogus": 1})
+            )
+            .is_err()
+    );
     let after = serde_json::to_value(sim.stats().await).unwrap();
-    assert_eq!(before["requests"], after["requests"], "refused calls must not reach Jira");
+    assert_eq!(
+        before["requests"], after["requests"],
+        "refused calls must not reach Jira"
+    );
     // Granted scopes that cover the action let it through.
     let full = ExecContext {
-        granted_scopes: Some(catalog.find("myself", "get").unwrap().classic_scopes.iter().map(|s| s.to_string()).collect()),
+        granted_scopes: Some(
+            catalog
+                .find("myself", "get")
+                .unwrap()
+                .classic_scopes
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
         ..ctx()
     };
-    catalog.execute(&client, src, &full, "myself", "get", json!({})).await.unwrap();
+    catalog
+        .execute(&client, src, &full, "myself", "get", json!({}))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -557,25 +697,69 @@ async fn custom_fields_can_be_set_by_name() {
     let src = basic_source(&sim);
     let catalog = Catalog::new();
     let client = client();
-    let fields = catalog.execute(&client, src.clone(), &ctx(), "issue_fields", "list", json!({})).await.unwrap();
+    let fields = catalog
+        .execute(
+            &client,
+            src.clone(),
+            &ctx(),
+            "issue_fields",
+            "list",
+            json!({}),
+        )
+        .await
+        .unwrap();
     let Some(custom) = fields.data.as_array().unwrap().iter().find(|f| {
-        f["custom"] == true && matches!(f["schema"]["type"].as_str(), Some("number") | Some("string"))
-            && !f["schema"]["custom"].as_str().unwrap_or_default().ends_with("textarea")
+        f["custom"] == true
+            && matches!(
+                f["schema"]["type"].as_str(),
+                Some("number") | Some("string")
+            )
+            && !f["schema"]["custom"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("textarea")
     }) else {
-        panic!("the simulator seeds no simple custom field: {}", fields.data);
+        panic!(
+            "the simulator seeds no simple custom field: {}",
+            fields.data
+        );
     };
-    let (id, name) = (custom["id"].as_str().unwrap(), custom["name"].as_str().unwrap());
-    let value = if custom["schema"]["type"] == "number" { json!(5) } else { json!("five") };
-    let project = catalog.execute(&client, src.clone(), &ctx(), "projects", "list", json!({})).await.unwrap();
+    let (id, name) = (
+        custom["id"].as_str().unwrap(),
+        custom["name"].as_str().unwrap(),
+    );
+    let value = if custom["schema"]["type"] == "number" {
+        json!(5)
+    } else {
+        json!("five")
+    };
+    let project = catalog
+        .execute(&client, src.clone(), &ctx(), "projects", "list", json!({}))
+        .await
+        .unwrap();
     let created = catalog
-        .execute(&client, src.clone(), &ctx(), "issues", "create", json!({
-            "project": project.data[0]["key"], "summary": "by name", "issue_type": "Task",
-            "fields": {name: value.clone()}
-        }))
+        .execute(
+            &client,
+            src.clone(),
+            &ctx(),
+            "issues",
+            "create",
+            json!({
+                "project": project.data[0]["key"], "summary": "by name", "issue_type": "Task",
+                "fields": {name: value.clone()}
+            }),
+        )
         .await
         .unwrap();
     let got = catalog
-        .execute(&client, src.clone(), &ctx(), "issues", "get", json!({"issue": created.data["key"], "fields": [id]}))
+        .execute(
+            &client,
+            src.clone(),
+            &ctx(),
+            "issues",
+            "get",
+            json!({"issue": created.data["key"], "fields": [id]}),
+        )
         .await
         .unwrap();
     assert_eq!(got.data["fields"][id], value, "{}", got.data);

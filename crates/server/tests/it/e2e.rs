@@ -413,6 +413,19 @@ both_backends!(api_keys_scopes_and_orgs, |db: Db| async move {
     let list = env.client.get(&env.url("/api/v1/keys"), Some(admin)).await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.text.contains(&ci_id) && !list.text.contains(&ci_key));
+    // use is recorded (asynchronously)
+    let _ = env.client.get(&url, Some(&ci_key)).await;
+    let mut used = false;
+    for _ in 0..50 {
+        let l = env.client.get(&env.url("/api/v1/keys"), Some(admin)).await.json();
+        let rec = l["data"].as_array().unwrap().iter().find(|k| k["id"] == ci_id.as_str()).cloned().unwrap();
+        if rec["last_used_at"].is_string() {
+            used = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(used, "last_used_at recorded");
     // an execute-only key may not create connectors or keys
     env.client
         .post(&url, Some(&ci_key), &env.seed_body("nope"))
