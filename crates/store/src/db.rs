@@ -52,16 +52,25 @@ impl Default for StoreOptions {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 /// Handle to the database. Cheap to clone (shares one pool).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Arc<Pool>,
+}
+
+// Hand-written: the pools' Debug output includes connect options (with a password).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs `$body` against whichever pool backs the store. The body is compiled once per

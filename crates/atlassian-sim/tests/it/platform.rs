@@ -553,3 +553,38 @@ async fn unknown_routes_and_methods() {
         .unwrap();
     assert_eq!(resp.status(), 405);
 }
+
+#[tokio::test]
+async fn subtasks_show_on_the_parent_and_guard_deletion() {
+    let sim = sim(8).await;
+    let (status, sub) = send(&sim, Method::POST, "/rest/api/3/issue", json!({"fields": {"project": {"key": "ENG"}, "summary": "child", "issuetype": {"name": "Subtask"}, "parent": {"key": "ENG-2"}}})).await;
+    assert_eq!(status, 201, "{sub}");
+    let (_, parent) = get(&sim, "/rest/api/3/issue/ENG-2?fields=subtasks").await;
+    assert_eq!(parent["fields"]["subtasks"][0]["key"], sub["key"]);
+    assert_eq!(
+        site_req(&sim, Method::DELETE, "/rest/api/3/issue/ENG-2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        site_req(
+            &sim,
+            Method::DELETE,
+            "/rest/api/3/issue/ENG-2?deleteSubtasks=true"
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    assert_eq!(
+        get(&sim, &format!("/rest/api/3/issue/{}", s(&sub["key"])))
+            .await
+            .0,
+        404
+    );
+}

@@ -252,3 +252,16 @@ async fn deleting_a_connection_erases_its_secrets(db: &TestDb) {
         "sealed credential bytes remain in the database after delete"
     );
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_the_database_password() {
+    // Trust authentication ignores the password, so this connects with it in the URL.
+    let admin = pg_admin_url();
+    let Some(rest) = admin.strip_prefix("postgres://postgres@") else {
+        return; // a custom URL with its own credentials: nothing to inject
+    };
+    let url = format!("postgres://postgres:pw-canary-123@{rest}");
+    let store = Store::connect(&url).await.unwrap();
+    assert!(!format!("{store:?}").contains("pw-canary-123"));
+    assert!(format!("{store:?}").contains("Postgres"));
+}
