@@ -21,25 +21,106 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
 const NODE_TYPES: &[&str] = &[
-    "doc", "paragraph", "text", "heading", "bulletList", "orderedList", "listItem",
-    "codeBlock", "blockquote", "rule", "table", "tableRow", "tableHeader", "tableCell",
-    "hardBreak", "mention", "emoji", "inlineCard", "blockCard", "embedCard", "date",
-    "status", "panel", "expand", "nestedExpand", "taskList", "taskItem", "decisionList",
-    "decisionItem", "media", "mediaSingle", "mediaGroup", "mediaInline", "placeholder",
-    "inlineExtension", "extension", "unknownNode",
+    "doc",
+    "paragraph",
+    "text",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "listItem",
+    "codeBlock",
+    "blockquote",
+    "rule",
+    "table",
+    "tableRow",
+    "tableHeader",
+    "tableCell",
+    "hardBreak",
+    "mention",
+    "emoji",
+    "inlineCard",
+    "blockCard",
+    "embedCard",
+    "date",
+    "status",
+    "panel",
+    "expand",
+    "nestedExpand",
+    "taskList",
+    "taskItem",
+    "decisionList",
+    "decisionItem",
+    "media",
+    "mediaSingle",
+    "mediaGroup",
+    "mediaInline",
+    "placeholder",
+    "inlineExtension",
+    "extension",
+    "unknownNode",
 ];
 const MARK_TYPES: &[&str] = &[
-    "strong", "em", "strike", "code", "link", "underline", "textColor", "subsup", "unknownMark",
+    "strong",
+    "em",
+    "strike",
+    "code",
+    "link",
+    "underline",
+    "textColor",
+    "subsup",
+    "unknownMark",
 ];
 const ATTR_KEYS: &[&str] = &[
-    "level", "language", "href", "id", "order", "url", "text", "shortName", "timestamp",
-    "state", "title", "alt", "localId", "accessLevel", "color", "type",
+    "level",
+    "language",
+    "href",
+    "id",
+    "order",
+    "url",
+    "text",
+    "shortName",
+    "timestamp",
+    "state",
+    "title",
+    "alt",
+    "localId",
+    "accessLevel",
+    "color",
+    "type",
 ];
 const KEYS: &[&str] = &["type", "content", "text", "attrs", "marks", "version"];
 const STRINGS: &[&str] = &[
-    "", " ", "\n", "*", "_", "`", "```", "[", "]", "(", ")", "|", "#", ">", "-", "1.", "\\",
-    "@", "accountid:", "accountid:5b10", "https://example.com/a b", "DONE", "DECIDED",
-    "TODO", "rust", "0", "-1", "99999999999999999999", "ünïcödé", "\u{200b}", "<b>",
+    "",
+    " ",
+    "\n",
+    "*",
+    "_",
+    "`",
+    "```",
+    "[",
+    "]",
+    "(",
+    ")",
+    "|",
+    "#",
+    ">",
+    "-",
+    "1.",
+    "\\",
+    "@",
+    "accountid:",
+    "accountid:5b10",
+    "https://example.com/a b",
+    "DONE",
+    "DECIDED",
+    "TODO",
+    "rust",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "ünïcödé",
+    "\u{200b}",
+    "<b>",
 ];
 
 fn strict_roundtrip() -> bool {
@@ -62,7 +143,10 @@ fn node(u: &mut Unstructured, depth: u32) -> Result<Value> {
         return vg.value(u, depth.min(2));
     }
     let mut map = Map::new();
-    map.insert("type".into(), Value::String((*u.choose(NODE_TYPES)?).to_owned()));
+    map.insert(
+        "type".into(),
+        Value::String((*u.choose(NODE_TYPES)?).to_owned()),
+    );
     if u.ratio(1u8, 2u8)? {
         map.insert("text".into(), Value::String(vg.string(u)?));
     }
@@ -82,7 +166,10 @@ fn node(u: &mut Unstructured, depth: u32) -> Result<Value> {
         let mut marks = Vec::new();
         for _ in 0..u.int_in_range(0..=3usize)? {
             let mut mark = Map::new();
-            mark.insert("type".into(), Value::String((*u.choose(MARK_TYPES)?).to_owned()));
+            mark.insert(
+                "type".into(),
+                Value::String((*u.choose(MARK_TYPES)?).to_owned()),
+            );
             if u.arbitrary()? {
                 let mut attrs = Map::new();
                 attrs.insert((*u.choose(ATTR_KEYS)?).to_owned(), vg.value(u, 1)?);
@@ -104,7 +191,10 @@ fn markdown_round_trip(md: &str) {
     let adf2 = markdown_to_adf(&md2);
     let md3 = adf_to_markdown(&adf2);
     if strict_roundtrip() {
-        assert_eq!(adf, adf2, "ADF changed after one round trip\nmd2={md2:?}\nmd3={md3:?}");
+        assert_eq!(
+            adf, adf2,
+            "ADF changed after one round trip\nmd2={md2:?}\nmd3={md3:?}"
+        );
     }
     let _ = plain_text_to_adf(md);
 }

@@ -27,14 +27,32 @@ struct Vocab {
 }
 
 const EXTRA_STRINGS: &[&str] = &[
-    "", " ", "PROJ-1", "PROJ", "10000", "-1", "0", "../..", "a/b?c=d#e", "%2F", "{id}",
-    "project = PROJ ORDER BY created DESC", "5b10ac8d82e05b22cc7d4ef5", "*all", "null",
-    "2026-01-01", "2026-01-01T00:00:00.000+0000", "**bold** text\n\n- item", "ünïcödé",
+    "",
+    " ",
+    "PROJ-1",
+    "PROJ",
+    "10000",
+    "-1",
+    "0",
+    "../..",
+    "a/b?c=d#e",
+    "%2F",
+    "{id}",
+    "project = PROJ ORDER BY created DESC",
+    "5b10ac8d82e05b22cc7d4ef5",
+    "*all",
+    "null",
+    "2026-01-01",
+    "2026-01-01T00:00:00.000+0000",
+    "**bold** text\n\n- item",
+    "ünïcödé",
 ];
 
 static VOCABS: LazyLock<Vec<Vocab>> = LazyLock::new(|| {
     let leak = |v: Vec<String>| -> Vec<&'static str> {
-        v.into_iter().map(|s| &*Box::leak(s.into_boxed_str())).collect()
+        v.into_iter()
+            .map(|s| &*Box::leak(s.into_boxed_str()))
+            .collect()
     };
     Catalog::new()
         .actions()
@@ -100,7 +118,11 @@ fn run(u: &mut Unstructured, mode: u8) -> Result<()> {
     let actions = catalog.actions();
     let (entity, action, index) = if u.ratio(15u8, 16u8)? {
         let i = u.choose_index(actions.len())?;
-        (actions[i].entity.to_owned(), actions[i].action.to_owned(), Some(i))
+        (
+            actions[i].entity.to_owned(),
+            actions[i].action.to_owned(),
+            Some(i),
+        )
     } else {
         (u.arbitrary::<String>()?, u.arbitrary::<String>()?, None)
     };
@@ -128,7 +150,10 @@ fn run(u: &mut Unstructured, mode: u8) -> Result<()> {
     if let Ok(planned) = catalog.plan(&entity, &action, params) {
         // Planned requests are serialised in dry runs; that must work for any params too.
         serde_json::to_string(&planned).expect("a planned request serialises");
-        assert!(planned.path.starts_with('/'), "planned path is not absolute: {planned:?}");
+        assert!(
+            planned.path.starts_with('/'),
+            "planned path is not absolute: {planned:?}"
+        );
     }
     Ok(())
 }

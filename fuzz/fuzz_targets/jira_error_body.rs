@@ -19,12 +19,25 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 const KEYS: &[&str] = &[
-    "errorMessages", "errors", "errorMessage", "message", "error_description", "error",
-    "code", "status",
+    "errorMessages",
+    "errors",
+    "errorMessage",
+    "message",
+    "error_description",
+    "error",
+    "code",
+    "status",
 ];
 const STRINGS: &[&str] = &[
-    "", " ", "Unauthorized; scope does not match", "read:jira-work", "Issue does not exist",
-    "<html>bad gateway</html>", "ünïcödé", "\u{0}", "…",
+    "",
+    " ",
+    "Unauthorized; scope does not match",
+    "read:jira-work",
+    "Issue does not exist",
+    "<html>bad gateway</html>",
+    "ünïcödé",
+    "\u{0}",
+    "…",
 ];
 
 fn structured(u: &mut Unstructured) -> Result<Vec<u8>> {

@@ -20,10 +20,25 @@ use secrecy::SecretString;
 
 const STATUSES: &[u16] = &[429, 503, 500, 502, 504];
 const VALUES: &[&str] = &[
-    "0", "1", "0.001", "1.5", "-1", "1e20", "1e308", "18446744073709551615",
-    "18446744073709551616", "NaN", "inf", " 2 ", "", "soon",
-    "Wed, 21 Oct 2015 07:28:10 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
-    "2026-01-01T00:00:05Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
+    "0",
+    "1",
+    "0.001",
+    "1.5",
+    "-1",
+    "1e20",
+    "1e308",
+    "18446744073709551615",
+    "18446744073709551616",
+    "NaN",
+    "inf",
+    " 2 ",
+    "",
+    "soon",
+    "Wed, 21 Oct 2015 07:28:10 GMT",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "2026-01-01T00:00:05Z",
+    "9999-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
     "2026-01-01T00:00:05.123456789+14:00",
 ];
 
@@ -105,6 +120,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(bytes) = response(&mut Unstructured::new(data)) else {
         return;
     };
+    if std::env::var_os("JIRAGATE_FUZZ_PRINT").is_some() {
+        // For reports: `JIRAGATE_FUZZ_PRINT=1 <binary> <crash file>` shows the answer sent.
+        eprintln!("{}", String::from_utf8_lossy(&bytes));
+    }
     *RESPONSE.lock().expect("response lock") = bytes;
     let target = Target::new(
         format!("http://{}", *SERVER),
@@ -115,7 +134,6 @@ fuzz_target!(|data: &[u8]| {
         "conn-fuzz",
     );
     let src = StaticTokenSource(target);
-    let result =
-        RUNTIME.block_on(CLIENT.send(&src, JiraRequest::get("/rest/api/3/myself")));
+    let result = RUNTIME.block_on(CLIENT.send(&src, JiraRequest::get("/rest/api/3/myself")));
     assert!(result.is_err(), "an error status was reported as success");
 });

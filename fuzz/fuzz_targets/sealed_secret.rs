@@ -38,8 +38,7 @@ fn ctx(key_version: u32) -> SealContext<'static> {
 }
 
 fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -71,8 +70,16 @@ fn text_mode(text: &str) {
     let parsed = SealedSecret::parse_str(text);
     let from_str = text.parse::<SealedSecret>();
     let from_json = serde_json::from_value::<SealedSecret>(serde_json::Value::String(text.into()));
-    assert_eq!(parsed.is_ok(), from_str.is_ok(), "parse_str and FromStr disagree");
-    assert_eq!(parsed.is_ok(), from_json.is_ok(), "parse_str and serde disagree");
+    assert_eq!(
+        parsed.is_ok(),
+        from_str.is_ok(),
+        "parse_str and FromStr disagree"
+    );
+    assert_eq!(
+        parsed.is_ok(),
+        from_json.is_ok(),
+        "parse_str and serde disagree"
+    );
     if let Ok(sealed) = parsed {
         assert_eq!(sealed.as_str(), text);
         must_not_open(&sealed);
@@ -81,14 +88,21 @@ fn text_mode(text: &str) {
 
 fn framed_mode(u: &mut Unstructured) -> Result<()> {
     let version: u32 = u.arbitrary()?;
-    let nonce_len = if u.ratio(3u8, 4u8)? { 12 } else { u.int_in_range(0..=20usize)? };
+    let nonce_len = if u.ratio(3u8, 4u8)? {
+        12
+    } else {
+        u.int_in_range(0..=20usize)?
+    };
     let nonce = u.bytes(nonce_len.min(u.len()))?;
     let ct: &[u8] = u.arbitrary()?;
     let text = format!("{SEALED_PREFIX}.{version}.{}.{}", b64url(nonce), b64url(ct));
     match SealedSecret::parse_str(&text) {
         Ok(sealed) => must_not_open(&sealed),
         // Only the lengths can be wrong: 12-byte nonce, ciphertext at least the 16-byte tag.
-        Err(_) => assert!(nonce.len() != 12 || ct.len() < 16, "well-formed text rejected: {text}"),
+        Err(_) => assert!(
+            nonce.len() != 12 || ct.len() < 16,
+            "well-formed text rejected: {text}"
+        ),
     }
     Ok(())
 }
@@ -102,12 +116,18 @@ fn master_mode(u: &mut Unstructured) -> Result<()> {
         let _ = (format!("{key:?}"), key.key_id());
         let _ = key.verify_key_check(record);
     }
-    assert!(MASTER_KEY.verify_key_check(record).is_err(), "forged key-check accepted");
+    assert!(
+        MASTER_KEY.verify_key_check(record).is_err(),
+        "forged key-check accepted"
+    );
     let wrapped = WrappedDataKey {
         master_key_id: MASTER_KEY.key_id(),
         bytes: record.to_vec(),
     };
-    assert!(MASTER_KEY.unwrap(&wrapped, org, version).is_err(), "forged data key unwrapped");
+    assert!(
+        MASTER_KEY.unwrap(&wrapped, org, version).is_err(),
+        "forged data key unwrapped"
+    );
     Ok(())
 }
 
@@ -115,7 +135,9 @@ fn tamper_mode(u: &mut Unstructured) -> Result<()> {
     let plaintext: String = u.arbitrary()?;
     let version: u32 = u.arbitrary()?;
     let sealed = DATA_KEY.seal(&ctx(version), &SecretString::from(plaintext.clone()));
-    let opened = DATA_KEY.open(&ctx(version), &sealed).expect("fresh seal opens");
+    let opened = DATA_KEY
+        .open(&ctx(version), &sealed)
+        .expect("fresh seal opens");
     assert_eq!(opened.expose_secret(), plaintext);
 
     let mut bytes = sealed.as_str().as_bytes().to_vec();
@@ -127,7 +149,11 @@ fn tamper_mode(u: &mut Unstructured) -> Result<()> {
     if let Ok(tampered) = SealedSecret::parse_str(&text)
         && let Ok(secret) = DATA_KEY.open(&ctx(version), &tampered)
     {
-        assert_eq!(secret.expose_secret(), plaintext, "tampered secret opened to other text");
+        assert_eq!(
+            secret.expose_secret(),
+            plaintext,
+            "tampered secret opened to other text"
+        );
     }
     Ok(())
 }

@@ -477,7 +477,7 @@ impl JiraClient {
                 let within_budget = replayable
                     && retries < cfg.max_retries
                     && wait <= cfg.max_retry_wait
-                    && Instant::now() + wait < deadline;
+                    && Instant::now().checked_add(wait).is_some_and(|t| t < deadline);
                 if !within_budget {
                     drop(permit);
                     return Ok(Final::RateLimited {
@@ -506,7 +506,10 @@ impl JiraClient {
                 {
                     wait = wait.max(asked);
                 }
-                if Instant::now() + wait < deadline && wait <= cfg.max_retry_wait {
+                // Budget first: a huge Retry-After must not overflow the Instant addition.
+                if wait <= cfg.max_retry_wait
+                    && Instant::now().checked_add(wait).is_some_and(|t| t < deadline)
+                {
                     drop(permit);
                     drop(response);
                     tracing::debug!(connection = %target.connection_key, status = status.as_u16(),

@@ -51,7 +51,8 @@ fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        // Huge values do not fit a Duration: treat them as unparseable, never panic.
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let http_date = time::format_description::parse_borrowed::<2>(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
@@ -155,5 +156,20 @@ mod tests {
         assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));
         assert!(is_retryable_server_error(StatusCode::BAD_GATEWAY));
         assert!(!is_retryable_server_error(StatusCode::NOT_IMPLEMENTED));
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found by fuzz/fuzz_targets/jira_rate_limit_headers.rs: these used to panic.
+    #[test]
+    fn enormous_retry_after_values_do_not_panic() {
+        let now = OffsetDateTime::now_utc();
+        for v in ["18446744073709551616", "1e20", "1e400", "18446744073709551615", "NaN", "-1"] {
+            let _ = parse_retry_after(v, now);
+        }
+        assert_eq!(parse_retry_after("1e20", now), None);
     }
 }
