@@ -237,14 +237,20 @@ mod tests {
             reason: "invalid_grant".into(),
         });
         assert_eq!(reauth.kind, "needs_reauth");
-        assert!(reauth.message.contains("jiragate connect") && reauth.message.contains("invalid_grant"));
+        assert!(
+            reauth.message.contains("jiragate connect") && reauth.message.contains("invalid_grant")
+        );
         let scope = engine_error(EngineError::MissingScope {
             scope: "write:jira-work".into(),
             action: "issues.create".into(),
         });
         assert_eq!(scope.kind, "missing_scope");
-        assert!(scope.message.contains("`write:jira-work`") && scope.message.contains("issues.create"));
-        let limited = engine_error(EngineError::RateLimited { retry_after_secs: 42 });
+        assert!(
+            scope.message.contains("`write:jira-work`") && scope.message.contains("issues.create")
+        );
+        let limited = engine_error(EngineError::RateLimited {
+            retry_after_secs: 42,
+        });
         assert_eq!(limited.kind, "rate_limited");
         assert!(limited.message.contains("42 s"));
         let invalid = engine_error(EngineError::validation("jql", "expected a string"));

@@ -314,17 +314,30 @@ async fn revoked_credentials_come_back_as_an_actionable_tool_error() {
     let key = key(&fixture, &[ApiScope::Execute]).await;
     let client = client(&server.url, &key).await;
     let jql = format!("project = {}", fixture.project);
-    ok(&client, "jira_search_issues", json!({"connection": "jira", "jql": jql})).await;
+    ok(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "jira", "jql": jql}),
+    )
+    .await;
 
     // Atlassian revokes the API token: the next call must say what to do, as a tool result.
     let revoked = reqwest::Client::new()
-        .post(format!("{}/__sim/revoke", fixture.sim.info.api_url.trim_end_matches('/')))
+        .post(format!(
+            "{}/__sim/revoke",
+            fixture.sim.info.api_url.trim_end_matches('/')
+        ))
         .json(&json!({"api_token": fixture.sim.info.users[0].api_token}))
         .send()
         .await
         .expect("simulator control");
     assert!(revoked.status().is_success());
-    let message = crate::common::tool_error(&client, "jira_search_issues", json!({"connection": "jira", "jql": jql})).await;
+    let message = crate::common::tool_error(
+        &client,
+        "jira_search_issues",
+        json!({"connection": "jira", "jql": jql}),
+    )
+    .await;
     assert!(message.contains("needs_reauth"), "{message}");
     assert!(message.contains("jiragate connect"), "{message}");
 

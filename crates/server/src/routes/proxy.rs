@@ -70,6 +70,14 @@ pub fn filter_headers(src: &HeaderMap, extra: &[&str]) -> HeaderMap {
     out
 }
 
+/// The part of `/api/v1/integrations/connectors/{id}/proxy/<jira path>` after `/proxy/`,
+/// still percent-encoded.
+fn raw_jira_path(raw: &str) -> Option<&str> {
+    let rest = raw.strip_prefix("/api/v1/integrations/connectors/")?;
+    let (_id, after) = rest.split_once('/')?;
+    after.strip_prefix("proxy/")
+}
+
 /// Bodies up to this size are buffered so the request can be replayed once after a token
 /// refresh (a 401 on an expired token); larger or unsized bodies stream through unbuffered.
 const REPLAYABLE_BODY_LIMIT: u64 = 1024 * 1024;
@@ -129,7 +137,10 @@ pub async fn proxy(
             "must not contain `.` or `..` segments",
         ));
     }
-    let mut path_and_query = format!("/{path}");
+    // Forward the path as the caller encoded it (a decoded `%2F` in an issue key or a JQL
+    // fragment would change its meaning); the decoded form above only guards against `..`.
+    let raw_path = raw_jira_path(req.uri().path()).unwrap_or(path);
+    let mut path_and_query = format!("/{}", raw_path.trim_start_matches('/'));
     if let Some(q) = req.uri().query() {
         path_and_query.push('?');
         path_and_query.push_str(q);
@@ -186,6 +197,18 @@ mod tests {
         let out = filter_headers(&h, REQUEST_DROPPED);
         let names: Vec<_> = out.keys().map(|k| k.as_str().to_owned()).collect();
         assert_eq!(names, vec!["accept", "x-atlassian-token"]);
+    }
+
+    #[test]
+    fn jira_path_keeps_its_encoding() {
+        assert_eq!(
+            raw_jira_path("/api/v1/integrations/connectors/abc/proxy/rest/api/3/issue/A%2F1"),
+            Some("rest/api/3/issue/A%2F1")
+        );
+        assert_eq!(
+            raw_jira_path("/api/v1/integrations/connectors/abc/describe"),
+            None
+        );
     }
 
     #[test]

@@ -417,8 +417,18 @@ both_backends!(api_keys_scopes_and_orgs, |db: Db| async move {
     let _ = env.client.get(&url, Some(&ci_key)).await;
     let mut used = false;
     for _ in 0..50 {
-        let l = env.client.get(&env.url("/api/v1/keys"), Some(admin)).await.json();
-        let rec = l["data"].as_array().unwrap().iter().find(|k| k["id"] == ci_id.as_str()).cloned().unwrap();
+        let l = env
+            .client
+            .get(&env.url("/api/v1/keys"), Some(admin))
+            .await
+            .json();
+        let rec = l["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == ci_id.as_str())
+            .cloned()
+            .unwrap();
         if rec["last_used_at"].is_string() {
             used = true;
             break;
@@ -660,8 +670,16 @@ both_backends!(operational_endpoints, |db: Db| async move {
         m.text
     );
     assert!(m.text.contains("jiragate_connections"), "{}", m.text);
-    assert!(m.text.contains("jiragate_token_cache_hits_total"), "{}", m.text);
-    assert!(m.text.contains("jiragate_upstream_requests_total"), "{}", m.text);
+    assert!(
+        m.text.contains("jiragate_token_cache_hits_total"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("jiragate_upstream_requests_total"),
+        "{}",
+        m.text
+    );
     let o = env.client.get(&env.url("/openapi.json"), None).await;
     let doc = o.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
