@@ -26,22 +26,50 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Where the embedded database and generated keys live.
-    #[arg(long, env = "JIRAGATE_DATA_DIR", default_value = "./jiragate-data", global = true)]
+    #[arg(
+        long,
+        env = "JIRAGATE_DATA_DIR",
+        default_value = "./jiragate-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…` (default: sqlite://<data-dir>/jiragate.db).
-    #[arg(long, env = "JIRAGATE_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "JIRAGATE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Base of the OAuth redirect URI (`<public-url>/oauth/callback`); default http://<listen>.
     #[arg(long, env = "JIRAGATE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
     /// Atlassian authorize and token endpoints.
-    #[arg(long, env = "JIRAGATE_ATLASSIAN_AUTH_URL", default_value = "https://auth.atlassian.com", global = true, hide = true)]
+    #[arg(
+        long,
+        env = "JIRAGATE_ATLASSIAN_AUTH_URL",
+        default_value = "https://auth.atlassian.com",
+        global = true,
+        hide = true
+    )]
     pub atlassian_auth_url: String,
     /// accessible-resources and `/ex/jira/{cloudId}`.
-    #[arg(long, env = "JIRAGATE_ATLASSIAN_API_URL", default_value = "https://api.atlassian.com", global = true, hide = true)]
+    #[arg(
+        long,
+        env = "JIRAGATE_ATLASSIAN_API_URL",
+        default_value = "https://api.atlassian.com",
+        global = true,
+        hide = true
+    )]
     pub atlassian_api_url: String,
     /// Site base URL template.
-    #[arg(long, env = "JIRAGATE_JIRA_SITE_URL", default_value = "https://{subdomain}.atlassian.net", global = true, hide = true)]
+    #[arg(
+        long,
+        env = "JIRAGATE_JIRA_SITE_URL",
+        default_value = "https://{subdomain}.atlassian.net",
+        global = true,
+        hide = true
+    )]
     pub jira_site_url: String,
     /// Talk to a running jiragate server instead of the local data dir (uses JIRAGATE_API_KEY).
     #[arg(long, env = "JIRAGATE_SERVER", global = true)]
@@ -64,10 +92,14 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (and /mcp, /metrics, /docs).
-    #[command(after_help = "Example:\n  JIRAGATE_LISTEN=0.0.0.0:8080 JIRAGATE_PUBLIC_URL=https://jiragate.example.com jiragate serve")]
+    #[command(
+        after_help = "Example:\n  JIRAGATE_LISTEN=0.0.0.0:8080 JIRAGATE_PUBLIC_URL=https://jiragate.example.com jiragate serve"
+    )]
     Serve(ServeArgs),
     /// MCP server on stdio for AI agents.
-    #[command(after_help = "Example (Claude Desktop):\n  {\"mcpServers\": {\"jira\": {\"command\": \"jiragate\", \"args\": [\"mcp\", \"--read-only\"]}}}")]
+    #[command(
+        after_help = "Example (Claude Desktop):\n  {\"mcpServers\": {\"jira\": {\"command\": \"jiragate\", \"args\": [\"mcp\", \"--read-only\"]}}}"
+    )]
     Mcp(McpArgs),
     /// `serve` plus an in-process Atlassian simulator and demo connections: try jiragate without a Jira account.
     #[command(after_help = "Example:\n  jiragate sandbox --listen 127.0.0.1:8080")]
@@ -79,7 +111,9 @@ pub enum Command {
     #[command(subcommand, name = "oauth-clients")]
     OauthClients(OauthClientsCmd),
     /// Connect a Jira site with OAuth in the browser (loopback callback).
-    #[command(after_help = "Example:\n  jiragate connect --client <oauth-client-id> --workspace w --name jira --subdomain acme")]
+    #[command(
+        after_help = "Example:\n  jiragate connect --client <oauth-client-id> --workspace w --name jira --subdomain acme"
+    )]
     Connect(ConnectArgs),
     /// Manage API keys for the HTTP API.
     #[command(subcommand)]
@@ -92,7 +126,9 @@ pub enum Command {
     /// Check configuration, database, master key, clock, Atlassian reachability and each connection.
     Doctor,
     /// Print shell completions.
-    #[command(after_help = "Example:\n  jiragate completions bash > /etc/bash_completion.d/jiragate")]
+    #[command(
+        after_help = "Example:\n  jiragate completions bash > /etc/bash_completion.d/jiragate"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -155,7 +191,9 @@ pub struct Selector {
 #[derive(Debug, Subcommand)]
 pub enum ConnectorsCmd {
     /// Create an API-token connection (token from a prompt, --token-stdin, or JIRA_API_TOKEN).
-    #[command(after_help = "Examples:\n  JIRA_BASE_URL=https://acme.atlassian.net JIRA_USER_EMAIL=me@acme.com JIRA_API_TOKEN=… jiragate connectors create --json '{\"workspace\": \"w\", \"name\": \"jira\"}'\n  echo \"$TOKEN\" | jiragate connectors create -w w -n jira --site acme --email me@acme.com --token-stdin")]
+    #[command(
+        after_help = "Examples:\n  JIRA_BASE_URL=https://acme.atlassian.net JIRA_USER_EMAIL=me@acme.com JIRA_API_TOKEN=… jiragate connectors create --json '{\"workspace\": \"w\", \"name\": \"jira\"}'\n  echo \"$TOKEN\" | jiragate connectors create -w w -n jira --site acme --email me@acme.com --token-stdin"
+    )]
     Create(CreateArgs),
     /// List connections.
     #[command(after_help = "Example:\n  jiragate connectors list --workspace w --output json")]
@@ -164,13 +202,17 @@ pub enum ConnectorsCmd {
         sel: Selector,
     },
     /// Show one connection (never its secret).
-    #[command(after_help = "Example:\n  jiragate connectors get --json '{\"workspace\": \"w\", \"name\": \"jira\"}'")]
+    #[command(
+        after_help = "Example:\n  jiragate connectors get --json '{\"workspace\": \"w\", \"name\": \"jira\"}'"
+    )]
     Get {
         #[command(flatten)]
         sel: Selector,
     },
     /// Entities and actions of a connection, with parameter schemas.
-    #[command(after_help = "Example:\n  jiragate connectors describe -w w -n jira --filter sprints")]
+    #[command(
+        after_help = "Example:\n  jiragate connectors describe -w w -n jira --filter sprints"
+    )]
     Describe {
         #[command(flatten)]
         sel: Selector,
@@ -179,7 +221,9 @@ pub enum ConnectorsCmd {
         filter: Option<String>,
     },
     /// Run an action.
-    #[command(after_help = "Examples:\n  jiragate connectors execute --json '{\"workspace\": \"w\", \"name\": \"jira\", \"entity\": \"issues\", \"action\": \"search\", \"params\": {\"jql\": \"project = ACME\"}}'\n  jiragate connectors execute -w w -n jira --entity issues --action get --param issue=ACME-1\n  jiragate connectors execute -w w -n jira --entity issues --action search --param 'jql=project = ACME' --all --output ndjson")]
+    #[command(
+        after_help = "Examples:\n  jiragate connectors execute --json '{\"workspace\": \"w\", \"name\": \"jira\", \"entity\": \"issues\", \"action\": \"search\", \"params\": {\"jql\": \"project = ACME\"}}'\n  jiragate connectors execute -w w -n jira --entity issues --action get --param issue=ACME-1\n  jiragate connectors execute -w w -n jira --entity issues --action search --param 'jql=project = ACME' --all --output ndjson"
+    )]
     Execute(ExecuteArgs),
     /// Health-check a connection now.
     #[command(after_help = "Example:\n  jiragate connectors check -w w -n jira")]
@@ -238,13 +282,19 @@ pub struct ExecuteArgs {
 #[derive(Debug, Subcommand)]
 pub enum OauthClientsCmd {
     /// Register an OAuth app (secret from a prompt, --client-secret-stdin or JIRAGATE_OAUTH_CLIENT_SECRET).
-    #[command(after_help = "Example:\n  echo \"$SECRET\" | jiragate oauth-clients add --client-id abc --client-secret-stdin --scopes read:jira-work,write:jira-work")]
+    #[command(
+        after_help = "Example:\n  echo \"$SECRET\" | jiragate oauth-clients add --client-id abc --client-secret-stdin --scopes read:jira-work,write:jira-work"
+    )]
     Add {
         #[arg(long)]
         client_id: String,
         #[arg(long)]
         client_secret_stdin: bool,
-        #[arg(long, value_delimiter = ',', default_value = "read:jira-work,write:jira-work,read:jira-user")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "read:jira-work,write:jira-work,read:jira-user"
+        )]
         scopes: Vec<String>,
     },
     /// List OAuth apps.
@@ -294,7 +344,9 @@ pub enum KeysCmd {
 #[derive(Debug, Subcommand)]
 pub enum MasterKeyCmd {
     /// Rewrap every data key under a new master key (online); --reencrypt also reseals every secret.
-    #[command(after_help = "Example:\n  head -c32 /dev/urandom | base64 > new.key && jiragate master-key rotate --new-key-file new.key")]
+    #[command(
+        after_help = "Example:\n  head -c32 /dev/urandom | base64 > new.key && jiragate master-key rotate --new-key-file new.key"
+    )]
     Rotate {
         #[arg(long)]
         new_key_file: PathBuf,

@@ -35,7 +35,12 @@ pub fn endpoints(g: &Global) -> AtlassianEndpoints {
     }
 }
 
-pub fn engine_config(g: &Global, listen: Option<&str>, migrate: bool, background: bool) -> Result<EngineConfig, CliError> {
+pub fn engine_config(
+    g: &Global,
+    listen: Option<&str>,
+    migrate: bool,
+    background: bool,
+) -> Result<EngineConfig, CliError> {
     let public_url = g
         .public_url
         .clone()
@@ -58,14 +63,20 @@ pub async fn local(g: &Global) -> Result<Engine, CliError> {
     if boot.master_key_created
         && let Some(p) = &boot.master_key_path
     {
-        eprintln!("note: generated a new master key at {} — back it up; without it the stored credentials cannot be read", p.display());
+        eprintln!(
+            "note: generated a new master key at {} — back it up; without it the stored credentials cannot be read",
+            p.display()
+        );
     }
     Ok(engine)
 }
 
 pub fn remote(g: &Global) -> Result<Option<RemoteClient>, CliError> {
-    let Some(server) = &g.server else { return Ok(None) };
-    let key = secret_env("JIRAGATE_API_KEY")?
-        .ok_or_else(|| CliError::usage("remote mode (--server) needs JIRAGATE_API_KEY or JIRAGATE_API_KEY_FILE"))?;
+    let Some(server) = &g.server else {
+        return Ok(None);
+    };
+    let key = secret_env("JIRAGATE_API_KEY")?.ok_or_else(|| {
+        CliError::usage("remote mode (--server) needs JIRAGATE_API_KEY or JIRAGATE_API_KEY_FILE")
+    })?;
     Ok(Some(RemoteClient::new(server, key)?))
 }

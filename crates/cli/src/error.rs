@@ -12,7 +12,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub fn usage(m: impl Into<String>) -> Self {
         Self::new(exit::USAGE, m)
@@ -31,10 +34,16 @@ impl CliError {
     pub fn code_for_kind(kind: &str) -> i32 {
         let k = kind.rsplit('/').next().unwrap_or(kind);
         match k {
-            "validation" | "invalid_params" | "unknown_action" | "unknown_entity" | "conflict" => exit::USAGE,
+            "validation" | "invalid_params" | "unknown_action" | "unknown_entity" | "conflict" => {
+                exit::USAGE
+            }
             "not_found" => exit::NOT_FOUND,
-            "needs_reauth" | "forbidden" | "unauthorized" | "missing_scope" | "read_only" => exit::NEEDS_REAUTH_OR_FORBIDDEN,
-            "upstream_error" | "upstream" | "rate_limited" | "timeout" | "transport" => exit::UPSTREAM,
+            "needs_reauth" | "forbidden" | "unauthorized" | "missing_scope" | "read_only" => {
+                exit::NEEDS_REAUTH_OR_FORBIDDEN
+            }
+            "upstream_error" | "upstream" | "rate_limited" | "timeout" | "transport" => {
+                exit::UPSTREAM
+            }
             _ => exit::FAILURE,
         }
     }

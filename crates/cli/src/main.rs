@@ -12,7 +12,10 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     init_logging(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -35,11 +38,22 @@ fn main() {
 
 fn init_logging(cli: &cli::Cli) {
     use tracing_subscriber::EnvFilter;
-    let serving = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Sandbox(_));
-    let default = if serving && cli.global.log == "warn" { "info" } else { cli.global.log.as_str() };
+    let serving = matches!(
+        cli.command,
+        cli::Command::Serve(_) | cli::Command::Sandbox(_)
+    );
+    let default = if serving && cli.global.log == "warn" {
+        "info"
+    } else {
+        cli.global.log.as_str()
+    };
     let filter = EnvFilter::try_new(default).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let json = std::env::var("JIRAGATE_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("JIRAGATE_LOG_FORMAT")
+        .map(|v| v == "json")
+        .unwrap_or(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

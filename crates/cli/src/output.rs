@@ -40,7 +40,11 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         match self.format {
             OutputFormat::Json => {
-                let _ = writeln!(out, "{}", serde_json::to_string_pretty(v).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(v).unwrap_or_default()
+                );
             }
             OutputFormat::Ndjson => match v {
                 Value::Array(items) => {
@@ -78,10 +82,17 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
         return "(none)".to_string();
     }
     if rows.iter().all(|r| !r.is_object()) {
-        return rows.iter().map(|r| scalar(r)).collect::<Vec<_>>().join("\n");
+        return rows
+            .iter()
+            .map(|r| scalar(r))
+            .collect::<Vec<_>>()
+            .join("\n");
     }
     let cols: Vec<String> = if columns.is_empty() {
-        rows[0].as_object().map(|o| o.keys().take(8).cloned().collect()).unwrap_or_default()
+        rows[0]
+            .as_object()
+            .map(|o| o.keys().take(8).cloned().collect())
+            .unwrap_or_default()
     } else {
         columns
             .iter()
@@ -90,20 +101,26 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
             .collect()
     };
     let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     if !std::io::stdout().is_terminal() {
         t.force_no_tty();
     }
     t.set_header(cols.iter().map(|c| c.to_uppercase()));
     for r in rows {
-        t.add_row(cols.iter().map(|c| lookup(r, c).map(scalar).unwrap_or_default()));
+        t.add_row(
+            cols.iter()
+                .map(|c| lookup(r, c).map(scalar).unwrap_or_default()),
+        );
     }
     t.to_string()
 }
 
 /// `a.b.c` path lookup.
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, k| cur.get(k)).filter(|v| !v.is_null())
+    path.split('.')
+        .try_fold(v, |cur, k| cur.get(k))
+        .filter(|v| !v.is_null())
 }
 
 fn scalar(v: &Value) -> String {
@@ -121,6 +138,21 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// A row counter on stderr that is hidden when stderr is not a terminal (scripts see nothing).
+pub fn progress_bar() -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +162,10 @@ mod tests {
     fn table_uses_requested_columns_and_nested_paths() {
         let v = json!([{"key": "A-1", "fields": {"summary": "one"}}, {"key": "A-2", "fields": {"summary": "two"}}]);
         let t = render_table(&v, &["key", "fields.summary", "missing"]);
-        assert!(t.contains("KEY") && t.contains("FIELDS.SUMMARY") && !t.contains("MISSING"), "{t}");
+        assert!(
+            t.contains("KEY") && t.contains("FIELDS.SUMMARY") && !t.contains("MISSING"),
+            "{t}"
+        );
         assert!(t.contains("A-2") && t.contains("two"), "{t}");
     }
 
@@ -141,18 +176,4 @@ mod tests {
         let t = render_table(&json!({"a": long}), &[]);
         assert!(t.contains("...") && !t.contains(&"x".repeat(100)), "{t}");
     }
-}
-
-/// A row counter on stderr that is hidden when stderr is not a terminal (scripts see nothing).
-pub fn progress_bar() -> indicatif::ProgressBar {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let bar = ProgressBar::new_spinner();
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
 }

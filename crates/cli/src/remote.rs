@@ -19,22 +19,40 @@ impl RemoteClient {
             .timeout(std::time::Duration::from_secs(300))
             .build()
             .context("building the HTTP client")?;
-        Ok(Self { base: base.trim_end_matches('/').to_string(), key, http })
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            http,
+        })
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
         let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url).bearer_auth(self.key.expose_secret());
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.key.expose_secret());
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| CliError::upstream(format!("cannot reach jiragate server at {}: {e}", self.base)))?;
+        let resp = req.send().await.map_err(|e| {
+            CliError::upstream(format!(
+                "cannot reach jiragate server at {}: {e}",
+                self.base
+            ))
+        })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() {
             Ok(value)
         } else {
@@ -55,11 +73,18 @@ impl RemoteClient {
     }
 
     /// Finds a connector id by workspace and name (ids pass through).
-    pub async fn connector_id(&self, id: Option<&str>, workspace: Option<&str>, name: Option<&str>) -> Result<String, CliError> {
+    pub async fn connector_id(
+        &self,
+        id: Option<&str>,
+        workspace: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<String, CliError> {
         if let Some(id) = id {
             return Ok(id.to_string());
         }
-        let name = name.ok_or_else(|| CliError::usage("name a connection: --name (and --workspace) or --id"))?;
+        let name = name.ok_or_else(|| {
+            CliError::usage("name a connection: --name (and --workspace) or --id")
+        })?;
         let list = self.list(workspace).await?;
         let found: Vec<&Value> = list
             .as_array()
@@ -68,29 +93,46 @@ impl RemoteClient {
             .filter(|c| c.get("name").and_then(Value::as_str) == Some(name))
             .collect();
         match found.as_slice() {
-            [one] => Ok(one.get("id").and_then(Value::as_str).unwrap_or_default().to_string()),
+            [one] => Ok(one
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()),
             [] => Err(CliError::not_found(format!(
                 "no connection named '{name}' in workspace '{}'",
                 workspace.unwrap_or("default")
             ))),
-            _ => Err(CliError::usage(format!("several connections are named '{name}'; pass --workspace or --id"))),
+            _ => Err(CliError::usage(format!(
+                "several connections are named '{name}'; pass --workspace or --id"
+            ))),
         }
     }
 
     pub async fn list(&self, workspace: Option<&str>) -> Result<Value, CliError> {
         let path = match workspace {
-            Some(w) => format!("/api/v1/integrations/connectors?workspace_name={}", urlencode(w)),
+            Some(w) => format!(
+                "/api/v1/integrations/connectors?workspace_name={}",
+                urlencode(w)
+            ),
             None => "/api/v1/integrations/connectors".to_string(),
         };
         let v = self.get(&path).await?;
         // The list is either an array or {"data": [...]}.
         Ok(match v {
-            Value::Object(mut o) if o.contains_key("data") => o.remove("data").unwrap_or(Value::Null),
+            Value::Object(mut o) if o.contains_key("data") => {
+                o.remove("data").unwrap_or(Value::Null)
+            }
             other => other,
         })
     }
 
-    pub async fn execute(&self, id: &str, entity: &str, action: &str, params: &Value) -> Result<Value, CliError> {
+    pub async fn execute(
+        &self,
+        id: &str,
+        entity: &str,
+        action: &str,
+        params: &Value,
+    ) -> Result<Value, CliError> {
         self.post(
             &format!("/api/v1/integrations/connectors/{id}/execute"),
             &json!({"entity": entity, "action": action, "params": params}),

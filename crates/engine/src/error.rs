@@ -18,9 +18,13 @@ pub enum EngineError {
     Forbidden { needed: String },
     #[error("{message}")]
     Conflict { message: String },
-    #[error("connection {connection} needs to be re-authorized ({reason}); run `jiragate connect` again or replace its credentials")]
+    #[error(
+        "connection {connection} needs to be re-authorized ({reason}); run `jiragate connect` again or replace its credentials"
+    )]
     NeedsReauth { connection: String, reason: String },
-    #[error("the connection was not granted the '{scope}' scope needed by {action}; re-authorize with that scope")]
+    #[error(
+        "the connection was not granted the '{scope}' scope needed by {action}; re-authorize with that scope"
+    )]
     MissingScope { scope: String, action: String },
     #[error("Jira is rate limiting this connection; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -82,32 +86,64 @@ impl EngineError {
             | EngineError::Forbidden { .. }
             | EngineError::NeedsReauth { .. }
             | EngineError::MissingScope { .. } => 4,
-            EngineError::RateLimited { .. } | EngineError::Upstream { .. } | EngineError::Unavailable(_) => 5,
+            EngineError::RateLimited { .. }
+            | EngineError::Upstream { .. }
+            | EngineError::Unavailable(_) => 5,
             EngineError::WrongMasterKey | EngineError::Internal(_) => 1,
         }
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        EngineError::Validation { field: field.into(), message: message.into() }
+        EngineError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<JiraError> for EngineError {
     fn from(e: JiraError) -> Self {
         match e {
-            JiraError::Upstream { status, messages, field_errors, request_id, hint, .. } => {
+            JiraError::Upstream {
+                status,
+                messages,
+                field_errors,
+                request_id,
+                hint,
+                ..
+            } => {
                 let mut messages = messages;
                 messages.extend(field_errors.into_iter().map(|(k, v)| format!("{k}: {v}")));
-                EngineError::Upstream { status, messages, request_id, hint }
+                EngineError::Upstream {
+                    status,
+                    messages,
+                    request_id,
+                    hint,
+                }
             }
-            JiraError::NeedsReauth { connection, reason } => EngineError::NeedsReauth { connection, reason },
-            JiraError::Unauthorized { connection, hint } => {
-                EngineError::NeedsReauth { connection, reason: format!("Jira refused the credential (401): {hint}") }
+            JiraError::NeedsReauth { connection, reason } => {
+                EngineError::NeedsReauth { connection, reason }
             }
-            JiraError::MissingScope { scope, .. } => EngineError::MissingScope { scope, action: "this call".into() },
-            JiraError::RateLimited { retry_after, .. } => EngineError::RateLimited { retry_after_secs: retry_after.as_secs().max(1) },
-            other @ (JiraError::Timeout { .. } | JiraError::Transport { .. }) => EngineError::Unavailable(other.to_string()),
-            other => EngineError::Upstream { status: 502, messages: vec![other.to_string()], request_id: None, hint: None },
+            JiraError::Unauthorized { connection, hint } => EngineError::NeedsReauth {
+                connection,
+                reason: format!("Jira refused the credential (401): {hint}"),
+            },
+            JiraError::MissingScope { scope, .. } => EngineError::MissingScope {
+                scope,
+                action: "this call".into(),
+            },
+            JiraError::RateLimited { retry_after, .. } => EngineError::RateLimited {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            other @ (JiraError::Timeout { .. } | JiraError::Transport { .. }) => {
+                EngineError::Unavailable(other.to_string())
+            }
+            other => EngineError::Upstream {
+                status: 502,
+                messages: vec![other.to_string()],
+                request_id: None,
+                hint: None,
+            },
         }
     }
 }
@@ -116,11 +152,23 @@ impl From<CatalogError> for EngineError {
     fn from(e: CatalogError) -> Self {
         match e {
             CatalogError::Jira(j) => j.into(),
-            CatalogError::InvalidParams { field, message } => EngineError::Validation { field, message },
-            CatalogError::MissingScope { scope, action } => EngineError::MissingScope { scope, action },
-            CatalogError::ReadOnly { .. } => EngineError::Forbidden { needed: format!("write access ({e})") },
-            e @ CatalogError::UnknownEntity { .. } => EngineError::Validation { field: "entity".into(), message: e.to_string() },
-            e @ CatalogError::UnknownAction { .. } => EngineError::Validation { field: "action".into(), message: e.to_string() },
+            CatalogError::InvalidParams { field, message } => {
+                EngineError::Validation { field, message }
+            }
+            CatalogError::MissingScope { scope, action } => {
+                EngineError::MissingScope { scope, action }
+            }
+            CatalogError::ReadOnly { .. } => EngineError::Forbidden {
+                needed: format!("write access ({e})"),
+            },
+            e @ CatalogError::UnknownEntity { .. } => EngineError::Validation {
+                field: "entity".into(),
+                message: e.to_string(),
+            },
+            e @ CatalogError::UnknownAction { .. } => EngineError::Validation {
+                field: "action".into(),
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -129,17 +177,31 @@ impl From<AuthError> for EngineError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::NotFound { what, id } => EngineError::NotFound { what, id },
-            AuthError::InvalidInput { field, message } => EngineError::Validation { field: field.into(), message },
-            AuthError::NeedsReauth { connection, reason } => EngineError::NeedsReauth { connection, reason },
+            AuthError::InvalidInput { field, message } => EngineError::Validation {
+                field: field.into(),
+                message,
+            },
+            AuthError::NeedsReauth { connection, reason } => {
+                EngineError::NeedsReauth { connection, reason }
+            }
             AuthError::Upstream(j) => j.into(),
             AuthError::WrongMasterKey => EngineError::WrongMasterKey,
             AuthError::Store(s) => s.into(),
-            e @ (AuthError::Verification { .. } | AuthError::SiteNotFound { .. } | AuthError::State { .. } | AuthError::SessionState { .. }) => {
-                EngineError::Validation { field: e.kind().to_string(), message: e.to_string() }
-            }
-            e @ (AuthError::OAuth { .. } | AuthError::TokenEndpoint(_) | AuthError::Refresh { .. }) => {
-                EngineError::Upstream { status: 502, messages: vec![e.to_string()], request_id: None, hint: None }
-            }
+            e @ (AuthError::Verification { .. }
+            | AuthError::SiteNotFound { .. }
+            | AuthError::State { .. }
+            | AuthError::SessionState { .. }) => EngineError::Validation {
+                field: e.kind().to_string(),
+                message: e.to_string(),
+            },
+            e @ (AuthError::OAuth { .. }
+            | AuthError::TokenEndpoint(_)
+            | AuthError::Refresh { .. }) => EngineError::Upstream {
+                status: 502,
+                messages: vec![e.to_string()],
+                request_id: None,
+                hint: None,
+            },
             e @ AuthError::RefreshBusy { .. } => EngineError::Unavailable(e.to_string()),
             other => EngineError::Internal(other.to_string()),
         }
@@ -150,10 +212,15 @@ impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what, id } => EngineError::NotFound { what, id },
-            StoreError::Conflict { .. } | StoreError::AlreadyExists { .. } | StoreError::InUse { .. } => {
-                EngineError::Conflict { message: e.to_string() }
-            }
-            StoreError::InvalidInput { field, message } => EngineError::Validation { field: field.into(), message },
+            StoreError::Conflict { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::InUse { .. } => EngineError::Conflict {
+                message: e.to_string(),
+            },
+            StoreError::InvalidInput { field, message } => EngineError::Validation {
+                field: field.into(),
+                message,
+            },
             other => EngineError::Internal(other.to_string()),
         }
     }

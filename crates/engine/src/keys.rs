@@ -25,8 +25,13 @@ pub enum ApiScope {
 }
 
 impl ApiScope {
-    pub const ALL: [ApiScope; 5] =
-        [ApiScope::Admin, ApiScope::ConnectorsWrite, ApiScope::Execute, ApiScope::Proxy, ApiScope::CredentialsRead];
+    pub const ALL: [ApiScope; 5] = [
+        ApiScope::Admin,
+        ApiScope::ConnectorsWrite,
+        ApiScope::Execute,
+        ApiScope::Proxy,
+        ApiScope::CredentialsRead,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,7 +52,8 @@ impl ApiScope {
 /// except `credentials:read`, which hands out raw tokens and must be granted explicitly.
 pub fn allows(granted: &[String], needed: ApiScope) -> bool {
     granted.iter().any(|g| g == needed.as_str())
-        || (needed != ApiScope::CredentialsRead && granted.iter().any(|g| g == ApiScope::Admin.as_str()))
+        || (needed != ApiScope::CredentialsRead
+            && granted.iter().any(|g| g == ApiScope::Admin.as_str()))
 }
 
 /// A fresh key and its hash. The key leaves this function only inside a `SecretString`.
@@ -93,7 +99,10 @@ mod tests {
         let admin = vec!["admin".to_string()];
         assert!(allows(&admin, ApiScope::Execute) && allows(&admin, ApiScope::Proxy));
         assert!(!allows(&admin, ApiScope::CredentialsRead));
-        assert!(allows(&["credentials:read".into()], ApiScope::CredentialsRead));
+        assert!(allows(
+            &["credentials:read".into()],
+            ApiScope::CredentialsRead
+        ));
         assert!(!allows(&["execute".into()], ApiScope::Proxy));
     }
 }

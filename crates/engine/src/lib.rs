@@ -12,7 +12,9 @@ use futures::stream::{BoxStream, StreamExt};
 use jiragate_auth::{AtlassianEndpoints, AuthConfig, AuthService, Keyring};
 use jiragate_catalog::{Catalog, ExecContext, ExecuteOutput};
 use jiragate_jira::{ClientConfig, JiraClient};
-use jiragate_store::{ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionId, HealthCheck, NewApiKey, OrgId, Store};
+use jiragate_store::{
+    ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionId, HealthCheck, NewApiKey, OrgId, Store,
+};
 use jiragate_vault::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -65,8 +67,14 @@ impl ConnRef {
             return ConnRef::Id(id);
         }
         match s.split_once('/') {
-            Some((w, n)) => ConnRef::Name { workspace: w.to_string(), name: n.to_string() },
-            None => ConnRef::Name { workspace: DEFAULT_WORKSPACE.to_string(), name: s.to_string() },
+            Some((w, n)) => ConnRef::Name {
+                workspace: w.to_string(),
+                name: n.to_string(),
+            },
+            None => ConnRef::Name {
+                workspace: DEFAULT_WORKSPACE.to_string(),
+                name: s.to_string(),
+            },
         }
     }
 }
@@ -111,17 +119,23 @@ impl Engine {
             Some(b64) => MasterKey::from_base64(b64.expose_secret())
                 .map_err(|e| EngineError::validation("JIRAGATE_MASTER_KEY", e.to_string()))?,
             None => {
-                let (key, created) = MasterKey::load_or_create(&cfg.data_dir)
-                    .map_err(|e| EngineError::Internal(format!("master key in {}: {e}", cfg.data_dir.display())))?;
+                let (key, created) = MasterKey::load_or_create(&cfg.data_dir).map_err(|e| {
+                    EngineError::Internal(format!("master key in {}: {e}", cfg.data_dir.display()))
+                })?;
                 boot.master_key_created = created;
                 boot.master_key_path = Some(cfg.data_dir.join("master.key"));
                 key
             }
         };
 
-        let store = Store::connect(&db_url).await.map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let store = Store::connect(&db_url)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         if cfg.migrate {
-            store.migrate().await.map_err(|e| EngineError::Internal(e.to_string()))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
         } else if store.migrations_pending().await? {
             return Err(EngineError::Unavailable(
                 "the database schema is behind this binary; run `jiragate migrate`".into(),
@@ -133,9 +147,17 @@ impl Engine {
         let auth = AuthService::new(store.clone(), keyring, jira.clone(), auth_cfg);
 
         let (default_org, created) = ensure_default_org(&store).await?;
-        let engine = Engine { store, auth, catalog: Arc::new(Catalog::new()), jira, default_org };
+        let engine = Engine {
+            store,
+            auth,
+            catalog: Arc::new(Catalog::new()),
+            jira,
+            default_org,
+        };
         if created && cfg.bootstrap_admin_key {
-            let (_, key) = engine.create_api_key(&engine.default_org, "admin", &[ApiScope::Admin], true).await?;
+            let (_, key) = engine
+                .create_api_key(&engine.default_org, "admin", &[ApiScope::Admin], true)
+                .await?;
             let path = cfg.data_dir.join("admin.key");
             write_private_file(&path, key.expose_secret().as_bytes())?;
             boot.admin_key_path = Some(path);
@@ -181,7 +203,11 @@ impl Engine {
             return Err(EngineError::Unauthorized);
         }
         let h = keys::hash(presented);
-        let rec = self.store.find_api_key_by_hash(&h).await?.ok_or(EngineError::Unauthorized)?;
+        let rec = self
+            .store
+            .find_api_key_by_hash(&h)
+            .await?
+            .ok_or(EngineError::Unauthorized)?;
         if rec.revoked_at.is_some() {
             return Err(EngineError::Unauthorized);
         }
@@ -190,10 +216,19 @@ impl Engine {
 
     pub async fn resolve(&self, org: &OrgId, r: &ConnRef) -> Result<Connection, EngineError> {
         let found = match r {
-            ConnRef::Id(id) => self.store.get_connection(org, id).await.or_else(not_found_as_none)?,
-            ConnRef::Name { workspace, name } => self.store.find_connection(org, workspace, name).await?,
+            ConnRef::Id(id) => self
+                .store
+                .get_connection(org, id)
+                .await
+                .or_else(not_found_as_none)?,
+            ConnRef::Name { workspace, name } => {
+                self.store.find_connection(org, workspace, name).await?
+            }
         };
-        found.ok_or_else(|| EngineError::NotFound { what: "connection", id: r.to_string() })
+        found.ok_or_else(|| EngineError::NotFound {
+            what: "connection",
+            id: r.to_string(),
+        })
     }
 
     fn exec_context(conn: &Connection, read_only: bool) -> ExecContext {
@@ -213,7 +248,9 @@ impl Engine {
             ApiType::ServiceManagement => "service_management",
             _ => "platform",
         };
-        let mut d = self.catalog.describe(Some(api), filter);
+        // One Jira Cloud credential reaches the platform, agile and service-management APIs of
+        // its site, so every action is listed; each entity says which API it belongs to.
+        let mut d = self.catalog.describe(None, filter);
         if let Value::Object(o) = &mut d {
             o.insert("connector_id".into(), Value::String(conn.id.to_string()));
             o.insert("name".into(), Value::String(conn.name.clone()));
@@ -233,7 +270,10 @@ impl Engine {
     ) -> Result<ExecuteOutput, EngineError> {
         let src = self.auth.token_source(org, conn);
         let ctx = Self::exec_context(conn, read_only);
-        Ok(self.catalog.execute(&self.jira, src, &ctx, entity, action, params).await?)
+        Ok(self
+            .catalog
+            .execute(&self.jira, src, &ctx, entity, action, params)
+            .await?)
     }
 
     /// Every item of every page, one at a time (constant memory).
@@ -248,7 +288,9 @@ impl Engine {
     ) -> Result<BoxStream<'static, Result<Value, EngineError>>, EngineError> {
         let src = self.auth.token_source(org, conn);
         let ctx = Self::exec_context(conn, read_only);
-        let s = self.catalog.execute_stream(&self.jira, src, &ctx, entity, action, params)?;
+        let s = self
+            .catalog
+            .execute_stream(&self.jira, src, &ctx, entity, action, params)?;
         Ok(s.map(|r| r.map_err(EngineError::from)).boxed())
     }
 
@@ -258,7 +300,11 @@ impl Engine {
 }
 
 fn not_found_as_none<T>(e: jiragate_store::StoreError) -> Result<Option<T>, EngineError> {
-    if e.is_not_found() { Ok(None) } else { Err(e.into()) }
+    if e.is_not_found() {
+        Ok(None)
+    } else {
+        Err(e.into())
+    }
 }
 
 async fn ensure_default_org(store: &Store) -> Result<(OrgId, bool), EngineError> {
@@ -268,7 +314,9 @@ async fn ensure_default_org(store: &Store) -> Result<(OrgId, bool), EngineError>
     match store.create_organization(DEFAULT_ORG).await {
         Ok(o) => Ok((o.id, true)),
         // Another instance created it first (several `serve` on one PostgreSQL).
-        Err(e) if e.is_conflict() || matches!(e, jiragate_store::StoreError::AlreadyExists { .. }) => {
+        Err(e)
+            if e.is_conflict() || matches!(e, jiragate_store::StoreError::AlreadyExists { .. }) =>
+        {
             let o = store
                 .get_organization_by_name(DEFAULT_ORG)
                 .await?
@@ -280,8 +328,9 @@ async fn ensure_default_org(store: &Store) -> Result<(OrgId, bool), EngineError>
 }
 
 fn ensure_private_dir(dir: &Path) -> Result<(), EngineError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| EngineError::Internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        EngineError::Internal(format!("cannot create data dir {}: {e}", dir.display()))
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

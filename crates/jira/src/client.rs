@@ -477,7 +477,9 @@ impl JiraClient {
                 let within_budget = replayable
                     && retries < cfg.max_retries
                     && wait <= cfg.max_retry_wait
-                    && Instant::now().checked_add(wait).is_some_and(|t| t < deadline);
+                    && Instant::now()
+                        .checked_add(wait)
+                        .is_some_and(|t| t < deadline);
                 if !within_budget {
                     drop(permit);
                     return Ok(Final::RateLimited {
@@ -508,7 +510,9 @@ impl JiraClient {
                 }
                 // Budget first: a huge Retry-After must not overflow the Instant addition.
                 if wait <= cfg.max_retry_wait
-                    && Instant::now().checked_add(wait).is_some_and(|t| t < deadline)
+                    && Instant::now()
+                        .checked_add(wait)
+                        .is_some_and(|t| t < deadline)
                 {
                     drop(permit);
                     drop(response);

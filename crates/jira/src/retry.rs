@@ -167,7 +167,14 @@ mod fuzz_regressions {
     #[test]
     fn enormous_retry_after_values_do_not_panic() {
         let now = OffsetDateTime::now_utc();
-        for v in ["18446744073709551616", "1e20", "1e400", "18446744073709551615", "NaN", "-1"] {
+        for v in [
+            "18446744073709551616",
+            "1e20",
+            "1e400",
+            "18446744073709551615",
+            "NaN",
+            "-1",
+        ] {
             let _ = parse_retry_after(v, now);
         }
         assert_eq!(parse_retry_after("1e20", now), None);

@@ -24,7 +24,15 @@ use crate::error::CliError;
 use crate::output::Printer;
 use crate::remote::RemoteClient;
 
-const CONNECTION_COLUMNS: &[&str] = &["id", "workspace", "name", "auth_kind", "site_url", "status", "scopes"];
+const CONNECTION_COLUMNS: &[&str] = &[
+    "id",
+    "workspace",
+    "name",
+    "auth_kind",
+    "site_url",
+    "status",
+    "scopes",
+];
 
 pub async fn run(g: &Global, a: ConnectArgs) -> Result<(), CliError> {
     let out = Printer::new(g.output);
@@ -35,7 +43,11 @@ pub async fn run(g: &Global, a: ConnectArgs) -> Result<(), CliError> {
 }
 
 fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
     let _ = std::process::Command::new(opener)
         .arg(url)
         .stdin(std::process::Stdio::null())
@@ -54,14 +66,21 @@ fn show_url(url: &str, no_browser: bool) {
 
 fn spinner(msg: &str) -> indicatif::ProgressBar {
     let bar = crate::output::progress_bar();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     bar.set_message(msg.to_string());
     bar
 }
 
 /// Asks which site on a terminal; elsewhere fails with the list and how to choose.
 fn choose_site(sites: &[SiteChoice]) -> Result<String, CliError> {
-    let list = sites.iter().map(|s| format!("{} ({})", s.name, s.url)).collect::<Vec<_>>().join(", ");
+    let list = sites
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.url))
+        .collect::<Vec<_>>()
+        .join(", ");
     if !std::io::stdin().is_terminal() {
         return Err(CliError::usage(format!(
             "this grant covers several Jira sites: {list}; run again with --subdomain to pick one"
@@ -95,14 +114,24 @@ async fn find_client(engine: &Engine, wanted: Option<&str>) -> Result<OAuthClien
         .await
         .map_err(EngineError::from)?;
     let found: Vec<&OAuthClientRecord> = match wanted {
-        Some(w) => clients.iter().filter(|c| c.id.as_ref() == w || c.client_id == w).collect(),
+        Some(w) => clients
+            .iter()
+            .filter(|c| c.id.as_ref() == w || c.client_id == w)
+            .collect(),
         None => clients.iter().collect(),
     };
     match found.as_slice() {
         [one] => Ok((*one).clone()),
-        [] if wanted.is_some() => Err(CliError::not_found(format!("no OAuth client '{}'", wanted.unwrap_or_default()))),
-        [] => Err(CliError::not_found("no OAuth client registered; run `jiragate oauth-clients add` first")),
-        _ => Err(CliError::usage("several OAuth clients are registered; pick one with --client")),
+        [] if wanted.is_some() => Err(CliError::not_found(format!(
+            "no OAuth client '{}'",
+            wanted.unwrap_or_default()
+        ))),
+        [] => Err(CliError::not_found(
+            "no OAuth client registered; run `jiragate oauth-clients add` first",
+        )),
+        _ => Err(CliError::usage(
+            "several OAuth clients are registered; pick one with --client",
+        )),
     }
 }
 
@@ -114,7 +143,10 @@ struct CallbackState {
     tx: mpsc::Sender<CallbackResult>,
 }
 
-async fn callback(State(st): State<CallbackState>, Query(q): Query<std::collections::HashMap<String, String>>) -> Html<String> {
+async fn callback(
+    State(st): State<CallbackState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Html<String> {
     let res = st
         .engine
         .auth
@@ -126,24 +158,43 @@ async fn callback(State(st): State<CallbackState>, Query(q): Query<std::collecti
         .await
         .map_err(EngineError::from);
     let page = match &res {
-        Ok(CallbackOutcome::Connected(c)) => format!("<h1>Connected</h1><p>{} is connected to {}. You can close this tab.</p>", esc(&c.name), esc(&c.site_url)),
-        Ok(CallbackOutcome::ChooseSite { .. }) => "<h1>Almost there</h1><p>Choose the Jira site in your terminal.</p>".to_string(),
+        Ok(CallbackOutcome::Connected(c)) => format!(
+            "<h1>Connected</h1><p>{} is connected to {}. You can close this tab.</p>",
+            esc(&c.name),
+            esc(&c.site_url)
+        ),
+        Ok(CallbackOutcome::ChooseSite { .. }) => {
+            "<h1>Almost there</h1><p>Choose the Jira site in your terminal.</p>".to_string()
+        }
         Err(e) => format!("<h1>Not connected</h1><p>{}</p>", esc(&e.to_string())),
     };
     let _ = st.tx.send(res).await;
-    Html(format!("<!doctype html><html><head><meta charset=utf-8><title>jiragate</title></head><body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\">{page}</body></html>"))
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>jiragate</title></head><body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\">{page}</body></html>"
+    ))
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), CliError> {
     let engine = context::local(g).await?;
     let client = find_client(&engine, a.client.as_deref()).await?;
-    let redirect = url::Url::parse(&client.redirect_uri)
-        .map_err(|e| CliError::usage(format!("OAuth client redirect URI {:?}: {e}", client.redirect_uri)))?;
-    let host = redirect.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let redirect = url::Url::parse(&client.redirect_uri).map_err(|e| {
+        CliError::usage(format!(
+            "OAuth client redirect URI {:?}: {e}",
+            client.redirect_uri
+        ))
+    })?;
+    let host = redirect
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1");
     if !loopback {
         return Err(CliError::usage(format!(
@@ -152,10 +203,22 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
             client.redirect_uri
         )));
     }
-    let ip = if host == "localhost" { "127.0.0.1" } else { host.as_str() };
-    let addr: SocketAddr = format!("{}:{}", if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() }, redirect.port_or_known_default().unwrap_or(80))
-        .parse()
-        .map_err(|e| CliError::usage(format!("redirect URI address: {e}")))?;
+    let ip = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host.as_str()
+    };
+    let addr: SocketAddr = format!(
+        "{}:{}",
+        if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        },
+        redirect.port_or_known_default().unwrap_or(80)
+    )
+    .parse()
+    .map_err(|e| CliError::usage(format!("redirect URI address: {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::usage(format!("cannot listen on {addr} for the OAuth callback: {e} (is `jiragate serve` using it? then use --server)")))?;
@@ -163,7 +226,10 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
     let (tx, mut rx) = mpsc::channel::<CallbackResult>(4);
     let app = axum::Router::new()
         .route(redirect.path(), axum::routing::get(callback))
-        .with_state(CallbackState { engine: engine.clone(), tx });
+        .with_state(CallbackState {
+            engine: engine.clone(),
+            tx,
+        });
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -190,7 +256,12 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
     bar.finish_and_clear();
     server.abort();
     let outcome = match outcome {
-        Err(_) => return Err(CliError::failure(format!("no callback within {} s; run `jiragate connect` again", a.timeout))),
+        Err(_) => {
+            return Err(CliError::failure(format!(
+                "no callback within {} s; run `jiragate connect` again",
+                a.timeout
+            )));
+        }
         Ok(None) => return Err(CliError::failure("the callback listener stopped")),
         Ok(Some(r)) => r?,
     };
@@ -210,7 +281,10 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
 }
 
 fn print_connection(out: &Printer, c: &Connection) {
-    out.value(&serde_json::to_value(c).unwrap_or_default(), CONNECTION_COLUMNS);
+    out.value(
+        &serde_json::to_value(c).unwrap_or_default(),
+        CONNECTION_COLUMNS,
+    );
 }
 
 async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Result<(), CliError> {
@@ -220,13 +294,26 @@ async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Res
             let list = rc.get("/api/v1/oauth/clients").await?;
             let list = list.get("data").cloned().unwrap_or(list);
             match list.as_array().map(Vec::as_slice) {
-                Some([one]) => one.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                Some([]) | None => return Err(CliError::not_found("no OAuth client registered on the server")),
-                Some(_) => return Err(CliError::usage("several OAuth clients are registered; pick one with --client")),
+                Some([one]) => one
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                Some([]) | None => {
+                    return Err(CliError::not_found(
+                        "no OAuth client registered on the server",
+                    ));
+                }
+                Some(_) => {
+                    return Err(CliError::usage(
+                        "several OAuth clients are registered; pick one with --client",
+                    ));
+                }
             }
         }
     };
-    let mut body = json!({"oauth_client_id": client, "workspace_name": a.workspace, "name": a.name});
+    let mut body =
+        json!({"oauth_client_id": client, "workspace_name": a.workspace, "name": a.name});
     if let Some(s) = &a.subdomain {
         body["subdomain"] = Value::String(s.clone());
     }
@@ -234,15 +321,25 @@ async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Res
         body["scopes"] = json!(s);
     }
     let sess = rc.post("/api/v1/connect/sessions", &body).await?;
-    let id = sess.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let url = sess.get("authorize_url").and_then(Value::as_str).unwrap_or_default();
+    let id = sess
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let url = sess
+        .get("authorize_url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     show_url(url, a.no_browser);
     let bar = spinner("waiting for the browser…");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(a.timeout);
     let result = loop {
         if tokio::time::Instant::now() > deadline {
             bar.finish_and_clear();
-            return Err(CliError::failure(format!("no callback within {} s; run `jiragate connect` again", a.timeout)));
+            return Err(CliError::failure(format!(
+                "no callback within {} s; run `jiragate connect` again",
+                a.timeout
+            )));
         }
         let st = rc.get(&format!("/api/v1/connect/sessions/{id}")).await?;
         match st.get("status").and_then(Value::as_str) {
@@ -251,21 +348,35 @@ async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Res
                 bar.finish_and_clear();
                 return Err(CliError::failure(format!(
                     "OAuth failed: {}",
-                    st.get("error").and_then(Value::as_str).unwrap_or("unknown reason")
+                    st.get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown reason")
                 )));
             }
             Some("choose_site") => {
                 bar.finish_and_clear();
-                let sites: Vec<SiteChoice> = serde_json::from_value(st.get("sites").cloned().unwrap_or_default()).unwrap_or_default();
+                let sites: Vec<SiteChoice> =
+                    serde_json::from_value(st.get("sites").cloned().unwrap_or_default())
+                        .unwrap_or_default();
                 let cloud_id = choose_site(&sites)?;
-                break rc.post(&format!("/api/v1/connect/sessions/{id}/site"), &json!({"cloud_id": cloud_id})).await?;
+                break rc
+                    .post(
+                        &format!("/api/v1/connect/sessions/{id}/site"),
+                        &json!({"cloud_id": cloud_id}),
+                    )
+                    .await?;
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
     bar.finish_and_clear();
-    let conn_id = result.get("connector_id").and_then(Value::as_str).unwrap_or_default();
-    let conn = rc.get(&format!("/api/v1/integrations/connectors/{conn_id}")).await?;
+    let conn_id = result
+        .get("connector_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let conn = rc
+        .get(&format!("/api/v1/integrations/connectors/{conn_id}"))
+        .await?;
     out.value(&conn, CONNECTION_COLUMNS);
     Ok(())
 }

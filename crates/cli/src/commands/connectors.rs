@@ -16,7 +16,15 @@ use crate::error::CliError;
 use crate::output::Printer;
 use crate::remote::RemoteClient;
 
-const CONNECTION_COLUMNS: &[&str] = &["id", "workspace", "name", "auth_kind", "site_url", "status", "last_checked_at"];
+const CONNECTION_COLUMNS: &[&str] = &[
+    "id",
+    "workspace",
+    "name",
+    "auth_kind",
+    "site_url",
+    "status",
+    "last_checked_at",
+];
 
 /// The merged request: `--json` first, then flags override.
 #[derive(Debug, Default)]
@@ -34,7 +42,8 @@ impl Request {
     fn from(sel: &Selector) -> Result<Self, CliError> {
         let mut r = Request::default();
         if let Some(j) = &sel.json {
-            let v: Value = serde_json::from_str(j).map_err(|e| CliError::usage(format!("--json is not valid JSON: {e}")))?;
+            let v: Value = serde_json::from_str(j)
+                .map_err(|e| CliError::usage(format!("--json is not valid JSON: {e}")))?;
             let Value::Object(mut o) = v else {
                 return Err(CliError::usage("--json must be a JSON object"));
             };
@@ -71,7 +80,13 @@ impl Request {
             .name
             .clone()
             .ok_or_else(|| CliError::usage("name the connection: --name (and --workspace), --id, or --json '{\"workspace\": …, \"name\": …}'"))?;
-        Ok(ConnRef::Name { workspace: self.workspace.clone().unwrap_or_else(|| DEFAULT_WORKSPACE.into()), name })
+        Ok(ConnRef::Name {
+            workspace: self
+                .workspace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_WORKSPACE.into()),
+            name,
+        })
     }
 }
 
@@ -86,7 +101,11 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 Some(rc) => rc.list(r.workspace.as_deref()).await?,
                 None => {
                     let e = context::local(g).await?;
-                    let conns = e.store.list_connections(&e.default_org, r.workspace.as_deref()).await.map_err(engine_err)?;
+                    let conns = e
+                        .store
+                        .list_connections(&e.default_org, r.workspace.as_deref())
+                        .await
+                        .map_err(engine_err)?;
                     serde_json::to_value(conns).unwrap_or_default()
                 }
             };
@@ -98,7 +117,8 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
             let v = match &remote {
                 Some(rc) => {
                     let id = remote_id(rc, &r).await?;
-                    rc.get(&format!("/api/v1/integrations/connectors/{id}")).await?
+                    rc.get(&format!("/api/v1/integrations/connectors/{id}"))
+                        .await?
                 }
                 None => {
                     let e = context::local(g).await?;
@@ -114,8 +134,12 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
             let v = match &remote {
                 Some(rc) => {
                     let id = remote_id(rc, &r).await?;
-                    let q = filter.as_deref().map(|f| format!("?filter={}", urlenc(f))).unwrap_or_default();
-                    rc.get(&format!("/api/v1/integrations/connectors/{id}/describe{q}")).await?
+                    let q = filter
+                        .as_deref()
+                        .map(|f| format!("?filter={}", urlenc(f)))
+                        .unwrap_or_default();
+                    rc.get(&format!("/api/v1/integrations/connectors/{id}/describe{q}"))
+                        .await?
                 }
                 None => {
                     let e = context::local(g).await?;
@@ -124,7 +148,10 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 }
             };
             if g.output == OutputFormat::Table {
-                out.value(&describe_rows(&v), &["entity", "action", "read_only", "description"]);
+                out.value(
+                    &describe_rows(&v),
+                    &["entity", "action", "read_only", "description"],
+                );
             } else {
                 out.value(&v, &[]);
             }
@@ -136,7 +163,11 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
             let v = match &remote {
                 Some(rc) => {
                     let id = remote_id(rc, &r).await?;
-                    rc.post(&format!("/api/v1/integrations/connectors/{id}/check"), &json!({})).await?
+                    rc.post(
+                        &format!("/api/v1/integrations/connectors/{id}/check"),
+                        &json!({}),
+                    )
+                    .await?
                 }
                 None => {
                     let e = context::local(g).await?;
@@ -144,11 +175,16 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                     serde_json::to_value(e.check(&e.default_org, &c).await?).unwrap_or_default()
                 }
             };
-            out.value(&v, &["connection_id", "status", "reason", "latency_ms", "at"]);
+            out.value(
+                &v,
+                &["connection_id", "status", "reason", "latency_ms", "at"],
+            );
             let status = v.get("status").and_then(Value::as_str).unwrap_or("");
             match status {
                 "healthy" | "" => Ok(()),
-                "needs_reauth" | "revoked" => Err(CliError::new(4, format!("connection is {status}"))),
+                "needs_reauth" | "revoked" => {
+                    Err(CliError::new(4, format!("connection is {status}")))
+                }
                 other => Err(CliError::upstream(format!("connection check: {other}"))),
             }
         }
@@ -157,12 +193,16 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
             match &remote {
                 Some(rc) => {
                     let id = remote_id(rc, &r).await?;
-                    rc.delete(&format!("/api/v1/integrations/connectors/{id}")).await?;
+                    rc.delete(&format!("/api/v1/integrations/connectors/{id}"))
+                        .await?;
                 }
                 None => {
                     let e = context::local(g).await?;
                     let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                    e.store.delete_connection(&e.default_org, &c.id).await.map_err(engine_err)?;
+                    e.store
+                        .delete_connection(&e.default_org, &c.id)
+                        .await
+                        .map_err(engine_err)?;
                     e.auth.forget_connection(&c.id);
                 }
             }
@@ -180,7 +220,12 @@ fn engine_err(e: jiragate_store::StoreError) -> CliError {
 }
 
 async fn remote_id(rc: &RemoteClient, r: &Request) -> Result<String, CliError> {
-    rc.connector_id(r.id.as_deref(), Some(r.workspace.as_deref().unwrap_or(DEFAULT_WORKSPACE)), r.name.as_deref()).await
+    rc.connector_id(
+        r.id.as_deref(),
+        Some(r.workspace.as_deref().unwrap_or(DEFAULT_WORKSPACE)),
+        r.name.as_deref(),
+    )
+    .await
 }
 
 fn urlenc(s: &str) -> String {
@@ -211,9 +256,19 @@ fn normalize_list(v: Value) -> Value {
 /// Flattens describe output into rows of (entity, action, read_only, description).
 fn describe_rows(v: &Value) -> Value {
     let mut rows = vec![];
-    for e in v.get("entities").and_then(Value::as_array).into_iter().flatten() {
+    for e in v
+        .get("entities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let entity = e.get("entity").cloned().unwrap_or(Value::Null);
-        for a in e.get("actions").and_then(Value::as_array).into_iter().flatten() {
+        for a in e
+            .get("actions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             rows.push(json!({
                 "entity": entity,
                 "action": a.get("action"),
@@ -228,7 +283,9 @@ fn describe_rows(v: &Value) -> Value {
 fn read_token(token_stdin: bool) -> Result<SecretString, CliError> {
     if token_stdin {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::usage(format!("reading the token from stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::usage(format!("reading the token from stdin: {e}")))?;
         let t = s.trim().to_string();
         if t.is_empty() {
             return Err(CliError::usage("--token-stdin: standard input was empty"));
@@ -239,7 +296,8 @@ fn read_token(token_stdin: bool) -> Result<SecretString, CliError> {
         return Ok(t);
     }
     if std::io::stdin().is_terminal() {
-        let t = rpassword::prompt_password("Atlassian API token: ").map_err(|e| CliError::usage(format!("reading the token: {e}")))?;
+        let t = rpassword::prompt_password("Atlassian API token: ")
+            .map_err(|e| CliError::usage(format!("reading the token: {e}")))?;
         if !t.trim().is_empty() {
             return Ok(SecretString::from(t.trim().to_string()));
         }
@@ -249,32 +307,52 @@ fn read_token(token_stdin: bool) -> Result<SecretString, CliError> {
     ))
 }
 
-async fn create(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: CreateArgs) -> Result<(), CliError> {
+async fn create(
+    g: &Global,
+    out: &Printer,
+    remote: Option<&RemoteClient>,
+    a: CreateArgs,
+) -> Result<(), CliError> {
     let r = Request::from(&a.sel)?;
     let str_extra = |k: &str| r.extra.get(k).and_then(Value::as_str).map(str::to_string);
-    let name = r.name.clone().ok_or_else(|| CliError::usage("a connection needs a name: --name or {\"name\": …}"))?;
-    let workspace = r.workspace.clone().unwrap_or_else(|| DEFAULT_WORKSPACE.into());
+    let name = r
+        .name
+        .clone()
+        .ok_or_else(|| CliError::usage("a connection needs a name: --name or {\"name\": …}"))?;
+    let workspace = r
+        .workspace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_WORKSPACE.into());
     let site = a
         .site
         .clone()
         .or_else(|| str_extra("site"))
         .or_else(|| str_extra("base_url"))
         .or_else(|| str_extra("subdomain"))
-        .ok_or_else(|| CliError::usage("which Jira site? --site acme (or a base URL), or JIRA_BASE_URL"))?;
+        .ok_or_else(|| {
+            CliError::usage("which Jira site? --site acme (or a base URL), or JIRA_BASE_URL")
+        })?;
     let email = a
         .email
         .clone()
         .or_else(|| str_extra("email"))
-        .ok_or_else(|| CliError::usage("the Atlassian account email: --email or JIRA_USER_EMAIL"))?;
+        .ok_or_else(|| {
+            CliError::usage("the Atlassian account email: --email or JIRA_USER_EMAIL")
+        })?;
     let api_type = str_extra("api_type").unwrap_or(a.api_type.clone());
-    let scoped = a.scoped || r.extra.get("scoped").and_then(Value::as_bool).unwrap_or(false);
+    let scoped = a.scoped
+        || r.extra
+            .get("scoped")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     let token = read_token(a.token_stdin)?;
     let is_url = site.contains("://");
 
     let created = match remote {
         Some(rc) => {
             let mut replication = json!({"api_type": api_type});
-            replication[if is_url { "base_url" } else { "subdomain" }] = Value::String(site.clone());
+            replication[if is_url { "base_url" } else { "subdomain" }] =
+                Value::String(site.clone());
             if scoped {
                 replication["scoped_token"] = Value::Bool(true);
             }
@@ -288,7 +366,10 @@ async fn create(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Cre
         }
         None => {
             let e = context::local(g).await?;
-            let c = create_local(&e, workspace, name, site, is_url, email, token, scoped, &api_type).await?;
+            let c = create_local(
+                &e, workspace, name, site, is_url, email, token, scoped, &api_type,
+            )
+            .await?;
             serde_json::to_value(c).unwrap_or_default()
         }
     };
@@ -311,44 +392,70 @@ async fn create_local(
     let api_type = match api_type {
         "service_management" | "servicedesk" => ApiType::ServiceManagement,
         "platform" | "" => ApiType::Platform,
-        other => return Err(CliError::usage(format!("api_type '{other}': use platform or service_management"))),
+        other => {
+            return Err(CliError::usage(format!(
+                "api_type '{other}': use platform or service_management"
+            )));
+        }
     };
     let req = NewApiTokenConnection {
         workspace,
         name,
-        site: if is_url { SiteRef::BaseUrl(site) } else { SiteRef::Subdomain(site) },
+        site: if is_url {
+            SiteRef::BaseUrl(site)
+        } else {
+            SiteRef::Subdomain(site)
+        },
         email,
         token,
         scoped: if scoped { Some(true) } else { None },
         api_type,
         owner: Owner::Installation,
     };
-    Ok(e.auth.create_api_token_connection(&e.default_org, req).await.map_err(jiragate_engine::EngineError::from)?)
+    Ok(e.auth
+        .create_api_token_connection(&e.default_org, req)
+        .await
+        .map_err(jiragate_engine::EngineError::from)?)
 }
 
 fn parse_params(r: &mut Request, a: &ExecuteArgs) -> Result<(), CliError> {
     if let Some(path) = &a.params_file {
         let text = if path.as_os_str() == "-" {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::usage(format!("reading params from stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CliError::usage(format!("reading params from stdin: {e}")))?;
             s
         } else {
-            std::fs::read_to_string(path).map_err(|e| CliError::usage(format!("--params-file {}: {e}", path.display())))?
+            std::fs::read_to_string(path)
+                .map_err(|e| CliError::usage(format!("--params-file {}: {e}", path.display())))?
         };
         match serde_json::from_str(&text) {
             Ok(Value::Object(o)) => r.params.extend(o),
-            _ => return Err(CliError::usage(format!("--params-file {}: expected a JSON object", path.display()))),
+            _ => {
+                return Err(CliError::usage(format!(
+                    "--params-file {}: expected a JSON object",
+                    path.display()
+                )));
+            }
         }
     }
     for kv in &a.params {
-        let (k, v) = kv.split_once('=').ok_or_else(|| CliError::usage(format!("--param '{kv}': expected key=value")))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::usage(format!("--param '{kv}': expected key=value")))?;
         let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
         r.params.insert(k.trim().to_string(), value);
     }
     Ok(())
 }
 
-async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: ExecuteArgs) -> Result<(), CliError> {
+async fn execute(
+    g: &Global,
+    out: &Printer,
+    remote: Option<&RemoteClient>,
+    a: ExecuteArgs,
+) -> Result<(), CliError> {
     let mut r = Request::from(&a.sel)?;
     if a.entity.is_some() {
         r.entity = a.entity.clone();
@@ -357,9 +464,19 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
         r.action = a.action.clone();
     }
     parse_params(&mut r, &a)?;
-    let entity = r.entity.clone().ok_or_else(|| CliError::usage("--entity is required (see `connectors describe`)"))?;
-    let action = r.action.clone().ok_or_else(|| CliError::usage("--action is required (see `connectors describe`)"))?;
-    let all = a.all || r.params.get("all").and_then(Value::as_bool).unwrap_or(false);
+    let entity = r
+        .entity
+        .clone()
+        .ok_or_else(|| CliError::usage("--entity is required (see `connectors describe`)"))?;
+    let action = r
+        .action
+        .clone()
+        .ok_or_else(|| CliError::usage("--action is required (see `connectors describe`)"))?;
+    let all = a.all
+        || r.params
+            .get("all")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     let stream_rows = all && g.output == OutputFormat::Ndjson;
 
     if stream_rows {
@@ -379,7 +496,9 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
                     if let Some(t) = &page_token {
                         params.insert("page_token".into(), Value::String(t.clone()));
                     }
-                    let page = rc.execute(&id, &entity, &action, &Value::Object(params)).await?;
+                    let page = rc
+                        .execute(&id, &entity, &action, &Value::Object(params))
+                        .await?;
                     for item in items_of(page.get("data")) {
                         if cap.is_some_and(|c| n >= c) {
                             break;
@@ -388,7 +507,10 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
                         n += 1;
                         bar.set_position(n);
                     }
-                    page_token = page.get("next_page_token").and_then(Value::as_str).map(str::to_string);
+                    page_token = page
+                        .get("next_page_token")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
                     if page_token.is_none() || cap.is_some_and(|c| n >= c) {
                         break;
                     }
@@ -397,7 +519,14 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
             None => {
                 let e = context::local(g).await?;
                 let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                let mut s = e.execute_stream(&e.default_org, &c, &entity, &action, Value::Object(r.params.clone()), false)?;
+                let mut s = e.execute_stream(
+                    &e.default_org,
+                    &c,
+                    &entity,
+                    &action,
+                    Value::Object(r.params.clone()),
+                    false,
+                )?;
                 while let Some(item) = s.next().await {
                     write_line(&mut stdout, &item?)?;
                     n += 1;
@@ -415,12 +544,22 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
     let result = match remote {
         Some(rc) => {
             let id = remote_id(rc, &r).await?;
-            rc.execute(&id, &entity, &action, &Value::Object(r.params.clone())).await?
+            rc.execute(&id, &entity, &action, &Value::Object(r.params.clone()))
+                .await?
         }
         None => {
             let e = context::local(g).await?;
             let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-            let o = e.execute(&e.default_org, &c, &entity, &action, Value::Object(r.params.clone()), false).await?;
+            let o = e
+                .execute(
+                    &e.default_org,
+                    &c,
+                    &entity,
+                    &action,
+                    Value::Object(r.params.clone()),
+                    false,
+                )
+                .await?;
             serde_json::to_value(o).unwrap_or_default()
         }
     };
@@ -435,9 +574,11 @@ async fn execute(g: &Global, out: &Printer, remote: Option<&RemoteClient>, a: Ex
         OutputFormat::Table => {
             let data = result.get("data").cloned().unwrap_or(Value::Null);
             let rows = match &data {
-                Value::Object(o) if o.values().any(Value::is_array) && o.len() <= 4 => {
-                    o.values().find(|v| v.is_array()).cloned().unwrap_or(data.clone())
-                }
+                Value::Object(o) if o.values().any(Value::is_array) && o.len() <= 4 => o
+                    .values()
+                    .find(|v| v.is_array())
+                    .cloned()
+                    .unwrap_or(data.clone()),
                 _ => data.clone(),
             };
             out.value(&rows, columns_for(&entity));
@@ -467,7 +608,13 @@ fn write_line(w: &mut impl std::io::Write, v: &Value) -> Result<(), CliError> {
 
 fn columns_for(entity: &str) -> &'static [&'static str] {
     match entity {
-        "issues" => &["key", "fields.summary", "fields.status.name", "fields.assignee.displayName", "fields.issuetype.name"],
+        "issues" => &[
+            "key",
+            "fields.summary",
+            "fields.status.name",
+            "fields.assignee.displayName",
+            "fields.issuetype.name",
+        ],
         "projects" => &["key", "name", "projectTypeKey", "id"],
         "users" => &["accountId", "displayName", "emailAddress", "active"],
         "issue_comments" => &["id", "author.displayName", "created", "body_markdown"],

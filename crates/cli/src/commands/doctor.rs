@@ -34,7 +34,10 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
     let mut r = Report { lines: vec![] };
     let cfg = context::engine_config(g, None, false, false)?;
     r.add(Level::Ok, "data dir", g.data_dir.display().to_string());
-    let url = cfg.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
+    let url = cfg
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
     let shown_url = redact_url(&url);
 
     // Master key: present and well-formed?
@@ -45,7 +48,11 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
                 true
             }
             Err(e) => {
-                r.add(Level::Fail, "master key", format!("JIRAGATE_MASTER_KEY is invalid ({e}); it must be base64 of 32 bytes"));
+                r.add(
+                    Level::Fail,
+                    "master key",
+                    format!("JIRAGATE_MASTER_KEY is invalid ({e}); it must be base64 of 32 bytes"),
+                );
                 false
             }
         },
@@ -55,7 +62,14 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
                 r.add(Level::Ok, "master key", p.display().to_string());
                 true
             } else {
-                r.add(Level::Warn, "master key", format!("{} does not exist yet; `jiragate serve` creates it on first start", p.display()));
+                r.add(
+                    Level::Warn,
+                    "master key",
+                    format!(
+                        "{} does not exist yet; `jiragate serve` creates it on first start",
+                        p.display()
+                    ),
+                );
                 false
             }
         }
@@ -65,7 +79,14 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
     let db_ok = match Store::connect(&url).await {
         Ok(store) => match store.migrations_pending().await {
             Ok(false) => {
-                r.add(Level::Ok, "database", format!("{shown_url} ({}, schema up to date)", store.backend().as_str()));
+                r.add(
+                    Level::Ok,
+                    "database",
+                    format!(
+                        "{shown_url} ({}, schema up to date)",
+                        store.backend().as_str()
+                    ),
+                );
                 true
             }
             Ok(true) => {
@@ -78,30 +99,56 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
             }
         },
         Err(e) => {
-            r.add(Level::Fail, "database", format!("{shown_url}: {e}; check JIRAGATE_DATABASE_URL and that the server is up"));
+            r.add(
+                Level::Fail,
+                "database",
+                format!("{shown_url}: {e}; check JIRAGATE_DATABASE_URL and that the server is up"),
+            );
             false
         }
     };
 
     // Atlassian endpoints and clock skew (from the Date header).
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| CliError::failure(e.to_string()))?;
-    for (what, base) in [("atlassian auth", g.atlassian_auth_url.clone()), ("atlassian api", g.atlassian_api_url.clone())] {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    for (what, base) in [
+        ("atlassian auth", g.atlassian_auth_url.clone()),
+        ("atlassian api", g.atlassian_api_url.clone()),
+    ] {
         match http.get(&base).send().await {
             Ok(resp) => {
-                r.add(Level::Ok, what, format!("{base} reachable (HTTP {})", resp.status().as_u16()));
+                r.add(
+                    Level::Ok,
+                    what,
+                    format!("{base} reachable (HTTP {})", resp.status().as_u16()),
+                );
                 if let Some(skew) = clock_skew(resp.headers()) {
-                    let level = if skew.abs() > 60 { Level::Warn } else { Level::Ok };
+                    let level = if skew.abs() > 60 {
+                        Level::Warn
+                    } else {
+                        Level::Ok
+                    };
                     let detail = if level == Level::Ok {
                         format!("{skew:+} s against {base}")
                     } else {
-                        format!("{skew:+} s against {base}: tokens may look valid when they are not; sync the clock (NTP)")
+                        format!(
+                            "{skew:+} s against {base}: tokens may look valid when they are not; sync the clock (NTP)"
+                        )
                     };
                     if what == "atlassian auth" {
                         r.add(level, "clock skew", detail);
                     }
                 }
             }
-            Err(e) => r.add(Level::Fail, what, format!("{base} unreachable ({e}); check the network/proxy or JIRAGATE_ATLASSIAN_*_URL")),
+            Err(e) => r.add(
+                Level::Fail,
+                what,
+                format!(
+                    "{base} unreachable ({e}); check the network/proxy or JIRAGATE_ATLASSIAN_*_URL"
+                ),
+            ),
         }
     }
 
@@ -111,17 +158,44 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
             Ok((engine, _)) => {
                 let org = engine.default_org.clone();
                 match engine.store.list_connections(&org, None).await {
-                    Ok(conns) if conns.is_empty() => r.add(Level::Ok, "connections", "none yet; `jiragate connectors create` or `jiragate connect`"),
+                    Ok(conns) if conns.is_empty() => r.add(
+                        Level::Ok,
+                        "connections",
+                        "none yet; `jiragate connectors create` or `jiragate connect`",
+                    ),
                     Ok(conns) => {
                         for c in conns {
                             let label = format!("connection {}/{}", c.workspace, c.name);
-                            match tokio::time::timeout(Duration::from_secs(20), engine.check(&org, &c)).await {
+                            match tokio::time::timeout(
+                                Duration::from_secs(20),
+                                engine.check(&org, &c),
+                            )
+                            .await
+                            {
                                 Ok(Ok(h)) => {
-                                    let status = serde_json::to_value(&h).ok().and_then(|v| v.get("status").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+                                    let status = serde_json::to_value(&h)
+                                        .ok()
+                                        .and_then(|v| {
+                                            v.get("status")
+                                                .and_then(Value::as_str)
+                                                .map(str::to_string)
+                                        })
+                                        .unwrap_or_default();
                                     if status == "healthy" {
-                                        r.add(Level::Ok, &label, format!("healthy ({})", c.site_url));
+                                        r.add(
+                                            Level::Ok,
+                                            &label,
+                                            format!("healthy ({})", c.site_url),
+                                        );
                                     } else {
-                                        let reason = serde_json::to_value(&h).ok().and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+                                        let reason = serde_json::to_value(&h)
+                                            .ok()
+                                            .and_then(|v| {
+                                                v.get("reason")
+                                                    .and_then(Value::as_str)
+                                                    .map(str::to_string)
+                                            })
+                                            .unwrap_or_default();
                                         r.add(Level::Fail, &label, format!("{status}: {reason}; re-authorize with `jiragate connect` or replace its credentials"));
                                     }
                                 }
@@ -159,7 +233,11 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     }
-    if failed { Err(CliError::failure("some checks failed (see above)")) } else { Ok(()) }
+    if failed {
+        Err(CliError::failure("some checks failed (see above)"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Seconds the local clock is ahead (+) or behind (-) the server's Date header.

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use atlassian_sim::{SimConfig, Simulator};
-use jiragate_auth::{AtlassianEndpoints, CallbackOutcome, NewApiTokenConnection, SiteRef, StartConnect};
+use jiragate_auth::{
+    AtlassianEndpoints, CallbackOutcome, NewApiTokenConnection, SiteRef, StartConnect,
+};
 use jiragate_engine::{DEFAULT_WORKSPACE, Engine, EngineError};
 use jiragate_mcp::{Backend, LocalBackend, McpOptions, RemoteBackend};
 use jiragate_server::{App, ServerConfig};
@@ -16,7 +18,11 @@ use crate::context;
 use crate::error::CliError;
 
 fn parse_listen(s: &str) -> Result<SocketAddr, CliError> {
-    s.parse().map_err(|_| CliError::usage(format!("--listen '{s}': expected host:port such as 127.0.0.1:8080")))
+    s.parse().map_err(|_| {
+        CliError::usage(format!(
+            "--listen '{s}': expected host:port such as 127.0.0.1:8080"
+        ))
+    })
 }
 
 async fn shutdown_signal() {
@@ -38,7 +44,13 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; draining in-flight requests");
 }
 
-fn server_config(g: &Global, listen: SocketAddr, endpoints: AtlassianEndpoints, migrate: bool, cors: Vec<String>) -> Result<ServerConfig, CliError> {
+fn server_config(
+    g: &Global,
+    listen: SocketAddr,
+    endpoints: AtlassianEndpoints,
+    migrate: bool,
+    cors: Vec<String>,
+) -> Result<ServerConfig, CliError> {
     Ok(ServerConfig {
         listen,
         data_dir: g.data_dir.clone(),
@@ -56,20 +68,38 @@ fn announce(app: &App) {
     if app.bootstrap.master_key_created
         && let Some(p) = &app.bootstrap.master_key_path
     {
-        eprintln!("generated a new master key at {} — back it up: without it the stored credentials cannot be read", p.display());
+        eprintln!(
+            "generated a new master key at {} — back it up: without it the stored credentials cannot be read",
+            p.display()
+        );
     }
     if let Some(p) = &app.bootstrap.admin_key_path {
-        eprintln!("created organization 'default' and an admin API key; it is in {} (shown nowhere else)", p.display());
+        eprintln!(
+            "created organization 'default' and an admin API key; it is in {} (shown nowhere else)",
+            p.display()
+        );
     }
 }
 
 pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
     let listen = parse_listen(&a.listen)?;
-    let cfg = server_config(g, listen, context::endpoints(g), !a.no_migrate, a.cors_origin)?;
+    let cfg = server_config(
+        g,
+        listen,
+        context::endpoints(g),
+        !a.no_migrate,
+        a.cors_origin,
+    )?;
     let app = App::build(cfg).await.map_err(startup_error)?;
     announce(&app);
-    eprintln!("jiragate listening on {} (docs at {}/docs)", app.base_url(), app.base_url());
-    app.serve(shutdown_signal()).await.map_err(|e| CliError::failure(format!("{e:#}")))
+    eprintln!(
+        "jiragate listening on {} (docs at {}/docs)",
+        app.base_url(),
+        app.base_url()
+    );
+    app.serve(shutdown_signal())
+        .await
+        .map_err(|e| CliError::failure(format!("{e:#}")))
 }
 
 /// Start-up failures say what to fix; a wrong master key is its own, well-known message.
@@ -84,8 +114,11 @@ fn startup_error(e: anyhow::Error) -> CliError {
 pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
     let listen = parse_listen(&a.listen)?;
     // Bind first so the OAuth redirect URI (which the simulator must allow) is known.
-    let probe = std::net::TcpListener::bind(listen).map_err(|e| CliError::usage(format!("cannot listen on {listen}: {e}")))?;
-    let addr = probe.local_addr().map_err(|e| CliError::failure(e.to_string()))?;
+    let probe = std::net::TcpListener::bind(listen)
+        .map_err(|e| CliError::usage(format!("cannot listen on {listen}: {e}")))?;
+    let addr = probe
+        .local_addr()
+        .map_err(|e| CliError::failure(e.to_string()))?;
     drop(probe);
     let public_url = format!("http://{addr}");
     let sim = Simulator::start(SimConfig {
@@ -141,7 +174,9 @@ pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
         Ok(()) => "demo-oauth  (OAuth 2.0 3LO, site globex, tokens refresh themselves)".to_string(),
         Err(e) => format!("demo-oauth could not be connected: {e}"),
     };
-    let key_path = admin_key_path.map(|p| p.display().to_string()).unwrap_or_default();
+    let key_path = admin_key_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     println!(
         "jiragate sandbox is running at {base} against a simulated Atlassian Cloud at {sim_url}
 
@@ -168,7 +203,10 @@ Ctrl-C stops the sandbox (its data lives in a temporary directory).",
 }
 
 /// Runs the real OAuth flow against the simulator, playing the browser.
-async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo) -> Result<(), CliError> {
+async fn connect_demo_oauth(
+    engine: &Engine,
+    info: &atlassian_sim::SimInfo,
+) -> Result<(), CliError> {
     let org = &engine.default_org;
     let client = &info.oauth_clients[0];
     let rec = engine
@@ -177,11 +215,19 @@ async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo) -> R
             org,
             &client.client_id,
             SecretString::from(client.client_secret.clone()),
-            vec!["read:jira-work".into(), "write:jira-work".into(), "read:jira-user".into()],
+            vec![
+                "read:jira-work".into(),
+                "write:jira-work".into(),
+                "read:jira-user".into(),
+            ],
         )
         .await
         .map_err(EngineError::from)?;
-    let subdomain = info.sites.get(1).or(info.sites.first()).map(|s| s.subdomain.clone());
+    let subdomain = info
+        .sites
+        .get(1)
+        .or(info.sites.first())
+        .map(|s| s.subdomain.clone());
     let start = engine
         .auth
         .start_connect(
@@ -202,7 +248,11 @@ async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo) -> R
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let consent = http.get(&start.authorize_url).send().await.map_err(|e| CliError::upstream(e.to_string()))?;
+    let consent = http
+        .get(&start.authorize_url)
+        .send()
+        .await
+        .map_err(|e| CliError::upstream(e.to_string()))?;
     let location = consent
         .headers()
         .get("location")
@@ -213,21 +263,33 @@ async fn connect_demo_oauth(engine: &Engine, info: &atlassian_sim::SimInfo) -> R
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     match engine
         .auth
-        .handle_callback(q.get("state").map(String::as_str).unwrap_or(""), q.get("code").map(String::as_str), q.get("error").map(String::as_str))
+        .handle_callback(
+            q.get("state").map(String::as_str).unwrap_or(""),
+            q.get("code").map(String::as_str),
+            q.get("error").map(String::as_str),
+        )
         .await
         .map_err(EngineError::from)?
     {
         CallbackOutcome::Connected(_) => Ok(()),
-        CallbackOutcome::ChooseSite { .. } => Err(CliError::failure("the demo grant unexpectedly asks for a site")),
+        CallbackOutcome::ChooseSite { .. } => Err(CliError::failure(
+            "the demo grant unexpectedly asks for a site",
+        )),
     }
 }
 
 pub async fn mcp(g: &Global, a: McpArgs) -> Result<(), CliError> {
-    let opts = McpOptions { read_only: a.read_only, tools: a.tools, default_connection: a.connection };
-    opts.validate().map_err(|e| CliError::usage(e.to_string()))?;
+    let opts = McpOptions {
+        read_only: a.read_only,
+        tools: a.tools,
+        default_connection: a.connection,
+    };
+    opts.validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let backend: Arc<dyn Backend> = match context::remote(g)? {
         Some(_) => {
-            let key = context::secret_env("JIRAGATE_API_KEY")?.ok_or_else(|| CliError::usage("JIRAGATE_API_KEY is required with --server"))?;
+            let key = context::secret_env("JIRAGATE_API_KEY")?
+                .ok_or_else(|| CliError::usage("JIRAGATE_API_KEY is required with --server"))?;
             let server = g.server.clone().unwrap_or_default();
             Arc::new(RemoteBackend::new(server, key).map_err(|e| CliError::failure(e.to_string()))?)
         }
@@ -237,5 +299,7 @@ pub async fn mcp(g: &Global, a: McpArgs) -> Result<(), CliError> {
             Arc::new(LocalBackend::new(engine, org))
         }
     };
-    jiragate_mcp::serve_stdio(backend, opts).await.map_err(|e| CliError::failure(e.to_string()))
+    jiragate_mcp::serve_stdio(backend, opts)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))
 }

@@ -15,7 +15,11 @@ use crate::support::*;
 async fn connect_in_local_mode_with_the_loopback_callback() {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
-    let env = Env::with(SimConfig { redirect_uris: vec![format!("{public}/oauth/callback")], ..SimConfig::default() }).await;
+    let env = Env::with(SimConfig {
+        redirect_uris: vec![format!("{public}/oauth/callback")],
+        ..SimConfig::default()
+    })
+    .await;
     let client = &env.sim.oauth_clients[0];
     let o = run({
         let mut c = env.cmd();
@@ -29,7 +33,18 @@ async fn connect_in_local_mode_with_the_loopback_callback() {
 
     let mut c = env.cmd();
     c.env("JIRAGATE_PUBLIC_URL", &public)
-        .args(["connect", "--no-browser", "--name", "cloud", "--subdomain", &env.sim.sites[1].subdomain, "--output", "json", "--timeout", "60"])
+        .args([
+            "connect",
+            "--no-browser",
+            "--name",
+            "cloud",
+            "--subdomain",
+            &env.sim.sites[1].subdomain,
+            "--output",
+            "json",
+            "--timeout",
+            "60",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -39,7 +54,10 @@ async fn connect_in_local_mode_with_the_loopback_callback() {
         let reader = BufReader::new(stderr);
         for line in reader.lines().take(50) {
             let line = line.unwrap_or_default();
-            if let Some(u) = line.split_whitespace().find(|w| w.starts_with("http") && w.contains("/authorize?")) {
+            if let Some(u) = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http") && w.contains("/authorize?"))
+            {
                 return u.to_string();
             }
         }
@@ -47,9 +65,15 @@ async fn connect_in_local_mode_with_the_loopback_callback() {
     })
     .await
     .unwrap();
-    assert!(url.contains("code_challenge_method=S256") && url.contains("offline_access"), "{url}");
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("offline_access"),
+        "{url}"
+    );
 
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let consent = http.get(&url).send().await.unwrap();
     assert!(consent.status().is_redirection(), "{}", consent.status());
     let location = consent.headers()["location"].to_str().unwrap().to_string();
@@ -58,19 +82,43 @@ async fn connect_in_local_mode_with_the_loopback_callback() {
     assert!(page.status().is_success());
     assert!(page.text().await.unwrap().contains("Connected"));
 
-    let out = tokio::time::timeout(Duration::from_secs(30), tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let conn: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(conn["auth_kind"], "oauth2");
-    assert!(conn["site_url"].as_str().unwrap().ends_with(&env.sim.sites[1].subdomain), "{conn}");
+    assert!(
+        conn["site_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&env.sim.sites[1].subdomain),
+        "{conn}"
+    );
 
     // The connection works for execute afterwards.
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "-n", "cloud", "--entity", "myself", "--action", "get", "--output", "json"]);
+        c.args([
+            "connectors",
+            "execute",
+            "-n",
+            "cloud",
+            "--entity",
+            "myself",
+            "--action",
+            "get",
+            "--output",
+            "json",
+        ]);
         c
     })
     .await;

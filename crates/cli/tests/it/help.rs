@@ -5,7 +5,12 @@ use std::process::Command;
 use crate::support::BIN;
 
 fn help(args: &[&str]) -> String {
-    let o = Command::new(BIN).args(args).env_clear().env("NO_COLOR", "1").output().unwrap();
+    let o = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{args:?}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -13,7 +18,19 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn top_level_help_lists_every_contract_subcommand() {
     let h = help(&["--help"]);
-    for sub in ["serve", "mcp", "sandbox", "connectors", "oauth-clients", "connect", "keys", "master-key", "migrate", "doctor", "completions"] {
+    for sub in [
+        "serve",
+        "mcp",
+        "sandbox",
+        "connectors",
+        "oauth-clients",
+        "connect",
+        "keys",
+        "master-key",
+        "migrate",
+        "doctor",
+        "completions",
+    ] {
         assert!(h.contains(sub), "{sub} missing from --help");
     }
     insta::assert_snapshot!("help", h);

@@ -10,16 +10,31 @@ async fn seed_json_forms_work_in_local_mode() {
     let env = Env::new().await;
     let o = create_seed_connector(&env).await;
     assert!(o.status.success(), "{}", all_output(&o));
-    assert!(!all_output(&o).contains(env.token()), "the token must never be printed");
-    assert!(files_containing(&env.data_dir(), env.token()).is_empty(), "token in clear in the data dir");
+    assert!(
+        !all_output(&o).contains(env.token()),
+        "the token must never be printed"
+    );
+    assert!(
+        files_containing(&env.data_dir(), env.token()).is_empty(),
+        "token in clear in the data dir"
+    );
 
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "describe", "--json", r#"{"workspace": "w", "name": "jira"}"#]);
+        c.args([
+            "connectors",
+            "describe",
+            "--json",
+            r#"{"workspace": "w", "name": "jira"}"#,
+        ]);
         c
     })
     .await;
-    assert!(o.status.success() && stdout(&o).contains("issues"), "{}", all_output(&o));
+    assert!(
+        o.status.success() && stdout(&o).contains("issues"),
+        "{}",
+        all_output(&o)
+    );
 
     let key = env.project_key().await;
     let exec = format!(
@@ -40,7 +55,14 @@ async fn seed_json_forms_work_in_local_mode() {
     );
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "--output", "ndjson", "--json", &exec_all]);
+        c.args([
+            "connectors",
+            "execute",
+            "--output",
+            "ndjson",
+            "--json",
+            &exec_all,
+        ]);
         c
     })
     .await;
@@ -52,7 +74,10 @@ async fn seed_json_forms_work_in_local_mode() {
         let row: Value = serde_json::from_str(l).expect("each line is JSON");
         assert!(row.get("key").is_some(), "an issue per line: {l}");
     }
-    assert!(stderr(&o).is_empty() || !stderr(&o).contains('\u{1b}'), "no progress bar when stderr is not a terminal");
+    assert!(
+        stderr(&o).is_empty() || !stderr(&o).contains('\u{1b}'),
+        "no progress bar when stderr is not a terminal"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,20 +92,45 @@ async fn flags_tables_and_exit_codes() {
         c
     })
     .await;
-    assert!(o.status.success() && stdout(&o).contains("jira") && stdout(&o).contains("NAME"), "{}", all_output(&o));
+    assert!(
+        o.status.success() && stdout(&o).contains("jira") && stdout(&o).contains("NAME"),
+        "{}",
+        all_output(&o)
+    );
 
     // Ordinary flags: --workspace/--name/--entity/--action/--param.
     let key = env.project_key().await;
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "-w", "w", "-n", "jira", "--entity", "issues", "--action", "search"])
-            .args(["--param", &format!("jql=project = {key} ORDER BY key"), "--param", "limit=3", "--output", "json"]);
+        c.args([
+            "connectors",
+            "execute",
+            "-w",
+            "w",
+            "-n",
+            "jira",
+            "--entity",
+            "issues",
+            "--action",
+            "search",
+        ])
+        .args([
+            "--param",
+            &format!("jql=project = {key} ORDER BY key"),
+            "--param",
+            "limit=3",
+            "--output",
+            "json",
+        ]);
         c
     })
     .await;
     assert!(o.status.success(), "{}", all_output(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let first = v["data"].as_array().map(|a| a.len()).or_else(|| v["data"]["issues"].as_array().map(|a| a.len()));
+    let first = v["data"]
+        .as_array()
+        .map(|a| a.len())
+        .or_else(|| v["data"]["issues"].as_array().map(|a| a.len()));
     assert_eq!(first, Some(3), "limit=3 honoured: {v}");
 
     // --params-file.
@@ -88,9 +138,22 @@ async fn flags_tables_and_exit_codes() {
     std::fs::write(&pf, format!(r#"{{"jql": "project = {key}", "limit": 2}}"#)).unwrap();
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "-w", "w", "-n", "jira", "--entity", "issues", "--action", "search", "--output", "json"])
-            .arg("--params-file")
-            .arg(&pf);
+        c.args([
+            "connectors",
+            "execute",
+            "-w",
+            "w",
+            "-n",
+            "jira",
+            "--entity",
+            "issues",
+            "--action",
+            "search",
+            "--output",
+            "json",
+        ])
+        .arg("--params-file")
+        .arg(&pf);
         c
     })
     .await;
@@ -99,35 +162,94 @@ async fn flags_tables_and_exit_codes() {
     // get / check / exit codes.
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "get", "--json", r#"{"workspace": "w", "name": "nope"}"#]);
+        c.args([
+            "connectors",
+            "get",
+            "--json",
+            r#"{"workspace": "w", "name": "nope"}"#,
+        ]);
         c
     })
     .await;
-    assert_eq!(o.status.code(), Some(3), "unknown connector → 3: {}", all_output(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "unknown connector → 3: {}",
+        all_output(&o)
+    );
 
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "check", "-w", "w", "-n", "jira", "--output", "json"]);
+        c.args([
+            "connectors",
+            "check",
+            "-w",
+            "w",
+            "-n",
+            "jira",
+            "--output",
+            "json",
+        ]);
         c
     })
     .await;
-    assert!(o.status.success() && stdout(&o).contains("healthy"), "{}", all_output(&o));
+    assert!(
+        o.status.success() && stdout(&o).contains("healthy"),
+        "{}",
+        all_output(&o)
+    );
 
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "-w", "w", "-n", "jira", "--entity", "issues", "--action", "search", "--param", "jql=42"]);
+        c.args([
+            "connectors",
+            "execute",
+            "-w",
+            "w",
+            "-n",
+            "jira",
+            "--entity",
+            "issues",
+            "--action",
+            "search",
+            "--param",
+            "jql=42",
+        ]);
         c
     })
     .await;
-    assert_eq!(o.status.code(), Some(2), "invalid params → usage exit: {}", all_output(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "invalid params → usage exit: {}",
+        all_output(&o)
+    );
 
     let o = run({
         let mut c = env.cmd();
-        c.args(["connectors", "execute", "-w", "w", "-n", "jira", "--entity", "issues", "--action", "get", "--param", "issue=NOPE-999999"]);
+        c.args([
+            "connectors",
+            "execute",
+            "-w",
+            "w",
+            "-n",
+            "jira",
+            "--entity",
+            "issues",
+            "--action",
+            "get",
+            "--param",
+            "issue=NOPE-999999",
+        ]);
         c
     })
     .await;
-    assert_eq!(o.status.code(), Some(5), "Jira 404 → upstream exit: {}", all_output(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "Jira 404 → upstream exit: {}",
+        all_output(&o)
+    );
 
     let o = run({
         let mut c = env.cmd();
@@ -161,20 +283,40 @@ async fn a_wrong_token_saves_nothing_and_secrets_never_come_from_argv() {
         c
     })
     .await;
-    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), Value::Array(vec![]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        Value::Array(vec![])
+    );
 
     // --token-stdin
     let mut c = env.cmd();
     let u = &env.sim.users[0];
-    c.args(["connectors", "create", "-w", "w", "-n", "piped", "--site", &env.sim.sites[0].subdomain, "--email", &u.email, "--token-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    c.args([
+        "connectors",
+        "create",
+        "-w",
+        "w",
+        "-n",
+        "piped",
+        "--site",
+        &env.sim.sites[0].subdomain,
+        "--email",
+        &u.email,
+        "--token-stdin",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
     let token = u.api_token.clone();
     let o = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(token.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     })
     .await
@@ -183,7 +325,18 @@ async fn a_wrong_token_saves_nothing_and_secrets_never_come_from_argv() {
 
     // No token at all and no terminal: a usage error, not a hang.
     let mut c = env.cmd();
-    c.args(["connectors", "create", "-w", "w", "-n", "none", "--site", "acme", "--email", "a@b.c"]);
+    c.args([
+        "connectors",
+        "create",
+        "-w",
+        "w",
+        "-n",
+        "none",
+        "--site",
+        "acme",
+        "--email",
+        "a@b.c",
+    ]);
     let o = run(c).await;
     assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
 }
@@ -201,7 +354,16 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
 
     let o = run({
         let mut c = env.cmd();
-        c.args(["keys", "create", "--name", "ci", "--scopes", "execute,proxy", "--output", "json"]);
+        c.args([
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scopes",
+            "execute,proxy",
+            "--output",
+            "json",
+        ]);
         c
     })
     .await;
@@ -216,7 +378,11 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
         c
     })
     .await;
-    assert!(stdout(&o).contains("ci") && !stdout(&o).contains(&key), "{}", all_output(&o));
+    assert!(
+        stdout(&o).contains("ci") && !stdout(&o).contains(&key),
+        "{}",
+        all_output(&o)
+    );
     let o = run({
         let mut c = env.cmd();
         c.args(["keys", "revoke", &id]);
@@ -224,19 +390,32 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
     })
     .await;
     assert!(o.status.success(), "{}", all_output(&o));
-    assert!(files_containing(&env.data_dir(), &key).is_empty(), "API key stored in clear");
+    assert!(
+        files_containing(&env.data_dir(), &key).is_empty(),
+        "API key stored in clear"
+    );
 
     let client = &env.sim.oauth_clients[0];
     let o = run({
         let mut c = env.cmd();
         c.env("JIRAGATE_OAUTH_CLIENT_SECRET", &client.client_secret)
-            .args(["oauth-clients", "add", "--client-id", &client.client_id, "--output", "json"]);
+            .args([
+                "oauth-clients",
+                "add",
+                "--client-id",
+                &client.client_id,
+                "--output",
+                "json",
+            ]);
         c
     })
     .await;
     assert!(o.status.success(), "{}", all_output(&o));
     assert!(!all_output(&o).contains(&client.client_secret));
-    let cid = serde_json::from_str::<Value>(&stdout(&o)).unwrap()["id"].as_str().unwrap().to_string();
+    let cid = serde_json::from_str::<Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let o = run({
         let mut c = env.cmd();
         c.args(["oauth-clients", "list"]);
@@ -260,8 +439,15 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
     })
     .await;
     let out = stdout(&o);
-    assert!(out.contains("database") && out.contains("master key") && out.contains("connection w/jira"), "{out}");
-    assert!(o.status.success(), "every check passes against the simulator: {}", all_output(&o));
+    assert!(
+        out.contains("database") && out.contains("master key") && out.contains("connection w/jira"),
+        "{out}"
+    );
+    assert!(
+        o.status.success(),
+        "every check passes against the simulator: {}",
+        all_output(&o)
+    );
 
     for shell in ["bash", "zsh", "fish"] {
         let o = run({
@@ -270,7 +456,10 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
             c
         })
         .await;
-        assert!(o.status.success() && stdout(&o).len() > 200 && stdout(&o).contains("connectors"), "{shell}");
+        assert!(
+            o.status.success() && stdout(&o).len() > 200 && stdout(&o).contains("connectors"),
+            "{shell}"
+        );
     }
 }
 
@@ -280,11 +469,18 @@ async fn master_key_rotation_keeps_connections_usable() {
     assert!(create_seed_connector(&env).await.status.success());
     let new_key = env.dir.path().join("new.key");
     use base64::Engine as _;
-    std::fs::write(&new_key, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+    std::fs::write(
+        &new_key,
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+    )
+    .unwrap();
     for extra in [&[][..], &["--reencrypt"][..]] {
         let o = run({
             let mut c = env.cmd();
-            c.args(["master-key", "rotate", "--new-key-file"]).arg(&new_key).args(extra).args(["--output", "json"]);
+            c.args(["master-key", "rotate", "--new-key-file"])
+                .arg(&new_key)
+                .args(extra)
+                .args(["--output", "json"]);
             c
         })
         .await;
@@ -295,15 +491,31 @@ async fn master_key_rotation_keeps_connections_usable() {
             c
         })
         .await;
-        assert!(o.status.success(), "connection still opens after rotation: {}", all_output(&o));
-        std::fs::write(&new_key, base64::engine::general_purpose::STANDARD.encode([9u8; 32])).unwrap();
+        assert!(
+            o.status.success(),
+            "connection still opens after rotation: {}",
+            all_output(&o)
+        );
+        std::fs::write(
+            &new_key,
+            base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+        )
+        .unwrap();
     }
     // A wrong key is refused with the well-known message.
     let o = run({
         let mut c = env.cmd();
-        c.env("JIRAGATE_MASTER_KEY", base64::engine::general_purpose::STANDARD.encode([1u8; 32])).args(["connectors", "list"]);
+        c.env(
+            "JIRAGATE_MASTER_KEY",
+            base64::engine::general_purpose::STANDARD.encode([1u8; 32]),
+        )
+        .args(["connectors", "list"]);
         c
     })
     .await;
-    assert!(!o.status.success() && stderr(&o).contains("master key does not match this database"), "{}", all_output(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("master key does not match this database"),
+        "{}",
+        all_output(&o)
+    );
 }

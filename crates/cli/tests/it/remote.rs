@@ -21,7 +21,11 @@ impl Drop for Served {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts `jiragate serve` on a free port and waits for /healthz.
@@ -33,15 +37,23 @@ pub async fn serve(env: &Env) -> Served {
         .env("JIRAGATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let child = c.spawn().expect("serve starts");
     let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Served` at once, so the process is killed and reaped on every path.
+    let mut served = Served {
+        child: c.spawn().expect("serve starts"),
+        base: base.clone(),
+        key: String::new(),
+    };
     let http = reqwest::Client::new();
     for _ in 0..300 {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await
             && r.status().is_success()
         {
-            let key = std::fs::read_to_string(env.data_dir().join("admin.key")).expect("admin.key written").trim().to_string();
-            return Served { child, base, key };
+            served.key = std::fs::read_to_string(env.data_dir().join("admin.key"))
+                .expect("admin.key written")
+                .trim()
+                .to_string();
+            return served;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -53,21 +65,39 @@ async fn every_connectors_command_works_remotely() {
     let env = Env::new().await;
     let served = serve(&env).await;
     let remote = |c: &mut Command| {
-        c.env("JIRAGATE_SERVER", &served.base).env("JIRAGATE_API_KEY", &served.key);
+        c.env("JIRAGATE_SERVER", &served.base)
+            .env("JIRAGATE_API_KEY", &served.key);
     };
 
     let mut c = env.cmd();
     remote(&mut c);
     env.jira_env(&mut c);
-    c.args(["connectors", "create", "--json", r#"{"workspace": "w", "name": "jira"}"#]);
+    c.args([
+        "connectors",
+        "create",
+        "--json",
+        r#"{"workspace": "w", "name": "jira"}"#,
+    ]);
     let o = run(c).await;
     assert!(o.status.success(), "{}", all_output(&o));
     assert!(!all_output(&o).contains(env.token()));
 
     for args in [
         vec!["connectors", "list", "--output", "json"],
-        vec!["connectors", "get", "--json", r#"{"workspace": "w", "name": "jira"}"#],
-        vec!["connectors", "describe", "--json", r#"{"workspace": "w", "name": "jira"}"#, "--output", "json"],
+        vec![
+            "connectors",
+            "get",
+            "--json",
+            r#"{"workspace": "w", "name": "jira"}"#,
+        ],
+        vec![
+            "connectors",
+            "describe",
+            "--json",
+            r#"{"workspace": "w", "name": "jira"}"#,
+            "--output",
+            "json",
+        ],
         vec!["connectors", "check", "-w", "w", "-n", "jira"],
     ] {
         let mut c = env.cmd();
@@ -75,7 +105,13 @@ async fn every_connectors_command_works_remotely() {
         c.args(&args);
         let o = run(c).await;
         assert!(o.status.success(), "{args:?}: {}", all_output(&o));
-        assert!(stdout(&o).contains("jira") || stdout(&o).contains("issues") || stdout(&o).contains("healthy"), "{args:?}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("jira")
+                || stdout(&o).contains("issues")
+                || stdout(&o).contains("healthy"),
+            "{args:?}: {}",
+            stdout(&o)
+        );
     }
 
     let key = env.project_key().await;
@@ -84,12 +120,23 @@ async fn every_connectors_command_works_remotely() {
     );
     let mut c = env.cmd();
     remote(&mut c);
-    c.args(["connectors", "execute", "--output", "ndjson", "--all", "--json", &exec]);
+    c.args([
+        "connectors",
+        "execute",
+        "--output",
+        "ndjson",
+        "--all",
+        "--json",
+        &exec,
+    ]);
     let o = run(c).await;
     assert!(o.status.success(), "{}", all_output(&o));
     let rows = stdout(&o).lines().filter(|l| l.starts_with('{')).count();
     let expected = approximate_count(&env, &key).await;
-    assert_eq!(rows as u64, expected, "--all streams every issue of the project");
+    assert_eq!(
+        rows as u64, expected,
+        "--all streams every issue of the project"
+    );
 
     let mut c = env.cmd();
     remote(&mut c);
@@ -98,7 +145,8 @@ async fn every_connectors_command_works_remotely() {
 
     let mut c = env.cmd();
     remote(&mut c);
-    c.env("JIRAGATE_API_KEY", "jg_wrong").args(["connectors", "list"]);
+    c.env("JIRAGATE_API_KEY", "jg_wrong")
+        .args(["connectors", "list"]);
     assert_eq!(run(c).await.status.code(), Some(4), "bad key → 4");
 
     let mut c = env.cmd();
@@ -110,13 +158,24 @@ async fn every_connectors_command_works_remotely() {
     remote(&mut c);
     c.args(["connectors", "list", "--output", "json"]);
     let o = run(c).await;
-    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap().as_array().map(Vec::len), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o))
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{}",
+        stdout(&o)
+    );
 }
 
 async fn approximate_count(env: &Env, key: &str) -> u64 {
     let u = &env.sim.users[0];
     let v: Value = reqwest::Client::new()
-        .post(format!("{}/rest/api/3/search/approximate-count", env.sim.site_url(&env.sim.sites[0].subdomain)))
+        .post(format!(
+            "{}/rest/api/3/search/approximate-count",
+            env.sim.site_url(&env.sim.sites[0].subdomain)
+        ))
         .basic_auth(&u.email, Some(&u.api_token))
         .json(&serde_json::json!({"jql": format!("project = {key}")}))
         .send()

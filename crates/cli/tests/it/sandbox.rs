@@ -14,9 +14,15 @@ async fn sandbox_serves_two_working_demo_connections() {
     let env = Env::new().await;
     let port = free_port();
     let mut c = env.cmd();
-    c.args(["sandbox", "--listen", &format!("127.0.0.1:{port}"), "--issues", "40"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    c.args([
+        "sandbox",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--issues",
+        "40",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let banner = tokio::task::spawn_blocking(move || {
@@ -31,16 +37,26 @@ async fn sandbox_serves_two_working_demo_connections() {
         }
         text
     });
-    let banner = tokio::time::timeout(Duration::from_secs(60), banner).await.expect("banner in time").unwrap();
+    let banner = tokio::time::timeout(Duration::from_secs(60), banner)
+        .await
+        .expect("banner in time")
+        .unwrap();
     let guard = scopeguard(child);
-    assert!(banner.contains("demo-token") && banner.contains("demo-oauth (") || banner.contains("demo-oauth  ("), "{banner}");
+    assert!(
+        banner.contains("demo-token") && banner.contains("demo-oauth (")
+            || banner.contains("demo-oauth  ("),
+        "{banner}"
+    );
     let key_path = banner
         .split("JIRAGATE_API_KEY=$(cat ")
         .nth(1)
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("the banner says where the key is:\n{banner}"))
         .to_string();
-    let key = std::fs::read_to_string(&key_path).unwrap().trim().to_string();
+    let key = std::fs::read_to_string(&key_path)
+        .unwrap()
+        .trim()
+        .to_string();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let list: Value = http
@@ -64,7 +80,13 @@ async fn sandbox_serves_two_working_demo_connections() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "{} via {}", r.text().await.unwrap(), conn["name"]);
+        assert_eq!(
+            r.status(),
+            200,
+            "{} via {}",
+            r.text().await.unwrap(),
+            conn["name"]
+        );
     }
     drop(guard);
 }

@@ -15,12 +15,19 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Env {
-        Self::with(SimConfig { issues_per_site: 60, ..SimConfig::default() }).await
+        Self::with(SimConfig {
+            issues_per_site: 60,
+            ..SimConfig::default()
+        })
+        .await
     }
 
     pub async fn with(cfg: SimConfig) -> Env {
         let sim = Simulator::start(cfg).await.expect("simulator starts");
-        Env { sim, dir: tempfile::tempdir().expect("tempdir") }
+        Env {
+            sim,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -46,16 +53,22 @@ impl Env {
 
     pub fn program(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.current_dir(self.dir.path()).env_clear().envs(self.envs()).stdin(Stdio::null());
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .envs(self.envs())
+            .stdin(Stdio::null());
         c
     }
 
     /// The `JIRA_*` convention for the first user on site 0.
     pub fn jira_env(&self, c: &mut Command) {
         let u = &self.sim.users[0];
-        c.env("JIRA_BASE_URL", self.sim.site_url(&self.sim.sites[0].subdomain))
-            .env("JIRA_USER_EMAIL", &u.email)
-            .env("JIRA_API_TOKEN", &u.api_token);
+        c.env(
+            "JIRA_BASE_URL",
+            self.sim.site_url(&self.sim.sites[0].subdomain),
+        )
+        .env("JIRA_USER_EMAIL", &u.email)
+        .env("JIRA_API_TOKEN", &u.api_token);
     }
 
     pub fn token(&self) -> &str {
@@ -63,7 +76,10 @@ impl Env {
     }
 
     pub async fn project_key(&self) -> String {
-        let url = format!("{}/rest/api/3/project/search?maxResults=1", self.sim.site_url(&self.sim.sites[0].subdomain));
+        let url = format!(
+            "{}/rest/api/3/project/search?maxResults=1",
+            self.sim.site_url(&self.sim.sites[0].subdomain)
+        );
         let u = &self.sim.users[0];
         let v: serde_json::Value = reqwest::Client::new()
             .get(url)
@@ -80,10 +96,13 @@ impl Env {
 
 /// Runs a command off the async runtime (the simulator must keep serving meanwhile).
 pub async fn run(mut c: Command) -> Output {
-    tokio::time::timeout(Duration::from_secs(120), tokio::task::spawn_blocking(move || c.output().expect("binary runs")))
-        .await
-        .expect("command finishes in time")
-        .expect("join")
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || c.output().expect("binary runs")),
+    )
+    .await
+    .expect("command finishes in time")
+    .expect("join")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -121,6 +140,11 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 pub async fn create_seed_connector(env: &Env) -> Output {
     let mut c = env.cmd();
     env.jira_env(&mut c);
-    c.args(["connectors", "create", "--json", r#"{"workspace": "w", "name": "jira"}"#]);
+    c.args([
+        "connectors",
+        "create",
+        "--json",
+        r#"{"workspace": "w", "name": "jira"}"#,
+    ]);
     run(c).await
 }

@@ -4,10 +4,16 @@
 use crate::support::*;
 
 fn tour_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
     let start = readme.find("<!-- tour:start").expect("tour start marker");
     let end = readme.find("<!-- tour:end -->").expect("tour end marker");
-    readme[start..end].lines().map(str::trim).filter(|l| l.starts_with("jiragate ")).map(str::to_owned).collect()
+    readme[start..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("jiragate "))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,10 +26,24 @@ async fn every_readme_tour_command_succeeds() {
         // Through sh, so the README's quoting is exercised exactly as written.
         let mut c = env.program("sh");
         env.jira_env(&mut c);
-        c.env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()));
+        c.env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
         c.args(["-c", &line]);
         let o = run(c).await;
-        assert!(o.status.success(), "README tour command failed: {line}\n{}", all_output(&o));
-        assert!(!all_output(&o).contains(env.token()), "{line} printed the token");
+        assert!(
+            o.status.success(),
+            "README tour command failed: {line}\n{}",
+            all_output(&o)
+        );
+        assert!(
+            !all_output(&o).contains(env.token()),
+            "{line} printed the token"
+        );
     }
 }

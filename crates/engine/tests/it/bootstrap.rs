@@ -17,7 +17,10 @@ async fn first_start_creates_keys_once_with_private_modes() {
     let dir = tempfile::tempdir().unwrap();
     let (e1, boot) = Engine::open(config(dir.path(), &sim)).await.unwrap();
     assert!(boot.master_key_created);
-    let admin = boot.admin_key_path.clone().expect("admin key written on first start");
+    let admin = boot
+        .admin_key_path
+        .clone()
+        .expect("admin key written on first start");
     #[cfg(unix)]
     {
         assert_eq!(mode(&admin), 0o600);
@@ -29,10 +32,22 @@ async fn first_start_creates_keys_once_with_private_modes() {
     drop(e1);
 
     let (e2, boot2) = Engine::open(config(dir.path(), &sim)).await.unwrap();
-    assert!(!boot2.master_key_created && boot2.admin_key_path.is_none(), "second start creates nothing");
-    assert!(e2.authenticate(&key).await.is_ok(), "the same key still works");
-    assert!(matches!(e2.authenticate("jg_not-a-key").await, Err(EngineError::Unauthorized)));
-    assert!(matches!(e2.authenticate("Bearer something").await, Err(EngineError::Unauthorized)));
+    assert!(
+        !boot2.master_key_created && boot2.admin_key_path.is_none(),
+        "second start creates nothing"
+    );
+    assert!(
+        e2.authenticate(&key).await.is_ok(),
+        "the same key still works"
+    );
+    assert!(matches!(
+        e2.authenticate("jg_not-a-key").await,
+        Err(EngineError::Unauthorized)
+    ));
+    assert!(matches!(
+        e2.authenticate("Bearer something").await,
+        Err(EngineError::Unauthorized)
+    ));
 }
 
 #[tokio::test]
@@ -42,7 +57,9 @@ async fn a_wrong_master_key_is_a_clear_startup_error() {
     engine(dir.path(), &sim).await;
     let mut cfg = config(dir.path(), &sim);
     use base64::Engine as _;
-    cfg.master_key = Some(SecretString::from(base64::engine::general_purpose::STANDARD.encode([3u8; 32])));
+    cfg.master_key = Some(SecretString::from(
+        base64::engine::general_purpose::STANDARD.encode([3u8; 32]),
+    ));
     let err = Engine::open(cfg).await.err().expect("refused");
     assert!(matches!(err, EngineError::WrongMasterKey), "{err:?}");
     assert_eq!(err.to_string(), "master key does not match this database");
@@ -53,14 +70,34 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path(), &sim).await;
-    let (rec, key) = e.create_api_key(&e.default_org, "ci", &[ApiScope::Execute], false).await.unwrap();
+    let (rec, key) = e
+        .create_api_key(&e.default_org, "ci", &[ApiScope::Execute], false)
+        .await
+        .unwrap();
     assert!(!rec.platform && rec.scopes == vec!["execute".to_string()]);
-    assert_eq!(e.authenticate(key.expose_secret()).await.unwrap().id, rec.id);
-    e.store.revoke_api_key(&e.default_org, &rec.id).await.unwrap();
-    assert!(matches!(e.authenticate(key.expose_secret()).await, Err(EngineError::Unauthorized)));
+    assert_eq!(
+        e.authenticate(key.expose_secret()).await.unwrap().id,
+        rec.id
+    );
+    e.store
+        .revoke_api_key(&e.default_org, &rec.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        e.authenticate(key.expose_secret()).await,
+        Err(EngineError::Unauthorized)
+    ));
     let db = std::fs::read(dir.path().join("jiragate.db")).unwrap();
-    assert!(!db.windows(key.expose_secret().len()).any(|w| w == key.expose_secret().as_bytes()), "key stored in clear");
-    assert!(e.create_api_key(&e.default_org, " ", &[ApiScope::Execute], false).await.is_err());
+    assert!(
+        !db.windows(key.expose_secret().len())
+            .any(|w| w == key.expose_secret().as_bytes()),
+        "key stored in clear"
+    );
+    assert!(
+        e.create_api_key(&e.default_org, " ", &[ApiScope::Execute], false)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,10 @@ use serde_json::json;
 
 use crate::support::*;
 
-async fn connection(e: &jiragate_engine::Engine, sim: &atlassian_sim::SimHandle) -> jiragate_store::Connection {
+async fn connection(
+    e: &jiragate_engine::Engine,
+    sim: &atlassian_sim::SimHandle,
+) -> jiragate_store::Connection {
     let u = &sim.users[0];
     e.auth
         .create_api_token_connection(
@@ -31,8 +34,20 @@ async fn connection(e: &jiragate_engine::Engine, sim: &atlassian_sim::SimHandle)
 
 #[test]
 fn connection_references_parse_like_people_write_them() {
-    assert_eq!(ConnRef::parse("w/jira"), ConnRef::Name { workspace: "w".into(), name: "jira".into() });
-    assert_eq!(ConnRef::parse("jira"), ConnRef::Name { workspace: "default".into(), name: "jira".into() });
+    assert_eq!(
+        ConnRef::parse("w/jira"),
+        ConnRef::Name {
+            workspace: "w".into(),
+            name: "jira".into()
+        }
+    );
+    assert_eq!(
+        ConnRef::parse("jira"),
+        ConnRef::Name {
+            workspace: "default".into(),
+            name: "jira".into()
+        }
+    );
     let id = jiragate_store::ConnectionId::new();
     assert_eq!(ConnRef::parse(id.as_ref()), ConnRef::Id(id));
 }
@@ -47,36 +62,110 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
 
     let found = e.resolve(&org, &ConnRef::parse("w/jira")).await.unwrap();
     assert_eq!(found.id, c.id);
-    let nf = e.resolve(&org, &ConnRef::parse("w/nope")).await.unwrap_err();
-    assert_eq!((nf.kind(), nf.http_status(), nf.exit_code()), ("not_found", 404, 3));
+    let nf = e
+        .resolve(&org, &ConnRef::parse("w/nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (nf.kind(), nf.http_status(), nf.exit_code()),
+        ("not_found", 404, 3)
+    );
 
     let d = e.describe(&c, Some("sprint"));
     assert!(d.to_string().contains("sprints"), "{d}");
 
-    let out = e.execute(&org, &c, "myself", "get", json!({}), false).await.unwrap();
+    let out = e
+        .execute(&org, &c, "myself", "get", json!({}), false)
+        .await
+        .unwrap();
     assert_eq!(out.data["emailAddress"], sim.users[0].email.as_str());
 
     // Every item of every page, in order, with small pages.
     let rows: Vec<_> = e
-        .execute_stream(&org, &c, "issues", "search", json!({"jql": "project = ENG ORDER BY key"}), false)
+        .execute_stream(
+            &org,
+            &c,
+            "issues",
+            "search",
+            json!({"jql": "project = ENG ORDER BY key"}),
+            false,
+        )
         .unwrap()
         .collect()
         .await;
-    let count = e.execute(&org, &c, "issues", "search", json!({"jql": "project = ENG", "all": true}), false).await.unwrap();
-    assert!(rows.len() > 2 && rows.iter().all(Result::is_ok), "{} rows", rows.len());
-    assert_eq!(Some(rows.len()), count.data.as_array().map(Vec::len), "stream and collected agree");
-    let capped = e.execute_stream(&org, &c, "issues", "search", json!({"jql": "project = ENG", "limit": 2}), false).unwrap().count().await;
+    let count = e
+        .execute(
+            &org,
+            &c,
+            "issues",
+            "search",
+            json!({"jql": "project = ENG", "all": true}),
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(
+        rows.len() > 2 && rows.iter().all(Result::is_ok),
+        "{} rows",
+        rows.len()
+    );
+    assert_eq!(
+        Some(rows.len()),
+        count.data.as_array().map(Vec::len),
+        "stream and collected agree"
+    );
+    let capped = e
+        .execute_stream(
+            &org,
+            &c,
+            "issues",
+            "search",
+            json!({"jql": "project = ENG", "limit": 2}),
+            false,
+        )
+        .unwrap()
+        .count()
+        .await;
     assert_eq!(capped, 2, "limit caps the stream");
 
-    let bad = e.execute(&org, &c, "issues", "search", json!({"jql": 42}), false).await.unwrap_err();
-    assert_eq!((bad.kind(), bad.http_status(), bad.exit_code()), ("validation", 422, 2));
+    let bad = e
+        .execute(&org, &c, "issues", "search", json!({"jql": 42}), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (bad.kind(), bad.http_status(), bad.exit_code()),
+        ("validation", 422, 2)
+    );
     assert!(bad.to_string().contains("jql"), "{bad}");
 
-    let ro = e.execute(&org, &c, "issues", "create", json!({"project": "ENG", "summary": "x", "issue_type": "Task"}), true).await.unwrap_err();
+    let ro = e
+        .execute(
+            &org,
+            &c,
+            "issues",
+            "create",
+            json!({"project": "ENG", "summary": "x", "issue_type": "Task"}),
+            true,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(ro.kind(), "forbidden", "{ro}");
 
-    let up = e.execute(&org, &c, "issues", "get", json!({"issue": "ENG-999999"}), false).await.unwrap_err();
-    assert!(matches!(up, EngineError::Upstream { status: 404, .. }), "{up:?}");
+    let up = e
+        .execute(
+            &org,
+            &c,
+            "issues",
+            "get",
+            json!({"issue": "ENG-999999"}),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(up, EngineError::Upstream { status: 404, .. }),
+        "{up:?}"
+    );
     assert_eq!(up.exit_code(), 5);
 
     let h = e.check(&org, &c).await.unwrap();

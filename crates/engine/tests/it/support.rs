@@ -24,7 +24,12 @@ pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
 }
 
 pub async fn sim() -> SimHandle {
-    Simulator::start(SimConfig { issues_per_site: 30, ..SimConfig::default() }).await.unwrap()
+    Simulator::start(SimConfig {
+        issues_per_site: 30,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 pub async fn engine(dir: &std::path::Path, sim: &SimHandle) -> Engine {
@@ -33,7 +38,8 @@ pub async fn engine(dir: &std::path::Path, sim: &SimHandle) -> Engine {
 
 /// A fresh PostgreSQL database for one test (dropped by the returned guard's owner at the end).
 pub async fn pg_database() -> Option<(String, String)> {
-    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("jg_engine_{}", uuid_like());
     let admin = sqlx_exec(&base, &format!("CREATE DATABASE {name}")).await;
     if !admin {
@@ -47,14 +53,22 @@ pub async fn pg_database() -> Option<(String, String)> {
 }
 
 pub async fn drop_pg_database(name: &str) {
-    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx_exec(&base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx_exec(
+        &base,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
 }
 
 async fn sqlx_exec(url: &str, sql: &str) -> bool {
     use sqlx::Connection;
     match sqlx::PgConnection::connect(url).await {
-        Ok(mut c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.is_ok(),
+        Ok(mut c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut c)
+            .await
+            .is_ok(),
         Err(_) => false,
     }
 }
