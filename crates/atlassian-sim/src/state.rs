@@ -102,6 +102,7 @@ pub struct Stats {
     pub code_exchanges: AtomicU64,
     pub refreshes: AtomicU64,
     pub refresh_reuse: AtomicU64,
+    pub refresh_reuse_late: AtomicU64,
     pub rate_limited: AtomicU64,
     pub retry_after_violations: AtomicU64,
     pub requests: Mutex<BTreeMap<String, u64>>,
@@ -121,6 +122,7 @@ impl Stats {
                 refresh_token: self.refreshes.load(Ordering::Relaxed),
             },
             refresh_token_reuse: self.refresh_reuse.load(Ordering::Relaxed),
+            refresh_token_reuse_late: self.refresh_reuse_late.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             retry_after_violations: self.retry_after_violations.load(Ordering::Relaxed),
             requests: self.requests.lock().clone(),
@@ -132,7 +134,11 @@ impl Stats {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SimStats {
     pub token_requests: TokenRequests,
+    /// Every presentation of an already-rotated refresh token (inside the reuse window too).
     pub refresh_token_reuse: u64,
+    /// Reuse after the window: Atlassian's theft signal, which revokes the whole token family.
+    #[serde(default)]
+    pub refresh_token_reuse_late: u64,
     pub rate_limited: u64,
     pub retry_after_violations: u64,
     /// `"<METHOD> <route template>"` -> count, e.g. `"GET /rest/api/3/issue/{issueIdOrKey}"`.

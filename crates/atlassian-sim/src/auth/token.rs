@@ -256,6 +256,7 @@ fn refresh(
     if let Some((rotated_at, successor)) = rotated {
         Stats::bump(&state.stats.refresh_reuse);
         if now - rotated_at > grace {
+            Stats::bump(&state.stats.refresh_reuse_late);
             // Late reuse of a rotated token: assume theft and kill the whole chain.
             revoke_family(auth, family);
             return invalid_grant(

@@ -273,6 +273,7 @@ async fn stats_count_requests_by_route_template() {
     for k in [
         "token_requests",
         "refresh_token_reuse",
+        "refresh_token_reuse_late",
         "rate_limited",
         "retry_after_violations",
     ] {

@@ -189,6 +189,10 @@ async fn rotation_reuse_grace_and_family_revocation() {
     let stats = sim.stats().await;
     assert_eq!(stats.token_requests.refresh_token, 4);
     assert_eq!(stats.refresh_token_reuse, 2);
+    assert_eq!(
+        stats.refresh_token_reuse_late, 1,
+        "one reuse inside the window, one after it"
+    );
 }
 
 #[tokio::test]

@@ -134,6 +134,10 @@ async fn sigkill_during_refreshes_never_loses_the_refresh_token() {
     // proves that never happened. A kill between Atlassian's rotation and our commit makes the
     // next attempt present the previous token inside the window (that is the recovery path);
     // it can happen at most once per kill.
+    assert_eq!(
+        stats.refresh_token_reuse_late, 0,
+        "no reuse event that Atlassian treats as theft: {stats:?}"
+    );
     assert!(
         stats.refresh_token_reuse <= u64::from(rounds as u32),
         "{stats:?}"

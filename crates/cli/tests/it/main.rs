@@ -3,6 +3,7 @@
 mod connect;
 mod help;
 mod local;
+mod mcp;
 mod remote;
 mod sandbox;
 mod support;
