@@ -19,17 +19,14 @@ async fn seed_json_forms_work_in_local_mode() {
         "token in clear in the data dir"
     );
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "describe",
             "--json",
             r#"{"workspace": "w", "name": "jira"}"#,
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert!(
         o.status.success() && stdout(&o).contains("issues"),
         "{}",
@@ -40,12 +37,9 @@ async fn seed_json_forms_work_in_local_mode() {
     let exec = format!(
         r#"{{"workspace": "w", "name": "jira", "entity": "issues", "action": "search", "params": {{"jql": "project = {key}"}}}}"#
     );
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["connectors", "execute", "--output", "json", "--json", &exec]);
-        c
-    })
-    .await;
+    let o = env
+        .jg(&["connectors", "execute", "--output", "json", "--json", &exec])
+        .await;
     assert!(o.status.success(), "{}", all_output(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
     assert!(v.get("data").is_some(), "{v}");
@@ -53,19 +47,16 @@ async fn seed_json_forms_work_in_local_mode() {
     let exec_all = format!(
         r#"{{"workspace": "w", "name": "jira", "entity": "issues", "action": "search", "params": {{"jql": "project = {key}", "all": true}}}}"#
     );
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "execute",
             "--output",
             "ndjson",
             "--json",
             &exec_all,
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert!(o.status.success(), "{}", all_output(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -86,12 +77,7 @@ async fn flags_tables_and_exit_codes() {
     assert!(create_seed_connector(&env).await.status.success());
 
     // Table output lists the connection.
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["connectors", "list"]);
-        c
-    })
-    .await;
+    let o = env.jg(&["connectors", "list"]).await;
     assert!(
         o.status.success() && stdout(&o).contains("jira") && stdout(&o).contains("NAME"),
         "{}",
@@ -160,17 +146,14 @@ async fn flags_tables_and_exit_codes() {
     assert!(o.status.success(), "{}", all_output(&o));
 
     // get / check / exit codes.
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "get",
             "--json",
             r#"{"workspace": "w", "name": "nope"}"#,
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -178,9 +161,8 @@ async fn flags_tables_and_exit_codes() {
         all_output(&o)
     );
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "check",
             "-w",
@@ -189,19 +171,16 @@ async fn flags_tables_and_exit_codes() {
             "jira",
             "--output",
             "json",
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert!(
         o.status.success() && stdout(&o).contains("healthy"),
         "{}",
         all_output(&o)
     );
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "execute",
             "-w",
@@ -214,10 +193,8 @@ async fn flags_tables_and_exit_codes() {
             "search",
             "--param",
             "jql=42",
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -225,9 +202,8 @@ async fn flags_tables_and_exit_codes() {
         all_output(&o)
     );
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "connectors",
             "execute",
             "-w",
@@ -240,10 +216,8 @@ async fn flags_tables_and_exit_codes() {
             "get",
             "--param",
             "issue=NOPE-999999",
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert_eq!(
         o.status.code(),
         Some(5),
@@ -251,19 +225,13 @@ async fn flags_tables_and_exit_codes() {
         all_output(&o)
     );
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["connectors", "delete", "-w", "w", "-n", "jira"]);
-        c
-    })
-    .await;
+    let o = env
+        .jg(&["connectors", "delete", "-w", "w", "-n", "jira"])
+        .await;
     assert!(o.status.success(), "{}", all_output(&o));
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["connectors", "get", "-w", "w", "-n", "jira"]);
-        c
-    })
-    .await;
+    let o = env
+        .jg(&["connectors", "get", "-w", "w", "-n", "jira"])
+        .await;
     assert_eq!(o.status.code(), Some(3));
 }
 
@@ -277,12 +245,7 @@ async fn a_wrong_token_saves_nothing_and_secrets_never_come_from_argv() {
     let o = run(c).await;
     assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(!all_output(&o).contains("definitely-wrong"));
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["connectors", "list", "--output", "json"]);
-        c
-    })
-    .await;
+    let o = env.jg(&["connectors", "list", "--output", "json"]).await;
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
         Value::Array(vec![])
@@ -352,9 +315,8 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
     .await;
     assert!(o.status.success(), "{}", all_output(&o));
 
-    let o = run({
-        let mut c = env.cmd();
-        c.args([
+    let o = env
+        .jg(&[
             "keys",
             "create",
             "--name",
@@ -363,32 +325,20 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
             "execute,proxy",
             "--output",
             "json",
-        ]);
-        c
-    })
-    .await;
+        ])
+        .await;
     assert!(o.status.success(), "{}", all_output(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let key = v["key"].as_str().unwrap().to_string();
     let id = v["id"].as_str().unwrap().to_string();
     assert!(key.starts_with("jg_"));
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["keys", "list"]);
-        c
-    })
-    .await;
+    let o = env.jg(&["keys", "list"]).await;
     assert!(
         stdout(&o).contains("ci") && !stdout(&o).contains(&key),
         "{}",
         all_output(&o)
     );
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["keys", "revoke", &id]);
-        c
-    })
-    .await;
+    let o = env.jg(&["keys", "revoke", &id]).await;
     assert!(o.status.success(), "{}", all_output(&o));
     assert!(
         files_containing(&env.data_dir(), &key).is_empty(),
@@ -416,19 +366,9 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
         .as_str()
         .unwrap()
         .to_string();
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["oauth-clients", "list"]);
-        c
-    })
-    .await;
+    let o = env.jg(&["oauth-clients", "list"]).await;
     assert!(stdout(&o).contains(&client.client_id), "{}", all_output(&o));
-    let o = run({
-        let mut c = env.cmd();
-        c.args(["oauth-clients", "delete", &cid]);
-        c
-    })
-    .await;
+    let o = env.jg(&["oauth-clients", "delete", &cid]).await;
     assert!(o.status.success(), "{}", all_output(&o));
 
     assert!(create_seed_connector(&env).await.status.success());
@@ -450,12 +390,7 @@ async fn keys_oauth_clients_doctor_migrate_and_completions() {
     );
 
     for shell in ["bash", "zsh", "fish"] {
-        let o = run({
-            let mut c = env.cmd();
-            c.args(["completions", shell]);
-            c
-        })
-        .await;
+        let o = env.jg(&["completions", shell]).await;
         assert!(
             o.status.success() && stdout(&o).len() > 200 && stdout(&o).contains("connectors"),
             "{shell}"
@@ -485,12 +420,9 @@ async fn master_key_rotation_keeps_connections_usable() {
         })
         .await;
         assert!(o.status.success(), "{}", all_output(&o));
-        let o = run({
-            let mut c = env.cmd();
-            c.args(["connectors", "check", "-w", "w", "-n", "jira"]);
-            c
-        })
-        .await;
+        let o = env
+            .jg(&["connectors", "check", "-w", "w", "-n", "jira"])
+            .await;
         assert!(
             o.status.success(),
             "connection still opens after rotation: {}",

@@ -60,6 +60,13 @@ impl Env {
         c
     }
 
+    /// Runs the binary with these arguments and the contract environment.
+    pub async fn jg(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        run(c).await
+    }
+
     /// The `JIRA_*` convention for the first user on site 0.
     pub fn jira_env(&self, c: &mut Command) {
         let u = &self.sim.users[0];
