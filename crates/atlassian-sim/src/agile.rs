@@ -28,6 +28,9 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "moveIssuesToBacklog" => move_to_backlog(call),
         "getEpic" => get_epic(call),
         "getIssuesForEpic" => epic_issues(call),
+        "getProjects" => board_projects(call),
+        "getAllVersions" => board_versions(call),
+        "deleteSprint" => delete_sprint(call),
         _ => return None,
     })
 }
@@ -510,4 +513,74 @@ fn epic_issues(call: &Call) -> HandlerResult {
     let id = epic_or_404(call, &data)?;
     let ids = filtered(call, &data, |c| c.parent == id)?;
     issue_page(call, &data, ids)
+}
+
+fn board_projects(call: &Call) -> HandlerResult {
+    let board = {
+        let data = call.data();
+        board_or_404(call, &data)?
+    };
+    let p = usize::from(board.project);
+    let mut j = crate::platform::project_ref_json(call, p);
+    if let Some(o) = j.as_object_mut() {
+        o.remove("simplified");
+    }
+    value_page(call, vec![j])
+}
+
+fn board_versions(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let board = board_or_404(call, &data)?;
+    let released = match call.q("released") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(Reply::bad_request(
+                "The released parameter must be true or false.",
+            ));
+        }
+    };
+    let items = data
+        .versions
+        .iter()
+        .filter(|v| v.project == board.project && released.is_none_or(|r| v.released == r))
+        .map(|v| {
+            let mut j = json!({
+                "self": call.url(&format!("/rest/agile/1.0/version/{}", v.id)),
+                "id": v.id,
+                "projectId": project_id(usize::from(v.project)),
+                "name": v.name,
+                "description": v.description,
+                "archived": v.archived,
+                "released": v.released,
+            });
+            if let Some(d) = &v.release_date {
+                j["releaseDate"] = json!(format!("{d}T00:00:00.000Z"));
+            }
+            j
+        })
+        .collect();
+    value_page(call, items)
+}
+
+fn delete_sprint(call: &Call) -> HandlerResult {
+    let mut data = call.data_mut();
+    let s = sprint_or_404(&data, call.param("sprintId"))?;
+    if s.state == SprintState::Active {
+        return Err(Reply::bad_request(
+            "An active sprint cannot be deleted. Complete the sprint first.",
+        ));
+    }
+    // Issues of a deleted sprint go back to the backlog.
+    let ids: Vec<u64> = data.live_ids().collect();
+    for id in ids {
+        if let Some(c) = data.core_mut(id)
+            && c.sprint == s.id
+        {
+            c.sprint = 0;
+        }
+    }
+    data.sprints.retain(|x| x.id != s.id);
+    Ok(Reply::no_content())
 }

@@ -37,6 +37,13 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "answerApproval" => answer_approval(call),
         "getOrganizations" => organizations(call),
         "getOrganization" => organization(call),
+        "getAllRequestTypes" => all_request_types(call),
+        "getRequestTypeById" => request_type_by_id(call),
+        "getCustomerRequestStatus" => request_status(call),
+        "getRequestCommentById" => get_comment(call),
+        "getSlaInformation" => sla_information(call),
+        "getRequestParticipants" => participants(call),
+        "addRequestParticipants" => add_participants(call),
         _ => return None,
     })
 }
@@ -756,6 +763,218 @@ fn organization(call: &Call) -> HandlerResult {
         ));
     }
     Ok(Reply::ok(organization_json(call, i - 1)))
+}
+
+fn all_request_types(call: &Call) -> HandlerResult {
+    let q = call.q("searchQuery").map(str::to_lowercase);
+    let desks = call.q_list("serviceDeskId");
+    let list = if desks.is_empty() || desks.iter().any(|d| d == DESK_ID) {
+        (0..REQUEST_TYPES.len())
+            .filter(|rt| {
+                q.as_ref()
+                    .is_none_or(|q| REQUEST_TYPES[*rt].name.to_lowercase().contains(q.as_str()))
+            })
+            .map(|rt| request_type_json(call, rt))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    sd_page(call, list, "/rest/servicedeskapi/requesttype")
+}
+
+fn request_type_by_id(call: &Call) -> HandlerResult {
+    desk_or_404(call)?;
+    let rt = request_type_index(call.param("requestTypeId")).ok_or_else(|| {
+        Reply::sd_error(StatusCode::NOT_FOUND, "The request type does not exist.")
+    })?;
+    Ok(Reply::ok(request_type_json(call, rt)))
+}
+
+/// Status history, newest first, from the changelog.
+fn request_status(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let id = request_or_404(call, &data)?;
+    let c = data
+        .core(id)
+        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The request does not exist."))?;
+    let mut items = Vec::new();
+    let mut history = data.history(id);
+    history.sort_by_key(|h| std::cmp::Reverse(h.created));
+    for h in &history {
+        for i in h.items.iter().filter(|i| i.field == "status") {
+            let name = i.to_string.clone().unwrap_or_default();
+            let cat = STATUSES
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.category.sd_name())
+                .unwrap_or("UNDEFINED");
+            items.push(
+                json!({"status": name, "statusCategory": cat, "statusDate": date_dto(h.created)}),
+            );
+        }
+    }
+    let st = &STATUSES[usize::from(c.status)];
+    if items.first().and_then(|v| v["status"].as_str()) != Some(st.name) {
+        items.insert(
+            0,
+            json!({"status": st.name, "statusCategory": st.category.sd_name(), "statusDate": date_dto(c.updated)}),
+        );
+    }
+    if history.is_empty() && c.updated != c.created {
+        let first = &STATUSES[usize::from(PROJECTS[usize::from(c.project)].kind.workflow()[0])];
+        if first.name != st.name {
+            items.push(json!({"status": first.name, "statusCategory": first.category.sd_name(), "statusDate": date_dto(c.created)}));
+        }
+    }
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/status"),
+    )
+}
+
+fn get_comment(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let id = request_or_404(call, &data)?;
+    let raw = call.param("commentId");
+    let comments = data.comments(id);
+    let c = comments
+        .iter()
+        .find(|c| c.id.to_string() == raw && (c.public || is_agent(call)))
+        .ok_or_else(|| {
+            Reply::sd_error(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "The comment {raw} does not exist or you do not have permission to see it."
+                ),
+            )
+        })?;
+    Ok(Reply::ok(comment_dto(call, id, c)))
+}
+
+fn duration_dto(millis: i64) -> Value {
+    let mins = millis.abs() / 60_000;
+    let sign = if millis < 0 { "-" } else { "" };
+    json!({"millis": millis, "friendly": format!("{sign}{}h {}m", mins / 60, mins % 60)})
+}
+
+/// Two SLAs measured from the request's creation: first response (4 h, met by the first
+/// public comment from an agent) and resolution (24 h, met when the status is done).
+fn sla_information(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let id = request_or_404(call, &data)?;
+    let c = data
+        .core(id)
+        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The request does not exist."))?;
+    let first_response = data
+        .comments(id)
+        .iter()
+        .filter(|x| x.public && usize::from(x.author) < FIRST_CUSTOMER && x.created >= c.created)
+        .map(|x| x.created)
+        .min();
+    let resolved =
+        (STATUSES[usize::from(c.status)].category == Category::Done).then_some(c.updated);
+    let slas = [
+        ("1", "Time to first response", 4 * 3600, first_response),
+        ("2", "Time to resolution", 24 * 3600, resolved),
+    ];
+    let items = slas
+        .iter()
+        .map(|(sid, name, goal, stop)| {
+            let goal_ms = goal * 1000;
+            let breach = c.created + goal;
+            let mut j = json!({
+                "id": sid, "name": name, "slaDisplayFormat": "NEW_SLA_FORMAT", "completedCycles": [],
+                "_links": {"self": call.url(&format!("/rest/servicedeskapi/request/{id}/sla/{sid}"))},
+            });
+            match stop {
+                Some(stop) => {
+                    let elapsed = (stop - c.created).max(0) * 1000;
+                    j["completedCycles"] = json!([{
+                        "startTime": date_dto(c.created), "stopTime": date_dto(*stop), "breachTime": date_dto(breach),
+                        "breached": elapsed > goal_ms, "goalDuration": duration_dto(goal_ms),
+                        "elapsedTime": duration_dto(elapsed), "remainingTime": duration_dto(goal_ms - elapsed),
+                    }]);
+                }
+                None => {
+                    let elapsed = (call.now - c.created).max(0) * 1000;
+                    j["ongoingCycle"] = json!({
+                        "startTime": date_dto(c.created), "breachTime": date_dto(breach), "breached": elapsed > goal_ms,
+                        "paused": false, "withinCalendarHours": true, "goalDuration": duration_dto(goal_ms),
+                        "elapsedTime": duration_dto(elapsed), "remainingTime": duration_dto(goal_ms - elapsed),
+                    });
+                }
+            }
+            j
+        })
+        .collect();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/sla"),
+    )
+}
+
+fn participants(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let id = request_or_404(call, &data)?;
+    let items = data
+        .participants
+        .get(&id)
+        .map(|ps| ps.iter().map(|u| user_dto(call, *u)).collect())
+        .unwrap_or_default();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/participant"),
+    )
+}
+
+fn add_participants(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let mut users = Vec::new();
+    for a in body
+        .get("accountIds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let a = a.as_str().unwrap_or("");
+        let u = call.state.user_by_account(a).ok_or_else(|| {
+            Reply::sd_error(
+                StatusCode::BAD_REQUEST,
+                &format!("The user with account ID {a} does not exist."),
+            )
+        })?;
+        users.push(u.index as u8);
+    }
+    if users.is_empty() {
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "At least one account ID must be given.",
+        ));
+    }
+    let id = {
+        let mut data = call.data_mut();
+        let id = request_or_404(call, &data)?;
+        let list = data.participants.entry(id).or_default();
+        for u in users {
+            if !list.contains(&u) {
+                list.push(u);
+            }
+        }
+        id
+    };
+    let data = call.data();
+    let items = data.participants[&id]
+        .iter()
+        .map(|u| user_dto(call, *u))
+        .collect();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/request/{id}/participant"),
+    )
 }
 
 #[cfg(test)]

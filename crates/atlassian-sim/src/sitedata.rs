@@ -201,6 +201,8 @@ pub struct SiteData {
     pub worklogs: HashMap<u64, Vec<Worklog>>,
     pub changelog: HashMap<u64, Vec<History>>,
     pub watchers: HashMap<u64, Vec<u8>>,
+    /// Service Management request participants (none are seeded).
+    pub participants: HashMap<u64, Vec<u8>>,
     pub attachments: BTreeMap<u64, Attachment>,
     pub links: Vec<IssueLink>,
     pub versions: Vec<Version>,
@@ -415,6 +417,7 @@ impl SiteData {
             worklogs: HashMap::new(),
             changelog: HashMap::new(),
             watchers: HashMap::new(),
+            participants: HashMap::new(),
             attachments: BTreeMap::new(),
             links: Vec::new(),
             versions,

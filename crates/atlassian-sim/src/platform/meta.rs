@@ -643,6 +643,19 @@ pub fn createmeta_fields(call: &Call) -> HandlerResult {
         .position(|t| t.id == call.param("issueTypeId"))
         .filter(|t| PROJECTS[p].kind.issue_types().contains(&(*t as u8)))
         .ok_or_else(|| Reply::bad_request("The issue type is not valid for this project."))?;
+    let list = settable_fields(call, p, t);
+    let start = call.q_num("startAt", 0)?;
+    let max = call.q_num("maxResults", 50)?;
+    let total = list.len();
+    let page: Vec<Value> = list.into_iter().skip(start).take(max).collect();
+    Ok(Reply::ok(
+        json!({"fields": page.clone(), "results": page, "maxResults": max, "startAt": start, "total": total}),
+    ))
+}
+
+/// Field metadata (`FieldCreateMetadata`, with `fieldId`) of every settable field of a
+/// project and issue type.
+fn settable_fields(call: &Call, p: usize, t: usize) -> Vec<Value> {
     let mut list = Vec::new();
     for f in FIELDS {
         let settable = matches!(
@@ -709,11 +722,329 @@ pub fn createmeta_fields(call: &Call) -> HandlerResult {
         }
         list.push(j);
     }
+    list
+}
+
+pub fn edit_meta(call: &Call) -> HandlerResult {
+    let (p, t) = {
+        let data = call.data();
+        let id = super::issues::resolve_issue(&data, call.param("issueIdOrKey"))?;
+        let c = data
+            .core(id)
+            .ok_or_else(|| Reply::not_found(super::issues::NOT_FOUND))?;
+        (usize::from(c.project), usize::from(c.issue_type))
+    };
+    let mut fields = serde_json::Map::new();
+    for mut f in settable_fields(call, p, t) {
+        let Some(id) = f
+            .as_object_mut()
+            .and_then(|o| o.remove("fieldId"))
+            .and_then(|v| v.as_str().map(str::to_owned))
+        else {
+            continue;
+        };
+        if matches!(id.as_str(), "project" | "reporter") {
+            continue;
+        }
+        f["required"] = json!(matches!(id.as_str(), "summary" | "issuetype"));
+        fields.insert(id, f);
+    }
+    Ok(Reply::ok(json!({ "fields": fields })))
+}
+
+fn priority_full_json(call: &Call, p: usize) -> Value {
+    let mut j = priority_json(call, p as u8);
+    j["statusColor"] = json!(PRIORITIES[p].color);
+    j["description"] = json!(format!("{} priority", PRIORITIES[p].name));
+    j["isDefault"] = json!(p == usize::from(crate::model::DEFAULT_PRIORITY));
+    j
+}
+
+pub fn search_priorities(call: &Call) -> HandlerResult {
     let start = call.q_num("startAt", 0)?;
-    let max = call.q_num("maxResults", 50)?;
-    let total = list.len();
-    let page: Vec<Value> = list.into_iter().skip(start).take(max).collect();
+    let max = call.q_num("maxResults", 50)?.max(1);
+    let ids = call.q_list("id");
+    let name = call.q("priorityName").unwrap_or("").to_lowercase();
+    let only_default = call.q("onlyDefault") == Some("true");
+    for pid in call.q_list("projectId") {
+        if !(0..PROJECTS.len()).any(|p| project_id(p).to_string() == pid) {
+            return Err(Reply::not_found(&format!(
+                "Project with ID {pid} not found."
+            )));
+        }
+    }
+    let items = (0..PRIORITIES.len())
+        .filter(|p| {
+            let d = &PRIORITIES[*p];
+            (ids.is_empty() || ids.iter().any(|i| i == d.id))
+                && (name.is_empty() || d.name.to_lowercase().contains(&name))
+                && (!only_default || *p == usize::from(crate::model::DEFAULT_PRIORITY))
+        })
+        .map(|p| priority_full_json(call, p))
+        .collect();
+    Ok(Reply::ok(offset_page(
+        call,
+        items,
+        start,
+        max,
+        "/rest/api/3/priority/search",
+    )))
+}
+
+pub fn get_status(call: &Call) -> HandlerResult {
+    let q = call.param("idOrName");
+    let s = STATUSES
+        .iter()
+        .position(|s| s.id == q || s.name.eq_ignore_ascii_case(q))
+        .ok_or_else(|| {
+            Reply::not_found(&format!("The status with id or name '{q}' does not exist."))
+        })?;
+    Ok(Reply::ok(status_json(call, s as u8)))
+}
+
+fn category_enum(c: crate::model::Category) -> &'static str {
+    match c {
+        crate::model::Category::New => "TODO",
+        crate::model::Category::InProgress => "IN_PROGRESS",
+        crate::model::Category::Done => "DONE",
+    }
+}
+
+pub fn search_statuses(call: &Call) -> HandlerResult {
+    let start = call.q_num("startAt", 0)?;
+    let max = call.q_num("maxResults", 200)?.max(1);
+    let query = call.q("searchString").unwrap_or("").to_lowercase();
+    let category = call.q("statusCategory").map(str::to_uppercase);
+    let project = match call.q("projectId") {
+        Some(pid) => Some(
+            (0..PROJECTS.len())
+                .find(|p| project_id(*p).to_string() == pid)
+                .ok_or_else(|| Reply::not_found(&format!("Project with ID {pid} not found.")))?,
+        ),
+        None => None,
+    };
+    let items = (0..STATUSES.len())
+        .filter(|s| {
+            let d = &STATUSES[*s];
+            (query.is_empty() || d.name.to_lowercase().contains(&query))
+                && category
+                    .as_deref()
+                    .is_none_or(|c| category_enum(d.category) == c)
+                && project.is_none_or(|p| PROJECTS[p].kind.workflow().contains(&(*s as u8)))
+        })
+        .map(|s| {
+            let d = &STATUSES[s];
+            json!({"id": d.id, "name": d.name, "description": "",
+                   "statusCategory": category_enum(d.category),
+                   "scope": {"type": "GLOBAL"}})
+        })
+        .collect();
+    Ok(Reply::ok(offset_page(
+        call,
+        items,
+        start,
+        max,
+        "/rest/api/3/statuses/search",
+    )))
+}
+
+/// The one resolution issues are resolved with.
+pub fn search_resolutions(call: &Call) -> HandlerResult {
+    let start = call.q_num("startAt", 0)?;
+    let max = call.q_num("maxResults", 50)?.max(1);
+    let ids = call.q_list("id");
+    let items = if ids.is_empty() || ids.iter().any(|i| i == "10000") {
+        vec![json!({
+            "self": call.url("/rest/api/3/resolution/10000"), "id": "10000", "name": "Done",
+            "description": "Work has been completed on this issue.", "default": true,
+        })]
+    } else {
+        Vec::new()
+    };
+    Ok(Reply::ok(offset_page(
+        call,
+        items,
+        start,
+        max,
+        "/rest/api/3/resolution/search",
+    )))
+}
+
+pub fn search_fields(call: &Call) -> HandlerResult {
+    let start = call.q_num("startAt", 0)?;
+    let max = call.q_num("maxResults", 50)?.max(1);
+    let types = call.q_list("type");
+    let ids = call.q_list("id");
+    let query = call.q("query").unwrap_or("").to_lowercase();
+    let mut list: Vec<&crate::model::FieldDef> = FIELDS
+        .iter()
+        .filter(|f| {
+            (types.is_empty()
+                || types
+                    .iter()
+                    .any(|t| (t == "custom" && f.custom) || (t == "system" && !f.custom)))
+                && (ids.is_empty() || ids.iter().any(|i| i == f.id))
+                && (query.is_empty()
+                    || f.name.to_lowercase().contains(&query)
+                    || f.id.to_lowercase().contains(&query))
+        })
+        .collect();
+    match call.q("orderBy").unwrap_or("") {
+        "name" | "+name" => list.sort_by_key(|f| f.name.to_lowercase()),
+        "-name" => list.sort_by_key(|f| std::cmp::Reverse(f.name.to_lowercase())),
+        _ => {}
+    }
+    let items = list
+        .into_iter()
+        .map(|f| {
+            json!({"id": f.id, "key": f.id, "name": f.name, "schema": field_schema(f),
+                   "description": "", "isLocked": !f.custom, "searcherKey": f.key})
+        })
+        .collect();
+    Ok(Reply::ok(offset_page(
+        call,
+        items,
+        start,
+        max,
+        "/rest/api/3/field/search",
+    )))
+}
+
+pub fn issue_types_for_project(call: &Call) -> HandlerResult {
+    let pid = call
+        .q("projectId")
+        .ok_or_else(|| Reply::bad_request("The projectId query parameter must be specified."))?;
+    let p = (0..PROJECTS.len())
+        .find(|p| project_id(*p).to_string() == pid)
+        .ok_or_else(|| Reply::not_found(&format!("No project could be found with id '{pid}'.")))?;
+    let level = match call.q("level") {
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| Reply::bad_request("The level parameter is invalid."))?,
+        ),
+        None => None,
+    };
+    let out = PROJECTS[p]
+        .kind
+        .issue_types()
+        .iter()
+        .filter(|t| level.is_none_or(|l| i64::from(ISSUE_TYPES[usize::from(**t)].hierarchy) == l))
+        .map(|t| {
+            let mut j = issue_type_json(call, *t);
+            j["scope"] = json!({"type": "PROJECT", "project": {"id": project_id(p).to_string()}});
+            j
+        })
+        .collect();
+    Ok(Reply::ok(Value::Array(out)))
+}
+
+pub fn attachment_meta(_call: &Call) -> HandlerResult {
     Ok(Reply::ok(
-        json!({"fields": page.clone(), "results": page, "maxResults": max, "startAt": start, "total": total}),
+        json!({"enabled": true, "uploadLimit": 10_485_760}),
     ))
+}
+
+fn component_id(call: &Call) -> u64 {
+    call.param("id").parse().unwrap_or(0)
+}
+
+fn component_404(call: &Call) -> Reply {
+    Reply::not_found(&format!(
+        "The component with id {} does not exist.",
+        call.param("id")
+    ))
+}
+
+pub fn update_component(call: &Call) -> HandlerResult {
+    let id = component_id(call);
+    let body = call.json_body()?;
+    let lead = match body.get("leadAccountId") {
+        Some(Value::String(a)) => Some(Some(
+            call.state
+                .user_by_account(a)
+                .ok_or_else(|| Reply::field_error("leadAccountId", "The user does not exist."))?
+                .index as u8,
+        )),
+        Some(Value::Null) => Some(None),
+        _ => None,
+    };
+    let mut data = call.data_mut();
+    let project = data
+        .components
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| component_404(call))?
+        .project;
+    if let Some(n) = str_field(&body, "name") {
+        if n.trim().is_empty() {
+            return Err(Reply::field_error(
+                "name",
+                "The component name specified is invalid.",
+            ));
+        }
+        if data
+            .components
+            .iter()
+            .any(|c| c.id != id && c.project == project && c.name.eq_ignore_ascii_case(n))
+        {
+            return Err(Reply::field_error(
+                "name",
+                "A component with the name already exists in this project.",
+            ));
+        }
+    }
+    let c = data
+        .components
+        .iter_mut()
+        .find(|c| c.id == id)
+        .ok_or_else(|| component_404(call))?;
+    if let Some(n) = str_field(&body, "name") {
+        c.name = n.to_owned();
+    }
+    if let Some(d) = str_field(&body, "description") {
+        c.description = d.to_owned();
+    }
+    if let Some(l) = lead {
+        c.lead = l;
+    }
+    let c = c.clone();
+    Ok(Reply::ok(component_json(call, &c)))
+}
+
+pub fn delete_component(call: &Call) -> HandlerResult {
+    let id = component_id(call);
+    let mut data = call.data_mut();
+    let pos = data
+        .components
+        .iter()
+        .position(|c| c.id == id)
+        .ok_or_else(|| component_404(call))?;
+    let project = data.components[pos].project;
+    let target = match call.q("moveIssuesTo") {
+        Some(t) => {
+            let t: u64 = t.parse().unwrap_or(0);
+            if t == id
+                || !data
+                    .components
+                    .iter()
+                    .any(|c| c.id == t && c.project == project)
+            {
+                return Err(Reply::bad_request(&format!(
+                    "The component with id {t} does not exist."
+                )));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    data.components.remove(pos);
+    for x in data.extras.values_mut() {
+        if x.components.contains(&id) {
+            x.components.retain(|c| *c != id);
+            if let Some(t) = target.filter(|t| !x.components.contains(t)) {
+                x.components.push(t);
+            }
+        }
+    }
+    Ok(Reply::no_content())
 }

@@ -259,6 +259,21 @@ async fn every_implemented_operation_matches_its_response_schema() {
         .await;
     let comp_id = s(&comp["id"]);
     c.call(
+        "updateComponent",
+        Method::PUT,
+        &format!("/rest/api/3/component/{comp_id}"),
+        Some(json!({"description": "updated"})),
+    )
+    .await;
+    let doomed = c
+        .call(
+            "createComponent",
+            Method::POST,
+            "/rest/api/3/component",
+            Some(json!({"project": "ENG", "name": "Doomed"})),
+        )
+        .await;
+    c.call(
         "getComponent",
         Method::GET,
         &format!("/rest/api/3/component/{comp_id}"),
@@ -301,6 +316,57 @@ async fn every_implemented_operation_matches_its_response_schema() {
         .await;
     c.call("getStatuses", Method::GET, "/rest/api/3/status", None)
         .await;
+    c.call(
+        "searchPriorities",
+        Method::GET,
+        "/rest/api/3/priority/search?maxResults=2",
+        None,
+    )
+    .await;
+    c.call("getStatus", Method::GET, "/rest/api/3/status/Done", None)
+        .await;
+    c.call(
+        "search",
+        Method::GET,
+        "/rest/api/3/statuses/search?projectId=10000",
+        None,
+    )
+    .await;
+    c.call(
+        "searchResolutions",
+        Method::GET,
+        "/rest/api/3/resolution/search",
+        None,
+    )
+    .await;
+    c.call(
+        "getFieldsPaginated",
+        Method::GET,
+        "/rest/api/3/field/search?type=custom&maxResults=3",
+        None,
+    )
+    .await;
+    c.call(
+        "getIssueTypesForProject",
+        Method::GET,
+        "/rest/api/3/issuetype/project?projectId=10000",
+        None,
+    )
+    .await;
+    c.call(
+        "getAttachmentMeta",
+        Method::GET,
+        "/rest/api/3/attachment/meta",
+        None,
+    )
+    .await;
+    c.call(
+        "getEditIssueMeta",
+        Method::GET,
+        "/rest/api/3/issue/ENG-1/editmeta",
+        None,
+    )
+    .await;
     c.call("getAllUsers", Method::GET, "/rest/api/3/users/search", None)
         .await;
     c.call(
@@ -677,6 +743,35 @@ async fn every_implemented_operation_matches_its_response_schema() {
         Some(json!({"issues": [key]})),
     )
     .await;
+    c.call(
+        "getProjects",
+        Method::GET,
+        "/rest/agile/1.0/board/1/project",
+        None,
+    )
+    .await;
+    c.call(
+        "getAllVersions",
+        Method::GET,
+        "/rest/agile/1.0/board/1/version",
+        None,
+    )
+    .await;
+    let future = c
+        .call(
+            "createSprint",
+            Method::POST,
+            "/rest/agile/1.0/sprint",
+            Some(json!({"name": "Doomed sprint", "originBoardId": 1})),
+        )
+        .await;
+    c.call(
+        "deleteSprint",
+        Method::DELETE,
+        &format!("/rest/agile/1.0/sprint/{}", future["id"]),
+        None,
+    )
+    .await;
     c.call("getEpic", Method::GET, "/rest/agile/1.0/epic/ENG-1", None)
         .await;
     c.call(
@@ -760,11 +855,57 @@ async fn every_implemented_operation_matches_its_response_schema() {
         None,
     )
     .await;
+    let rc = c
+        .call(
+            "createRequestComment",
+            Method::POST,
+            &format!("/rest/servicedeskapi/request/{rkey}/comment"),
+            Some(json!({"body": "hi", "public": true})),
+        )
+        .await;
     c.call(
-        "createRequestComment",
+        "getRequestCommentById",
+        Method::GET,
+        &format!(
+            "/rest/servicedeskapi/request/{rkey}/comment/{}",
+            s(&rc["id"])
+        ),
+        None,
+    )
+    .await;
+    c.call(
+        "getAllRequestTypes",
+        Method::GET,
+        "/rest/servicedeskapi/requesttype?serviceDeskId=1",
+        None,
+    )
+    .await;
+    c.call(
+        "getRequestTypeById",
+        Method::GET,
+        "/rest/servicedeskapi/servicedesk/1/requesttype/2",
+        None,
+    )
+    .await;
+    c.call(
+        "getSlaInformation",
+        Method::GET,
+        &format!("/rest/servicedeskapi/request/{rkey}/sla"),
+        None,
+    )
+    .await;
+    c.call(
+        "addRequestParticipants",
         Method::POST,
-        &format!("/rest/servicedeskapi/request/{rkey}/comment"),
-        Some(json!({"body": "hi", "public": true})),
+        &format!("/rest/servicedeskapi/request/{rkey}/participant"),
+        Some(json!({"accountIds": [bob]})),
+    )
+    .await;
+    c.call(
+        "getRequestParticipants",
+        Method::GET,
+        &format!("/rest/servicedeskapi/request/{rkey}/participant"),
+        None,
     )
     .await;
     c.call(
@@ -787,6 +928,13 @@ async fn every_implemented_operation_matches_its_response_schema() {
         Method::POST,
         &format!("/rest/servicedeskapi/request/{rkey}/transition"),
         Some(json!({"id": trs["values"][0]["id"]})),
+    )
+    .await;
+    c.call(
+        "getCustomerRequestStatus",
+        Method::GET,
+        &format!("/rest/servicedeskapi/request/{rkey}/status"),
+        None,
     )
     .await;
     let hw = c
@@ -830,6 +978,16 @@ async fn every_implemented_operation_matches_its_response_schema() {
     .await;
 
     // Deletions last.
+    c.call(
+        "deleteComponent",
+        Method::DELETE,
+        &format!(
+            "/rest/api/3/component/{}?moveIssuesTo={comp_id}",
+            s(&doomed["id"])
+        ),
+        None,
+    )
+    .await;
     c.call(
         "deleteIssueLink",
         Method::DELETE,
