@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::call::Call;
 use crate::clock::{iso_time, parse_date};
 use crate::jql::{self, Env};
-use crate::model::{Category, EPIC, PROJECTS, STATUSES, STORY_POINTS_FIELD, project_id};
+use crate::model::{Category, EPIC, PROJECTS, STATUSES, STORY_POINTS_FIELD, SUBTASK, project_id};
 use crate::platform::issues::{FieldSel, issue_json};
 use crate::reply::{HandlerResult, Reply};
 use crate::sitedata::{Board, SiteData, Sprint, SprintState};
@@ -31,6 +31,10 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "getProjects" => board_projects(call),
         "getAllVersions" => board_versions(call),
         "deleteSprint" => delete_sprint(call),
+        "rankIssues" => rank_issues(call),
+        "partiallyUpdateEpic" => update_epic(call),
+        "moveIssuesToEpic" => move_to_epic(call),
+        "removeIssuesFromEpic" => remove_from_epic(call),
         _ => return None,
     })
 }
@@ -583,4 +587,108 @@ fn delete_sprint(call: &Call) -> HandlerResult {
     }
     data.sprints.retain(|x| x.id != s.id);
     Ok(Reply::no_content())
+}
+
+fn resolve_all(data: &SiteData, list: &[String]) -> Result<Vec<u64>, Reply> {
+    list.iter()
+        .map(|k| {
+            data.resolve(k).ok_or_else(|| {
+                Reply::bad_request(&format!(
+                    "Issue '{k}' does not exist or you do not have permission to see it."
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The simulator keeps no rank order; it validates the request and accepts it.
+fn rank_issues(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let list = issue_list(&body)?;
+    let data = call.data();
+    let ids = resolve_all(&data, &list)?;
+    let before = body.get("rankBeforeIssue").and_then(Value::as_str);
+    let after = body.get("rankAfterIssue").and_then(Value::as_str);
+    let pivot = match (before, after) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(Reply::bad_request(
+                "Exactly one of rankBeforeIssue and rankAfterIssue must be given.",
+            ));
+        }
+        (Some(k), None) | (None, Some(k)) => k,
+    };
+    let pivot_id = resolve_all(&data, &[pivot.to_owned()])?[0];
+    if ids.contains(&pivot_id) {
+        return Err(Reply::bad_request(
+            "An issue cannot be ranked relative to itself.",
+        ));
+    }
+    Ok(Reply::no_content())
+}
+
+fn update_epic(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let mut data = call.data_mut();
+    let id = epic_or_404(call, &data)?;
+    let text = ["summary", "name"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str));
+    if let Some(t) = text {
+        if t.trim().is_empty() {
+            return Err(Reply::field_error(
+                "summary",
+                "The summary cannot be empty.",
+            ));
+        }
+        data.extra_mut(id).summary = t.to_owned();
+    }
+    if let Some(done) = body.get("done").and_then(Value::as_bool) {
+        let want = if done { Category::Done } else { Category::New };
+        let status = STATUSES.iter().position(|s| s.category == want);
+        if let (Some(st), Some(c)) = (status, data.core_mut(id))
+            && (STATUSES[usize::from(c.status)].category == Category::Done) != done
+        {
+            c.status = st as u8;
+            c.resolved = if done { call.now } else { 0 };
+        }
+    }
+    if let Some(c) = data.core_mut(id) {
+        c.updated = call.now;
+    }
+    Ok(Reply::ok(epic_json(call, &data, id)))
+}
+
+fn set_epic(call: &Call, data: &mut SiteData, list: &[String], epic: u64) -> HandlerResult {
+    let ids = resolve_all(data, list)?;
+    for id in &ids {
+        let t = data.core(*id).map(|c| c.issue_type);
+        if t == Some(EPIC) || t == Some(SUBTASK) {
+            return Err(Reply::bad_request(&format!(
+                "Issue {} cannot be moved to or out of an epic.",
+                data.key(*id)
+            )));
+        }
+    }
+    for id in ids {
+        if let Some(c) = data.core_mut(id) {
+            c.parent = epic;
+            c.updated = call.now;
+        }
+    }
+    Ok(Reply::no_content())
+}
+
+fn move_to_epic(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let list = issue_list(&body)?;
+    let mut data = call.data_mut();
+    let epic = epic_or_404(call, &data)?;
+    set_epic(call, &mut data, &list, epic)
+}
+
+fn remove_from_epic(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let list = issue_list(&body)?;
+    let mut data = call.data_mut();
+    set_epic(call, &mut data, &list, 0)
 }

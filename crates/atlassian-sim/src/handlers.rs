@@ -18,6 +18,7 @@ pub fn handle(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
         "createVersion" => meta::create_version(call),
         "getVersion" => meta::get_version(call),
         "updateVersion" => meta::update_version(call),
+        "deleteAndReplaceVersion" => meta::delete_and_replace_version(call),
         "getProjectComponents" | "getProjectComponentsPaginated" => meta::project_components(call),
         "createComponent" => meta::create_component(call),
         "getComponent" => meta::get_component(call),
@@ -76,6 +77,7 @@ pub fn handle(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
         "deleteIssueLink" => comments::delete_link(call),
         "parseJqlQueries" => search::parse_queries(call),
         "getAutoComplete" => search::autocomplete(call),
+        "getFieldAutoCompleteForQueryString" => search::autocomplete_suggestions(call),
         "countIssues" => search::approximate_count(call),
         "searchAndReconsileIssuesUsingJql" | "searchAndReconsileIssuesUsingJqlPost" => {
             search::search_jql(call)

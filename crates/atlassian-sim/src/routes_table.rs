@@ -137,6 +137,14 @@ pub static OPERATIONS: &[OpSpec] = &[
     },
     OpSpec {
         api: Api::Platform,
+        method: "POST",
+        template: "/rest/api/3/version/{id}/removeAndSwap",
+        operation_id: "deleteAndReplaceVersion",
+        classic_scopes: &["manage:jira-project"],
+        granular_scopes: &["delete:project-version:jira", "write:project-version:jira"],
+    },
+    OpSpec {
+        api: Api::Platform,
         method: "GET",
         template: "/rest/api/3/project/{projectIdOrKey}/components",
         operation_id: "getProjectComponents",
@@ -832,6 +840,14 @@ pub static OPERATIONS: &[OpSpec] = &[
     },
     OpSpec {
         api: Api::Platform,
+        method: "GET",
+        template: "/rest/api/3/jql/autocompletedata/suggestions",
+        operation_id: "getFieldAutoCompleteForQueryString",
+        classic_scopes: &["read:jira-work"],
+        granular_scopes: &["read:issue-details:jira"],
+    },
+    OpSpec {
+        api: Api::Platform,
         method: "POST",
         template: "/rest/api/3/search/approximate-count",
         operation_id: "countIssues",
@@ -1061,6 +1077,38 @@ pub static OPERATIONS: &[OpSpec] = &[
         granular_scopes: &[],
     },
     OpSpec {
+        api: Api::Agile,
+        method: "PUT",
+        template: "/rest/agile/1.0/issue/rank",
+        operation_id: "rankIssues",
+        classic_scopes: &["write:issue:jira-software"],
+        granular_scopes: &[],
+    },
+    OpSpec {
+        api: Api::Agile,
+        method: "POST",
+        template: "/rest/agile/1.0/epic/{epicIdOrKey}",
+        operation_id: "partiallyUpdateEpic",
+        classic_scopes: &["write:epic:jira-software"],
+        granular_scopes: &[],
+    },
+    OpSpec {
+        api: Api::Agile,
+        method: "POST",
+        template: "/rest/agile/1.0/epic/{epicIdOrKey}/issue",
+        operation_id: "moveIssuesToEpic",
+        classic_scopes: &["write:epic:jira-software"],
+        granular_scopes: &[],
+    },
+    OpSpec {
+        api: Api::Agile,
+        method: "POST",
+        template: "/rest/agile/1.0/epic/none/issue",
+        operation_id: "removeIssuesFromEpic",
+        classic_scopes: &["write:epic:jira-software"],
+        granular_scopes: &[],
+    },
+    OpSpec {
         api: Api::ServiceDesk,
         method: "GET",
         template: "/rest/servicedeskapi/servicedesk",
@@ -1123,6 +1171,18 @@ pub static OPERATIONS: &[OpSpec] = &[
     OpSpec {
         api: Api::ServiceDesk,
         method: "GET",
+        template: "/rest/servicedeskapi/servicedesk/{serviceDeskId}/queue/{queueId}",
+        operation_id: "getQueue",
+        classic_scopes: &["read:jira-work"],
+        granular_scopes: &[
+            "read:queue:jira-service-management",
+            "read:user:jira",
+            "read:jql:jira",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "GET",
         template: "/rest/servicedeskapi/servicedesk/{serviceDeskId}/queue/{queueId}/issue",
         operation_id: "getIssuesInQueue",
         classic_scopes: &["read:jira-work"],
@@ -1152,6 +1212,17 @@ pub static OPERATIONS: &[OpSpec] = &[
         granular_scopes: &[
             "read:servicedesk.customer:jira-service-management",
             "write:servicedesk.customer:jira-service-management",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "DELETE",
+        template: "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer",
+        operation_id: "removeCustomers",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:servicedesk.customer:jira-service-management",
+            "delete:servicedesk.customer:jira-service-management",
         ],
     },
     OpSpec {
@@ -1319,6 +1390,70 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getOrganization",
         classic_scopes: &["manage:servicedesk-customer"],
         granular_scopes: &["read:organization:jira-service-management"],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "POST",
+        template: "/rest/servicedeskapi/organization",
+        operation_id: "createOrganization",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:organization:jira-service-management",
+            "write:organization:jira-service-management",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "DELETE",
+        template: "/rest/servicedeskapi/organization/{organizationId}",
+        operation_id: "deleteOrganization",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:organization:jira-service-management",
+            "delete:organization:jira-service-management",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "GET",
+        template: "/rest/servicedeskapi/organization/{organizationId}/user",
+        operation_id: "getUsersInOrganization",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:organization.user:jira-service-management",
+            "read:user:jira",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "POST",
+        template: "/rest/servicedeskapi/organization/{organizationId}/user",
+        operation_id: "addUsersToOrganization",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:organization.user:jira-service-management",
+            "write:organization.user:jira-service-management",
+            "read:user:jira",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "GET",
+        template: "/rest/servicedeskapi/servicedesk/{serviceDeskId}/organization",
+        operation_id: "getOrganizations",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &["read:servicedesk.organization:jira-service-management"],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "POST",
+        template: "/rest/servicedeskapi/servicedesk/{serviceDeskId}/organization",
+        operation_id: "addOrganization",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:servicedesk.organization:jira-service-management",
+            "write:servicedesk.organization:jira-service-management",
+        ],
     },
 ];
 

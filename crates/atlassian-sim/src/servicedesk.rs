@@ -1,6 +1,8 @@
 //! Jira Service Management: service desks, request types and their fields, customer
 //! requests, request comments, transitions, approvals, queues, customers, organizations.
 
+use std::collections::BTreeSet;
+
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -8,13 +10,15 @@ use crate::call::Call;
 use crate::clock::jira_time;
 use crate::jql::{self, Env};
 use crate::model::{
-    Category, FIRST_CUSTOMER, ORGANIZATIONS, PROJECTS, ProjectKind, QUEUES, REQUEST_TYPES,
-    SERVICE_REQUEST, STATUSES, project_id, transition_id,
+    Category, FIRST_CUSTOMER, PROJECTS, ProjectKind, QUEUES, REQUEST_TYPES, SERVICE_REQUEST,
+    STATUSES, project_id, transition_id,
 };
 use crate::platform::issues::{FieldSel, apply_transition, issue_json};
 use crate::reply::{HandlerResult, Reply};
 use crate::seed::{adf_paragraph, adf_text};
-use crate::sitedata::{ApprovalDecision, Comment, IssueCore, IssueExtra, NO_USER, SiteData};
+use crate::sitedata::{
+    ApprovalDecision, Comment, IssueCore, IssueExtra, NO_USER, Organization, SiteData,
+};
 
 pub fn handle(call: &Call) -> Option<HandlerResult> {
     Some(match call.op.operation_id {
@@ -23,6 +27,8 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "getRequestTypes" => request_types(call),
         "getRequestTypeFields" => request_type_fields(call),
         "getQueues" => queues(call),
+        "getQueue" => queue(call),
+        "removeCustomers" => remove_customers(call),
         "getIssuesInQueue" => queue_issues(call),
         "getCustomers" => customers(call),
         "addCustomers" => add_customers(call),
@@ -35,7 +41,15 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "performCustomerTransition" => perform_transition(call),
         "getApprovals" => approvals(call),
         "answerApproval" => answer_approval(call),
+        "getOrganizations" if call.op.template.contains("/servicedesk/") => {
+            desk_organizations(call)
+        }
         "getOrganizations" => organizations(call),
+        "createOrganization" => create_organization(call),
+        "deleteOrganization" => delete_organization(call),
+        "getUsersInOrganization" => organization_users(call),
+        "addUsersToOrganization" => add_organization_users(call),
+        "addOrganization" => add_desk_organization(call),
         "getOrganization" => organization(call),
         "getAllRequestTypes" => all_request_types(call),
         "getRequestTypeById" => request_type_by_id(call),
@@ -646,20 +660,42 @@ fn queues(call: &Call) -> HandlerResult {
     }
     let data = call.data();
     let with_count = call.q_bool("includeCount");
-    let mut items = Vec::new();
-    for (i, q) in QUEUES.iter().enumerate() {
-        let mut j = json!({"id": q.id, "name": q.name, "jql": q.jql, "fields": ["issuetype", "issuekey", "summary", "reporter", "status", "created"],
-                           "_links": {"self": call.url(&format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue/{}", q.id))}});
-        if with_count {
-            j["issueCount"] = json!(queue_ids(call, &data, i)?.len());
-        }
-        items.push(j);
-    }
+    let items = (0..QUEUES.len())
+        .map(|i| queue_json(call, &data, i, with_count))
+        .collect::<Result<Vec<_>, _>>()?;
     sd_page(
         call,
         items,
         &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue"),
     )
+}
+
+fn queue_json(call: &Call, data: &SiteData, i: usize, with_count: bool) -> Result<Value, Reply> {
+    let q = &QUEUES[i];
+    let mut j = json!({"id": q.id, "name": q.name, "jql": q.jql, "fields": ["issuetype", "issuekey", "summary", "reporter", "status", "created"],
+                       "_links": {"self": call.url(&format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/queue/{}", q.id))}});
+    if with_count {
+        j["issueCount"] = json!(queue_ids(call, data, i)?.len());
+    }
+    Ok(j)
+}
+
+fn queue(call: &Call) -> HandlerResult {
+    desk_or_404(call)?;
+    if !is_agent(call) {
+        return Err(Reply::sd_error(
+            StatusCode::FORBIDDEN,
+            "Only agents can view queues.",
+        ));
+    }
+    let q = queue_or_404(call)?;
+    let data = call.data();
+    Ok(Reply::ok(queue_json(
+        call,
+        &data,
+        q,
+        call.q_bool("includeCount"),
+    )?))
 }
 
 fn queue_issues(call: &Call) -> HandlerResult {
@@ -705,6 +741,49 @@ fn customers(call: &Call) -> HandlerResult {
     )
 }
 
+fn account_list(call: &Call) -> Result<Vec<u8>, Reply> {
+    let body = call.json_body()?;
+    let ids: Vec<String> = body
+        .get("accountIds")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "accountIds must list at least one account.",
+        ));
+    }
+    ids.iter()
+        .map(|a| {
+            call.state
+                .user_by_account(a)
+                .map(|u| u.index as u8)
+                .ok_or_else(|| {
+                    Reply::sd_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("The user {a} does not exist."),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn remove_customers(call: &Call) -> HandlerResult {
+    desk_or_404(call)?;
+    let users = account_list(call)?;
+    let mut data = call.data_mut();
+    for u in users {
+        data.customers.remove(&u);
+    }
+    Ok(Reply::no_content())
+}
+
 fn add_customers(call: &Call) -> HandlerResult {
     desk_or_404(call)?;
     let body = call.json_body()?;
@@ -743,26 +822,147 @@ fn add_customers(call: &Call) -> HandlerResult {
     Ok(Reply::no_content())
 }
 
-fn organization_json(call: &Call, i: usize) -> Value {
-    json!({"id": (i + 1).to_string(), "name": ORGANIZATIONS[i], "_links": {"self": call.url(&format!("/rest/servicedeskapi/organization/{}", i + 1))}})
+fn organization_json(call: &Call, o: &Organization) -> Value {
+    json!({"id": o.id.to_string(), "name": o.name, "_links": {"self": call.url(&format!("/rest/servicedeskapi/organization/{}", o.id))}})
 }
 
 fn organizations(call: &Call) -> HandlerResult {
-    let items = (0..ORGANIZATIONS.len())
-        .map(|i| organization_json(call, i))
+    let data = call.data();
+    let items = data
+        .organizations
+        .iter()
+        .map(|o| organization_json(call, o))
         .collect();
     sd_page(call, items, "/rest/servicedeskapi/organization")
 }
 
+fn organization_or_404(call: &Call, data: &SiteData) -> Result<usize, Reply> {
+    let id: u64 = call.param("organizationId").parse().unwrap_or(0);
+    data.organizations
+        .iter()
+        .position(|o| o.id == id)
+        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The organization does not exist."))
+}
+
 fn organization(call: &Call) -> HandlerResult {
-    let i: usize = call.param("organizationId").parse().unwrap_or(0);
-    if i == 0 || i > ORGANIZATIONS.len() {
+    let data = call.data();
+    let i = organization_or_404(call, &data)?;
+    Ok(Reply::ok(organization_json(call, &data.organizations[i])))
+}
+
+fn create_organization(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            Reply::sd_error(
+                StatusCode::BAD_REQUEST,
+                "The organization name is required.",
+            )
+        })?;
+    let mut data = call.data_mut();
+    if data
+        .organizations
+        .iter()
+        .any(|o| o.name.eq_ignore_ascii_case(name))
+    {
         return Err(Reply::sd_error(
-            StatusCode::NOT_FOUND,
-            "The organization does not exist.",
+            StatusCode::BAD_REQUEST,
+            &format!("An organization with the name {name} already exists."),
         ));
     }
-    Ok(Reply::ok(organization_json(call, i - 1)))
+    let id = data.organizations.iter().map(|o| o.id).max().unwrap_or(0) + 1;
+    let o = Organization {
+        id,
+        name: name.to_owned(),
+        members: BTreeSet::new(),
+        on_desk: false,
+    };
+    let j = organization_json(call, &o);
+    data.organizations.push(o);
+    Ok(Reply::created(j))
+}
+
+fn delete_organization(call: &Call) -> HandlerResult {
+    let mut data = call.data_mut();
+    let i = organization_or_404(call, &data)?;
+    data.organizations.remove(i);
+    Ok(Reply::no_content())
+}
+
+fn organization_users(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let i = organization_or_404(call, &data)?;
+    let o = &data.organizations[i];
+    let items = o.members.iter().map(|u| user_dto(call, *u)).collect();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/organization/{}/user", o.id),
+    )
+}
+
+fn add_organization_users(call: &Call) -> HandlerResult {
+    let users = account_list(call)?;
+    let mut data = call.data_mut();
+    let i = organization_or_404(call, &data)?;
+    data.organizations[i].members.extend(users);
+    Ok(Reply::no_content())
+}
+
+fn desk_organizations(call: &Call) -> HandlerResult {
+    desk_or_404(call)?;
+    let member = match call.q("accountId") {
+        Some(a) => Some(
+            call.state
+                .user_by_account(a)
+                .map(|u| u.index as u8)
+                .ok_or_else(|| {
+                    Reply::sd_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("The user {a} does not exist."),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let data = call.data();
+    let items = data
+        .organizations
+        .iter()
+        .filter(|o| o.on_desk && member.is_none_or(|u| o.members.contains(&u)))
+        .map(|o| organization_json(call, o))
+        .collect();
+    sd_page(
+        call,
+        items,
+        &format!("/rest/servicedeskapi/servicedesk/{DESK_ID}/organization"),
+    )
+}
+
+fn add_desk_organization(call: &Call) -> HandlerResult {
+    desk_or_404(call)?;
+    let body = call.json_body()?;
+    let id = body
+        .get("organizationId")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .ok_or_else(|| Reply::sd_error(StatusCode::BAD_REQUEST, "organizationId is required."))?;
+    let mut data = call.data_mut();
+    let o = data
+        .organizations
+        .iter_mut()
+        .find(|o| o.id == id)
+        .ok_or_else(|| {
+            Reply::sd_error(StatusCode::NOT_FOUND, "The organization does not exist.")
+        })?;
+    o.on_desk = true;
+    Ok(Reply::no_content())
 }
 
 fn all_request_types(call: &Call) -> HandlerResult {

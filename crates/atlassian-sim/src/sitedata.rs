@@ -134,6 +134,16 @@ pub struct Component {
     pub lead: Option<u8>,
 }
 
+/// A Service Management customer organization.
+#[derive(Clone, Debug)]
+pub struct Organization {
+    pub id: u64,
+    pub name: String,
+    pub members: BTreeSet<u8>,
+    /// Linked to the service desk.
+    pub on_desk: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SprintState {
     Future,
@@ -211,6 +221,7 @@ pub struct SiteData {
     pub sprints: Vec<Sprint>,
     pub approvals: HashMap<u64, Vec<Approval>>,
     pub customers: BTreeSet<u8>,
+    pub organizations: Vec<Organization>,
     pub next_id: u64,
 }
 
@@ -403,8 +414,23 @@ impl SiteData {
                 });
             }
         }
-        let customers = (model::FIRST_CUSTOMER..model::USERS.len().min(users as usize))
+        let customers: BTreeSet<u8> = (model::FIRST_CUSTOMER
+            ..model::USERS.len().min(users as usize))
             .map(|u| u as u8)
+            .collect();
+        let organizations = model::ORGANIZATIONS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Organization {
+                id: i as u64 + 1,
+                name: (*name).to_owned(),
+                members: customers
+                    .iter()
+                    .copied()
+                    .filter(|u| usize::from(*u) % model::ORGANIZATIONS.len() == i)
+                    .collect(),
+                on_desk: true,
+            })
             .collect();
         SiteData {
             seed: site_seed,
@@ -426,6 +452,7 @@ impl SiteData {
             sprints,
             approvals: HashMap::new(),
             customers,
+            organizations,
             next_id: 1_000_000,
         }
     }

@@ -22,6 +22,7 @@ GET /rest/api/3/project/{projectIdOrKey}/version
 POST /rest/api/3/version
 GET /rest/api/3/version/{id}
 PUT /rest/api/3/version/{id}
+POST /rest/api/3/version/{id}/removeAndSwap
 GET /rest/api/3/project/{projectIdOrKey}/components
 GET /rest/api/3/project/{projectIdOrKey}/component
 POST /rest/api/3/component
@@ -81,6 +82,7 @@ GET /rest/api/3/issueLinkType
 GET /rest/api/3/label
 POST /rest/api/3/jql/parse
 GET /rest/api/3/jql/autocompletedata
+GET /rest/api/3/jql/autocompletedata/suggestions
 POST /rest/api/3/search/approximate-count
 GET /rest/api/3/search/jql
 POST /rest/api/3/search/jql
@@ -107,6 +109,10 @@ POST /rest/agile/1.0/sprint/{sprintId}/issue
 POST /rest/agile/1.0/backlog/issue
 GET /rest/agile/1.0/epic/{epicIdOrKey}
 GET /rest/agile/1.0/epic/{epicIdOrKey}/issue
+PUT /rest/agile/1.0/issue/rank
+POST /rest/agile/1.0/epic/{epicIdOrKey}
+POST /rest/agile/1.0/epic/{epicIdOrKey}/issue
+POST /rest/agile/1.0/epic/none/issue
 """),
     "ServiceDesk": ("jira-service-management.json", """
 GET /rest/servicedeskapi/servicedesk
@@ -116,9 +122,11 @@ GET /rest/servicedeskapi/requesttype
 GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}
 GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}/field
 GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/queue
+GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/queue/{queueId}
 GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/queue/{queueId}/issue
 GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/customer
 POST /rest/servicedeskapi/servicedesk/{serviceDeskId}/customer
+DELETE /rest/servicedeskapi/servicedesk/{serviceDeskId}/customer
 GET /rest/servicedeskapi/request
 POST /rest/servicedeskapi/request
 GET /rest/servicedeskapi/request/{issueIdOrKey}
@@ -135,6 +143,12 @@ GET /rest/servicedeskapi/request/{issueIdOrKey}/approval
 POST /rest/servicedeskapi/request/{issueIdOrKey}/approval/{approvalId}
 GET /rest/servicedeskapi/organization
 GET /rest/servicedeskapi/organization/{organizationId}
+POST /rest/servicedeskapi/organization
+DELETE /rest/servicedeskapi/organization/{organizationId}
+GET /rest/servicedeskapi/organization/{organizationId}/user
+POST /rest/servicedeskapi/organization/{organizationId}/user
+GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/organization
+POST /rest/servicedeskapi/servicedesk/{serviceDeskId}/organization
 """),
 }
 

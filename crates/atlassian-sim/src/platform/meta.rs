@@ -1048,3 +1048,45 @@ pub fn delete_component(call: &Call) -> HandlerResult {
     }
     Ok(Reply::no_content())
 }
+
+pub fn delete_and_replace_version(call: &Call) -> HandlerResult {
+    let id = version_id(call)?;
+    let body = call.json_body()?;
+    let mut data = call.data_mut();
+    let pos = data
+        .versions
+        .iter()
+        .position(|v| v.id == id)
+        .ok_or_else(|| Reply::not_found(&format!("Could not find version for id '{id}'")))?;
+    let project = data.versions[pos].project;
+    let target = match body.get("moveFixIssuesTo") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let t = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0);
+            if t == id
+                || !data
+                    .versions
+                    .iter()
+                    .any(|v| v.id == t && v.project == project)
+            {
+                return Err(Reply::bad_request(&format!(
+                    "The version with id {t} does not exist."
+                )));
+            }
+            Some(t)
+        }
+    };
+    data.versions.remove(pos);
+    for x in data.extras.values_mut() {
+        if x.fix_versions.contains(&id) {
+            x.fix_versions.retain(|v| *v != id);
+            if let Some(t) = target.filter(|t| !x.fix_versions.contains(t)) {
+                x.fix_versions.push(t);
+            }
+        }
+    }
+    Ok(Reply::no_content())
+}

@@ -244,6 +244,52 @@ pub fn autocomplete(_call: &Call) -> HandlerResult {
     })))
 }
 
+/// Value suggestions for one JQL field, matched case-insensitively against `fieldValue`.
+pub fn autocomplete_suggestions(call: &Call) -> HandlerResult {
+    use crate::model::{ISSUE_TYPES, PRIORITIES, PROJECTS, STATUSES};
+    let field = call.q("fieldName").unwrap_or("").to_lowercase();
+    let typed = call.q("fieldValue").unwrap_or("").to_lowercase();
+    let candidates: Vec<(String, String)> = match field.as_str() {
+        "project" => PROJECTS
+            .iter()
+            .map(|p| (p.key.to_owned(), format!("{} ({})", p.name, p.key)))
+            .collect(),
+        "status" => STATUSES
+            .iter()
+            .map(|s| (s.name.to_owned(), s.name.to_owned()))
+            .collect(),
+        "priority" => PRIORITIES
+            .iter()
+            .map(|s| (s.name.to_owned(), s.name.to_owned()))
+            .collect(),
+        "issuetype" | "type" => ISSUE_TYPES
+            .iter()
+            .map(|s| (s.name.to_owned(), s.name.to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let results: Vec<Value> = candidates
+        .into_iter()
+        .filter_map(|(value, display)| {
+            let lower = display.to_lowercase();
+            let at = lower.find(typed.as_str())?;
+            let shown = if typed.is_empty() {
+                display.clone()
+            } else {
+                let end = at + typed.len();
+                format!(
+                    "{}<b>{}</b>{}",
+                    &display[..at],
+                    &display[at..end],
+                    &display[end..]
+                )
+            };
+            Some(json!({"value": value, "displayName": shown}))
+        })
+        .collect();
+    Ok(Reply::ok(json!({ "results": results })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,12 @@ impl Checker {
         path: &str,
         body: Option<Value>,
     ) -> Value {
-        let op = self.op(operation_id);
+        // Resolve by route: an operationId may name more than one path (getOrganizations).
+        let route = path.split('?').next().unwrap_or(path);
+        let op = match atlassian_sim::routes::find(method.as_str(), route) {
+            atlassian_sim::routes::Match::Found(op, _) if op.operation_id == operation_id => op,
+            _ => self.op(operation_id),
+        };
         assert_eq!(op.method, method.as_str(), "{operation_id} method");
         let mut req = site_req(&self.sim, method, path);
         if let Some(b) = body {
@@ -247,6 +252,21 @@ async fn every_implemented_operation_matches_its_response_schema() {
         Method::PUT,
         &format!("/rest/api/3/version/{vid}"),
         Some(json!({"description": "updated"})),
+    )
+    .await;
+    let spare = c
+        .call(
+            "createVersion",
+            Method::POST,
+            "/rest/api/3/version",
+            Some(json!({"projectId": 10000, "name": "9.8"})),
+        )
+        .await;
+    c.call(
+        "deleteAndReplaceVersion",
+        Method::POST,
+        &format!("/rest/api/3/version/{}/removeAndSwap", s(&spare["id"])),
+        Some(json!({"moveFixIssuesTo": vid})),
     )
     .await;
     let comp = c
@@ -645,6 +665,13 @@ async fn every_implemented_operation_matches_its_response_schema() {
     )
     .await;
     c.call(
+        "getFieldAutoCompleteForQueryString",
+        Method::GET,
+        "/rest/api/3/jql/autocompletedata/suggestions?fieldName=status&fieldValue=do",
+        None,
+    )
+    .await;
+    c.call(
         "searchForIssuesUsingJql",
         Method::GET,
         "/rest/api/3/search?jql=project%20%3D%20ENG",
@@ -781,6 +808,34 @@ async fn every_implemented_operation_matches_its_response_schema() {
         None,
     )
     .await;
+    c.call(
+        "removeIssuesFromEpic",
+        Method::POST,
+        "/rest/agile/1.0/epic/none/issue",
+        Some(json!({"issues": [key]})),
+    )
+    .await;
+    c.call(
+        "moveIssuesToEpic",
+        Method::POST,
+        "/rest/agile/1.0/epic/ENG-1/issue",
+        Some(json!({"issues": [key]})),
+    )
+    .await;
+    c.call(
+        "partiallyUpdateEpic",
+        Method::POST,
+        "/rest/agile/1.0/epic/ENG-1",
+        Some(json!({"summary": "Renamed epic", "color": {"key": "color_2"}})),
+    )
+    .await;
+    c.call(
+        "rankIssues",
+        Method::PUT,
+        "/rest/agile/1.0/issue/rank",
+        Some(json!({"issues": [key], "rankBeforeIssue": "ENG-1"})),
+    )
+    .await;
 
     // Service management.
     c.call(
@@ -819,6 +874,13 @@ async fn every_implemented_operation_matches_its_response_schema() {
     )
     .await;
     c.call(
+        "getQueue",
+        Method::GET,
+        "/rest/servicedeskapi/servicedesk/1/queue/1?includeCount=true",
+        None,
+    )
+    .await;
+    c.call(
         "getIssuesInQueue",
         Method::GET,
         "/rest/servicedeskapi/servicedesk/1/queue/1/issue?limit=3",
@@ -837,6 +899,13 @@ async fn every_implemented_operation_matches_its_response_schema() {
         Method::GET,
         "/rest/servicedeskapi/servicedesk/1/customer",
         None,
+    )
+    .await;
+    c.call(
+        "removeCustomers",
+        Method::DELETE,
+        "/rest/servicedeskapi/servicedesk/1/customer",
+        Some(json!({"accountIds": [bob]})),
     )
     .await;
     let req = c.call("createCustomerRequest", Method::POST, "/rest/servicedeskapi/request", Some(json!({"serviceDeskId": "1", "requestTypeId": "1", "requestFieldValues": {"summary": "Help", "description": "Please"}}))).await;
@@ -973,6 +1042,50 @@ async fn every_implemented_operation_matches_its_response_schema() {
         "getOrganization",
         Method::GET,
         "/rest/servicedeskapi/organization/1",
+        None,
+    )
+    .await;
+    let org = c
+        .call(
+            "createOrganization",
+            Method::POST,
+            "/rest/servicedeskapi/organization",
+            Some(json!({"name": "Conformance Org"})),
+        )
+        .await;
+    let org_id = s(&org["id"]);
+    c.call(
+        "addUsersToOrganization",
+        Method::POST,
+        &format!("/rest/servicedeskapi/organization/{org_id}/user"),
+        Some(json!({"accountIds": [bob]})),
+    )
+    .await;
+    c.call(
+        "getUsersInOrganization",
+        Method::GET,
+        &format!("/rest/servicedeskapi/organization/{org_id}/user"),
+        None,
+    )
+    .await;
+    c.call(
+        "addOrganization",
+        Method::POST,
+        "/rest/servicedeskapi/servicedesk/1/organization",
+        Some(json!({"organizationId": org_id.parse::<u64>().unwrap()})),
+    )
+    .await;
+    c.call(
+        "getOrganizations",
+        Method::GET,
+        "/rest/servicedeskapi/servicedesk/1/organization",
+        None,
+    )
+    .await;
+    c.call(
+        "deleteOrganization",
+        Method::DELETE,
+        &format!("/rest/servicedeskapi/organization/{org_id}"),
         None,
     )
     .await;
