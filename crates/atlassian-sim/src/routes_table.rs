@@ -1365,6 +1365,17 @@ pub static OPERATIONS: &[OpSpec] = &[
     },
     OpSpec {
         api: Api::ServiceDesk,
+        method: "GET",
+        template: "/rest/servicedeskapi/request/{issueIdOrKey}/approval/{approvalId}",
+        operation_id: "getApprovalById",
+        classic_scopes: &["read:servicedesk-request"],
+        granular_scopes: &[
+            "read:request.approval:jira-service-management",
+            "read:user:jira",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
         method: "POST",
         template: "/rest/servicedeskapi/request/{issueIdOrKey}/approval/{approvalId}",
         operation_id: "answerApproval",
@@ -1372,6 +1383,18 @@ pub static OPERATIONS: &[OpSpec] = &[
         granular_scopes: &[
             "read:request.approval:jira-service-management",
             "write:request.approval:jira-service-management",
+            "read:user:jira",
+        ],
+    },
+    OpSpec {
+        api: Api::ServiceDesk,
+        method: "POST",
+        template: "/rest/servicedeskapi/customer",
+        operation_id: "createCustomer",
+        classic_scopes: &["manage:servicedesk-customer"],
+        granular_scopes: &[
+            "read:customer:jira-service-management",
+            "write:customer:jira-service-management",
             "read:user:jira",
         ],
     },

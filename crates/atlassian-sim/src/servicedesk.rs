@@ -41,6 +41,8 @@ pub fn handle(call: &Call) -> Option<HandlerResult> {
         "performCustomerTransition" => perform_transition(call),
         "getApprovals" => approvals(call),
         "answerApproval" => answer_approval(call),
+        "getApprovalById" => approval_by_id(call),
+        "createCustomer" => create_customer(call),
         "getOrganizations" if call.op.template.contains("/servicedesk/") => {
             desk_organizations(call)
         }
@@ -586,6 +588,74 @@ fn approvals(call: &Call) -> HandlerResult {
         items,
         &format!("/rest/servicedeskapi/request/{id}/approval"),
     )
+}
+
+fn approval_by_id(call: &Call) -> HandlerResult {
+    let data = call.data();
+    let id = request_or_404(call, &data)?;
+    let aid: u64 = call.param("approvalId").parse().unwrap_or(0);
+    data.approvals(id)
+        .iter()
+        .find(|a| a.id == aid)
+        .map(|a| Reply::ok(approval_json(call, id, a)))
+        .ok_or_else(|| Reply::sd_error(StatusCode::NOT_FOUND, "The approval does not exist."))
+}
+
+fn create_customer(call: &Call) -> HandlerResult {
+    let body = call.json_body()?;
+    let field = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let Some(email) = field("email") else {
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "The customer email address is required.",
+        ));
+    };
+    let display_name = field("displayName")
+        .or_else(|| field("fullName"))
+        .unwrap_or_else(|| email.clone());
+    let mut data = call.data_mut();
+    let taken = call
+        .state
+        .users
+        .iter()
+        .any(|u| u.email.eq_ignore_ascii_case(&email))
+        || data
+            .created_customers
+            .iter()
+            .any(|c| c.email.eq_ignore_ascii_case(&email));
+    if taken {
+        return Err(Reply::sd_error(
+            StatusCode::BAD_REQUEST,
+            "A user with that email address already exists.",
+        ));
+    }
+    let n = data.alloc_id();
+    let account_id = format!("qm:customer:{n:012x}");
+    data.created_customers
+        .push(crate::sitedata::CreatedCustomer {
+            account_id: account_id.clone(),
+            email: email.clone(),
+            display_name: display_name.clone(),
+        });
+    let me = call.url(&format!("/rest/api/3/user?accountId={account_id}"));
+    Ok(Reply::created(json!({
+        "accountId": account_id,
+        "emailAddress": email,
+        "displayName": display_name,
+        "active": true,
+        "timeZone": "UTC",
+        "_links": {
+            "jiraRest": me,
+            "avatarUrls": crate::platform::avatar_urls("user", &account_id),
+            "self": me,
+        },
+    })))
 }
 
 fn answer_approval(call: &Call) -> HandlerResult {

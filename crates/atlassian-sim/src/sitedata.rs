@@ -134,6 +134,15 @@ pub struct Component {
     pub lead: Option<u8>,
 }
 
+/// A customer account created at runtime (POST /rest/servicedeskapi/customer).
+#[allow(dead_code)] // account_id/display_name: for resolving runtime customers later
+#[derive(Clone, Debug)]
+pub struct CreatedCustomer {
+    pub account_id: String,
+    pub email: String,
+    pub display_name: String,
+}
+
 /// A Service Management customer organization.
 #[derive(Clone, Debug)]
 pub struct Organization {
@@ -221,6 +230,8 @@ pub struct SiteData {
     pub sprints: Vec<Sprint>,
     pub approvals: HashMap<u64, Vec<Approval>>,
     pub customers: BTreeSet<u8>,
+    /// Customers created at runtime through POST /rest/servicedeskapi/customer.
+    pub created_customers: Vec<CreatedCustomer>,
     pub organizations: Vec<Organization>,
     pub next_id: u64,
 }
@@ -452,6 +463,7 @@ impl SiteData {
             sprints,
             approvals: HashMap::new(),
             customers,
+            created_customers: Vec::new(),
             organizations,
             next_id: 1_000_000,
         }
@@ -702,12 +714,15 @@ impl SiteData {
             return Vec::new();
         };
         let kind = PROJECTS[usize::from(c.project)].kind;
-        if kind != ProjectKind::ServiceDesk
-            || !model::REQUEST_TYPES[usize::from(c.request_type)].needs_approval
-        {
+        if kind != ProjectKind::ServiceDesk {
             return Vec::new();
         }
         let done = STATUSES[usize::from(c.status)].category == Category::Done;
+        // Requests of approval-gated types carry a manager approval; every other open
+        // seeded request carries a pending one too, so each seed has something to answer.
+        if done && !model::REQUEST_TYPES[usize::from(c.request_type)].needs_approval {
+            return Vec::new();
+        }
         vec![Approval {
             id: 300_000 + (id - FIRST_ISSUE_ID),
             name: "Manager approval".to_owned(),

@@ -140,7 +140,9 @@ POST /rest/servicedeskapi/request/{issueIdOrKey}/comment
 GET /rest/servicedeskapi/request/{issueIdOrKey}/transition
 POST /rest/servicedeskapi/request/{issueIdOrKey}/transition
 GET /rest/servicedeskapi/request/{issueIdOrKey}/approval
+GET /rest/servicedeskapi/request/{issueIdOrKey}/approval/{approvalId}
 POST /rest/servicedeskapi/request/{issueIdOrKey}/approval/{approvalId}
+POST /rest/servicedeskapi/customer
 GET /rest/servicedeskapi/organization
 GET /rest/servicedeskapi/organization/{organizationId}
 POST /rest/servicedeskapi/organization

@@ -1025,6 +1025,20 @@ async fn every_implemented_operation_matches_its_response_schema() {
         .await;
     let approval = s(&approvals["values"][0]["id"]);
     c.call(
+        "getApprovalById",
+        Method::GET,
+        &format!("/rest/servicedeskapi/request/{hkey}/approval/{approval}"),
+        None,
+    )
+    .await;
+    c.call(
+        "createCustomer",
+        Method::POST,
+        "/rest/servicedeskapi/customer",
+        Some(json!({"email": "pat@example.com", "displayName": "Pat"})),
+    )
+    .await;
+    c.call(
         "answerApproval",
         Method::POST,
         &format!("/rest/servicedeskapi/request/{hkey}/approval/{approval}"),
