@@ -31,6 +31,12 @@ pub async fn advance_clock(
     Json(json!({"now": crate::clock::iso_time(state.clock.now_secs())})).into_response()
 }
 
+/// `GET /__sim/requests`: the request log, oldest first (`"<METHOD> <path?query>"`).
+pub async fn requests(State(state): State<Arc<SimState>>) -> Response {
+    let log: Vec<String> = state.request_log.lock().iter().cloned().collect();
+    axum::Json(log).into_response()
+}
+
 pub async fn stats(State(state): State<Arc<SimState>>) -> Response {
     Json(state.stats.snapshot()).into_response()
 }

@@ -174,6 +174,12 @@ impl SimHandle {
         self.state.stats.snapshot()
     }
 
+    /// Every request received so far (the last 10,000), oldest first, as
+    /// `"<METHOD> <path?query as received>"`; the same as `GET /__sim/requests`.
+    pub fn request_log(&self) -> Vec<String> {
+        self.state.request_log.lock().iter().cloned().collect()
+    }
+
     /// Moves the simulated clock forward.
     pub fn advance_clock(&self, secs: u64) {
         self.state.clock.advance_secs(secs);

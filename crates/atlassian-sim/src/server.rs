@@ -37,13 +37,22 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/__sim/rate-limit", post(controls::rate_limit))
         .route("/__sim/redirect-uri", post(controls::add_redirect_uri))
         .route("/__sim/stats", get(controls::stats))
+        .route("/__sim/requests", get(controls::requests))
         .fallback(api::dispatch)
         .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .with_state(state)
 }
 
 /// Every answer carries `X-AREQUESTID`, as Jira's do.
+/// Also records every request in the request log.
 async fn request_id(State(state): State<Arc<SimState>>, req: Request, next: Next) -> Response {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
+    state.log_request(req.method().as_str(), &pq);
     let mut resp = next.run(req).await;
     if let Ok(v) = state.next_request_id().parse() {
         resp.headers_mut().insert("x-arequestid", v);

@@ -170,9 +170,24 @@ pub struct SimState {
     pub limiter: Mutex<RateLimiter>,
     pub fault_rng: Mutex<StdRng>,
     pub request_counter: AtomicU64,
+    /// The last [`REQUEST_LOG_CAP`] requests as `"<METHOD> <path?query as received>"`, so tests
+    /// can prove where a client went (e.g. never outside a connection's own site).
+    pub request_log: Mutex<std::collections::VecDeque<String>>,
 }
 
+/// How many requests [`SimState::request_log`] keeps.
+pub const REQUEST_LOG_CAP: usize = 10_000;
+
 impl SimState {
+    /// Appends to the request log, dropping the oldest entry when full.
+    pub fn log_request(&self, method: &str, path_and_query: &str) {
+        let mut log = self.request_log.lock();
+        if log.len() >= REQUEST_LOG_CAP {
+            log.pop_front();
+        }
+        log.push_back(format!("{method} {path_and_query}"));
+    }
+
     pub fn new(cfg: SimConfig, base_url: String) -> SimState {
         let clock = SimClock::default();
         // Seeded dates hang off the start of the current UTC day so that two simulators with the
@@ -261,6 +276,7 @@ impl SimState {
             limiter: Mutex::new(limiter),
             fault_rng: Mutex::new(fault_rng),
             request_counter: AtomicU64::new(0),
+            request_log: Mutex::default(),
         }
     }
 

@@ -132,6 +132,9 @@ pub struct AuthConfig {
     pub token_call_timeout: Duration,
     pub background: BackgroundConfig,
     pub clock: Clock,
+    /// Extra hosts (`host` or `host:port`) a site URL may name besides `*.atlassian.net`:
+    /// custom domains, allowed by the operator (`JIRAGATE_ALLOWED_UPSTREAM_HOSTS`).
+    pub allowed_upstream_hosts: Vec<String>,
 }
 
 impl AuthConfig {
@@ -148,7 +151,19 @@ impl AuthConfig {
             token_call_timeout: Duration::from_secs(20),
             background: BackgroundConfig::default(),
             clock: Clock::system(),
+            allowed_upstream_hosts: Vec::new(),
         }
+    }
+
+    /// Which hosts credentials may be sent to, from the endpoints and the allowed hosts.
+    pub fn upstream_policy(
+        &self,
+    ) -> Result<jiragate_jira::UpstreamPolicy, jiragate_jira::UpstreamError> {
+        jiragate_jira::UpstreamPolicy::new(
+            &self.endpoints.site_url_template,
+            &self.endpoints.api_url,
+            &self.allowed_upstream_hosts,
+        )
     }
 
     /// `<public_url>/oauth/callback`, the redirect URI registered with Atlassian.

@@ -26,6 +26,7 @@ use crate::oauth::{
 };
 use crate::sites::{SiteChoice, SiteDecision, SiteRef, decide_site, subdomain_of_url};
 use crate::tokens::{ConnectionTokenSource, Need, TokenManager};
+use jiragate_jira::{UpstreamError, UpstreamPolicy};
 
 /// Request to create a connection from an Atlassian API token.
 pub struct NewApiTokenConnection {
@@ -127,6 +128,10 @@ pub struct NewOAuthTokens {
     pub subdomain: Option<String>,
     pub api_type: ApiType,
     pub owner: Owner,
+    /// Whether an unregistered `client_id` (with its secret) may be registered as an OAuth
+    /// client of the organization on the way (admin keys only). Without it, an unknown client
+    /// is refused and nothing is stored.
+    pub may_register_client: bool,
 }
 
 impl fmt::Debug for NewOAuthTokens {
@@ -205,6 +210,7 @@ pub struct AuthService {
     jira: JiraClient,
     cfg: Arc<AuthConfig>,
     tokens: TokenManager,
+    policy: Arc<UpstreamPolicy>,
 }
 
 impl fmt::Debug for AuthService {
@@ -223,12 +229,19 @@ impl AuthService {
             jira.http().clone(),
             cfg.clone(),
         );
+        // The engine validates the configuration first; a library user with a broken template
+        // gets the strictest policy (Atlassian Cloud only) rather than none.
+        let policy = cfg.upstream_policy().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid upstream configuration; only Atlassian Cloud is allowed");
+            UpstreamPolicy::atlassian_cloud()
+        });
         AuthService {
             store,
             keyring,
             jira,
             cfg: Arc::new(cfg),
             tokens,
+            policy: Arc::new(policy),
         }
     }
 
@@ -250,6 +263,11 @@ impl AuthService {
 
     pub fn tokens(&self) -> &TokenManager {
         &self.tokens
+    }
+
+    /// Which sites and gateways credentials may be sent to.
+    pub fn upstream_policy(&self) -> &UpstreamPolicy {
+        &self.policy
     }
 
     fn oauth(&self) -> &OAuthHttp {
@@ -295,13 +313,7 @@ impl AuthService {
             ));
         }
         let template = &self.cfg.endpoints.site_url_template;
-        let site_url = req.site.base_url(template);
-        if url::Url::parse(&site_url).is_err() {
-            return Err(AuthError::invalid(
-                "site",
-                format!("{site_url:?} is not a URL"),
-            ));
-        }
+        let site_url = req.site.base_url(&self.policy).map_err(site_error)?;
         let verified = self
             .verify_api_token(&site_url, req.email.trim(), &req.token, req.scoped)
             .await?;
@@ -404,7 +416,7 @@ impl AuthService {
         detected: bool,
     ) -> Result<VerifiedApiToken, AuthError> {
         let cloud_id = self.tenant_cloud_id(site_url).await?;
-        let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &cloud_id);
+        let base = self.policy.gateway_base(&cloud_id).map_err(site_error)?;
         let me = self
             .myself(Target::new(base, auth, "verification"))
             .await
@@ -425,11 +437,12 @@ impl AuthService {
             #[serde(rename = "cloudId")]
             cloud_id: String,
         }
-        let url = format!("{}/_edge/tenant_info", site_url.trim_end_matches('/'));
+        let site = self.policy.check_site_url(site_url).map_err(site_error)?;
+        let url = jiragate_jira::upstream_url(&site, "/_edge/tenant_info").map_err(site_error)?;
         let resp = self
             .jira
             .http()
-            .get(&url)
+            .get(url)
             .timeout(self.cfg.token_call_timeout)
             .send()
             .await
@@ -456,13 +469,23 @@ impl AuthService {
         Ok(info.cloud_id)
     }
 
+    /// `GET /rest/api/3/myself`, accepted only when it is what Jira sends: a JSON object with
+    /// an `accountId`. Any other 2xx (an internal service, a login page) is refused.
     async fn myself(&self, target: Target) -> Result<Myself, JiraError> {
         let src = StaticTokenSource(target);
         let resp = self
             .jira
             .send(&src, JiraRequest::get("/rest/api/3/myself"))
             .await?;
-        resp.json::<Myself>()
+        let me = resp.json::<Myself>().map_err(|_| JiraError::InvalidResponse {
+            message: "/rest/api/3/myself did not answer with Jira's JSON; this is not a Jira Cloud site".to_owned(),
+        })?;
+        if me.account_id.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err(JiraError::InvalidResponse {
+                message: "/rest/api/3/myself answered without an accountId; this is not a Jira Cloud site".to_owned(),
+            });
+        }
+        Ok(me)
     }
 
     // ----- OAuth clients ------------------------------------------------------------------
@@ -525,6 +548,10 @@ impl AuthService {
         req: StartConnect,
     ) -> Result<ConnectStart, AuthError> {
         validate_names(&req.workspace, &req.name)?;
+        let subdomain = match req.subdomain.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(self.requested_subdomain(s)?),
+        };
         let client = self
             .store
             .get_oauth_client(org, &req.oauth_client_id)
@@ -582,7 +609,7 @@ impl AuthService {
                     name: req.name,
                     owner: req.owner,
                     scopes,
-                    subdomain: req.subdomain.map(|s| crate::sites::normalize_subdomain(&s)),
+                    subdomain,
                     api_type: req.api_type,
                     state_hash: oauth::hash_state(authz.state.expose_secret()),
                     sealed_pkce_verifier: sealed_verifier,
@@ -1079,7 +1106,8 @@ impl AuthService {
         org: &OrgId,
         client_id: &str,
         client_secret: Option<SecretString>,
-    ) -> Result<(OAuthClientRecord, SecretString), AuthError> {
+        may_register: bool,
+    ) -> Result<(OAuthClientRecord, SecretString, bool), AuthError> {
         let existing = self
             .store
             .list_oauth_clients(org)
@@ -1087,21 +1115,29 @@ impl AuthService {
             .into_iter()
             .find(|c| c.client_id == client_id);
         match (existing, client_secret) {
-            (Some(rec), Some(secret)) => Ok((rec, secret)),
+            (Some(rec), Some(secret)) => Ok((rec, secret, false)),
             (Some(rec), None) => {
                 let secret = self.client_secret(org, &rec).await?;
-                Ok((rec, secret))
+                Ok((rec, secret, false))
             }
+            (None, Some(_)) if !may_register => Err(AuthError::invalid(
+                "client_id",
+                format!(
+                    "no OAuth client with client_id {} is registered in this organization; an admin key must register it first (POST /api/v1/oauth-clients or `jiragate oauth-clients add`)",
+                    jiragate_jira::quote(client_id)
+                ),
+            )),
             (None, Some(secret)) => {
                 let rec = self
                     .create_oauth_client(org, client_id, secret.clone(), Vec::new())
                     .await?;
-                Ok((rec, secret))
+                Ok((rec, secret, true))
             }
             (None, None) => Err(AuthError::invalid(
                 "client_secret",
                 format!(
-                    "no OAuth client with client_id {client_id:?} is registered; give its client_secret"
+                    "no OAuth client with client_id {} is registered; give its client_secret",
+                    jiragate_jira::quote(client_id)
                 ),
             )),
         }
@@ -1163,59 +1199,81 @@ impl AuthService {
                 ),
             ));
         }
-        let (client, secret) = self
-            .ensure_oauth_client(org, req.client_id.trim(), req.client_secret)
-            .await?;
-        let (grant, resources) = self
-            .validate_oauth_tokens(&client, &secret, &req.refresh_token)
-            .await?;
-        let resource = match decide_site(
-            &resources,
-            req.subdomain.as_deref(),
-            &self.cfg.endpoints.site_url_template,
-        ) {
-            SiteDecision::Chosen(r) => r,
-            SiteDecision::AskUser(choices) => {
-                return Err(AuthError::invalid(
-                    "subdomain",
-                    format!(
-                        "the grant covers several sites ({}); name one with subdomain",
-                        choices
-                            .iter()
-                            .map(|c| c.url.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            SiteDecision::NotFound {
-                requested,
-                available,
-            } => {
-                return Err(AuthError::SiteNotFound {
-                    requested,
-                    available,
-                });
-            }
-            SiteDecision::NoSites => {
-                return Err(AuthError::OAuth {
-                    message: "the grant covers no Jira site".to_owned(),
-                });
-            }
+        let requested = match req.subdomain.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(self.requested_subdomain(s)?),
         };
-        self.create_oauth_connection(
-            org,
-            OAuthConnectionParts {
-                workspace: req.workspace,
-                name: req.name,
-                api_type: req.api_type,
-                owner: req.owner,
-                client_record: client.id.clone(),
-            },
-            &resource,
-            grant,
-        )
-        .await
+        // When the caller also gave an access token, decide the site with it first: a refused
+        // request must not spend (rotate) the caller's refresh token.
+        if let Some(access) = &req.access_token
+            && let Ok(resources) = self.oauth().accessible_resources(access).await
+            && !resources.is_empty()
+        {
+            pick_site(
+                &resources,
+                requested.as_deref(),
+                &self.cfg.endpoints.site_url_template,
+            )?;
+        }
+        let (client, secret, registered_now) = self
+            .ensure_oauth_client(
+                org,
+                req.client_id.trim(),
+                req.client_secret,
+                req.may_register_client,
+            )
+            .await?;
+        let result = async {
+            let (grant, resources) = self
+                .validate_oauth_tokens(&client, &secret, &req.refresh_token)
+                .await?;
+            let resource = pick_site(
+                &resources,
+                requested.as_deref(),
+                &self.cfg.endpoints.site_url_template,
+            )?;
+            self.create_oauth_connection(
+                org,
+                OAuthConnectionParts {
+                    workspace: req.workspace,
+                    name: req.name,
+                    api_type: req.api_type,
+                    owner: req.owner,
+                    client_record: client.id.clone(),
+                },
+                &resource,
+                grant,
+            )
+            .await
+        }
+        .await;
+        if result.is_err() && registered_now {
+            // A refused request leaves nothing behind, not even the client it registered.
+            if let Err(e) = self.store.delete_oauth_client(org, &client.id).await {
+                tracing::warn!(error = %e, "could not remove the OAuth client registered by a refused request");
+            }
+        }
+        result
+    }
+
+    /// A requested site as a subdomain: a name, or a site URL admitted by the upstream policy
+    /// and read back through the site template.
+    fn requested_subdomain(&self, s: &str) -> Result<String, AuthError> {
+        if s.contains("://") {
+            let url = self.policy.check_site_url(s).map_err(site_error)?;
+            return subdomain_of_url(&url, &self.cfg.endpoints.site_url_template).ok_or_else(
+                || {
+                    AuthError::invalid(
+                        "base_url",
+                        format!(
+                            "{} is not a site of this grant's form; give its subdomain",
+                            jiragate_jira::quote(s)
+                        ),
+                    )
+                },
+            );
+        }
+        self.policy.subdomain(s).map_err(site_error)
     }
 
     /// Replaces a connection's credentials after verifying the new ones (never merged).
@@ -1267,8 +1325,11 @@ impl AuthService {
             ) => {
                 let (client, secret) = match client_id {
                     Some(cid) => {
-                        self.ensure_oauth_client(org, cid.trim(), client_secret)
-                            .await?
+                        // Replacing credentials never registers a client on the way.
+                        let (rec, secret, _) = self
+                            .ensure_oauth_client(org, cid.trim(), client_secret, false)
+                            .await?;
+                        (rec, secret)
                     }
                     None => {
                         let id = conn.oauth_client_id.clone().ok_or_else(|| {
@@ -1580,13 +1641,52 @@ fn verification_error(site: &str, e: JiraError) -> AuthError {
 }
 
 fn validate_names(workspace: &str, name: &str) -> Result<(), AuthError> {
-    if workspace.trim().is_empty() {
-        return Err(AuthError::invalid("workspace", "must not be empty"));
-    }
-    if name.trim().is_empty() {
-        return Err(AuthError::invalid("name", "must not be empty"));
-    }
+    jiragate_jira::check_name("workspace", workspace)
+        .map_err(|e| AuthError::invalid("workspace", e.message))?;
+    jiragate_jira::check_name("name", name).map_err(|e| AuthError::invalid("name", e.message))?;
     Ok(())
+}
+
+/// The site of a grant, or the error that tells the caller how to name one.
+fn pick_site(
+    resources: &[AccessibleResource],
+    requested: Option<&str>,
+    template: &str,
+) -> Result<AccessibleResource, AuthError> {
+    match decide_site(resources, requested, template) {
+        SiteDecision::Chosen(r) => Ok(r),
+        SiteDecision::AskUser(choices) => Err(AuthError::invalid(
+            "subdomain",
+            format!(
+                "the grant covers several sites ({}); name one with subdomain",
+                choices
+                    .iter()
+                    .map(|c| c.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        SiteDecision::NotFound {
+            requested,
+            available,
+        } => Err(AuthError::SiteNotFound {
+            requested,
+            available,
+        }),
+        SiteDecision::NoSites => Err(AuthError::OAuth {
+            message: "the grant covers no Jira site".to_owned(),
+        }),
+    }
+}
+
+/// A refused site reference, named by the field the caller gave.
+fn site_error(e: UpstreamError) -> AuthError {
+    let field = match e.field {
+        "subdomain" => "subdomain",
+        "cloud_id" => "cloud_id",
+        _ => "base_url",
+    };
+    AuthError::invalid(field, e.message)
 }
 
 fn owner_label(o: &Owner) -> String {

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use jiragate_jira::{UpstreamError, UpstreamPolicy};
+
 use crate::oauth::AccessibleResource;
 
 /// How a user names a site.
@@ -16,11 +18,13 @@ pub enum SiteRef {
 }
 
 impl SiteRef {
-    /// The site's base URL (no trailing '/').
-    pub fn base_url(&self, site_url_template: &str) -> String {
+    /// The site's base URL (no trailing '/'), admitted by the upstream policy: a valid site
+    /// name, or a Jira Cloud (or operator-allowed) site URL. Anything else is refused here,
+    /// before a request is made.
+    pub fn base_url(&self, policy: &UpstreamPolicy) -> Result<String, UpstreamError> {
         match self {
-            SiteRef::Subdomain(s) => jiragate_jira::urls::site_base(site_url_template, s),
-            SiteRef::BaseUrl(u) => u.trim().trim_end_matches('/').to_owned(),
+            SiteRef::Subdomain(s) => policy.site_base(s),
+            SiteRef::BaseUrl(u) => policy.check_site_url(u),
         }
     }
 
@@ -218,7 +222,9 @@ mod tests {
         );
         assert_eq!(subdomain_of_url("https://example.com", CLOUD), None);
         assert_eq!(
-            SiteRef::BaseUrl("https://acme.atlassian.net/".into()).base_url(CLOUD),
+            SiteRef::BaseUrl("https://acme.atlassian.net/".into())
+                .base_url(&UpstreamPolicy::atlassian_cloud())
+                .unwrap(),
             "https://acme.atlassian.net"
         );
     }

@@ -71,6 +71,16 @@ pub struct Global {
         hide = true
     )]
     pub jira_site_url: String,
+    /// Hosts besides *.atlassian.net that a connection's site URL may name (custom domains),
+    /// comma-separated `host` or `host:port`. Credentials are sent nowhere else.
+    #[arg(
+        long,
+        env = "JIRAGATE_ALLOWED_UPSTREAM_HOSTS",
+        value_delimiter = ',',
+        global = true,
+        hide = true
+    )]
+    pub allowed_upstream_hosts: Vec<String>,
     /// Talk to a running jiragate server instead of the local data dir (uses JIRAGATE_API_KEY).
     #[arg(long, env = "JIRAGATE_SERVER", global = true)]
     pub server: Option<String>,
@@ -330,10 +340,17 @@ pub enum KeysCmd {
     /// Create an API key (printed once).
     #[command(after_help = "Example:\n  jiragate keys create --name ci --scopes execute,proxy")]
     Create {
+        /// A name that says who uses the key (e.g. `ci`, `agent-platform`).
         #[arg(long)]
         name: String,
+        /// Comma-separated: admin, connectors:write, execute, proxy, credentials:read.
         #[arg(long, value_delimiter = ',', default_value = "execute")]
         scopes: Vec<String>,
+        /// A platform key (manages organizations). Locally, on the host that holds the data
+        /// dir, this is how to recover when no platform key is left; remotely, only a platform
+        /// key may create one.
+        #[arg(long)]
+        platform: bool,
     },
     /// List API keys (never the key).
     List,

@@ -51,6 +51,7 @@ pub fn engine_config(
         master_key: secret_env("JIRAGATE_MASTER_KEY")?,
         public_url,
         endpoints: endpoints(g),
+        allowed_upstream_hosts: g.allowed_upstream_hosts.clone(),
         migrate,
         background,
         bootstrap_admin_key: true,

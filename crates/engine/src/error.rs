@@ -8,7 +8,7 @@ use jiragate_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{what} '{id}' not found")]
+    #[error("{what} {} not found", jiragate_jira::quote(id))]
     NotFound { what: &'static str, id: String },
     #[error("invalid {field}: {message}")]
     Validation { field: String, message: String },
@@ -135,6 +135,9 @@ impl From<JiraError> for EngineError {
             JiraError::RateLimited { retry_after, .. } => EngineError::RateLimited {
                 retry_after_secs: retry_after.as_secs().max(1),
             },
+            JiraError::InvalidRequest { field, message } => {
+                EngineError::Validation { field, message }
+            }
             other @ (JiraError::Timeout { .. } | JiraError::Transport { .. }) => {
                 EngineError::Unavailable(other.to_string())
             }

@@ -13,7 +13,8 @@ use jiragate_auth::{AtlassianEndpoints, AuthConfig, AuthService, Keyring};
 use jiragate_catalog::{Catalog, ExecContext, ExecuteOutput};
 use jiragate_jira::{ClientConfig, JiraClient};
 use jiragate_store::{
-    ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionId, HealthCheck, NewApiKey, OrgId, Store,
+    ApiKeyId, ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionId, HealthCheck, NewApiKey,
+    OrgId, Store,
 };
 use jiragate_vault::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +37,9 @@ pub struct EngineConfig {
     /// Base of the OAuth redirect URI.
     pub public_url: String,
     pub endpoints: AtlassianEndpoints,
+    /// Hosts besides `*.atlassian.net` that a site URL may name (custom domains), as `host` or
+    /// `host:port` (`JIRAGATE_ALLOWED_UPSTREAM_HOSTS`).
+    pub allowed_upstream_hosts: Vec<String>,
     /// Apply migrations (otherwise fail when the schema is behind).
     pub migrate: bool,
     /// Run proactive refresh and scheduled health checks.
@@ -95,6 +99,35 @@ impl std::fmt::Display for ConnRef {
     }
 }
 
+/// Who asks for an operation: the holder of an API key, or the operator on the host that holds
+/// the data dir and the master key (the local CLI), who may do anything an installation allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Key(&'a ApiKeyRecord),
+    Operator,
+}
+
+impl Actor<'_> {
+    pub fn is_platform(&self) -> bool {
+        match self {
+            Actor::Key(k) => k.platform,
+            Actor::Operator => true,
+        }
+    }
+}
+
+/// Checks a caller-given name (connection, workspace, organization, key): see
+/// [`jiragate_jira::check_name`]. A refusal is a validation error naming the field.
+pub fn check_name(field: &str, value: &str) -> Result<String, EngineError> {
+    jiragate_jira::check_name(field, value).map_err(|e| EngineError::Validation {
+        field: e.field,
+        message: e.message,
+    })
+}
+
+pub use jiragate_jira::quote;
+pub use jiragate_jira::text::is_forbidden_char;
+
 #[derive(Clone)]
 pub struct Engine {
     pub store: Store,
@@ -142,8 +175,19 @@ impl Engine {
             ));
         }
         let keyring = Keyring::open_or_init(store.clone(), master).await?;
-        let jira = JiraClient::new(ClientConfig::default());
-        let auth_cfg = AuthConfig::new(cfg.endpoints.clone(), cfg.public_url.trim_end_matches('/'));
+        let mut auth_cfg =
+            AuthConfig::new(cfg.endpoints.clone(), cfg.public_url.trim_end_matches('/'));
+        auth_cfg.allowed_upstream_hosts = cfg.allowed_upstream_hosts.clone();
+        let policy = auth_cfg.upstream_policy().map_err(|e| {
+            EngineError::validation(
+                "upstream configuration",
+                format!("{e}; check JIRAGATE_ATLASSIAN_* and JIRAGATE_ALLOWED_UPSTREAM_HOSTS"),
+            )
+        })?;
+        let jira = JiraClient::new(ClientConfig {
+            upstream_policy: Some(policy),
+            ..ClientConfig::default()
+        });
         let auth = AuthService::new(store.clone(), keyring, jira.clone(), auth_cfg);
 
         let (default_org, created) = ensure_default_org(&store).await?;
@@ -168,6 +212,56 @@ impl Engine {
         Ok((engine, boot))
     }
 
+    /// Creates an API key for `actor`: only a platform key or the operator on the host may
+    /// mint a platform key. The key is returned once and stored only as a hash.
+    pub async fn create_api_key_as(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        name: &str,
+        scopes: &[ApiScope],
+        platform: bool,
+    ) -> Result<(ApiKeyRecord, SecretString), EngineError> {
+        if platform && !actor.is_platform() {
+            return Err(EngineError::Forbidden {
+                needed: "platform (only a platform key, or `jiragate keys create --platform` on the host, may create a platform key)".into(),
+            });
+        }
+        self.create_api_key(org, name, scopes, platform).await
+    }
+
+    /// Revokes an API key for `actor`. A platform key can be revoked only by a platform key or
+    /// the operator, and the last active platform key cannot be revoked at all (organization
+    /// management would be lost for good).
+    pub async fn revoke_api_key(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        id: &ApiKeyId,
+    ) -> Result<ApiKeyRecord, EngineError> {
+        let target =
+            self.store
+                .get_api_key(org, id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: "API key",
+                    id: id.to_string(),
+                })?;
+        if target.platform && !actor.is_platform() {
+            return Err(EngineError::Forbidden {
+                needed: "platform (only a platform key may revoke a platform key)".into(),
+            });
+        }
+        self.store
+            .revoke_api_key_keeping_platform(org, id)
+            .await?
+            .ok_or_else(|| EngineError::Conflict {
+                message: format!(
+                    "API key {id} is the last active platform key and cannot be revoked; create another first with `jiragate keys create --platform` on the host that holds the data dir"
+                ),
+            })
+    }
+
     /// Creates an API key; the key is returned once and stored only as a hash.
     pub async fn create_api_key(
         &self,
@@ -176,9 +270,8 @@ impl Engine {
         scopes: &[ApiScope],
         platform: bool,
     ) -> Result<(ApiKeyRecord, SecretString), EngineError> {
-        if name.trim().is_empty() {
-            return Err(EngineError::validation("name", "an API key needs a name"));
-        }
+        let name = check_name("name", name)?;
+        let name = name.as_str();
         let (key, key_hash, prefix) = keys::generate();
         let rec = self
             .store

@@ -36,6 +36,9 @@ pub struct ClientConfig {
     pub user_agent: String,
     /// First backoff delay after a 5xx or connection error; doubles per retry, jittered.
     pub base_backoff: Duration,
+    /// Which bases a credential may be sent to. `None` only checks paths (library use and
+    /// tests against arbitrary local servers); the engine always sets it.
+    pub upstream_policy: Option<crate::upstream::UpstreamPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +52,7 @@ impl Default for ClientConfig {
             max_retry_wait: Duration::from_secs(60),
             user_agent: concat!("jiragate/", env!("CARGO_PKG_VERSION")).to_owned(),
             base_backoff: Duration::from_millis(250),
+            upstream_policy: None,
         }
     }
 }
@@ -78,6 +82,23 @@ const HOP_BY_HOP: [&str; 9] = [
     "trailer",
     "transfer-encoding",
     "upgrade",
+];
+
+/// Headers by which a caller could claim to be someone else, or steer routing, at Jira or at
+/// a front proxy: never forwarded from a proxy caller.
+pub const FORWARDING_HEADERS: [&str; 12] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
 ];
 
 /// Bodies of 401 answers are small; read at most this much to look for scope text.
@@ -402,6 +423,8 @@ impl JiraClient {
         let mut refreshed = false;
         let mut retries: u32 = 0;
         loop {
+            // Checked before every attempt: a refresh may hand back a different target.
+            let url = self.checked_url(&target, call.path_and_query)?;
             let permit = self
                 .inner
                 .limiter
@@ -413,7 +436,7 @@ impl JiraClient {
                 })?;
             let replayable = call.body.replayable();
             let started = Instant::now();
-            let outcome = self.attempt(&mut call, &target).await;
+            let outcome = self.attempt(&mut call, &target, url).await;
             let elapsed = started.elapsed();
             record_metrics(&target, outcome.as_ref().ok(), elapsed);
 
@@ -532,14 +555,28 @@ impl JiraClient {
         }
     }
 
+    /// The URL of one attempt: the target's base must be admitted by the upstream policy and the
+    /// path must stay inside it ([`crate::upstream_url`]). Nothing is sent otherwise.
+    fn checked_url(&self, target: &Target, path_and_query: &str) -> Result<url::Url, JiraError> {
+        if let Some(policy) = &self.inner.cfg.upstream_policy {
+            policy
+                .admit_base(&target.base_url)
+                .map_err(|e| JiraError::InvalidRequest {
+                    field: "base_url".to_owned(),
+                    message: format!("connection {}: {}", target.connection_key, e.message),
+                })?;
+        }
+        target.url(path_and_query)
+    }
+
     /// One HTTP exchange up to the response headers.
     async fn attempt(
         &self,
         call: &mut Call<'_>,
         target: &Target,
+        url: url::Url,
     ) -> Result<reqwest::Response, JiraError> {
         let cfg = &self.inner.cfg;
-        let url = target.url(call.path_and_query);
         let mut rb = self
             .inner
             .http
@@ -652,8 +689,8 @@ fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, JiraError> {
     Ok(map)
 }
 
-/// Removes what must not travel from the proxy caller to Jira: their `Authorization`, `Host`,
-/// hop-by-hop headers and any header the `Connection` header names.
+/// Removes what must not travel from the proxy caller to Jira: their `Authorization`, `Cookie`,
+/// `Host`, hop-by-hop and forwarding headers, and any header the `Connection` header names.
 pub fn strip_for_upstream(mut headers: HeaderMap) -> HeaderMap {
     let named_by_connection: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -665,10 +702,11 @@ pub fn strip_for_upstream(mut headers: HeaderMap) -> HeaderMap {
     for name in named_by_connection {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for name in HOP_BY_HOP.iter().chain(FORWARDING_HEADERS.iter()) {
+        headers.remove(*name);
     }
     headers.remove(header::AUTHORIZATION);
+    headers.remove(header::COOKIE);
     headers.remove(header::HOST);
     headers
 }
@@ -691,6 +729,13 @@ mod tests {
             ("trailer", "x"),
             ("transfer-encoding", "chunked"),
             ("upgrade", "h2c"),
+            ("forwarded", "for=10.0.0.1;host=evil"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "http"),
+            ("x-original-url", "/admin"),
+            ("x-real-ip", "10.0.0.1"),
+            ("cookie", "JSESSIONID=abc"),
             ("accept", "application/json"),
             ("x-atlassian-token", "no-check"),
         ] {

@@ -41,6 +41,19 @@ pub enum JiraError {
     InvalidResponse { message: String },
     #[error("credential problem: {message}")]
     Credential { message: String },
+    /// The request was refused before anything was sent: its URL would leave the connection's
+    /// base, or its input is malformed.
+    #[error("invalid {field}: {message}")]
+    InvalidRequest { field: String, message: String },
+}
+
+impl From<crate::upstream::UpstreamError> for JiraError {
+    fn from(e: crate::upstream::UpstreamError) -> Self {
+        JiraError::InvalidRequest {
+            field: e.field.to_owned(),
+            message: e.message,
+        }
+    }
 }
 
 /// What [`JiraError::MissingScope`] carries when Jira said "scope does not match" without
@@ -101,6 +114,7 @@ impl JiraError {
             JiraError::Transport { .. } => "transport",
             JiraError::InvalidResponse { .. } => "invalid_response",
             JiraError::Credential { .. } => "credential",
+            JiraError::InvalidRequest { .. } => "invalid_request",
         }
     }
 

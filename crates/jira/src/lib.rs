@@ -11,13 +11,17 @@ mod paginate;
 mod request;
 mod retry;
 mod target;
+pub mod text;
+pub mod upstream;
 pub mod urls;
 
-pub use client::{ClientConfig, JiraClient, strip_for_upstream};
+pub use client::{ClientConfig, FORWARDING_HEADERS, JiraClient, strip_for_upstream};
 pub use error::{ErrorBody, JiraError, UNNAMED_SCOPE};
 pub use paginate::{MAX_PAGES, PageStyle};
 pub use request::{JiraRequest, JiraResponse, RequestBody};
 pub use target::{JiraAuth, StaticTokenSource, Target, TokenSource};
+pub use text::{NameError, check_name, quote};
+pub use upstream::{UpstreamError, UpstreamPolicy, upstream_url};
 
 // Re-exported so dependents name the same versions.
 pub use async_trait::async_trait;

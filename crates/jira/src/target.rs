@@ -89,14 +89,10 @@ impl Target {
         }
     }
 
-    /// `base_url` joined with a path that may or may not start with '/'.
-    pub fn url(&self, path_and_query: &str) -> String {
-        let base = self.base_url.trim_end_matches('/');
-        if path_and_query.starts_with('/') {
-            format!("{base}{path_and_query}")
-        } else {
-            format!("{base}/{path_and_query}")
-        }
+    /// The upstream URL of a request: `base_url` plus a checked path-and-query, through
+    /// [`crate::upstream_url`] (the one place upstream URLs are built).
+    pub fn url(&self, path_and_query: &str) -> Result<url::Url, JiraError> {
+        crate::upstream::upstream_url(&self.base_url, path_and_query).map_err(JiraError::from)
     }
 
     /// True when both targets carry the same credential (used to decide whether a refresh

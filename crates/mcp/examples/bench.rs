@@ -38,6 +38,7 @@ fn engine_config(data_dir: PathBuf, endpoints: AtlassianEndpoints) -> EngineConf
         master_key: None,
         public_url: "http://127.0.0.1:8080".to_owned(),
         endpoints,
+        allowed_upstream_hosts: Vec::new(),
         migrate: true,
         background: false,
         bootstrap_admin_key: false,

@@ -61,6 +61,7 @@ impl App {
             master_key: cfg.master_key.clone(),
             public_url: public_url.clone(),
             endpoints: cfg.endpoints.clone(),
+            allowed_upstream_hosts: cfg.allowed_upstream_hosts.clone(),
             migrate: cfg.migrate,
             // The server owns the background task so graceful shutdown can stop it.
             background: false,

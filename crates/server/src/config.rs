@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Per-API-key token bucket; `None` = unlimited.
     pub rate_limit_per_key: Option<RateLimitConfig>,
+    /// Hosts besides `*.atlassian.net` that a site URL may name (custom domains).
+    pub allowed_upstream_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             rate_limit_per_key: Some(RateLimitConfig::default()),
+            allowed_upstream_hosts: Vec::new(),
         }
     }
 }

@@ -133,12 +133,26 @@ pub struct ProblemBody {
     pub extensions: Map<String, Value>,
 }
 
+/// Longest `detail` a problem carries. Messages quote at most ~200 characters of any input
+/// (`jiragate_engine::quote`); this bound catches any path that forgot to, so a 1 MB argument
+/// never comes back as a 1 MB error.
+pub const MAX_DETAIL_CHARS: usize = 2000;
+
+fn bounded_detail(detail: String) -> String {
+    if detail.chars().count() <= MAX_DETAIL_CHARS {
+        return detail;
+    }
+    let mut cut: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+    cut.push_str("… (truncated)");
+    cut
+}
+
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Problem {
             kind,
             status: kind.default_status(),
-            detail: detail.into(),
+            detail: bounded_detail(detail.into()),
             extensions: Box::default(),
             retry_after: None,
             www_authenticate: None,
@@ -167,6 +181,7 @@ impl Problem {
     }
 
     pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        let id = jiragate_engine::quote(&id.to_string());
         Problem::new(ProblemKind::NotFound, format!("{what} {id} does not exist"))
             .with("what", what)
     }

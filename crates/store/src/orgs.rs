@@ -331,6 +331,65 @@ impl Store {
         })
     }
 
+    /// Revokes a key unless it is the last active platform key: `Ok(None)` means refused, so an
+    /// installation can never lose organization management. The check and the update run in
+    /// one write transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the active platform keys
+    /// are locked first), so two concurrent revocations cannot both pass.
+    pub async fn revoke_api_key_keeping_platform(
+        &self,
+        org: &OrgId,
+        id: &ApiKeyId,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        use crate::db::BeginWrite;
+        let lock = matches!(&*self.pool, crate::db::Pool::Postgres(_))
+            .then_some("SELECT id FROM api_keys WHERE platform AND revoked_at IS NULL FOR UPDATE");
+        let op = "revoke_api_key";
+        let row: Option<ApiKeyRow> = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await.op(op)?;
+            if let Some(sql) = lock {
+                sqlx::query(sql).execute(&mut *tx).await.op(op)?;
+            }
+            let target: Option<ApiKeyRow> =
+                sqlx::query_as(select_api_key!("WHERE org_id = $1 AND id = $2"))
+                    .bind(org.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .op(op)?;
+            let Some(target) = target else {
+                return Err(StoreError::NotFound {
+                    what: "API key",
+                    id: id.to_string(),
+                });
+            };
+            if target.platform && target.revoked_at.is_none() {
+                let others: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM api_keys WHERE platform AND revoked_at IS NULL AND id <> $1",
+                )
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .op(op)?;
+                if others == 0 {
+                    return Ok(None);
+                }
+            }
+            let row: Option<ApiKeyRow> = sqlx::query_as(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE org_id = $1 AND id = $2 \
+                 RETURNING id, org_id, name, prefix, scopes, platform, created_at, revoked_at, last_used_at",
+            )
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .bind(DbTime::now())
+            .fetch_optional(&mut *tx)
+            .await
+            .op(op)?;
+            tx.commit().await.op(op)?;
+            row
+        });
+        Ok(row.map(Into::into))
+    }
+
     /// Records that a key was just used.
     pub async fn touch_api_key(&self, org: &OrgId, id: &ApiKeyId) -> Result<(), StoreError> {
         self.touch_api_key_at(org, id, OffsetDateTime::now_utc())

@@ -124,7 +124,7 @@ async fn unknown_site_is_refused_clearly() {
         .unwrap_err();
     assert!(matches!(err, AuthError::Verification { .. }), "{err}");
     assert!(err.to_string().contains("initech"), "{err}");
-    // A host where nothing listens.
+    // A host that is not a Jira site is refused by the upstream policy before any request.
     let err = env
         .svc
         .create_api_token_connection(
@@ -139,7 +139,17 @@ async fn unknown_site_is_refused_clearly() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, AuthError::Verification { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            AuthError::InvalidInput {
+                field: "base_url",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a Jira Cloud site"), "{err}");
     assert!(
         env.store
             .list_connections(&env.org, None)

@@ -450,6 +450,7 @@ async fn bring_your_own_tokens_are_validated_by_one_refresh() {
                 subdomain: Some("globex".to_owned()),
                 api_type: ApiType::Platform,
                 owner: Owner::User("u-1".to_owned()),
+                may_register_client: true,
             },
         )
         .await
@@ -485,6 +486,7 @@ async fn bring_your_own_tokens_are_validated_by_one_refresh() {
                 subdomain: Some("globex".to_owned()),
                 api_type: ApiType::Platform,
                 owner: Owner::Installation,
+                may_register_client: true,
             },
         )
         .await

@@ -129,6 +129,7 @@ async fn no_secret_in_debug_errors_audit_or_database() {
                     subdomain: None,
                     api_type: ApiType::Platform,
                     owner: Owner::Installation,
+                    may_register_client: true,
                 },
             )
             .await

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use jiragate_auth::Keyring;
-use jiragate_engine::{ApiScope, EngineError};
+use jiragate_engine::{Actor, ApiScope, EngineError};
 use jiragate_store::{ApiKeyId, OAuthClientRecordId, Store};
 use jiragate_vault::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -26,20 +26,33 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
     let out = Printer::new(g.output);
     let remote = context::remote(g)?;
     match cmd {
-        KeysCmd::Create { name, scopes } => {
+        KeysCmd::Create {
+            name,
+            scopes,
+            platform,
+        } => {
             let parsed = scopes
                 .iter()
                 .map(|s| ApiScope::parse(s).ok_or_else(|| CliError::usage(format!("unknown scope '{s}': use admin, connectors:write, execute, proxy, credentials:read"))))
                 .collect::<Result<Vec<_>, _>>()?;
             let v = match &remote {
                 Some(rc) => {
-                    rc.post("/api/v1/keys", &json!({"name": name, "scopes": scopes}))
-                        .await?
+                    rc.post(
+                        "/api/v1/keys",
+                        &json!({"name": name, "scopes": scopes, "platform": platform}),
+                    )
+                    .await?
                 }
                 None => {
                     let e = context::local(g).await?;
                     let (rec, key) = e
-                        .create_api_key(&e.default_org, &name, &parsed, false)
+                        .create_api_key_as(
+                            Actor::Operator,
+                            &e.default_org,
+                            &name,
+                            &parsed,
+                            platform,
+                        )
                         .await?;
                     let mut v = to_value(&rec);
                     v["key"] = Value::String(key.expose_secret().to_string());
@@ -98,10 +111,8 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
                     let kid: ApiKeyId = id
                         .parse()
                         .map_err(|_| CliError::not_found(format!("no API key '{id}'")))?;
-                    e.store
-                        .revoke_api_key(&e.default_org, &kid)
-                        .await
-                        .map_err(store_err)?;
+                    e.revoke_api_key(Actor::Operator, &e.default_org, &kid)
+                        .await?;
                 }
             }
             out.note("revoked");

@@ -60,6 +60,7 @@ fn server_config(
         endpoints,
         migrate,
         cors_origins: cors,
+        allowed_upstream_hosts: g.allowed_upstream_hosts.clone(),
         ..ServerConfig::default()
     })
 }

@@ -451,3 +451,45 @@ async fn master_key_rotation_keeps_connections_usable() {
         all_output(&o)
     );
 }
+
+/// The last platform key cannot be revoked; `keys create --platform` on the host mints a new
+/// one (the recovery path the README describes), after which the old one can go.
+#[tokio::test(flavor = "multi_thread")]
+async fn platform_key_recovery_on_the_host() {
+    let env = Env::new().await;
+    let o = env.jg(&["keys", "list", "--output", "json"]).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let keys: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let first = keys
+        .as_array()
+        .and_then(|a| a.iter().find(|k| k["platform"] == true))
+        .expect("the bootstrap platform key")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = env.jg(&["keys", "revoke", &first]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("keys create --platform"),
+        "{}",
+        all_output(&o)
+    );
+    let o = env
+        .jg(&[
+            "keys",
+            "create",
+            "--name",
+            "recovered",
+            "--scopes",
+            "admin",
+            "--platform",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["platform"], true, "{v}");
+    let o = env.jg(&["keys", "revoke", &first]).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+}

@@ -17,6 +17,7 @@ pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
         master_key: None,
         public_url: "http://127.0.0.1:9".into(),
         endpoints: endpoints(sim),
+        allowed_upstream_hosts: Vec::new(),
         migrate: true,
         background: false,
         bootstrap_admin_key: true,

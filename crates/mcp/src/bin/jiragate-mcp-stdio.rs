@@ -46,6 +46,9 @@ async fn main() -> ExitCode {
         master_key: None,
         public_url: "http://127.0.0.1:8080".to_owned(),
         endpoints,
+        allowed_upstream_hosts: env("JIRAGATE_ALLOWED_UPSTREAM_HOSTS")
+            .map(|h| h.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         migrate: true,
         background: false,
         bootstrap_admin_key: false,

@@ -47,6 +47,7 @@ impl Fixture {
                 api_url: sim.info.api_url.clone(),
                 site_url_template: sim.info.site_url.clone(),
             },
+            allowed_upstream_hosts: Vec::new(),
             migrate: true,
             background: false,
             bootstrap_admin_key: false,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jiragate_engine::{ApiScope, EngineError};
+use jiragate_engine::{Actor, ApiScope, EngineError};
 use jiragate_store::ApiKeyId;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -20,14 +20,7 @@ use crate::views::{
 };
 
 fn check_label(field: &str, value: &str) -> Result<String, Problem> {
-    let v = value.trim();
-    if v.is_empty() || v.len() > 200 || v.contains('/') {
-        return Err(Problem::validation(
-            field,
-            "must be 1 to 200 characters without `/`",
-        ));
-    }
-    Ok(v.to_owned())
+    Ok(jiragate_engine::check_name(field, value)?)
 }
 
 /// Create an organization (platform keys only).
@@ -156,14 +149,15 @@ pub async fn create_key(
         })?;
         scopes.push(scope);
     }
-    if body.platform && !caller.key.platform {
-        return Err(Problem::forbidden(
-            "only a platform key may create a platform key",
-        ));
-    }
     let (record, secret) = state
         .engine()
-        .create_api_key(&caller.org, &name, &scopes, body.platform)
+        .create_api_key_as(
+            Actor::Key(&caller.key),
+            &caller.org,
+            &name,
+            &scopes,
+            body.platform,
+        )
         .await?;
     audit(
         &state,
@@ -217,10 +211,8 @@ pub async fn revoke_key(
     let key_id: ApiKeyId = id.parse().map_err(|_| Problem::not_found("api key", &id))?;
     state
         .engine()
-        .store
-        .revoke_api_key(&caller.org, &key_id)
-        .await
-        .map_err(EngineError::from)?;
+        .revoke_api_key(Actor::Key(&caller.key), &caller.org, &key_id)
+        .await?;
     audit(
         &state,
         &caller,

@@ -34,32 +34,16 @@ pub(crate) fn parse_api_type(raw: Option<&str>, field: &str) -> Result<ApiType, 
     }
 }
 
-fn workspace_or_default(ws: Option<String>) -> Result<String, Problem> {
-    let ws = ws.map(|w| w.trim().to_owned()).unwrap_or_default();
-    if ws.is_empty() {
+pub(crate) fn workspace_or_default(ws: Option<String>) -> Result<String, Problem> {
+    let ws = ws.unwrap_or_default();
+    if ws.trim().is_empty() && !ws.chars().any(jiragate_engine::is_forbidden_char) {
         return Ok(DEFAULT_WORKSPACE.to_owned());
     }
-    if ws.contains('/') {
-        return Err(Problem::validation(
-            "workspace_name",
-            "must not contain `/`",
-        ));
-    }
-    Ok(ws)
+    Ok(jiragate_engine::check_name("workspace_name", &ws)?)
 }
 
 fn check_name(name: &str) -> Result<String, Problem> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Problem::validation("name", "must not be empty"));
-    }
-    if name.len() > 200 || name.contains('/') {
-        return Err(Problem::validation(
-            "name",
-            "must be at most 200 characters and must not contain `/`",
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(jiragate_engine::check_name("name", name)?)
 }
 
 fn site_ref(cfg: &ReplicationConfig) -> Result<Option<SiteRef>, Problem> {
@@ -71,15 +55,7 @@ fn site_ref(cfg: &ReplicationConfig) -> Result<Option<SiteRef>, Problem> {
         (Some(s), None) if !s.trim().is_empty() => {
             Ok(Some(SiteRef::Subdomain(s.trim().to_owned())))
         }
-        (None, Some(u)) if !u.trim().is_empty() => {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(Problem::validation(
-                    "replication_config.base_url",
-                    "must be an http(s) URL",
-                ));
-            }
-            Ok(Some(SiteRef::BaseUrl(u.trim().to_owned())))
-        }
+        (None, Some(u)) if !u.trim().is_empty() => Ok(Some(SiteRef::BaseUrl(u.trim().to_owned()))),
         _ => Ok(None),
     }
 }
@@ -132,15 +108,18 @@ async fn sole_oauth_client_id(state: &AppState, org: &OrgId) -> ApiResult<String
     }
 }
 
+/// Registering an OAuth client is an admin operation, also when it happens on the way.
 async fn create_from_credentials(
     state: &AppState,
-    org: &OrgId,
+    caller: &Caller,
     workspace: String,
     name: String,
     creds: CredentialsInput,
     rc: ReplicationConfig,
     owner: Owner,
 ) -> ApiResult<Connection> {
+    let org = &caller.org;
+    let may_register_client = caller.has(ApiScope::Admin);
     let api_type = parse_api_type(rc.api_type.as_deref(), "replication_config.api_type")?;
     let site = site_ref(&rc)?;
     let auth = &state.engine().auth;
@@ -167,6 +146,7 @@ async fn create_from_credentials(
                     subdomain,
                     api_type,
                     owner,
+                    may_register_client,
                 },
             )
             .await
@@ -231,7 +211,7 @@ pub async fn create_connector(
     };
     let conn = create_from_credentials(
         &state,
-        &caller.org,
+        &caller,
         workspace,
         name,
         body.credentials,

@@ -15,7 +15,7 @@ use crate::caller::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::html;
 use crate::problem::{ApiResult, Problem, ProblemBody};
-use crate::routes::connectors::{DEFAULT_WORKSPACE, audit, parse_api_type};
+use crate::routes::connectors::{audit, parse_api_type};
 use crate::state::AppState;
 use crate::views::{
     ChooseSiteRequest, CreateOAuthClientRequest, CreateSessionRequest, CreateSessionResponse,
@@ -152,18 +152,8 @@ pub async fn create_session(
     caller.require(ApiScope::ConnectorsWrite)?;
     let oauth_client_id = parse_client_id(&body.oauth_client_id)
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.contains('/') {
-        return Err(Problem::validation(
-            "name",
-            "must be non-empty and must not contain `/`",
-        ));
-    }
-    let workspace = body
-        .workspace_name
-        .map(|w| w.trim().to_owned())
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
+    let name = jiragate_engine::check_name("name", &body.name)?;
+    let workspace = crate::routes::connectors::workspace_or_default(body.workspace_name)?;
     let owner = match body.owner {
         Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
         _ => Owner::Installation,

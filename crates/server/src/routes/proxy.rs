@@ -45,6 +45,15 @@ const REQUEST_DROPPED: &[&str] = &[
 /// Response headers from Jira the caller must not get (a session cookie is a credential).
 const RESPONSE_DROPPED: &[&str] = &["set-cookie", "content-length"];
 
+/// Every header the caller sends that must not reach Jira: [`REQUEST_DROPPED`] plus the
+/// forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Original-URL`, `X-Real-IP` …).
+fn request_dropped() -> impl Iterator<Item = &'static str> {
+    REQUEST_DROPPED
+        .iter()
+        .chain(jiragate_jira::FORWARDING_HEADERS.iter())
+        .copied()
+}
+
 fn connection_named(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::CONNECTION)
@@ -58,11 +67,15 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
 
 /// Copy `src` minus hop-by-hop headers, headers named in `Connection`, and `extra` drops.
 pub fn filter_headers(src: &HeaderMap, extra: &[&str]) -> HeaderMap {
+    filter_headers_by(src, |n| extra.contains(&n))
+}
+
+fn filter_headers_by(src: &HeaderMap, drop: impl Fn(&str) -> bool) -> HeaderMap {
     let named = connection_named(src);
     let mut out = HeaderMap::with_capacity(src.len());
     for (name, value) in src {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || extra.contains(&n) || named.iter().any(|c| c == n) {
+        if HOP_BY_HOP.contains(&n) || drop(n) || named.iter().any(|c| c == n) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -131,14 +144,9 @@ pub async fn proxy(
     let conn = resolve(&state, &caller.org, &id).await?;
 
     let path = path.trim_start_matches('/');
-    if path.split('/').any(|seg| seg == ".." || seg == ".") {
-        return Err(Problem::validation(
-            "path",
-            "must not contain `.` or `..` segments",
-        ));
-    }
-    // Forward the path as the caller encoded it (a decoded `%2F` in an issue key or a JQL
-    // fragment would change its meaning); the decoded form above only guards against `..`.
+    // Forward the path as the caller encoded it. Whether it stays inside the connection's site
+    // (no `..`, `\`, encoded separators, double encodings …) is decided in one place for every
+    // upstream call: `jiragate_jira::upstream_url`, which refuses with a 422 before sending.
     let raw_path = raw_jira_path(req.uri().path()).unwrap_or(path);
     let mut path_and_query = format!("/{}", raw_path.trim_start_matches('/'));
     if let Some(q) = req.uri().query() {
@@ -146,7 +154,7 @@ pub async fn proxy(
         path_and_query.push_str(q);
     }
     let method = req.method().clone();
-    let headers = filter_headers(req.headers(), REQUEST_DROPPED);
+    let headers = filter_headers_by(req.headers(), |n| request_dropped().any(|d| d == n));
     let body = upstream_body(req).await?;
 
     // The engine's token source injects the credential (and refreshes once on a 401 when the
@@ -194,7 +202,11 @@ mod tests {
         h.insert("x-organization-id", HeaderValue::from_static("org"));
         h.insert("accept", HeaderValue::from_static("application/json"));
         h.insert("x-atlassian-token", HeaderValue::from_static("no-check"));
-        let out = filter_headers(&h, REQUEST_DROPPED);
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        h.insert("x-original-url", HeaderValue::from_static("/admin"));
+        h.insert("x-real-ip", HeaderValue::from_static("10.0.0.1"));
+        let out = filter_headers_by(&h, |n| request_dropped().any(|d| d == n));
         let names: Vec<_> = out.keys().map(|k| k.as_str().to_owned()).collect();
         assert_eq!(names, vec!["accept", "x-atlassian-token"]);
     }
