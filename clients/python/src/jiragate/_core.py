@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import ConfigurationError, RateLimitedError, error_from_response, is_problem
+from .errors import ConfigurationError, error_from_response, is_problem, parse_retry_after
 from .models import CredentialFor
 
 __version__ = "0.1.0"
@@ -260,8 +260,6 @@ def retry_delay(call: Call, response: httpx.Response, attempt: int, s: Settings)
     """
     if response.status_code != 429 or not call.idempotent or attempt >= s.max_retries:
         return None
-    from .errors import parse_retry_after
-
     wait = parse_retry_after(response.headers.get("retry-after"))
     if wait is None:
         # No header: back off exponentially (1, 2, 4 s ...), still bounded.
@@ -294,13 +292,8 @@ def list_data(response: httpx.Response) -> list[Any]:
     raise ValueError("expected a {data: [...]} list answer")
 
 
-def rate_limited(response: httpx.Response) -> bool:
-    return response.status_code == 429
-
-
 __all__ = [
     "Call",
-    "RateLimitedError",
     "Settings",
     "check",
     "connector_ref",

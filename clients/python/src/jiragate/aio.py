@@ -467,7 +467,7 @@ class AsyncConnector:
         """Run the tool ``name`` (as named by :meth:`as_tools`) with the model's arguments."""
         tool = (await self.toolset()).get(name)
         call = parse_tool_call({"name": name, "arguments": arguments})
-        return await self.execute(tool.entity, tool.action, call.arguments)
+        return await self.execute(tool.entity, tool.action, call.arguments, read_only=tool.read_only)
 
     async def run_tool_call(self, call: Mapping[str, Any] | Any) -> dict[str, Any]:
         """Run a model's tool call (OpenAI, Anthropic or MCP shape) and answer it in the same
@@ -475,7 +475,7 @@ class AsyncConnector:
         tc = parse_tool_call(call)
         try:
             tool = (await self.toolset()).get(tc.name)
-            result = await self.execute(tool.entity, tool.action, tc.arguments)
+            result = await self.execute(tool.entity, tool.action, tc.arguments, read_only=tool.read_only)
         except APIError as e:
             return tool_result(tc, error_text(e), True)
         except KeyError as e:

@@ -464,7 +464,7 @@ class Connector:
         """Run the tool ``name`` (as named by :meth:`as_tools`) with the model's arguments."""
         tool = self.toolset().get(name)
         call = parse_tool_call({"name": name, "arguments": arguments})
-        return self.execute(tool.entity, tool.action, call.arguments)
+        return self.execute(tool.entity, tool.action, call.arguments, read_only=tool.read_only)
 
     def run_tool_call(self, call: Mapping[str, Any] | Any) -> dict[str, Any]:
         """Run a model's tool call (OpenAI, Anthropic or MCP shape) and answer it in the same
@@ -472,7 +472,7 @@ class Connector:
         tc = parse_tool_call(call)
         try:
             tool = self.toolset().get(tc.name)
-            result = self.execute(tool.entity, tool.action, tc.arguments)
+            result = self.execute(tool.entity, tool.action, tc.arguments, read_only=tool.read_only)
         except APIError as e:
             return tool_result(tc, error_text(e), True)
         except KeyError as e:

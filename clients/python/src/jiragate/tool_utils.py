@@ -175,7 +175,7 @@ def wrap_action(
         aconn = connector
 
         async def afn(**kwargs: Any) -> Any:
-            result = await aconn.execute(entity, action, _params(renames, kwargs))
+            result = await aconn.execute(entity, action, _params(renames, kwargs), read_only=tool.read_only)
             out = shape(result)
             return await out if inspect.isawaitable(out) else out
 
@@ -184,7 +184,7 @@ def wrap_action(
         sconn = connector
 
         def sfn(**kwargs: Any) -> Any:
-            return shape(sconn.execute(entity, action, _params(renames, kwargs)))
+            return shape(sconn.execute(entity, action, _params(renames, kwargs), read_only=tool.read_only))
 
         fn = sfn
     _decorate(fn, tool, name, sig)
