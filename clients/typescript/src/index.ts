@@ -1,0 +1,48 @@
+export {
+  Connector,
+  ConnectSessions,
+  Connectors,
+  Jiragate,
+  Keys,
+  OAuthClients,
+  Organizations,
+  Proxy,
+  VERSION,
+} from "./client.js";
+export type {
+  Call,
+  ConnectTarget,
+  CreateConnectorInput,
+  ExecuteOptions,
+  GetCredentialInput,
+  JiragateOptions,
+  ProxyRequestOptions,
+  QueryValue,
+  StreamOptions,
+} from "./client.js";
+export {
+  ApiError,
+  AuthenticationError,
+  ConfigurationError,
+  ConflictError,
+  ERROR_TYPES,
+  GatewayTimeoutError,
+  InternalServerError,
+  InvalidRequestError,
+  JiragateError,
+  MethodNotAllowedError,
+  MissingScopeError,
+  NeedsReauthError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  RateLimitedError,
+  TransportError,
+  UnavailableError,
+  UnsupportedMediaTypeError,
+  UpstreamError,
+  errorFromResponse,
+  parseRetryAfter,
+} from "./errors.js";
+export type * from "./types.js";
+export type { components, paths } from "./generated/openapi.js";
