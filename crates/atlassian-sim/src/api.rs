@@ -15,7 +15,7 @@ use crate::call::{Call, Caller};
 use crate::clock::iso_time;
 use crate::faults::{self, DropConnection, Fault};
 use crate::handlers;
-use crate::ratelimit::Decision;
+use crate::ratelimit::{Decision, Timing};
 use crate::reply::Reply;
 use crate::routes::{self, Match};
 use crate::state::{SimState, Stats};
@@ -95,8 +95,10 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     let fault = faults::roll(&state, &state.cfg.faults);
     let decision = {
         let mut limiter = state.limiter.lock();
-        if limiter.is_violation(&caller.credential, now_ms) {
-            Stats::bump(&state.stats.retry_after_violations);
+        match limiter.timing(&caller.credential, now_ms) {
+            Timing::Violation => Stats::bump(&state.stats.retry_after_violations),
+            Timing::InFlight => Stats::bump(&state.stats.retry_after_in_flight),
+            Timing::Allowed => {}
         }
         if fault == Fault::TooManyRequests {
             limiter.block(&caller.credential, now_ms + 1000);

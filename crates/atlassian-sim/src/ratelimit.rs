@@ -35,8 +35,28 @@ pub struct RateLimiter {
     /// Per-credential overrides, keyed by credential identity.
     credential_limits: HashMap<String, Option<u32>>,
     windows: HashMap<(String, usize), Window>,
-    /// When each credential may call again after a 429.
-    blocked_until_ms: HashMap<String, i64>,
+    /// When each credential was sent a 429, and when it may call again.
+    blocked: HashMap<String, Block>,
+}
+
+#[derive(Clone, Copy)]
+struct Block {
+    since_ms: i64,
+    until_ms: i64,
+}
+
+/// A request that arrives this soon after its credential got a 429 was already on the wire when
+/// the 429 left: no client could have held it back, so it is not a violation (it is counted in
+/// `retry_after_in_flight` instead).
+pub const IN_FLIGHT_GRACE_MS: i64 = 100;
+
+/// Whether a request arrived inside a Retry-After window, and whether it could have known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    Allowed,
+    /// Inside the window, but within [`IN_FLIGHT_GRACE_MS`] of the 429.
+    InFlight,
+    Violation,
 }
 
 impl RateLimiter {
@@ -46,7 +66,7 @@ impl RateLimiter {
             site_limits: HashMap::new(),
             credential_limits: HashMap::new(),
             windows: HashMap::new(),
-            blocked_until_ms: HashMap::new(),
+            blocked: HashMap::new(),
         }
     }
 
@@ -68,17 +88,36 @@ impl RateLimiter {
         };
     }
 
-    /// True when the credential calls again before the Retry-After it was given elapsed.
+    /// True when the credential calls again before the Retry-After it was given elapsed (and
+    /// not merely in flight when the 429 was sent).
+    #[cfg(test)]
     pub fn is_violation(&self, credential: &str, now_ms: i64) -> bool {
-        self.blocked_until_ms
-            .get(credential)
-            .is_some_and(|until| now_ms < *until)
+        self.timing(credential, now_ms) == Timing::Violation
+    }
+
+    pub fn timing(&self, credential: &str, now_ms: i64) -> Timing {
+        match self.blocked.get(credential) {
+            Some(b) if now_ms < b.until_ms && now_ms < b.since_ms + IN_FLIGHT_GRACE_MS => {
+                Timing::InFlight
+            }
+            Some(b) if now_ms < b.until_ms => Timing::Violation,
+            _ => Timing::Allowed,
+        }
     }
 
     /// Records a 429 sent for another reason (fault injection).
     pub fn block(&mut self, credential: &str, until_ms: i64) {
-        self.blocked_until_ms
-            .insert(credential.to_owned(), until_ms);
+        self.block_at(credential, until_ms - 1000, until_ms);
+    }
+
+    fn block_at(&mut self, credential: &str, since_ms: i64, until_ms: i64) {
+        // A 429 sent while already blocked does not restart the in-flight grace.
+        let since_ms = match self.blocked.get(credential) {
+            Some(b) if since_ms < b.until_ms => b.since_ms,
+            _ => since_ms,
+        };
+        self.blocked
+            .insert(credential.to_owned(), Block { since_ms, until_ms });
     }
 
     pub fn check(&mut self, credential: &str, site: usize, now_ms: i64) -> Decision {
@@ -104,8 +143,7 @@ impl RateLimiter {
         let reset_ms = w.start_ms + window_ms;
         if w.count >= limit {
             let retry_after_secs = ((reset_ms - now_ms) + 999).div_euclid(1000).max(1);
-            self.blocked_until_ms
-                .insert(credential.to_owned(), now_ms + retry_after_secs * 1000);
+            self.block_at(credential, now_ms, now_ms + retry_after_secs * 1000);
             return Decision::Limited {
                 limit,
                 retry_after_secs,
@@ -144,7 +182,9 @@ mod tests {
             panic!("expected 429")
         };
         assert_eq!(retry_after_secs, 60);
-        assert!(r.is_violation("a", t + 3));
+        assert_eq!(r.timing("a", t + 3), Timing::InFlight);
+        assert!(!r.is_violation("a", t + 3));
+        assert!(r.is_violation("a", t + 2 + IN_FLIGHT_GRACE_MS));
         assert!(!r.is_violation("b", t + 3));
         assert!(matches!(r.check("b", 0, t + 3), Decision::Allowed { .. }));
         assert!(matches!(

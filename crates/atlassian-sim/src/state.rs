@@ -105,6 +105,7 @@ pub struct Stats {
     pub refresh_reuse_late: AtomicU64,
     pub rate_limited: AtomicU64,
     pub retry_after_violations: AtomicU64,
+    pub retry_after_in_flight: AtomicU64,
     pub requests: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -125,6 +126,7 @@ impl Stats {
             refresh_token_reuse_late: self.refresh_reuse_late.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             retry_after_violations: self.retry_after_violations.load(Ordering::Relaxed),
+            retry_after_in_flight: self.retry_after_in_flight.load(Ordering::Relaxed),
             requests: self.requests.lock().clone(),
         }
     }
@@ -141,6 +143,10 @@ pub struct SimStats {
     pub refresh_token_reuse_late: u64,
     pub rate_limited: u64,
     pub retry_after_violations: u64,
+    /// Requests inside a Retry-After window that arrived within 100 ms of the 429, i.e. were
+    /// already on the wire (not violations).
+    #[serde(default)]
+    pub retry_after_in_flight: u64,
     /// `"<METHOD> <route template>"` -> count, e.g. `"GET /rest/api/3/issue/{issueIdOrKey}"`.
     pub requests: BTreeMap<String, u64>,
 }

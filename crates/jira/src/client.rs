@@ -242,6 +242,8 @@ struct Call<'a> {
     body: BodySource,
     /// Per-attempt total timeout (buffered calls) or header-only timeout (proxy).
     buffered: bool,
+    /// The request only reads (a POST search): retried like a GET.
+    read_only: bool,
 }
 
 impl JiraClient {
@@ -315,6 +317,7 @@ impl JiraClient {
             headers,
             body,
             buffered: true,
+            read_only: req.read_only,
         };
         let mut connection = String::new();
         let work = async {
@@ -396,6 +399,7 @@ impl JiraClient {
             headers: strip_for_upstream(headers),
             body: BodySource::from_raw(body),
             buffered: false,
+            read_only: false,
         };
         let mut connection = String::new();
         let work = self.run(src, call, deadline, &mut connection);
@@ -419,12 +423,13 @@ impl JiraClient {
         let cfg = &self.inner.cfg;
         let mut target = src.target().await?;
         connection_out.clone_from(&target.connection_key);
-        let idempotent = retry::is_idempotent(&call.method);
+        let idempotent = call.read_only || retry::is_idempotent(&call.method);
         let mut refreshed = false;
         let mut retries: u32 = 0;
         loop {
             // Checked before every attempt: a refresh may hand back a different target.
             let url = self.checked_url(&target, call.path_and_query)?;
+            self.wait_for_hold(&target.connection_key, deadline).await?;
             let permit = self
                 .inner
                 .limiter
@@ -434,6 +439,16 @@ impl JiraClient {
                     connection: target.connection_key.clone(),
                     message: "client is shutting down".to_owned(),
                 })?;
+            // A 429 may have arrived for this connection while we waited for the slot.
+            if self
+                .inner
+                .limiter
+                .held_until(&target.connection_key)
+                .is_some()
+            {
+                drop(permit);
+                continue;
+            }
             let replayable = call.body.replayable();
             let started = Instant::now();
             let outcome = self.attempt(&mut call, &target, url).await;
@@ -497,6 +512,10 @@ impl JiraClient {
                 let wait = demanded.unwrap_or_else(|| {
                     retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait)
                 });
+                // Every request of this connection waits, not only this one.
+                if let Some(until) = Instant::now().checked_add(wait) {
+                    self.inner.limiter.hold_until(&target.connection_key, until);
+                }
                 let within_budget = replayable
                     && retries < cfg.max_retries
                     && wait <= cfg.max_retry_wait
@@ -547,11 +566,53 @@ impl JiraClient {
                 }
             }
 
+            self.pace(&target.connection_key, &response);
             return Ok(Final::Answer {
                 response,
                 target,
                 _permit: Some(permit),
             });
+        }
+    }
+
+    /// Waits while the connection is on a rate-limit hold. A hold that would outlast the call's
+    /// budget answers `RateLimited` at once (with the time to wait), instead of keeping the
+    /// caller until its deadline.
+    async fn wait_for_hold(
+        &self,
+        connection_key: &str,
+        deadline: Instant,
+    ) -> Result<(), JiraError> {
+        let cfg = &self.inner.cfg;
+        while let Some(until) = self.inner.limiter.held_until(connection_key) {
+            let wait = until.saturating_duration_since(Instant::now());
+            if until >= deadline || wait > cfg.max_retry_wait {
+                return Err(JiraError::RateLimited {
+                    connection: connection_key.to_owned(),
+                    retry_after: wait,
+                });
+            }
+            metrics::counter!("jiragate_upstream_rate_limit_waits_total").increment(1);
+            tokio::time::sleep_until(until).await;
+        }
+        Ok(())
+    }
+
+    /// Paces before the limit is hit: an answer that says the budget is spent
+    /// (`X-RateLimit-Remaining: 0`) holds the connection until the reset it names.
+    fn pace(&self, connection_key: &str, response: &reqwest::Response) {
+        let spent = response
+            .headers()
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        if !spent {
+            return;
+        }
+        if let Some(wait) = retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc())
+            && let Some(until) = Instant::now().checked_add(wait)
+        {
+            self.inner.limiter.hold_until(connection_key, until);
         }
     }
 

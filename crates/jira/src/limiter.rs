@@ -1,10 +1,14 @@
-//! Per-connection concurrency limit: one semaphore per `connection_key`, created on demand and
-//! forgotten once nothing uses it (the map holds only weak references).
+//! Per-connection state shared by every request of this process: a concurrency limit (one
+//! semaphore per `connection_key`, created on demand and forgotten once nothing uses it; the map
+//! holds only weak references) and a rate-limit hold. When Jira answers 429 (or says the budget
+//! is spent), the whole connection waits until the time Jira named, not just the request that
+//! saw it: Atlassian counts and penalises per credential.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Sweeping dead entries costs O(n); do it only when the map has grown this much.
 const SWEEP_AT_LEAST: usize = 32;
@@ -13,6 +17,9 @@ const SWEEP_AT_LEAST: usize = 32;
 pub(crate) struct ConnectionLimiter {
     permits_per_connection: usize,
     slots: Mutex<Slots>,
+    /// Until when each connection must not call Jira. Strong entries (a hold must outlive the
+    /// requests that saw it), pruned once expired.
+    holds: Mutex<HashMap<String, Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -29,7 +36,30 @@ impl ConnectionLimiter {
                 by_connection: HashMap::new(),
                 sweep_at: SWEEP_AT_LEAST,
             }),
+            holds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Holds every request of `connection_key` back until `until` (extends, never shortens).
+    pub(crate) fn hold_until(&self, connection_key: &str, until: Instant) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if holds.len() >= SWEEP_AT_LEAST {
+            holds.retain(|_, t| *t > now);
+        }
+        let entry = holds.entry(connection_key.to_owned()).or_insert(until);
+        if *entry < until {
+            *entry = until;
+        }
+    }
+
+    /// The time this connection may call again, if it is on hold now.
+    pub(crate) fn held_until(&self, connection_key: &str) -> Option<Instant> {
+        let holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds
+            .get(connection_key)
+            .copied()
+            .filter(|t| *t > Instant::now())
     }
 
     fn semaphore(&self, connection_key: &str) -> Arc<Semaphore> {
@@ -104,6 +134,22 @@ mod tests {
             .await
             .expect("released permit is reusable")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn holds_extend_per_connection_and_expire() {
+        let limiter = ConnectionLimiter::new(1);
+        let now = Instant::now();
+        limiter.hold_until("a", now + Duration::from_millis(200));
+        limiter.hold_until("a", now + Duration::from_millis(50));
+        assert_eq!(
+            limiter.held_until("a"),
+            Some(now + Duration::from_millis(200)),
+            "a shorter hold never shortens a longer one"
+        );
+        assert_eq!(limiter.held_until("b"), None);
+        tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(limiter.held_until("a"), None);
     }
 
     #[tokio::test]

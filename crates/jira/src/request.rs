@@ -35,6 +35,9 @@ pub struct JiraRequest {
     pub query: Vec<(String, String)>,
     pub body: RequestBody,
     pub headers: Vec<(String, String)>,
+    /// A read sent as POST (`/search/jql`, approximate count, JQL parse, bulk fetch): safe to
+    /// repeat after a 5xx or a lost connection, like a GET.
+    pub read_only: bool,
 }
 
 impl JiraRequest {
@@ -45,6 +48,7 @@ impl JiraRequest {
             query: Vec::new(),
             body: RequestBody::None,
             headers: Vec::new(),
+            read_only: false,
         }
     }
 
@@ -82,6 +86,12 @@ impl JiraRequest {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Marks a POST (or other non-idempotent method) as a read that may be retried like a GET.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     pub fn json(mut self, value: Value) -> Self {

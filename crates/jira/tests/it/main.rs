@@ -7,6 +7,7 @@ mod limits;
 mod metrics_export;
 mod pagination;
 mod proxy;
+mod rate_limits;
 mod retries;
 mod sim;
 mod support;

@@ -208,6 +208,17 @@ async fn post_and_patch_are_never_retried_on_5xx() {
 }
 
 #[tokio::test]
+async fn reads_sent_as_post_are_retried_like_gets() {
+    let (base, log) = serve(flaky(StatusCode::SERVICE_UNAVAILABLE, 2, vec![])).await;
+    let client = JiraClient::new(fast_config());
+    let src = StaticTokenSource(basic_target(&base));
+    let search =
+        JiraRequest::post("/rest/api/3/search/jql", json!({"jql": "project = ENG"})).read_only();
+    within(10, client.send(&src, search)).await.unwrap();
+    assert_eq!(log.count(), 3, "a search is a read: retried after each 503");
+}
+
+#[tokio::test]
 async fn server_error_retries_are_bounded() {
     let (base, log) = serve(flaky(StatusCode::INTERNAL_SERVER_ERROR, 100, vec![])).await;
     let client = JiraClient::new(fast_config());
