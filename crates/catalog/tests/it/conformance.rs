@@ -817,4 +817,39 @@ fn describe_lists_schemas_operations_and_scopes() {
     assert_eq!(entities.len(), 1, "{sprints}");
     let one = catalog.describe(None, Some("issues.search"));
     assert_eq!(one["action_count"], 1);
+
+    let action = |name: &str| {
+        let d = catalog.describe(None, Some(name));
+        assert_eq!(d["action_count"], 1, "{name}");
+        d["entities"][0]["actions"][0].clone()
+    };
+    // Look-ups are listed with their condition, and their scopes are the action's.
+    let create = action("issues.create");
+    let lookup = create["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/rest/api/3/field")
+        .expect("field look-up listed");
+    assert!(lookup["when"].is_string());
+    let classic = create["scopes"]["classic"].as_array().unwrap();
+    assert!(
+        classic.contains(&json!("read:jira-work")) && classic.contains(&json!("write:jira-work"))
+    );
+    // A deprecated operation without a replacement says so where describe shows it.
+    let board_issues = action("boards.issues");
+    assert_eq!(board_issues["operations"][0]["deprecated"], true);
+    assert!(
+        board_issues["description"].as_str().unwrap().contains(
+            "GET /rest/agile/1.0/board/{boardId}/issue deprecated and names no replacement"
+        ),
+        "{}",
+        board_issues["description"]
+    );
+    let priorities = action("priorities.list");
+    assert_eq!(
+        priorities["operations"][0]["path"],
+        "/rest/api/3/priority/search"
+    );
+    assert!(priorities["operations"][0].get("deprecated").is_none());
 }
