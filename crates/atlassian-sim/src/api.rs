@@ -165,6 +165,9 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
     {
         return reply.into_response();
     }
+    if op.opt_in_header && !opted_in(&parts.headers) {
+        return not_opted_in().into_response();
+    }
 
     let body: Bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
@@ -209,6 +212,23 @@ pub async fn dispatch(State(state): State<Arc<SimState>>, req: Request) -> Respo
         }
     }
     resp
+}
+
+/// Whether the request carries `X-ExperimentalApi: opt-in`.
+fn opted_in(headers: &http::HeaderMap) -> bool {
+    headers.get_all(routes::OPT_IN_HEADER).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case(routes::OPT_IN_VALUE))
+    })
+}
+
+/// The Service Management document's answer to an experimental call without the opt-in
+/// header: status 412 with its error entity (`errorMessage`, `i18nErrorMessage`).
+fn not_opted_in() -> Reply {
+    Reply::sd_error(
+        StatusCode::PRECONDITION_FAILED,
+        "This API is experimental. Experimental APIs are not guaranteed to be stable within the preview period. You must set the header 'X-ExperimentalApi: opt-in' to opt into using this API.",
+    )
 }
 
 fn too_many(limit: Option<u32>, retry_after_secs: i64, reset_ms: i64) -> Reply {

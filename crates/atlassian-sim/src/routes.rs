@@ -29,7 +29,16 @@ pub struct OpSpec {
     pub classic_scopes: &'static [&'static str],
     /// Granular scopes; all are required when the classic ones are not granted.
     pub granular_scopes: &'static [&'static str],
+    /// The spec marks the operation experimental (`x-experimental`).
+    pub experimental: bool,
+    /// Experimental in a document that requires `X-ExperimentalApi: opt-in` for such
+    /// operations: without that header Jira answers 412.
+    pub opt_in_header: bool,
 }
+
+/// The request header experimental Service Management operations require, and its value.
+pub const OPT_IN_HEADER: &str = "X-ExperimentalApi";
+pub const OPT_IN_VALUE: &str = "opt-in";
 
 impl OpSpec {
     /// Scope sets of which the caller must hold at least one completely.
@@ -163,6 +172,27 @@ mod tests {
             Match::NotFound
         ));
         assert_eq!(percent_decode("a%20b%2"), "a b%2");
+    }
+
+    #[test]
+    fn only_experimental_service_management_operations_need_the_opt_in_header() {
+        let opt_in: Vec<&str> = operations()
+            .iter()
+            .filter(|o| o.opt_in_header)
+            .map(|o| o.operation_id)
+            .collect();
+        assert!(opt_in.contains(&"getCustomers"), "{opt_in:?}");
+        assert!(opt_in.contains(&"removeCustomers"), "{opt_in:?}");
+        assert!(opt_in.contains(&"getAllRequestTypes"), "{opt_in:?}");
+        for op in operations().iter().filter(|o| o.opt_in_header) {
+            assert!(op.experimental && op.api == Api::ServiceDesk, "{op:?}");
+        }
+        // Experimental platform operations exist, but the platform needs no header.
+        assert!(
+            operations()
+                .iter()
+                .any(|o| o.experimental && o.api == Api::Platform && !o.opt_in_header)
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -22,6 +24,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getServerInfo",
         classic_scopes: &[],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -42,6 +46,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-version:jira",
             "read:project.component:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -62,6 +68,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-version:jira",
             "read:project.component:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -82,6 +90,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-version:jira",
             "read:project.component:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -94,6 +104,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:issue-type:jira",
             "read:status:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -102,6 +114,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getProjectVersions",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -110,6 +124,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getProjectVersionsPaginated",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -118,6 +134,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "createVersion",
         classic_scopes: &["manage:jira-project"],
         granular_scopes: &["write:project-version:jira", "read:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -126,6 +144,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getVersion",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -134,6 +154,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "updateVersion",
         classic_scopes: &["manage:jira-project"],
         granular_scopes: &["write:project-version:jira", "read:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -142,6 +164,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteAndReplaceVersion",
         classic_scopes: &["manage:jira-project"],
         granular_scopes: &["delete:project-version:jira", "write:project-version:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -157,6 +181,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -172,6 +198,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -188,6 +216,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:group:jira",
             "read:project.component:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -203,6 +233,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -219,6 +251,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:group:jira",
             "read:project.component:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -227,6 +261,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteComponent",
         classic_scopes: &["manage:jira-project"],
         granular_scopes: &["delete:project.component:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -240,6 +276,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-category:jira",
             "read:project:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -253,6 +291,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-category:jira",
             "read:project:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -266,6 +306,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project-category:jira",
             "read:project:jira",
         ],
+        experimental: true,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -280,6 +322,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project:jira",
             "read:field-configuration:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -288,6 +332,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getFieldsPaginated",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:field:jira", "read:field-configuration:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -296,6 +342,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getPriorities",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:priority:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -304,6 +352,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getPriority",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:priority:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -312,6 +362,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "searchPriorities",
         classic_scopes: &["manage:jira-configuration"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -320,6 +372,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getStatuses",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:status:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -328,6 +382,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getStatus",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:status:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -336,6 +392,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "search",
         classic_scopes: &["manage:jira-configuration"],
         granular_scopes: &["read:workflow:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -344,6 +402,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "searchResolutions",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:resolution:jira"],
+        experimental: true,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -357,6 +417,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -370,6 +432,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -384,6 +448,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -399,6 +465,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -413,6 +481,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:attachment:jira",
             "read:issue:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -427,6 +497,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:attachment:jira",
             "read:issue:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -439,6 +511,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:field-configuration:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -451,6 +525,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:field-configuration:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -469,6 +545,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:field-configuration:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -477,6 +555,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "editIssue",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["write:issue:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -485,6 +565,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteIssue",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["delete:issue:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -493,6 +575,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "assignIssue",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["write:issue:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -505,6 +589,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:issue.changelog:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -513,6 +599,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getEditIssueMeta",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:issue-meta:jira", "read:field-configuration:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -525,6 +613,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:status:jira",
             "read:field-configuration:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -533,6 +623,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "doTransition",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["write:issue:jira", "write:issue.property:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -549,6 +641,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -566,6 +660,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:comment:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -582,6 +678,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -599,6 +697,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:comment:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -607,6 +707,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteComment",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["delete:comment:jira", "delete:comment.property:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -622,6 +724,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -639,6 +743,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:issue-worklog.property:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -655,6 +761,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -674,6 +782,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:issue-worklog.property:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -686,6 +796,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "delete:issue-worklog.property:jira",
             "write:issue.time-tracking:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -698,6 +810,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -706,6 +820,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "addWatcher",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["write:issue.watcher:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -714,6 +830,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "removeWatcher",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["write:issue.watcher:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -727,6 +845,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:attachment:jira",
             "read:avatar:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -735,6 +855,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAttachmentMeta",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:instance-configuration:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -749,6 +871,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:avatar:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -757,6 +881,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "removeAttachment",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["delete:attachment:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -765,6 +891,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAttachmentContent",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:attachment:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -777,6 +905,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:issue:jira",
             "write:issue-link:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -797,6 +927,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:project:jira",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -805,6 +937,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteIssueLink",
         classic_scopes: &["write:jira-work"],
         granular_scopes: &["delete:issue-link:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -813,6 +947,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getIssueLinkTypes",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:issue-link-type:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -821,6 +957,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAllLabels",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:label:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -829,6 +967,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "parseJqlQueries",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:field:jira", "validate:jql:jira", "read:jql:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -837,6 +977,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAutoComplete",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:field:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -845,6 +987,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getFieldAutoCompleteForQueryString",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:issue-details:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -859,6 +1003,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:field:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -873,6 +1019,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:field-configuration:jira",
             "read:issue-meta:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -887,6 +1035,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:field:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -901,6 +1051,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:field-configuration:jira",
             "read:issue-meta:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Platform,
@@ -915,6 +1067,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:field:jira",
             "read:group:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -923,6 +1077,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAllBoards",
         classic_scopes: &["read:board-scope:jira-software", "read:project:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -931,6 +1087,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getBoard",
         classic_scopes: &["read:board-scope:jira-software", "read:issue-details:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -939,6 +1097,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getConfiguration",
         classic_scopes: &["read:board-scope.admin:jira-software", "read:project:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -947,6 +1107,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAllSprints",
         classic_scopes: &["read:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -955,6 +1117,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getIssuesForBacklog",
         classic_scopes: &["read:board-scope:jira-software", "read:issue-details:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -963,6 +1127,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getEpics",
         classic_scopes: &["read:epic:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -971,6 +1137,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getIssuesForBoard",
         classic_scopes: &["read:board-scope:jira-software", "read:issue-details:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -979,6 +1147,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getProjects",
         classic_scopes: &["read:board-scope.admin:jira-software", "read:project:jira"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -987,6 +1157,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAllVersions",
         classic_scopes: &["read:board-scope:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -995,6 +1167,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "createSprint",
         classic_scopes: &["write:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1003,6 +1177,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getSprint",
         classic_scopes: &["read:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1011,6 +1187,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "updateSprint",
         classic_scopes: &["write:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1019,6 +1197,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "partiallyUpdateSprint",
         classic_scopes: &["write:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1027,6 +1207,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "deleteSprint",
         classic_scopes: &["delete:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1039,6 +1221,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:jql:jira",
         ],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1047,6 +1231,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "moveIssuesToSprintAndRank",
         classic_scopes: &["write:sprint:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1055,6 +1241,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "moveIssuesToBacklog",
         classic_scopes: &["write:board-scope:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1063,6 +1251,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getEpic",
         classic_scopes: &["read:epic:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1075,6 +1265,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:jql:jira",
         ],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1083,6 +1275,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "rankIssues",
         classic_scopes: &["write:issue:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1091,6 +1285,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "partiallyUpdateEpic",
         classic_scopes: &["write:epic:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1099,6 +1295,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "moveIssuesToEpic",
         classic_scopes: &["write:epic:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::Agile,
@@ -1107,6 +1305,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "removeIssuesFromEpic",
         classic_scopes: &["write:epic:jira-software"],
         granular_scopes: &[],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1115,6 +1315,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getServiceDesks",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:servicedesk:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1123,6 +1325,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getServiceDeskById",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:servicedesk:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1131,6 +1335,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getRequestTypes",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:requesttype:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1139,6 +1345,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getAllRequestTypes",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:requesttype:jira-service-management"],
+        experimental: true,
+        opt_in_header: true,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1147,6 +1355,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getRequestTypeById",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:requesttype:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1155,6 +1365,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getRequestTypeFields",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:requesttype:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1167,6 +1379,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:jql:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1179,6 +1393,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:jql:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1191,6 +1407,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:user:jira",
             "read:issue:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1202,6 +1420,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:servicedesk.customer:jira-service-management",
             "read:user:jira",
         ],
+        experimental: true,
+        opt_in_header: true,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1213,6 +1433,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:servicedesk.customer:jira-service-management",
             "write:servicedesk.customer:jira-service-management",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1224,6 +1446,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:servicedesk.customer:jira-service-management",
             "delete:servicedesk.customer:jira-service-management",
         ],
+        experimental: true,
+        opt_in_header: true,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1232,6 +1456,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getCustomerRequests",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:request:jira-service-management", "read:user:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1244,6 +1470,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:request:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1252,6 +1480,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getCustomerRequestByIdOrKey",
         classic_scopes: &["read:servicedesk-request"],
         granular_scopes: &["read:request:jira-service-management", "read:user:jira"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1263,6 +1493,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.status:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1274,6 +1506,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.comment:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1285,6 +1519,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.comment:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1293,6 +1529,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getSlaInformation",
         classic_scopes: &["read:jira-work"],
         granular_scopes: &["read:request.sla:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1304,6 +1542,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.participant:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1316,6 +1556,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:request.participant:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1328,6 +1570,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:request.comment:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1339,6 +1583,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.status:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1351,6 +1597,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:request.status:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1362,6 +1610,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.approval:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1373,6 +1623,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:request.approval:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1385,6 +1637,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:request.approval:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1397,6 +1651,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:customer:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1405,6 +1661,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getOrganizations",
         classic_scopes: &["manage:servicedesk-customer"],
         granular_scopes: &["read:organization:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1413,6 +1671,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getOrganization",
         classic_scopes: &["manage:servicedesk-customer"],
         granular_scopes: &["read:organization:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1424,6 +1684,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:organization:jira-service-management",
             "write:organization:jira-service-management",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1435,6 +1697,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:organization:jira-service-management",
             "delete:organization:jira-service-management",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1446,6 +1710,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:organization.user:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1458,6 +1724,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "write:organization.user:jira-service-management",
             "read:user:jira",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1466,6 +1734,8 @@ pub static OPERATIONS: &[OpSpec] = &[
         operation_id: "getOrganizations",
         classic_scopes: &["manage:servicedesk-customer"],
         granular_scopes: &["read:servicedesk.organization:jira-service-management"],
+        experimental: false,
+        opt_in_header: false,
     },
     OpSpec {
         api: Api::ServiceDesk,
@@ -1477,6 +1747,8 @@ pub static OPERATIONS: &[OpSpec] = &[
             "read:servicedesk.organization:jira-service-management",
             "write:servicedesk.organization:jira-service-management",
         ],
+        experimental: false,
+        opt_in_header: false,
     },
 ];
 

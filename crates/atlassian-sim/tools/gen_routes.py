@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
 """Generates src/routes_table.rs from the Atlassian OpenAPI documents.
 
-Every operation the simulator implements is listed below once; the path, operationId and
-required OAuth scopes come from the specs, so routing, scope checks, per-route stats and the
-conformance test all share one table. Run from the crate root:
+Every operation the simulator implements is listed below once; the path, operationId,
+required OAuth scopes and the experimental mark come from the specs, so routing, scope checks,
+the experimental opt-in check, per-route stats and the conformance test all share one table.
+
+`experimental` is the operation's `x-experimental` mark. `opt_in_header` is set for
+experimental operations of a document that requires the `X-ExperimentalApi: opt-in` request
+header for them (the Service Management document says so in its narrative; Jira answers 412
+without it). The platform document marks operations experimental but documents no such
+header, so there the mark alone changes nothing.
+
+Run from the crate root:
     python3 tools/gen_routes.py /work/shared/specs > src/routes_table.rs
 """
 import json, sys
@@ -165,6 +173,15 @@ def scopes(op):
     return classic, granular
 
 
+OPT_IN = "X-ExperimentalApi: opt-in"
+
+
+def requires_opt_in(doc):
+    """Whether the document (outside its operations) tells clients to send the opt-in header."""
+    rest = {k: v for k, v in doc.items() if k != "paths"}
+    return OPT_IN in json.dumps(rest)
+
+
 def rs_list(xs):
     return "&[" + ", ".join(json.dumps(x) for x in xs) + "]"
 
@@ -174,13 +191,17 @@ print("use crate::routes::{Api, OpSpec};\n")
 print("pub static OPERATIONS: &[OpSpec] = &[")
 for api, (fname, text) in OPS.items():
     doc = json.load(open(f"{SPECS}/{fname}"))
+    doc_opt_in = requires_opt_in(doc)
     for line in text.strip().splitlines():
         method, path = line.split()
         op = doc["paths"][path][method.lower()]
         classic, granular = scopes(op)
+        experimental = bool(op.get("x-experimental"))
+        opt_in = experimental and doc_opt_in
         print(f"    OpSpec {{ api: Api::{api}, method: {json.dumps(method)}, template: {json.dumps(path)}, "
               f"operation_id: {json.dumps(op['operationId'])}, classic_scopes: {rs_list(classic)}, "
-              f"granular_scopes: {rs_list(granular)} }},")
+              f"granular_scopes: {rs_list(granular)}, experimental: {str(experimental).lower()}, "
+              f"opt_in_header: {str(opt_in).lower()} }},")
 print("];\n")
 
 # Every scope the specs declare: the seeded OAuth client may grant any of them.

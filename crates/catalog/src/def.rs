@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::CatalogError;
-use crate::plan::Plan;
+use crate::plan::{Lookup, Plan};
 use crate::{ExecContext, scopes, validate};
 
 /// Which API family an action belongs to (and which connections list it).
@@ -64,8 +64,9 @@ pub struct Operation {
     /// Path template exactly as in the spec, e.g. `/rest/api/3/issue/{issueIdOrKey}`.
     pub path: &'static str,
     pub spec: SpecDoc,
-    /// `Some(condition)` when the call happens only in some cases (its scopes are then not
-    /// part of the action's required scopes).
+    /// `Some(condition)` when the call happens only in some cases (a look-up before the main
+    /// request). Its scopes are part of the action's scopes all the same: describe lists
+    /// every scope any form of the params can need.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<&'static str>,
 }
@@ -106,7 +107,11 @@ pub struct ActionDef {
     pub action: &'static str,
     pub description: &'static str,
     pub read_only: bool,
-    /// Classic OAuth scopes needed (all of them), from the spec's operation security.
+    /// The action calls an operation the specs mark deprecated, and the specs name no
+    /// replacement for it (the description says so).
+    pub deprecated_without_replacement: bool,
+    /// Classic OAuth scopes needed (all of them), from the spec's operation security, for
+    /// every operation the action may call (conditional look-ups included).
     pub classic_scopes: &'static [&'static str],
     /// Granular OAuth scopes needed (all of them); an alternative to the classic set.
     pub granular_scopes: &'static [&'static str],
@@ -159,7 +164,24 @@ impl ActionDef {
             .validator
             .get_or_init(|| validate::compile(&self.params_schema()));
         validate::check(validator, &params)?;
-        (self.plan)(params)
+        let mut plan = (self.plan)(params)?;
+        debug_assert!(
+            plan.lookups().iter().all(|l| self.declares(*l)),
+            "{}: a look-up the action does not declare",
+            self.name()
+        );
+        // Experimental operations (Service Management) refuse calls without the opt-in.
+        let main = scopes::main_op(self, &plan);
+        plan.req = scopes::opt_in(plan.req, main);
+        Ok(plan)
+    }
+
+    /// Whether the action declares the look-up (so its operation and scopes are listed).
+    pub(crate) fn declares(&self, lookup: Lookup) -> bool {
+        let (method, path) = lookup.operation();
+        self.operations
+            .iter()
+            .any(|o| o.method == method && o.path == path && o.when.is_some())
     }
 
     /// Scope and read-only checks, then [`ActionDef::prepare`]. Params are validated first
@@ -169,10 +191,11 @@ impl ActionDef {
         ctx: &ExecContext,
         params: Value,
     ) -> Result<Plan, CatalogError> {
-        let plan = self.prepare(params)?;
+        let mut plan = self.prepare(params)?;
         if let Some(granted) = &ctx.granted_scopes {
-            scopes::check(self, granted)?;
+            scopes::check(self, &plan, granted)?;
         }
+        plan.granted = ctx.granted_scopes.clone();
         if ctx.read_only && !self.read_only {
             return Err(CatalogError::ReadOnly {
                 action: self.name(),

@@ -11,8 +11,8 @@ use crate::def::{ActionDef, Paging};
 use crate::error::CatalogError;
 use crate::fields::{self, FieldList};
 use crate::paging::{self, Cursor};
-use crate::plan::{Plan, PreStep, Shape, Window};
-use crate::{ExecuteOutput, shape};
+use crate::plan::{Lookup, Plan, PreStep, Shape, Window};
+use crate::{ExecuteOutput, scopes, shape};
 
 /// Default page size when the caller gives no `limit`.
 const DEFAULT_LIMIT: u32 = 50;
@@ -23,7 +23,7 @@ pub(crate) async fn execute(
     def: &'static ActionDef,
     mut plan: Plan,
 ) -> Result<ExecuteOutput, CatalogError> {
-    run_pre_steps(client, src.as_ref(), &mut plan).await?;
+    run_pre_steps(client, src.as_ref(), def, &mut plan).await?;
     let window = plan.window.clone();
     match (def.paging, window) {
         (Paging::None, _) | (_, None) => single(client, src.as_ref(), def, plan).await,
@@ -45,7 +45,30 @@ pub(crate) fn first_request(
         let size = page_size(w, paging, 0).unwrap_or(DEFAULT_LIMIT);
         paging::apply(paging, &mut req, &cursor, size);
     }
-    Ok(crate::PlannedRequest::from_request(&req))
+    let mut planned = crate::PlannedRequest::from_request(&req);
+    planned.lookups = plan
+        .lookups()
+        .into_iter()
+        .map(|l| {
+            let (method, path) = l.operation();
+            (method.to_owned(), path.to_owned())
+        })
+        .collect();
+    Ok(planned)
+}
+
+/// Sends the plan's main request (or one page of it), naming the scope if Jira refuses it.
+async fn send_main(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &ActionDef,
+    plan: &Plan,
+    req: JiraRequest,
+) -> Result<JiraResponse, CatalogError> {
+    client
+        .send(src, req)
+        .await
+        .map_err(|e| scopes::refused(e, scopes::main_op(def, plan), plan.granted.as_deref(), def))
 }
 
 fn meta(def: &ActionDef, pages: u64, items: u64) -> Value {
@@ -64,7 +87,7 @@ async fn single(
     def: &'static ActionDef,
     plan: Plan,
 ) -> Result<ExecuteOutput, CatalogError> {
-    let response = client.send(src, plan.req.clone()).await?;
+    let response = send_main(client, src, def, &plan, plan.req.clone()).await?;
     let data = answer(&plan.shape, response)?;
     let items = match &data {
         Value::Array(a) => a.len() as u64,
@@ -151,14 +174,15 @@ fn page_size(w: &Window, paging: Paging, collected: u64) -> Option<u32> {
 async fn fetch_page(
     client: &JiraClient,
     src: &dyn TokenSource,
+    def: &ActionDef,
     paging: Paging,
-    template: &JiraRequest,
+    plan: &Plan,
     cursor: &Cursor,
     size: u32,
 ) -> Result<paging::Page, CatalogError> {
-    let mut req = template.clone();
+    let mut req = plan.req.clone();
     paging::apply(paging, &mut req, cursor, size);
-    let response = client.send(src, req).await?;
+    let response = send_main(client, src, def, plan, req).await?;
     Ok(paging::read(paging, response.value()?, cursor, size))
 }
 
@@ -172,7 +196,7 @@ async fn one_page(
 ) -> Result<ExecuteOutput, CatalogError> {
     let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
     let size = page_size(&w, paging, 0).unwrap_or(DEFAULT_LIMIT);
-    let page = fetch_page(client, src, paging, &plan.req, &cursor, size).await?;
+    let page = fetch_page(client, src, def, paging, &plan, &cursor, size).await?;
     let items: Vec<Value> = page
         .items
         .into_iter()
@@ -199,7 +223,7 @@ async fn every_page(
     let mut pages = 0u64;
     let mut next = None;
     while let Some(size) = page_size(&w, paging, items.len() as u64) {
-        let page = fetch_page(client, src, paging, &plan.req, &cursor, size).await?;
+        let page = fetch_page(client, src, def, paging, &plan, &cursor, size).await?;
         pages += 1;
         items.extend(page.items.into_iter().map(|v| shape::item(&plan.shape, v)));
         match page.next {
@@ -234,7 +258,7 @@ pub(crate) fn stream(
 ) -> impl Stream<Item = Result<Value, CatalogError>> + Send + 'static {
     async_stream::try_stream! {
         let mut plan = plan;
-        run_pre_steps(&client, src.as_ref(), &mut plan).await?;
+        run_pre_steps(&client, src.as_ref(), def, &mut plan).await?;
         match (def.paging, plan.window.clone()) {
             (Paging::None, _) | (_, None) => {
                 let out = single(&client, src.as_ref(), def, plan).await?;
@@ -250,7 +274,7 @@ pub(crate) fn stream(
                 let mut more = true;
                 while more {
                     let Some(size) = page_size(&w, paging, sent) else { break };
-                    let page = fetch_page(&client, src.as_ref(), paging, &plan.req, &cursor, size).await?;
+                    let page = fetch_page(&client, src.as_ref(), def, paging, &plan, &cursor, size).await?;
                     for item in page.items {
                         if w.limit.is_some_and(|l| sent >= u64::from(l)) {
                             break;
@@ -268,31 +292,54 @@ pub(crate) fn stream(
     }
 }
 
+/// Sends the look-up's request, naming the scope if Jira refuses it.
+async fn send_lookup(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &ActionDef,
+    plan: &Plan,
+    lookup: Lookup,
+    values: &[&str],
+) -> Result<Value, CatalogError> {
+    let (method, template) = lookup.operation();
+    let op = scopes::spec_op_at(method, template);
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|e| CatalogError::invalid("lookup", e.to_string()))?;
+    let req = scopes::opt_in(
+        JiraRequest::new(method, crate::plan::path(template, values)),
+        op,
+    );
+    let response = client
+        .send(src, req)
+        .await
+        .map_err(|e| scopes::refused(e, op, plan.granted.as_deref(), def))?;
+    Ok(response.value()?)
+}
+
 async fn run_pre_steps(
     client: &JiraClient,
     src: &dyn TokenSource,
+    def: &ActionDef,
     plan: &mut Plan,
 ) -> Result<(), CatalogError> {
     let steps = std::mem::take(&mut plan.pre);
     for step in steps {
+        let lookup = step.lookup();
         match step {
             PreStep::FieldNames => {
-                let RequestBody::Json(body) = &mut plan.req.body else {
+                let RequestBody::Json(body) = &plan.req.body else {
                     continue;
                 };
                 if !fields::needs_lookup(body) {
                     continue;
                 }
-                let list = client
-                    .send(src, JiraRequest::get("/rest/api/3/field"))
-                    .await?
-                    .value()?;
-                fields::rewrite(body, &FieldList(as_array(list)))?;
+                let list = send_lookup(client, src, def, plan, lookup, &[]).await?;
+                if let RequestBody::Json(body) = &mut plan.req.body {
+                    fields::rewrite(body, &FieldList(as_array(list)))?;
+                }
             }
             PreStep::TransitionName { issue, name } => {
-                let path =
-                    crate::plan::path("/rest/api/3/issue/{issueIdOrKey}/transitions", &[&issue]);
-                let answer = client.send(src, JiraRequest::get(path)).await?.value()?;
+                let answer = send_lookup(client, src, def, plan, lookup, &[&issue]).await?;
                 let transitions = answer["transitions"]
                     .as_array()
                     .cloned()
@@ -323,8 +370,7 @@ async fn run_pre_steps(
                 }
             }
             PreStep::ProjectId { key, target } => {
-                let path = crate::plan::path("/rest/api/3/project/{projectIdOrKey}", &[&key]);
-                let project = client.send(src, JiraRequest::get(path)).await?.value()?;
+                let project = send_lookup(client, src, def, plan, lookup, &[&key]).await?;
                 let id = project["id"]
                     .as_str()
                     .and_then(|s| s.parse::<i64>().ok())

@@ -51,6 +51,47 @@ pub(crate) struct Plan {
     pub shape: Shape,
     /// Look-ups to run before the request (each names the extra operation it calls).
     pub pre: Vec<PreStep>,
+    /// The connection's granted OAuth scopes, when known: used to name the scope Jira
+    /// refuses a call for (Jira's 403 does not name it).
+    pub granted: Option<Vec<String>>,
+}
+
+/// A look-up some actions make before their main request, and the one Jira operation it
+/// calls. Actions declare the look-ups their plans may use ([`crate::actions`]'s
+/// `Builder::lookup`), which puts the operation, with its condition, in the action's
+/// operations: describe then lists its scopes, and the scope check covers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    FieldNames,
+    TransitionName,
+    ProjectId,
+}
+
+impl Lookup {
+    #[cfg(test)]
+    pub(crate) const ALL: [Lookup; 3] = [
+        Lookup::FieldNames,
+        Lookup::TransitionName,
+        Lookup::ProjectId,
+    ];
+
+    /// Method and spec path template of the operation the look-up calls.
+    pub(crate) const fn operation(self) -> (&'static str, &'static str) {
+        match self {
+            Lookup::FieldNames => ("GET", "/rest/api/3/field"),
+            Lookup::TransitionName => ("GET", "/rest/api/3/issue/{issueIdOrKey}/transitions"),
+            Lookup::ProjectId => ("GET", "/rest/api/3/project/{projectIdOrKey}"),
+        }
+    }
+
+    /// When the look-up happens (shown by describe).
+    pub(crate) const fn when(self) -> &'static str {
+        match self {
+            Lookup::FieldNames => "when fields are given by name or are custom fields",
+            Lookup::TransitionName => "when the transition is given by name",
+            Lookup::ProjectId => "when the project is given by key",
+        }
+    }
 }
 
 /// A look-up some actions need before their main request.
@@ -67,6 +108,16 @@ pub(crate) enum PreStep {
     ProjectId { key: String, target: &'static str },
 }
 
+impl PreStep {
+    pub(crate) fn lookup(&self) -> Lookup {
+        match self {
+            PreStep::FieldNames => Lookup::FieldNames,
+            PreStep::TransitionName { .. } => Lookup::TransitionName,
+            PreStep::ProjectId { .. } => Lookup::ProjectId,
+        }
+    }
+}
+
 impl Plan {
     pub fn new(req: JiraRequest) -> Plan {
         Plan {
@@ -74,6 +125,7 @@ impl Plan {
             window: None,
             shape: Shape::Raw,
             pre: Vec::new(),
+            granted: None,
         }
     }
 
@@ -152,6 +204,25 @@ impl Plan {
         self.pre.push(step);
         self
     }
+
+    /// The look-ups this plan will really make: a field-name look-up only when the body
+    /// names a field that is not a system field id.
+    pub(crate) fn lookups(&self) -> Vec<Lookup> {
+        let mut out: Vec<Lookup> = Vec::new();
+        for step in &self.pre {
+            let active = match step {
+                PreStep::FieldNames => match &self.req.body {
+                    RequestBody::Json(body) => crate::fields::needs_lookup(body),
+                    _ => false,
+                },
+                _ => true,
+            };
+            if active && !out.contains(&step.lookup()) {
+                out.push(step.lookup());
+            }
+        }
+        out
+    }
 }
 
 /// A request as the catalog would send it: for dry runs and the conformance test.
@@ -164,6 +235,9 @@ pub struct PlannedRequest {
     pub body: Option<Value>,
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// Operations called before this request to resolve names (`[method, path template]`),
+    /// e.g. `GET /rest/api/3/field` when custom fields are given by name.
+    pub lookups: Vec<(String, String)>,
 }
 
 impl PlannedRequest {
@@ -191,8 +265,24 @@ impl PlannedRequest {
             body,
             content_type,
             headers: req.headers.clone(),
+            lookups: Vec::new(),
         }
     }
+}
+
+/// Does a concrete path match a spec path template (`{x}` is one non-empty segment)?
+pub(crate) fn template_matches(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    t.len() == p.len()
+        && t.iter().zip(&p).all(|(t, p)| {
+            if t.starts_with('{') && t.ends_with('}') {
+                !p.is_empty()
+            } else {
+                t == p
+            }
+        })
 }
 
 /// Fills `{name}` placeholders of a spec path template, in order, with percent-encoded values.
@@ -227,6 +317,18 @@ mod tests {
             "/rest/api/3/issue/ACME-1/comment/10%2F0"
         );
         assert_eq!(path("/rest/api/3/myself", &[]), "/rest/api/3/myself");
+        assert!(template_matches(
+            "/rest/api/3/issue/{issueIdOrKey}/comment/{id}",
+            "/rest/api/3/issue/ACME-1/comment/10%2F0"
+        ));
+        assert!(!template_matches(
+            "/rest/api/3/issue/{issueIdOrKey}",
+            "/rest/api/3/issue/bulk/x"
+        ));
+        assert!(!template_matches(
+            "/rest/api/3/issue/{issueIdOrKey}",
+            "/rest/api/3/issue/"
+        ));
         assert_eq!(
             path("/rest/api/3/status/{idOrName}", &["In Progress"]),
             "/rest/api/3/status/In%20Progress"

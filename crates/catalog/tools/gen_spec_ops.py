@@ -8,8 +8,12 @@ for Jira Software as read:jira-work (GET) and write:jira-work (everything else),
 what this generator records for agile operations. tests/it/conformance.rs re-derives all of
 this from the specs and fails if the generated file drifts.
 
-Only operations named in src/actions/*.rs (`.op("GET", "/rest/...")`, `.op_when(...)`, with
-path constants resolved) are emitted.
+Only operations the catalog names are emitted: those in src/actions/*.rs
+(`.op("GET", "/rest/...")`, with path constants resolved) and the look-up operations of
+src/plan.rs (`Lookup::X => ("GET", "/rest/...")`).
+
+`experimental` is the operation's `x-experimental` mark: the catalog sends
+`X-ExperimentalApi: opt-in` on those calls.
 
 Usage: python3 crates/catalog/tools/gen_spec_ops.py <specs dir> > crates/catalog/src/spec_ops.rs
 """
@@ -20,8 +24,11 @@ used = set()
 for src in glob.glob(os.path.join(here, "..", "src", "actions", "*.rs")):
     text = open(src).read()
     consts = dict(re.findall(r'const ([A-Z_]+): &str = "([^"]+)";', text))
-    for method, lit, const in re.findall(r'\.op(?:_when)?\(\s*"([A-Z]+)",\s*(?:"([^"]+)"|([A-Z_]+))', text):
+    for method, lit, const in re.findall(r'\.op\(\s*"([A-Z]+)",\s*(?:"([^"]+)"|([A-Z_]+))', text):
         used.add((method, lit or consts[const]))
+plan_rs = open(os.path.join(here, "..", "src", "plan.rs")).read()
+for method, path in re.findall(r'Lookup::\w+ => \(\s*"([A-Z]+)",\s*"(/rest/[^"]+)"', plan_rs):
+    used.add((method, path))
 
 specs_dir = sys.argv[1] if len(sys.argv) > 1 else "../shared/specs"
 DOCS = [
@@ -62,6 +69,7 @@ out = [
     "    pub path: &'static str,",
     "    pub operation_id: &'static str,",
     "    pub deprecated: bool,",
+    "    pub experimental: bool,",
     "    pub classic_scopes: &'static [&'static str],",
     "    pub granular_scopes: &'static [&'static str],",
     "}",
@@ -85,6 +93,7 @@ for doc, fname, prefix in DOCS:
             out.append(
                 f"    SpecOp {{ doc: SpecDoc::{doc}, method: {json.dumps(m.upper())}, path: {json.dumps(path)}, "
                 f"operation_id: {json.dumps(op.get('operationId', ''))}, deprecated: {str(bool(op.get('deprecated'))).lower()}, "
+                f"experimental: {str(bool(op.get('x-experimental'))).lower()}, "
                 f"classic_scopes: {lit(classic)}, granular_scopes: {lit(granular)} }},"
             )
 out.append("];")

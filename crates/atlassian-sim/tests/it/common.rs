@@ -201,3 +201,8 @@ pub fn s(v: &Value) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| v.to_string())
 }
+
+/// Adds `X-ExperimentalApi: opt-in`, which experimental Service Management operations need.
+pub fn opt_in(req: RequestBuilder) -> RequestBuilder {
+    req.header("X-ExperimentalApi", "opt-in")
+}

@@ -70,9 +70,15 @@ async fn desks_request_types_queues_customers_organizations() {
         issues["values"].as_array().unwrap().len() as u64,
         all_open["issueCount"].as_u64().unwrap()
     );
-    let (_, customers) = get(
-        &sim,
-        &format!("/rest/servicedeskapi/servicedesk/{desk}/customer"),
+    let (_, customers) = json_of(
+        opt_in(site_req(
+            &sim,
+            Method::GET,
+            &format!("/rest/servicedeskapi/servicedesk/{desk}/customer"),
+        ))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     let before = customers["values"].as_array().unwrap().len();
@@ -89,9 +95,15 @@ async fn desks_request_types_queues_customers_organizations() {
         204
     );
     assert_eq!(
-        get(
-            &sim,
-            &format!("/rest/servicedeskapi/servicedesk/{desk}/customer")
+        json_of(
+            opt_in(site_req(
+                &sim,
+                Method::GET,
+                &format!("/rest/servicedeskapi/servicedesk/{desk}/customer"),
+            ))
+            .send()
+            .await
+            .unwrap()
         )
         .await
         .1["values"]
@@ -250,4 +262,105 @@ async fn customer_request_lifecycle_with_comments_transitions_and_approvals() {
         .0,
         400
     );
+}
+
+#[tokio::test]
+async fn experimental_operations_answer_412_without_the_opt_in_header() {
+    let sim = sim(10).await;
+    let opt_in_ops: Vec<_> = atlassian_sim::routes::operations()
+        .iter()
+        .filter(|o| o.opt_in_header)
+        .collect();
+    assert!(opt_in_ops.len() >= 3);
+    for op in &opt_in_ops {
+        // Path parameters do not matter: the header is checked before the handler runs.
+        let path: String = op
+            .template
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = Method::from_bytes(op.method.as_bytes()).unwrap();
+        let mut req = site_req(&sim, method.clone(), &path);
+        if op.method != "GET" {
+            req = req.json(&json!({"accountIds": [sim.users[1].account_id]}));
+        }
+        let (status, body) = json_of(req.send().await.unwrap()).await;
+        assert_eq!(
+            status, 412,
+            "{} without the header: {body}",
+            op.operation_id
+        );
+        // The error entity the Service Management document describes.
+        assert!(
+            body["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains("X-ExperimentalApi: opt-in")),
+            "{body}"
+        );
+        assert!(body["i18nErrorMessage"]["i18nKey"].is_string(), "{body}");
+        assert!(body["i18nErrorMessage"]["parameters"].is_array(), "{body}");
+        // A wrong value is no opt-in.
+        let (status, _) = json_of(
+            site_req(&sim, method.clone(), &path)
+                .header("X-ExperimentalApi", "yes")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 412, "{}", op.operation_id);
+    }
+    // With the header the call goes through (any letter case of the value).
+    let (status, body) = json_of(
+        site_req(
+            &sim,
+            Method::GET,
+            "/rest/servicedeskapi/servicedesk/1/customer",
+        )
+        .header("x-experimentalapi", "Opt-In")
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = json_of(
+        opt_in(site_req(
+            &sim,
+            Method::GET,
+            "/rest/servicedeskapi/requesttype",
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["values"].is_array());
+    // Through the API gateway with OAuth as well.
+    let tokens = oauth_tokens(&sim, "read:servicedesk-request manage:servicedesk-customer").await;
+    let bearer = tokens["access_token"].as_str().unwrap();
+    let path = "/rest/servicedeskapi/servicedesk/1/customer";
+    let resp = gateway_req(&sim, 0, Method::GET, path, bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 412);
+    let resp = opt_in(gateway_req(&sim, 0, Method::GET, path, bearer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // Operations that are not experimental need no header, nor do experimental platform
+    // operations (the platform document requires no opt-in).
+    assert_eq!(get(&sim, "/rest/servicedeskapi/servicedesk").await.0, 200);
+    let (_, project) = get(&sim, "/rest/api/3/project/search").await;
+    let project_id = s(&project["values"][0]["id"]);
+    let (status, body) = get(
+        &sim,
+        &format!("/rest/api/3/issuetype/project?projectId={project_id}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }

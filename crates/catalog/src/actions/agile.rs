@@ -596,6 +596,7 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(r#"{"board_id": 1}"#),
         action::<BoardIssues>("boards", "issues", "Issues on a board, optionally filtered by JQL.")
             .op("GET", "/rest/agile/1.0/board/{boardId}/issue")
+            .deprecated_without_replacement()
             .paging(Paging::Agile { items: "issues" })
             .result("array of issues")
             .example(r#"{"board_id": 1, "jql": "status != Done"}"#),
@@ -611,6 +612,7 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(r#"{"board_id": 1, "released": false}"#),
         action::<BacklogList>("backlog", "list", "Issues in a board's backlog.")
             .op("GET", "/rest/agile/1.0/board/{boardId}/backlog")
+            .deprecated_without_replacement()
             .paging(Paging::Agile { items: "issues" })
             .result("array of issues")
             .example(r#"{"board_id": 1}"#),
@@ -649,6 +651,7 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(r#"{"sprint_id": 1}"#),
         action::<SprintIssues>("sprints", "issues", "Issues in a sprint.")
             .op("GET", "/rest/agile/1.0/sprint/{sprintId}/issue")
+            .deprecated_without_replacement()
             .paging(Paging::Agile { items: "issues" })
             .result("array of issues")
             .example(r#"{"sprint_id": 1, "fields": ["summary", "status"]}"#),
@@ -669,8 +672,9 @@ pub(crate) fn actions() -> Vec<Builder> {
             .op("GET", "/rest/agile/1.0/epic/{epicIdOrKey}")
             .result("the epic")
             .example(r#"{"epic": "ACME-10"}"#),
-        action::<EpicIssues>("epics", "issues", "Issues of an epic.")
+        action::<EpicIssues>("epics", "issues", "Issues of an epic (company-managed projects; for team-managed ones the spec points to issues.search with `parent = <epic>`).")
             .op("GET", "/rest/agile/1.0/epic/{epicIdOrKey}/issue")
+            .deprecated_without_replacement()
             .paging(Paging::Agile { items: "issues" })
             .result("array of issues")
             .example(r#"{"epic": "ACME-10"}"#),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::def::{ActionDef, ApiType, Operation, Paging, SpecDoc};
 use crate::error::CatalogError;
-use crate::plan::Plan;
+use crate::plan::{Lookup, Plan};
 use crate::scopes;
 
 /// A params struct: deserialised after schema validation, then turned into a plan.
@@ -38,6 +38,7 @@ pub(crate) struct Builder {
     result: &'static str,
     example: &'static str,
     read_only: Option<bool>,
+    deprecated_without_replacement: bool,
     schema: fn() -> Value,
     plan: fn(Value) -> Result<Plan, CatalogError>,
 }
@@ -57,6 +58,7 @@ pub(crate) fn action<P: Params>(
         result: "the Jira answer as JSON",
         example: "{}",
         read_only: None,
+        deprecated_without_replacement: false,
         schema: schema_of::<P>,
         plan: plan_of::<P>,
     }
@@ -74,18 +76,15 @@ impl Builder {
         self
     }
 
-    /// An operation called only in some cases.
-    pub fn op_when(
-        mut self,
-        method: &'static str,
-        path: &'static str,
-        when: &'static str,
-    ) -> Builder {
+    /// A look-up the action's plans may make before the main request: its operation is
+    /// listed (with the condition) and its scopes count towards the action's scopes.
+    pub fn lookup(mut self, lookup: Lookup) -> Builder {
+        let (method, path) = lookup.operation();
         self.ops.push(Operation {
             method,
             path,
             spec: SpecDoc::of_path(path),
-            when: Some(when),
+            when: Some(lookup.when()),
         });
         self
     }
@@ -102,6 +101,14 @@ impl Builder {
 
     pub fn example(mut self, example: &'static str) -> Builder {
         self.example = example;
+        self
+    }
+
+    /// The action calls an operation the specs mark deprecated without naming a replacement
+    /// for it. The description then says so (the conformance test allows deprecated
+    /// operations only in actions marked like this).
+    pub fn deprecated_without_replacement(mut self) -> Builder {
+        self.deprecated_without_replacement = true;
         self
     }
 
@@ -122,12 +129,29 @@ impl Builder {
             ApiType::Platform
         };
         let (classic, granular) = scopes::union(&self.ops);
+        let description = if self.deprecated_without_replacement {
+            let deprecated: Vec<String> = self
+                .ops
+                .iter()
+                .filter(|o| scopes::spec_op(o).is_some_and(|s| s.deprecated))
+                .map(|o| format!("{} {}", o.method, o.path))
+                .collect();
+            let note = format!(
+                "{} Note: Atlassian marks {} deprecated and names no replacement for it.",
+                self.description,
+                deprecated.join(" and ")
+            );
+            &*Box::leak(note.into_boxed_str())
+        } else {
+            self.description
+        };
         // The table is built once per process (a LazyLock), so these leaks are bounded.
         ActionDef {
             entity: self.entity,
             action: self.action,
-            description: self.description,
+            description,
             read_only,
+            deprecated_without_replacement: self.deprecated_without_replacement,
             classic_scopes: Box::leak(classic.into_boxed_slice()),
             granular_scopes: Box::leak(granular.into_boxed_slice()),
             operations: Box::leak(self.ops.into_boxed_slice()),
@@ -148,4 +172,48 @@ pub(crate) fn all() -> Vec<ActionDef> {
     builders.extend(agile::actions());
     builders.extend(jsm::actions());
     builders.into_iter().map(Builder::build).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lookup_is_declared_by_an_action_and_known_to_the_spec_table() {
+        let table = all();
+        for lookup in Lookup::ALL {
+            let (method, path) = lookup.operation();
+            assert!(
+                scopes::spec_op_at(method, path).is_some(),
+                "{method} {path} missing from spec_ops.rs (re-run tools/gen_spec_ops.py)"
+            );
+            assert!(
+                table.iter().any(|d| d.declares(lookup)),
+                "no action declares {lookup:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_without_a_replacement_say_so() {
+        for def in all() {
+            let deprecated = def
+                .operations
+                .iter()
+                .any(|o| scopes::spec_op(o).is_some_and(|s| s.deprecated));
+            assert_eq!(
+                def.deprecated_without_replacement,
+                deprecated,
+                "{}",
+                def.name()
+            );
+            if def.deprecated_without_replacement {
+                assert!(
+                    def.description.contains("names no replacement"),
+                    "{}",
+                    def.description
+                );
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::common::{Visibility, adf, is_numeric, key_or_id, name_or_id, put};
 use super::{Builder, Params, action};
 use crate::def::Paging;
 use crate::error::CatalogError;
-use crate::plan::{Plan, PreStep, Shape, path};
+use crate::plan::{Lookup, Plan, PreStep, Shape, path};
 
 /// Adds `limit`, `page_token` and `all` to a params struct.
 macro_rules! paged {
@@ -1638,9 +1638,12 @@ newtype_params!(PrioritiesGet(PriorityRef), |p| Plan::get(path(
     "/rest/api/3/priority/{id}",
     &[&p.priority_id]
 )));
+// `GET /rest/api/3/priority` is deprecated; the spec names `priority/search` as its
+// replacement. Every page of it keeps this action's contract: all priorities, one array.
 newtype_params!(PrioritiesAll(NoParams), |_p| Plan::get(
-    "/rest/api/3/priority".into()
-));
+    "/rest/api/3/priority/search".into()
+)
+.paged(None, None, Some(true)));
 newtype_params!(StatusesList(NoParams), |_p| Plan::get(
     "/rest/api/3/status".into()
 ));
@@ -1696,12 +1699,12 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(r#"{"issue": "ACME-1", "fields": ["summary", "description"]}"#),
         action::<IssuesCreate>("issues", "create", "Create an issue; description in Markdown; extra fields by id or name.")
             .op("POST", "/rest/api/3/issue")
-            .op_when("GET", "/rest/api/3/field", "when fields are given by name or are custom fields")
+            .lookup(Lookup::FieldNames)
             .result("{id, key, self}")
             .example(r#"{"project": "ACME", "summary": "Login fails", "issue_type": "Task", "description": "Steps:\n\n1. open **login**", "labels": ["web"], "priority": "High"}"#),
         action::<IssuesUpdate>("issues", "update", "Edit fields of an issue.")
             .op("PUT", ISSUE)
-            .op_when("GET", "/rest/api/3/field", "when fields are given by name or are custom fields")
+            .lookup(Lookup::FieldNames)
             .result("{ok: true}")
             .example(r#"{"issue": "ACME-1", "summary": "New summary", "description": "Updated *text*"}"#),
         action::<IssuesDelete>("issues", "delete", "Delete an issue.")
@@ -1710,7 +1713,7 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(ISSUE_KEY),
         action::<IssuesBulkCreate>("issues", "bulk_create", "Create up to 50 issues at once.")
             .op("POST", "/rest/api/3/issue/bulk")
-            .op_when("GET", "/rest/api/3/field", "when fields are given by name or are custom fields")
+            .lookup(Lookup::FieldNames)
             .result("{issues: [{id, key}], errors: [...]}")
             .example(r#"{"issues": [{"project": "ACME", "summary": "One", "issue_type": "Task"}, {"project": "ACME", "summary": "Two", "issue_type": "Bug"}]}"#),
         action::<EditMeta>("issues", "editmeta", "Fields that can be edited on an issue, with allowed values.")
@@ -1727,8 +1730,8 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(ISSUE_KEY),
         action::<TransitionDo>("issue_transitions", "transition", "Transition an issue by transition id or name (or target status name).")
             .op("POST", "/rest/api/3/issue/{issueIdOrKey}/transitions")
-            .op_when("GET", "/rest/api/3/issue/{issueIdOrKey}/transitions", "when the transition is given by name")
-            .op_when("GET", "/rest/api/3/field", "when fields are given by name or are custom fields")
+            .lookup(Lookup::TransitionName)
+            .lookup(Lookup::FieldNames)
             .result("{ok: true}")
             .example(r#"{"issue": "ACME-1", "transition": "31", "comment": "Done in **v2**"}"#),
         action::<CommentsList>("issue_comments", "list", "Comments of an issue.")
@@ -1875,7 +1878,7 @@ pub(crate) fn actions() -> Vec<Builder> {
             .example(r#"{"version_id": "10000"}"#),
         action::<VersionsCreate>("versions", "create", "Create a version in a project.")
             .op("POST", "/rest/api/3/version")
-            .op_when("GET", "/rest/api/3/project/{projectIdOrKey}", "when the project is given by key")
+            .lookup(Lookup::ProjectId)
             .result("the version")
             .example(r#"{"project": "10000", "name": "v2.0", "release_date": "2024-06-30"}"#),
         action::<VersionsUpdate>("versions", "update", "Change a version (e.g. release it).")
@@ -1938,8 +1941,9 @@ pub(crate) fn actions() -> Vec<Builder> {
             .op("GET", "/rest/api/3/issuetype/project")
             .result("array of issue types")
             .example(r#"{"project_id": 10000}"#),
-        action::<PrioritiesAll>("priorities", "list", "Every priority.")
-            .op("GET", "/rest/api/3/priority")
+        action::<PrioritiesAll>("priorities", "list", "Every priority, all pages (needs admin scope manage:jira-configuration with OAuth).")
+            .op("GET", "/rest/api/3/priority/search")
+            .paging(Paging::Offset { items: "values" })
             .result("array of priorities {id, name, iconUrl, statusColor}")
             .example("{}"),
         action::<PrioritiesList>("priorities", "search", "Priorities filtered by name, paged (needs admin scope manage:jira-configuration with OAuth).")

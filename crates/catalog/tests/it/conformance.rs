@@ -224,7 +224,9 @@ fn scopes_are_the_union_of_the_specs_scopes() {
     for def in Catalog::new().actions() {
         let mut classic = BTreeSet::new();
         let mut granular = BTreeSet::new();
-        for op in def.operations.iter().filter(|o| o.when.is_none()) {
+        // Every operation, conditional look-ups included: describe lists every scope any
+        // form of the params can need.
+        for op in def.operations {
             let spec_op = spec_operation(op.spec, op.method, op.path).expect("operation exists");
             let (c, g) = scopes_from_spec(spec_op, op.spec, op.method);
             classic.extend(c);
@@ -282,6 +284,21 @@ fn check_request(def: &ActionDef, params: &Value) {
     let planned = Catalog::new()
         .plan(def.entity, def.action, params.clone())
         .unwrap_or_else(|e| panic!("{name}: example params rejected: {e}"));
+    // Look-ups go to operations the action declares as conditional (so describe lists
+    // them and their scopes), and are called with the opt-in header when experimental.
+    for (method, path) in &planned.lookups {
+        let declared = def
+            .operations
+            .iter()
+            .find(|o| o.method == method && o.path == path && o.when.is_some())
+            .unwrap_or_else(|| panic!("{name}: looks up {method} {path} without declaring it"));
+        let spec_op =
+            spec_operation(declared.spec, method, path).expect("look-up operation exists");
+        assert!(
+            !is_experimental(spec_op),
+            "{name}: experimental look-up {method} {path} (exec adds the header; extend this test)"
+        );
+    }
     let op = def
         .operations
         .iter()
@@ -293,6 +310,24 @@ fn check_request(def: &ActionDef, params: &Value) {
             )
         });
     let spec_op = spec_operation(op.spec, op.method, op.path).expect("operation exists");
+    let opted_in = planned
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("x-experimentalapi") && v == "opt-in");
+    if is_experimental(spec_op) {
+        // Jira Service Management answers 412 to an experimental call without it.
+        assert!(
+            opted_in,
+            "{name}: {} {} is experimental; the request lacks X-ExperimentalApi: opt-in",
+            op.method, op.path
+        );
+    } else {
+        assert!(
+            !opted_in,
+            "{name}: {} {} is not experimental, yet opts in",
+            op.method, op.path
+        );
+    }
     let declared: Vec<&Value> = spec_op["parameters"]
         .as_array()
         .into_iter()
@@ -361,6 +396,183 @@ fn check_request(def: &ActionDef, params: &Value) {
             );
         }
     }
+}
+
+fn is_experimental(spec_op: &Value) -> bool {
+    spec_op["x-experimental"].as_bool().unwrap_or(false)
+}
+
+#[test]
+fn experimental_operations_the_catalog_calls_are_known() {
+    // The operations of `check_request`'s header check: every action's main operation is
+    // planned through it (examples and richer params), so each experimental one is covered.
+    let mut experimental = BTreeSet::new();
+    for def in Catalog::new().actions() {
+        for op in def.operations {
+            let spec_op = spec_operation(op.spec, op.method, op.path).expect("operation exists");
+            if is_experimental(spec_op) {
+                assert!(op.when.is_none(), "{}: experimental look-up", def.name());
+                experimental.insert(def.name());
+            }
+        }
+    }
+    for name in ["customers.list", "customers.remove", "request_types.search"] {
+        assert!(experimental.contains(name), "{name}: {experimental:?}");
+    }
+}
+
+/// Does the operation's description name a replacement in its deprecation note ("Deprecated,
+/// use [Get projects paginated](...)", "**Deprecated:** Use [Search priorities](...)")?
+fn names_a_replacement(spec_op: &Value) -> bool {
+    let text = spec_op["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    text.match_indices("deprecated").any(|(at, _)| {
+        let after: String = text[at..].chars().take(60).collect();
+        after.contains("use [") || after.contains("use the [") || after.contains("instead")
+    })
+}
+
+#[test]
+fn no_deprecated_operation_unless_the_spec_names_no_replacement() {
+    let mut marked = 0;
+    for def in Catalog::new().actions() {
+        let mut calls_deprecated = false;
+        for op in def.operations {
+            let spec_op = spec_operation(op.spec, op.method, op.path).expect("operation exists");
+            if !spec_op["deprecated"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            calls_deprecated = true;
+            assert!(
+                def.deprecated_without_replacement,
+                "{}: calls deprecated {} {}; use the replacement the spec names, or mark the action as having none",
+                def.name(),
+                op.method,
+                op.path
+            );
+            assert!(
+                !names_a_replacement(spec_op),
+                "{}: the spec names a replacement for deprecated {} {}: {}",
+                def.name(),
+                op.method,
+                op.path,
+                spec_op["description"]
+            );
+        }
+        if def.deprecated_without_replacement {
+            marked += 1;
+            assert!(
+                calls_deprecated,
+                "{} is marked as calling a deprecated operation but calls none",
+                def.name()
+            );
+            assert!(
+                def.description.contains("deprecated")
+                    && def.description.contains("no replacement"),
+                "{}: describe must say it: {}",
+                def.name(),
+                def.description
+            );
+        }
+    }
+    assert_eq!(marked, 4, "the four agile issue listings");
+    // The check itself recognises the replacements Atlassian names.
+    let priority = spec_operation(SpecDoc::Platform, "GET", "/rest/api/3/priority").unwrap();
+    assert!(names_a_replacement(priority));
+    let projects = spec_operation(SpecDoc::Platform, "GET", "/rest/api/3/project").unwrap();
+    assert!(names_a_replacement(projects));
+    let board = spec_operation(
+        SpecDoc::Software,
+        "GET",
+        "/rest/agile/1.0/board/{boardId}/issue",
+    )
+    .unwrap();
+    assert!(!names_a_replacement(board));
+}
+
+#[test]
+fn lookup_forms_declare_their_operations() {
+    // Params that make the action look something up before its main request.
+    let cases = [
+        (
+            "issues",
+            "create",
+            json!({"project": "ACME", "summary": "s", "issue_type": "Task", "fields": {"Story point estimate": 3}}),
+            "/rest/api/3/field",
+        ),
+        (
+            "issues",
+            "update",
+            json!({"issue": "ACME-1", "fields": {"Story point estimate": 3}}),
+            "/rest/api/3/field",
+        ),
+        (
+            "issues",
+            "bulk_create",
+            json!({"issues": [{"project": "ACME", "summary": "s", "issue_type": "Task", "fields": {"Story point estimate": 3}}]}),
+            "/rest/api/3/field",
+        ),
+        (
+            "issue_transitions",
+            "transition",
+            json!({"issue": "ACME-1", "transition": "Done"}),
+            "/rest/api/3/issue/{issueIdOrKey}/transitions",
+        ),
+        (
+            "versions",
+            "create",
+            json!({"project": "ACME", "name": "v1"}),
+            "/rest/api/3/project/{projectIdOrKey}",
+        ),
+    ];
+    let catalog = Catalog::new();
+    for (e, a, params, lookup) in cases {
+        let def = catalog.find(e, a).expect("action exists");
+        let planned = catalog.plan(e, a, params.clone()).unwrap();
+        assert!(
+            planned
+                .lookups
+                .iter()
+                .any(|(m, p)| m == "GET" && p == lookup),
+            "{e}.{a} {params}: {:?}",
+            planned.lookups
+        );
+        check_request(def, &params);
+        // Its scopes are among the action's.
+        let spec_op = spec_operation(SpecDoc::Platform, "GET", lookup).unwrap();
+        let (classic, granular) = scopes_from_spec(spec_op, SpecDoc::Platform, "GET");
+        for s in &classic {
+            assert!(
+                def.classic_scopes.contains(&s.as_str()),
+                "{e}.{a} lacks {s}"
+            );
+        }
+        for s in &granular {
+            assert!(
+                def.granular_scopes.contains(&s.as_str()),
+                "{e}.{a} lacks {s}"
+            );
+        }
+    }
+    // Ids need no look-up.
+    let planned = catalog
+        .plan(
+            "issue_transitions",
+            "transition",
+            json!({"issue": "ACME-1", "transition": "31"}),
+        )
+        .unwrap();
+    assert!(planned.lookups.is_empty(), "{:?}", planned.lookups);
+    let planned = catalog
+        .plan(
+            "versions",
+            "create",
+            json!({"project": "10000", "name": "v"}),
+        )
+        .unwrap();
+    assert!(planned.lookups.is_empty(), "{:?}", planned.lookups);
 }
 
 #[test]
@@ -605,4 +817,39 @@ fn describe_lists_schemas_operations_and_scopes() {
     assert_eq!(entities.len(), 1, "{sprints}");
     let one = catalog.describe(None, Some("issues.search"));
     assert_eq!(one["action_count"], 1);
+
+    let action = |name: &str| {
+        let d = catalog.describe(None, Some(name));
+        assert_eq!(d["action_count"], 1, "{name}");
+        d["entities"][0]["actions"][0].clone()
+    };
+    // Look-ups are listed with their condition, and their scopes are the action's.
+    let create = action("issues.create");
+    let lookup = create["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/rest/api/3/field")
+        .expect("field look-up listed");
+    assert!(lookup["when"].is_string());
+    let classic = create["scopes"]["classic"].as_array().unwrap();
+    assert!(
+        classic.contains(&json!("read:jira-work")) && classic.contains(&json!("write:jira-work"))
+    );
+    // A deprecated operation without a replacement says so where describe shows it.
+    let board_issues = action("boards.issues");
+    assert_eq!(board_issues["operations"][0]["deprecated"], true);
+    assert!(
+        board_issues["description"].as_str().unwrap().contains(
+            "GET /rest/agile/1.0/board/{boardId}/issue deprecated and names no replacement"
+        ),
+        "{}",
+        board_issues["description"]
+    );
+    let priorities = action("priorities.list");
+    assert_eq!(
+        priorities["operations"][0]["path"],
+        "/rest/api/3/priority/search"
+    );
+    assert!(priorities["operations"][0].get("deprecated").is_none());
 }
