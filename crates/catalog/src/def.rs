@@ -173,6 +173,9 @@ impl ActionDef {
         // Experimental operations (Service Management) refuse calls without the opt-in.
         let main = scopes::main_op(self, &plan);
         plan.req = scopes::opt_in(plan.req, main);
+        // An action that only reads may be repeated after a 5xx even when it is a POST
+        // (`search/jql`, approximate count, JQL parse, bulk fetch).
+        plan.req.read_only = self.read_only;
         Ok(plan)
     }
 

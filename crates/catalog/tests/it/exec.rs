@@ -989,3 +989,43 @@ async fn custom_fields_can_be_set_by_name() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `issues.search` is a POST (`/search/jql`) but only reads: under injected 503s it is retried
+/// like a GET and every call succeeds (a real POST is never repeated: jira's retry tests).
+#[tokio::test]
+async fn searches_sent_as_post_recover_from_server_errors() {
+    let sim = Simulator::start(SimConfig {
+        issues_per_site: 30,
+        seed: 11,
+        faults: atlassian_sim::Faults {
+            error_rate: 0.2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("simulator starts");
+    let client = JiraClient::new(ClientConfig {
+        base_backoff: std::time::Duration::from_millis(5),
+        max_retries: 6,
+        ..ClientConfig::default()
+    });
+    let src = basic_source(&sim);
+    let catalog = Catalog::new();
+    for _ in 0..20 {
+        catalog
+            .execute(
+                &client,
+                src.clone(),
+                &ctx(),
+                "issues",
+                "search",
+                json!({"jql": "project = ENG ORDER BY key", "limit": 5}),
+            )
+            .await
+            .expect("a search recovers from 503s");
+    }
+    let stats = sim.stats().await;
+    let searches = stats.requests_for("POST /rest/api/3/search/jql");
+    assert!(searches > 20, "some searches were retried: {searches}");
+}
