@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::{Faults, SimConfig};
+pub use ratelimit::IN_FLIGHT_GRACE_MS;
 pub use state::{SimStats, TokenRequests};
 
 /// One Jira site of the simulator.

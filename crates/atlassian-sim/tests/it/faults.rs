@@ -47,7 +47,12 @@ async fn rate_limit_429_headers_and_retry_after_violations() {
     assert!(resp.headers().get("ratelimit-reason").is_some());
     let (_, body) = json_of(resp).await;
     assert!(body["errorMessages"].is_array());
-    // Calling again before Retry-After elapsed is a violation.
+    // Calling again before Retry-After elapsed is a violation, unless the request was already
+    // on the wire when the 429 left (within the in-flight grace).
+    tokio::time::sleep(std::time::Duration::from_millis(
+        atlassian_sim::IN_FLIGHT_GRACE_MS as u64 + 20,
+    ))
+    .await;
     assert_eq!(
         site_req(&sim, Method::GET, "/rest/api/3/myself")
             .send()
@@ -163,12 +168,31 @@ async fn injected_server_errors_and_429s() {
         .unwrap();
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
+    // At once: still on the wire as far as the simulator can tell.
     site_req(&sim, Method::GET, "/rest/api/3/myself")
         .send()
         .await
         .unwrap();
     let st = sim.stats().await;
-    assert_eq!((st.rate_limited, st.retry_after_violations), (2, 1));
+    assert_eq!(
+        (
+            st.rate_limited,
+            st.retry_after_violations,
+            st.retry_after_in_flight
+        ),
+        (2, 0, 1)
+    );
+    // After the grace, inside the window: a violation.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        atlassian_sim::IN_FLIGHT_GRACE_MS as u64 + 20,
+    ))
+    .await;
+    site_req(&sim, Method::GET, "/rest/api/3/myself")
+        .send()
+        .await
+        .unwrap();
+    let st = sim.stats().await;
+    assert_eq!(st.retry_after_violations, 1, "{st:?}");
 }
 
 #[tokio::test]
