@@ -116,10 +116,16 @@ pub struct AuthConfig {
     pub public_url: String,
     /// Tokens that expire within this margin are refreshed proactively in the background.
     pub refresh_margin: Duration,
-    /// Time-to-live of the cross-instance refresh lease (`refresh:<connection>`).
+    /// Time-to-live of the cross-instance refresh lease (`refresh:<connection>`). Short, and
+    /// renewed while a refresh runs (every third of it), so a holder that died blocks others
+    /// for at most this long.
     pub lease_ttl: Duration,
-    /// Names this process in leases and audit events.
+    /// Names this instance in leases and audit events. Random by default; an operator who
+    /// gives each instance a stable id (`JIRAGATE_INSTANCE_ID`, e.g. a StatefulSet pod name)
+    /// lets a restarted instance take over leases its crashed predecessor still held.
     pub instance_id: String,
+    /// Names this run of the process: leases are held as `<instance_id>#<boot_id>`.
+    pub boot_id: String,
     /// How long an OAuth connect session (and its state) stays usable. Atlassian flows take
     /// seconds; 10 minutes is generous without leaving stale states around.
     pub connect_session_ttl: Duration,
@@ -143,8 +149,9 @@ impl AuthConfig {
             endpoints,
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             refresh_margin: Duration::from_secs(5 * 60),
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(5),
             instance_id: format!("jiragate-{}", uuid::Uuid::now_v7()),
+            boot_id: uuid::Uuid::now_v7().simple().to_string(),
             connect_session_ttl: Duration::from_secs(10 * 60),
             lease_wait: Duration::from_secs(45),
             expiry_skew: Duration::from_secs(30),

@@ -18,7 +18,7 @@ use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use jiragate_jira::{JiraAuth, JiraError, Target, TokenSource};
 use jiragate_store::{
-    AuthKind, Connection, ConnectionId, ConnectionStatus, Credential, NewAuditEvent, OrgId,
+    AuthKind, Connection, ConnectionId, ConnectionStatus, Credential, Lease, NewAuditEvent, OrgId,
     RefreshedCredential, Store,
 };
 use rand::Rng as _;
@@ -607,7 +607,12 @@ impl TokenManager {
         let deadline = Instant::now() + cfg.lease_wait;
         let lease = loop {
             if let Some(lease) = store
-                .acquire_lease(&lease_name, &cfg.instance_id, cfg.lease_ttl)
+                .acquire_lease_taking_over(
+                    &lease_name,
+                    &cfg.instance_id,
+                    &cfg.boot_id,
+                    cfg.lease_ttl,
+                )
                 .await?
             {
                 break lease;
@@ -625,7 +630,19 @@ impl TokenManager {
                 });
             }
         };
-        let result = self.refresh_under_lease(conn, need).await;
+        let result = {
+            let refresh = self.refresh_under_lease(conn, need);
+            tokio::pin!(refresh);
+            let heartbeat = heartbeat(store, &lease, cfg.lease_ttl, &conn.id);
+            tokio::pin!(heartbeat);
+            tokio::select! {
+                r = &mut refresh => r,
+                // The heartbeat only ends when the lease is lost; the refresh still finishes
+                // (it cannot be taken back halfway), and the commit's generation check keeps a
+                // concurrent one from being overwritten.
+                () = &mut heartbeat => refresh.await,
+            }
+        };
         if let Err(e) = store.release_lease(&lease).await {
             // The lease expires by itself; a failed release only delays the next refresh.
             tracing::warn!(connection = %conn.id, error = %e, "could not release refresh lease");
@@ -828,6 +845,26 @@ fn satisfies_cached(t: &CachedToken, need: &Need, now: OffsetDateTime, skew: Dur
         Need::NotToken(failed) => t.cache_until > now + skew && !token_eq(&t.target, failed),
         // Memory does not know when the refresh token was issued: go to the store.
         Need::IssuedAfter(_) => false,
+    }
+}
+
+/// Renews `lease` every third of its TTL while a refresh runs, so a live holder keeps it and a
+/// dead one loses it within one TTL. Returns only when the lease is lost.
+async fn heartbeat(store: &Store, lease: &Lease, ttl: Duration, connection: &ConnectionId) {
+    let every = (ttl / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(every).await;
+        match store.renew_lease(lease, ttl).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::warn!(connection = %connection, "refresh lease lost while refreshing");
+                return;
+            }
+            Err(e) => {
+                // A database hiccup: keep trying until the lease would have expired anyway.
+                tracing::warn!(connection = %connection, error = %e, "could not renew the refresh lease");
+            }
+        }
     }
 }
 

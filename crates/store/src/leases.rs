@@ -34,6 +34,9 @@ impl From<LeaseRow> for Lease {
 /// Per-backend SQL with the database clock spelled out.
 struct LeaseSql {
     acquire: &'static str,
+    /// Like `acquire`, but also takes a lease whose holder is a previous run of this instance
+    /// (`holder LIKE '<instance>#%'` with another boot id): that process is gone.
+    acquire_takeover: &'static str,
     renew: &'static str,
     release: &'static str,
     held: &'static str,
@@ -52,6 +55,18 @@ macro_rules! lease_sql {
                  WHERE leases.expires_at <= ",
                 $now,
                 " \
+                 RETURNING name, holder, fencing_token, expires_at"
+            ),
+            acquire_takeover: concat!(
+                "INSERT INTO leases (name, holder, fencing_token, expires_at) VALUES ($1, $2, 1, ",
+                $now,
+                $plus_ttl,
+                ") \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 fencing_token = leases.fencing_token + 1, expires_at = excluded.expires_at \
+                 WHERE leases.expires_at <= ",
+                $now,
+                " OR (leases.holder LIKE $4 ESCAPE '\\' AND leases.holder <> $2) \
                  RETURNING name, holder, fencing_token, expires_at"
             ),
             renew: concat!(
@@ -119,6 +134,41 @@ impl Store {
                 .bind(name)
                 .bind(holder)
                 .bind(ttl)
+                .fetch_optional(pool)
+                .await
+                .op("acquire_lease")?
+        });
+        Ok(row.map(Into::into))
+    }
+
+    /// Like [`Store::acquire_lease`] for a holder named `<instance>#<boot>`: a lease still held
+    /// by `<instance>#<another boot>` is taken over at once, because that holder is an earlier
+    /// run of this same instance that died holding it. Only sound when `instance` names one
+    /// process at a time (a stable id per instance, or a data dir only one process opens).
+    pub async fn acquire_lease_taking_over(
+        &self,
+        name: &str,
+        instance: &str,
+        boot: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let ttl = ttl_micros(ttl)?;
+        let holder = format!("{instance}#{boot}");
+        let mut pattern = String::with_capacity(instance.len() + 2);
+        for c in instance.chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str("#%");
+        let sql = self.lease_sql().acquire_takeover;
+        let row: Option<LeaseRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(name)
+                .bind(&holder)
+                .bind(ttl)
+                .bind(&pattern)
                 .fetch_optional(pool)
                 .await
                 .op("acquire_lease")?
