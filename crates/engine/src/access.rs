@@ -62,3 +62,11 @@ impl Engine {
         Ok(self.store.touch_api_key(&key.org_id, &key.id).await?)
     }
 }
+
+impl Engine {
+    /// An MCP session exists to run catalog actions: it needs `execute` (or `admin`) from the
+    /// start, so a key without it is refused at connect time rather than on every tool call.
+    pub fn authorize_mcp(&self, actor: crate::Actor<'_>) -> Result<(), EngineError> {
+        actor.require(crate::ApiScope::Execute)
+    }
+}
