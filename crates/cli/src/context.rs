@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use jiragate_auth::AtlassianEndpoints;
+use jiragate_engine::model::AtlassianEndpoints;
 use jiragate_engine::{Engine, EngineConfig};
 use secrecy::SecretString;
 

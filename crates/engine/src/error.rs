@@ -16,6 +16,12 @@ pub enum EngineError {
     Unauthorized,
     #[error("this API key lacks the '{needed}' scope")]
     Forbidden { needed: String },
+    /// The actor's API key does not carry the scope an operation needs.
+    #[error("this API key lacks the `{scope}` scope")]
+    KeyScope { scope: &'static str },
+    /// The actor may not do this at all (another organization, platform-only operations).
+    #[error("{message}")]
+    NotAllowed { message: String },
     #[error("{message}")]
     Conflict { message: String },
     #[error(
@@ -50,7 +56,9 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Validation { .. } => "validation",
             EngineError::Unauthorized => "unauthorized",
-            EngineError::Forbidden { .. } => "forbidden",
+            EngineError::Forbidden { .. }
+            | EngineError::KeyScope { .. }
+            | EngineError::NotAllowed { .. } => "forbidden",
             EngineError::Conflict { .. } => "conflict",
             EngineError::NeedsReauth { .. } => "needs_reauth",
             EngineError::MissingScope { .. } => "missing_scope",
@@ -67,7 +75,10 @@ impl EngineError {
             EngineError::NotFound { .. } => 404,
             EngineError::Validation { .. } => 422,
             EngineError::Unauthorized => 401,
-            EngineError::Forbidden { .. } | EngineError::MissingScope { .. } => 403,
+            EngineError::Forbidden { .. }
+            | EngineError::KeyScope { .. }
+            | EngineError::NotAllowed { .. }
+            | EngineError::MissingScope { .. } => 403,
             EngineError::Conflict { .. } => 409,
             EngineError::NeedsReauth { .. } => 409,
             EngineError::RateLimited { .. } => 429,
@@ -84,6 +95,8 @@ impl EngineError {
             EngineError::NotFound { .. } => 3,
             EngineError::Unauthorized
             | EngineError::Forbidden { .. }
+            | EngineError::KeyScope { .. }
+            | EngineError::NotAllowed { .. }
             | EngineError::NeedsReauth { .. }
             | EngineError::MissingScope { .. } => 4,
             EngineError::RateLimited { .. }

@@ -2,24 +2,32 @@
 //! default organization, and offers the operations that the HTTP API, the MCP server and the CLI
 //! (local mode) all perform — so those three stay thin and agree on behaviour and errors.
 
+mod access;
+mod actor;
+pub mod admin;
+mod api_keys;
+mod audit;
+mod connections;
 mod error;
 pub mod keys;
+pub mod model;
+pub mod oauth;
+mod orgs;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::stream::{BoxStream, StreamExt};
 use jiragate_auth::{AtlassianEndpoints, AuthConfig, AuthService, Keyring};
-use jiragate_catalog::{Catalog, ExecContext, ExecuteOutput};
+use jiragate_catalog::Catalog;
 use jiragate_jira::{ClientConfig, JiraClient};
-use jiragate_store::{
-    ApiKeyId, ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionId, HealthCheck, NewApiKey,
-    OrgId, Store,
-};
+use jiragate_store::{ConnectionId, OrgId, Store};
 use jiragate_vault::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
+pub use access::ORG_HEADER;
+pub use actor::Actor;
+pub use connections::{ActionRequest, NewConnection, OAuthTokensInput, TokenFor, TokenGrant};
 pub use error::EngineError;
 pub use keys::ApiScope;
 
@@ -99,23 +107,6 @@ impl std::fmt::Display for ConnRef {
     }
 }
 
-/// Who asks for an operation: the holder of an API key, or the operator on the host that holds
-/// the data dir and the master key (the local CLI), who may do anything an installation allows.
-#[derive(Debug, Clone, Copy)]
-pub enum Actor<'a> {
-    Key(&'a ApiKeyRecord),
-    Operator,
-}
-
-impl Actor<'_> {
-    pub fn is_platform(&self) -> bool {
-        match self {
-            Actor::Key(k) => k.platform,
-            Actor::Operator => true,
-        }
-    }
-}
-
 /// Checks a caller-given name (connection, workspace, organization, key): see
 /// [`jiragate_jira::check_name`]. A refusal is a validation error naming the field.
 pub fn check_name(field: &str, value: &str) -> Result<String, EngineError> {
@@ -128,13 +119,20 @@ pub fn check_name(field: &str, value: &str) -> Result<String, EngineError> {
 pub use jiragate_jira::quote;
 pub use jiragate_jira::text::is_forbidden_char;
 
+/// The one door of jiragate: every front end (HTTP API, MCP, CLI) reaches storage, credentials,
+/// the catalog and Jira only through the operations of this type, which decide authorization
+/// (see [`Actor`]) and write the audit events of state changes.
 #[derive(Clone)]
 pub struct Engine {
-    pub store: Store,
-    pub auth: AuthService,
-    pub catalog: Arc<Catalog>,
-    pub jira: JiraClient,
+    pub(crate) store: Store,
+    pub(crate) auth: AuthService,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) jira: JiraClient,
     pub default_org: OrgId,
+    /// Single-use tickets of the browser's site-choice page (see [`oauth`]).
+    pub(crate) site_choices: Arc<oauth::SiteChoiceTickets>,
+    /// Base of `/ex/jira/{cloudId}` (Atlassian's API gateway or the simulator).
+    pub(crate) api_url: String,
 }
 
 impl Engine {
@@ -197,6 +195,8 @@ impl Engine {
             catalog: Arc::new(Catalog::new()),
             jira,
             default_org,
+            site_choices: Arc::default(),
+            api_url: cfg.endpoints.api_url.clone(),
         };
         if created && cfg.bootstrap_admin_key {
             let (_, key) = engine
@@ -207,192 +207,21 @@ impl Engine {
             boot.admin_key_path = Some(path);
         }
         if cfg.background {
-            engine.auth.spawn_background();
+            engine.spawn_background();
         }
         Ok((engine, boot))
     }
 
-    /// Creates an API key for `actor`: only a platform key or the operator on the host may
-    /// mint a platform key. The key is returned once and stored only as a hash.
-    pub async fn create_api_key_as(
-        &self,
-        actor: Actor<'_>,
-        org: &OrgId,
-        name: &str,
-        scopes: &[ApiScope],
-        platform: bool,
-    ) -> Result<(ApiKeyRecord, SecretString), EngineError> {
-        if platform && !actor.is_platform() {
-            return Err(EngineError::Forbidden {
-                needed: "platform (only a platform key, or `jiragate keys create --platform` on the host, may create a platform key)".into(),
-            });
-        }
-        self.create_api_key(org, name, scopes, platform).await
-    }
-
-    /// Revokes an API key for `actor`. A platform key can be revoked only by a platform key or
-    /// the operator, and the last active platform key cannot be revoked at all (organization
-    /// management would be lost for good).
-    pub async fn revoke_api_key(
-        &self,
-        actor: Actor<'_>,
-        org: &OrgId,
-        id: &ApiKeyId,
-    ) -> Result<ApiKeyRecord, EngineError> {
-        let target =
-            self.store
-                .get_api_key(org, id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: "API key",
-                    id: id.to_string(),
-                })?;
-        if target.platform && !actor.is_platform() {
-            return Err(EngineError::Forbidden {
-                needed: "platform (only a platform key may revoke a platform key)".into(),
-            });
-        }
-        self.store
-            .revoke_api_key_keeping_platform(org, id)
-            .await?
-            .ok_or_else(|| EngineError::Conflict {
-                message: format!(
-                    "API key {id} is the last active platform key and cannot be revoked; create another first with `jiragate keys create --platform` on the host that holds the data dir"
-                ),
-            })
-    }
-
-    /// Creates an API key; the key is returned once and stored only as a hash.
-    pub async fn create_api_key(
-        &self,
-        org: &OrgId,
-        name: &str,
-        scopes: &[ApiScope],
-        platform: bool,
-    ) -> Result<(ApiKeyRecord, SecretString), EngineError> {
-        let name = check_name("name", name)?;
-        let name = name.as_str();
-        let (key, key_hash, prefix) = keys::generate();
-        let rec = self
-            .store
-            .create_api_key(
-                org,
-                NewApiKey {
-                    name: name.to_string(),
-                    prefix,
-                    key_hash,
-                    scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-                    platform,
-                },
-            )
-            .await?;
-        Ok((rec, key))
-    }
-
-    /// The key record for a presented bearer key, or `Unauthorized`.
-    pub async fn authenticate(&self, presented: &str) -> Result<ApiKeyRecord, EngineError> {
-        let presented = presented.trim();
-        if !presented.starts_with(keys::KEY_PREFIX) || presented.len() > 200 {
-            return Err(EngineError::Unauthorized);
-        }
-        let h = keys::hash(presented);
-        let rec = self
-            .store
-            .find_api_key_by_hash(&h)
-            .await?
-            .ok_or(EngineError::Unauthorized)?;
-        if rec.revoked_at.is_some() {
-            return Err(EngineError::Unauthorized);
-        }
-        Ok(rec)
-    }
-
-    pub async fn resolve(&self, org: &OrgId, r: &ConnRef) -> Result<Connection, EngineError> {
-        let found = match r {
-            ConnRef::Id(id) => self
-                .store
-                .get_connection(org, id)
-                .await
-                .or_else(not_found_as_none)?,
-            ConnRef::Name { workspace, name } => {
-                self.store.find_connection(org, workspace, name).await?
-            }
-        };
-        found.ok_or_else(|| EngineError::NotFound {
-            what: "connection",
-            id: r.to_string(),
-        })
-    }
-
-    fn exec_context(conn: &Connection, read_only: bool) -> ExecContext {
-        ExecContext {
-            // API tokens carry the user's permissions, not OAuth scopes: nothing to compare.
-            granted_scopes: match conn.auth_kind {
-                AuthKind::OAuth2 => Some(conn.scopes.clone()),
-                _ => None,
-            },
-            api_type: conn.api_type.as_str().to_string(),
-            read_only,
-        }
-    }
-
-    pub fn describe(&self, conn: &Connection, filter: Option<&str>) -> Value {
-        let api = match conn.api_type {
-            ApiType::ServiceManagement => "service_management",
-            _ => "platform",
-        };
-        // One Jira Cloud credential reaches the platform, agile and service-management APIs of
-        // its site, so every action is listed; each entity says which API it belongs to.
-        let mut d = self.catalog.describe(None, filter);
-        if let Value::Object(o) = &mut d {
-            o.insert("connector_id".into(), Value::String(conn.id.to_string()));
-            o.insert("name".into(), Value::String(conn.name.clone()));
-            o.insert("api_type".into(), Value::String(api.into()));
-        }
-        d
-    }
-
-    pub async fn execute(
-        &self,
-        org: &OrgId,
-        conn: &Connection,
-        entity: &str,
-        action: &str,
-        params: Value,
-        read_only: bool,
-    ) -> Result<ExecuteOutput, EngineError> {
-        let src = self.auth.token_source(org, conn);
-        let ctx = Self::exec_context(conn, read_only);
-        Ok(self
-            .catalog
-            .execute(&self.jira, src, &ctx, entity, action, params)
-            .await?)
-    }
-
-    /// Every item of every page, one at a time (constant memory).
-    pub fn execute_stream(
-        &self,
-        org: &OrgId,
-        conn: &Connection,
-        entity: &str,
-        action: &str,
-        params: Value,
-        read_only: bool,
-    ) -> Result<BoxStream<'static, Result<Value, EngineError>>, EngineError> {
-        let src = self.auth.token_source(org, conn);
-        let ctx = Self::exec_context(conn, read_only);
-        let s = self
-            .catalog
-            .execute_stream(&self.jira, src, &ctx, entity, action, params)?;
-        Ok(s.map(|r| r.map_err(EngineError::from)).boxed())
-    }
-
-    pub async fn check(&self, org: &OrgId, conn: &Connection) -> Result<HealthCheck, EngineError> {
-        Ok(self.auth.check(org, &conn.id).await?)
+    /// Starts the background work (proactive refresh, keep-alive, scheduled health checks);
+    /// the caller owns the handle so a graceful shutdown can stop it.
+    pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
+        self.auth.spawn_background()
     }
 }
 
-fn not_found_as_none<T>(e: jiragate_store::StoreError) -> Result<Option<T>, EngineError> {
+pub(crate) fn not_found_as_none<T>(
+    e: jiragate_store::StoreError,
+) -> Result<Option<T>, EngineError> {
     if e.is_not_found() {
         Ok(None)
     } else {

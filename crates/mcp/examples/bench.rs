@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlassian_sim::{SimConfig, Simulator};
-use jiragate_auth::{AtlassianEndpoints, NewApiTokenConnection, SiteRef};
-use jiragate_engine::{Engine, EngineConfig};
+use jiragate_engine::model::{ApiType, AtlassianEndpoints, NewApiTokenConnection, Owner, SiteRef};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine, EngineConfig, NewConnection};
 use jiragate_mcp::{LocalBackend, McpOptions, serve_stdio};
-use jiragate_store::{ApiType, Owner};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig};
 use rmcp::transport::TokioChildProcess;
@@ -117,10 +116,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let org = engine.default_org.clone();
     let user = &sim.info.users[0];
     let connection = engine
-        .auth
-        .create_api_token_connection(
+        .create_connection(
+            Actor::Operator,
             &org,
-            NewApiTokenConnection {
+            NewConnection::ApiToken(NewApiTokenConnection {
                 workspace: "w".to_owned(),
                 name: "jira".to_owned(),
                 site: SiteRef::BaseUrl(sim.site_url("acme")),
@@ -129,11 +128,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 scoped: Some(false),
                 api_type: ApiType::Platform,
                 owner: Owner::Installation,
-            },
+            }),
         )
         .await?;
+    let reference = ConnRef::Id(connection.id.clone());
+    let action = |entity: &str, action: &str, params: serde_json::Value| ActionRequest {
+        entity: entity.to_owned(),
+        action: action.to_owned(),
+        params,
+        read_only: true,
+    };
     let project = engine
-        .execute(&org, &connection, "projects", "list", json!({}), true)
+        .execute(
+            Actor::Operator,
+            &org,
+            &reference,
+            action("projects", "list", json!({})),
+        )
         .await?
         .data
         .pointer("/0/key")
@@ -185,7 +196,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..calls {
         let t = Instant::now();
         engine
-            .execute(&org, &connection, "issues", "search", params.clone(), true)
+            .execute(
+                Actor::Operator,
+                &org,
+                &reference,
+                action("issues", "search", params.clone()),
+            )
             .await?;
         direct.push(t.elapsed());
     }

@@ -3,7 +3,6 @@
 //! reached over its HTTP API ([`crate::RemoteBackend`]).
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -27,9 +26,6 @@ pub struct ConnectionInfo {
     /// As the backend reports it (RFC 3339 text when it comes from the HTTP API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_checked_at: Option<Value>,
-    /// The store record, when the backend is local: saves a second lookup on execute.
-    #[serde(skip)]
-    pub(crate) local: Option<Arc<jiragate_store::Connection>>,
 }
 
 impl ConnectionInfo {
@@ -212,7 +208,6 @@ mod tests {
             status: "healthy".to_owned(),
             status_reason: None,
             last_checked_at: None,
-            local: None,
         }
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::request::Parts;
-use jiragate_engine::{ConnRef, Engine, EngineError};
-use jiragate_store::{Connection, ConnectionId, OrgId};
+use jiragate_engine::model::{ApiKeyRecord, Connection, ConnectionId, OrgId};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine, EngineError};
 use serde_json::Value;
 
 use crate::backend::{
@@ -15,16 +15,40 @@ use crate::backend::{
 use crate::http_service::{BackendResolver, HttpRejection, bearer_token};
 
 /// Runs tools on an [`Engine`] for one organization (stdio `jiragate mcp`, and `/mcp` on
-/// `serve` through [`EngineKeyResolver`]).
+/// `serve` through [`EngineKeyResolver`]), as the operator or as the holder of an API key: the
+/// engine decides what each tool call may do.
 #[derive(Clone)]
 pub struct LocalBackend {
     engine: Engine,
     org: OrgId,
+    /// `None`: the operator on the host (stdio on the data dir).
+    key: Option<ApiKeyRecord>,
 }
 
 impl LocalBackend {
+    /// The operator's backend (`jiragate mcp` on the host that holds the data dir).
     pub fn new(engine: Engine, org: OrgId) -> Self {
-        LocalBackend { engine, org }
+        LocalBackend {
+            engine,
+            org,
+            key: None,
+        }
+    }
+
+    /// A backend acting as the holder of `key`, in `org`.
+    pub fn for_key(engine: Engine, key: ApiKeyRecord, org: OrgId) -> Self {
+        LocalBackend {
+            engine,
+            org,
+            key: Some(key),
+        }
+    }
+
+    fn actor(&self) -> Actor<'_> {
+        match &self.key {
+            Some(k) => Actor::Key(k),
+            None => Actor::Operator,
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -35,22 +59,15 @@ impl LocalBackend {
         &self.org
     }
 
-    async fn record(&self, info: &ConnectionInfo) -> Result<Arc<Connection>, ToolError> {
-        if let Some(record) = &info.local {
-            return Ok(record.clone());
-        }
+    /// The engine's reference to a listed connection (by id: names may be ambiguous).
+    fn reference(info: &ConnectionInfo) -> Result<ConnRef, ToolError> {
         let id = ConnectionId::from_str(&info.id).map_err(|_| {
             ToolError::new(
                 "validation",
                 format!("'{}' is not a connection id", info.id),
             )
         })?;
-        let record = self
-            .engine
-            .resolve(&self.org, &ConnRef::Id(id))
-            .await
-            .map_err(engine_error)?;
-        Ok(Arc::new(record))
+        Ok(ConnRef::Id(id))
     }
 }
 
@@ -81,7 +98,6 @@ pub(crate) fn connection_info(record: Connection) -> ConnectionInfo {
             .get("last_checked_at")
             .filter(|v| !v.is_null())
             .cloned(),
-        local: Some(Arc::new(record)),
     }
 }
 
@@ -106,10 +122,9 @@ impl Backend for LocalBackend {
     async fn list_connections(&self) -> Result<Vec<ConnectionInfo>, ToolError> {
         let records = self
             .engine
-            .store
-            .list_connections(&self.org, None)
+            .list_connections(self.actor(), &self.org, None)
             .await
-            .map_err(|e| engine_error(e.into()))?;
+            .map_err(engine_error)?;
         Ok(records.into_iter().map(connection_info).collect())
     }
 
@@ -117,7 +132,11 @@ impl Backend for LocalBackend {
         let selector = selector.trim();
         // Ids and `workspace/name` are direct lookups; a bare name tries workspace `default`.
         let reference = ConnRef::parse(selector);
-        match self.engine.resolve(&self.org, &reference).await {
+        match self
+            .engine
+            .get_connection(self.actor(), &self.org, &reference)
+            .await
+        {
             Ok(record) => Ok(connection_info(record)),
             // A bare name outside workspace `default` may still name exactly one connection;
             // otherwise the listing says which connections exist.
@@ -129,18 +148,21 @@ impl Backend for LocalBackend {
     }
 
     async fn check(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
-        let record = self.record(connection).await?;
-        let health = self
+        let reference = Self::reference(connection)?;
+        let (_, health) = self
             .engine
-            .check(&self.org, &record)
+            .check(self.actor(), &self.org, &reference)
             .await
             .map_err(engine_error)?;
         Ok(serde_json::to_value(&health).unwrap_or(Value::Null))
     }
 
     async fn describe(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
-        let record = self.record(connection).await?;
-        Ok(self.engine.describe(&record, None))
+        let reference = Self::reference(connection)?;
+        self.engine
+            .describe(self.actor(), &self.org, &reference, None)
+            .await
+            .map_err(engine_error)
     }
 
     async fn execute(
@@ -148,17 +170,16 @@ impl Backend for LocalBackend {
         connection: &ConnectionInfo,
         call: ActionCall,
     ) -> Result<ActionOutput, ToolError> {
-        let record = self.record(connection).await?;
+        let reference = Self::reference(connection)?;
+        let request = ActionRequest {
+            entity: call.entity,
+            action: call.action,
+            params: call.params,
+            read_only: call.read_only,
+        };
         let output = self
             .engine
-            .execute(
-                &self.org,
-                &record,
-                &call.entity,
-                &call.action,
-                call.params,
-                call.read_only,
-            )
+            .execute(self.actor(), &self.org, &reference, request)
             .await
             .map_err(engine_error)?;
         Ok(ActionOutput {
@@ -198,31 +219,29 @@ impl BackendResolver for EngineKeyResolver {
             }
             Err(err) => return Err(HttpRejection::internal(err.to_string())),
         };
-        if !key.scopes.iter().any(|s| s == "execute" || s == "admin") {
-            return Err(HttpRejection::forbidden(
-                "this API key lacks the 'execute' scope",
-            ));
-        }
+        let engine = &self.engine;
+        engine.authorize_mcp(Actor::Key(&key)).map_err(rejection)?;
         let requested = parts
             .headers
-            .get("x-organization-id")
+            .get(jiragate_engine::ORG_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty());
-        let org = match requested {
-            Some(other) if other != key.org_id.to_string() => {
-                if !key.platform {
-                    return Err(HttpRejection::forbidden(
-                        "only a platform key may act for another organization (X-Organization-Id)",
-                    ));
-                }
-                OrgId::from_str(other).map_err(|_| {
-                    HttpRejection::forbidden("X-Organization-Id is not an organization id")
-                })?
-            }
-            _ => key.org_id.clone(),
-        };
-        Ok(Arc::new(LocalBackend::new(self.engine.clone(), org)))
+        let org = engine
+            .acting_org(&key, requested)
+            .await
+            .map_err(rejection)?;
+        Ok(Arc::new(LocalBackend::for_key(engine.clone(), key, org)))
+    }
+}
+
+/// An engine refusal as an HTTP rejection with the same status and kind as the HTTP API's.
+fn rejection(err: EngineError) -> HttpRejection {
+    HttpRejection {
+        status: http::StatusCode::from_u16(err.http_status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        kind: err.kind().to_owned(),
+        detail: err.to_string(),
     }
 }
 

@@ -193,7 +193,6 @@ fn connector_info(item: &Value) -> Option<ConnectionInfo> {
             .get("last_checked_at")
             .filter(|v| !v.is_null())
             .cloned(),
-        local: None,
     })
 }
 

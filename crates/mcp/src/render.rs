@@ -74,7 +74,9 @@ fn shape_record(value: Value) -> Value {
         return shape_nested(value);
     };
     if is_adf(&map) {
-        return Value::String(jiragate_jira::adf::adf_to_markdown(&Value::Object(map)));
+        return Value::String(jiragate_engine::model::adf::adf_to_markdown(
+            &Value::Object(map),
+        ));
     }
     // An issue: lift `fields` next to `key` so the agent reads `{key, summary, status, ...}`.
     if map.contains_key("key")
@@ -118,7 +120,9 @@ fn shape_nested(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             if is_adf(&map) {
-                return Value::String(jiragate_jira::adf::adf_to_markdown(&Value::Object(map)));
+                return Value::String(jiragate_engine::model::adf::adf_to_markdown(
+                    &Value::Object(map),
+                ));
             }
             if let Some(reference) = as_reference(&map) {
                 return reference;

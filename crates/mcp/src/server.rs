@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiragate_catalog::{ActionDef, Catalog};
+use jiragate_engine::model::{ActionDef, Catalog};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use jiragate_catalog::Catalog;
+use jiragate_engine::model::Catalog;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 

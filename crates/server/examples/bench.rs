@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlassian_sim::{SimConfig, Simulator};
-use jiragate_auth::AtlassianEndpoints;
+use jiragate_engine::model::AtlassianEndpoints;
 use jiragate_server::{App, ServerConfig};
 use serde_json::json;
 use tokio::sync::Semaphore;

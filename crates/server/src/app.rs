@@ -68,7 +68,7 @@ impl App {
             bootstrap_admin_key: true,
         })
         .await?;
-        let background = cfg.background.then(|| engine.auth.spawn_background());
+        let background = cfg.background.then(|| engine.spawn_background());
         let state = AppState::new(
             engine,
             prometheus_handle(),

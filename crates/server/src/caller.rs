@@ -3,15 +3,15 @@
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use jiragate_engine::{ApiScope, EngineError};
-use jiragate_store::{ApiKeyRecord, OrgId};
+use jiragate_engine::model::{ApiKeyRecord, OrgId};
+use jiragate_engine::{Actor, EngineError};
 
 use crate::metrics::KEY_RATE_LIMITED;
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Header a platform key uses to act for another organization.
-pub const ORG_HEADER: &str = "x-organization-id";
+pub const ORG_HEADER: &str = jiragate_engine::ORG_HEADER;
 
 /// The authenticated caller of an `/api/v1` route.
 #[derive(Debug, Clone)]
@@ -21,46 +21,10 @@ pub struct Caller {
     pub org: OrgId,
 }
 
-/// The wire name of a scope.
-pub fn scope_name(scope: ApiScope) -> &'static str {
-    scope.as_str()
-}
-
-/// Parse a wire scope name.
-pub fn parse_scope(name: &str) -> Option<ApiScope> {
-    ApiScope::parse(name)
-}
-
 impl Caller {
-    /// Does the key carry `scope`? `admin` implies every scope except `credentials:read`, which
-    /// hands out live Jira tokens and so must be granted explicitly.
-    pub fn has(&self, scope: ApiScope) -> bool {
-        jiragate_engine::keys::allows(&self.key.scopes, scope)
-    }
-
-    /// 403 unless the key carries `scope`.
-    pub fn require(&self, scope: ApiScope) -> Result<(), Problem> {
-        if self.has(scope) {
-            Ok(())
-        } else {
-            Err(Problem::key_scope(scope_name(scope)))
-        }
-    }
-
-    /// 403 unless this is a platform key.
-    pub fn require_platform(&self) -> Result<(), Problem> {
-        if self.key.platform {
-            Ok(())
-        } else {
-            Err(Problem::forbidden(
-                "only a platform API key may manage organizations",
-            ))
-        }
-    }
-
-    /// An audit actor string naming the key, never its secret.
-    pub fn actor(&self) -> String {
-        format!("api_key:{}", self.key.id)
+    /// The engine's view of this caller: it decides what the key may do.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor::Key(&self.key)
     }
 }
 
@@ -112,10 +76,10 @@ fn touch_if_stale(state: &AppState, key: &ApiKeyRecord) {
     if !fresh {
         return;
     }
-    let store = state.engine().store.clone();
-    let (org, id) = (key.org_id.clone(), key.id.clone());
+    let engine = state.engine().clone();
+    let key = key.clone();
     tokio::spawn(async move {
-        if let Err(e) = store.touch_api_key(&org, &id).await {
+        if let Err(e) = engine.touch_api_key(&key).await {
             tracing::debug!(error = %e, "could not record API key use");
         }
     });
@@ -154,35 +118,14 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
 
-        let org = match parts.headers.get(ORG_HEADER) {
-            None => key.org_id.clone(),
-            Some(raw) => {
-                let text = raw
-                    .to_str()
-                    .map_err(|_| Problem::validation(ORG_HEADER, "not a valid organization id"))?;
-                let wanted: OrgId = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| Problem::validation(ORG_HEADER, "not a valid organization id"))?;
-                if wanted == key.org_id {
-                    wanted
-                } else if key.platform {
-                    // A platform key may act for any organization that exists.
-                    match state.engine().store.get_organization(&wanted).await {
-                        Ok(Some(_)) => wanted,
-                        Ok(None) => {
-                            return Err(Problem::not_found("organization", &wanted));
-                        }
-                        Err(e) => return Err(EngineError::from(e).into()),
-                    }
-                } else {
-                    return Err(Problem::new(
-                        ProblemKind::Forbidden,
-                        "this API key belongs to another organization; only platform keys may set X-Organization-Id",
-                    ));
-                }
-            }
+        let requested = match parts.headers.get(ORG_HEADER) {
+            None => None,
+            Some(raw) => Some(
+                raw.to_str()
+                    .map_err(|_| Problem::validation(ORG_HEADER, "not a valid organization id"))?,
+            ),
         };
+        let org = state.engine().acting_org(&key, requested).await?;
         let caller = Caller { key, org };
         parts.extensions.insert(caller.clone());
         Ok(caller)

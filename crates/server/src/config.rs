@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jiragate_auth::AtlassianEndpoints;
+use jiragate_engine::model::AtlassianEndpoints;
 use secrecy::SecretString;
 
 /// Per-API-key request budget: a token bucket refilled at `per_second`, holding at most `burst`.

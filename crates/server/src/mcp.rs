@@ -12,7 +12,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use jiragate_engine::ApiScope;
 use jiragate_mcp::{EngineKeyResolver, LocalBackend, McpOptions, RequestBackend};
 use rmcp::transport::StreamableHttpServerConfig;
 
@@ -44,8 +43,12 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    caller.require(ApiScope::Execute)?;
-    let backend = LocalBackend::new(state.engine().clone(), caller.org.clone());
+    state.engine().authorize_mcp(caller.actor())?;
+    let backend = LocalBackend::for_key(
+        state.engine().clone(),
+        caller.key.clone(),
+        caller.org.clone(),
+    );
     req.extensions_mut()
         .insert(RequestBackend(Arc::new(backend)));
     Ok(next.run(req).await)

@@ -278,6 +278,8 @@ fn problem_from_engine(err: EngineError) -> Problem {
         EngineError::Forbidden { needed } => {
             Problem::forbidden(detail).with("required_scope", needed.to_string())
         }
+        EngineError::KeyScope { scope } => Problem::key_scope(scope),
+        EngineError::NotAllowed { .. } => Problem::forbidden(detail),
         EngineError::Conflict { .. } => Problem::new(ProblemKind::Conflict, detail),
         EngineError::NeedsReauth { connection, .. } => {
             Problem::new(ProblemKind::NeedsReauth, detail)

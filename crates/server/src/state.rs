@@ -1,13 +1,11 @@
 //! Shared state handed to every handler.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use jiragate_engine::Engine;
-use jiragate_store::{ConnectSessionId, OrgId};
 use metrics_exporter_prometheus::PrometheusHandle;
-use rand::RngCore;
 
 use crate::ratelimit::KeyRateLimiter;
 
@@ -21,7 +19,6 @@ pub(crate) struct Inner {
     pub engine: Engine,
     pub metrics: PrometheusHandle,
     pub limiter: Option<KeyRateLimiter>,
-    pub site_choices: SiteChoiceTickets,
     pub public_url: String,
     /// `api.atlassian.com` (or the simulator): base of `/ex/jira/{cloudId}`.
     pub api_url: String,
@@ -44,7 +41,6 @@ impl AppState {
                 engine,
                 metrics,
                 limiter,
-                site_choices: SiteChoiceTickets::default(),
                 public_url,
                 api_url,
                 shutdown: tokio_util::sync::CancellationToken::new(),
@@ -70,59 +66,5 @@ impl AppState {
     /// Public base URL of this server (OAuth redirect base).
     pub fn public_url(&self) -> &str {
         &self.inner.public_url
-    }
-}
-
-/// A pending site choice made in the browser after the OAuth callback.
-#[derive(Debug, Clone)]
-pub struct SiteChoiceTicket {
-    pub org: OrgId,
-    pub session_id: ConnectSessionId,
-    pub allowed_cloud_ids: Vec<String>,
-    expires_at: Instant,
-}
-
-/// Single-use tokens embedded in the site-choice page. They authorize exactly one
-/// `POST /oauth/callback/site` for one session, without an API key (the browser has none).
-/// Kept in memory: the form must post back to the instance that rendered it; the API route
-/// `POST /api/v1/connect/sessions/{id}/site` works from any instance.
-#[derive(Default)]
-pub struct SiteChoiceTickets {
-    tickets: DashMap<String, SiteChoiceTicket>,
-}
-
-const TICKET_TTL: Duration = Duration::from_secs(15 * 60);
-const MAX_TICKETS: usize = 10_000;
-
-impl SiteChoiceTickets {
-    pub fn issue(
-        &self,
-        org: OrgId,
-        session_id: ConnectSessionId,
-        allowed_cloud_ids: Vec<String>,
-    ) -> String {
-        let now = Instant::now();
-        if self.tickets.len() >= MAX_TICKETS {
-            self.tickets.retain(|_, t| t.expires_at > now);
-        }
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let token = hex::encode(raw);
-        self.tickets.insert(
-            token.clone(),
-            SiteChoiceTicket {
-                org,
-                session_id,
-                allowed_cloud_ids,
-                expires_at: now + TICKET_TTL,
-            },
-        );
-        token
-    }
-
-    /// Remove and return the ticket if it exists and has not expired (single use).
-    pub fn redeem(&self, token: &str) -> Option<SiteChoiceTicket> {
-        let (_, ticket) = self.tickets.remove(token)?;
-        (ticket.expires_at > Instant::now()).then_some(ticket)
     }
 }

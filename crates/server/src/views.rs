@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use jiragate_store::{
+use jiragate_engine::model::{
     ApiKeyRecord, ApiType, AuthKind, Connection, ConnectionStatus, OAuthClientRecord, Organization,
     Owner, Workspace,
 };

@@ -2,10 +2,9 @@
 
 use std::io::{IsTerminal, Read};
 
-use jiragate_auth::Keyring;
-use jiragate_engine::{Actor, ApiScope, EngineError};
-use jiragate_store::{ApiKeyId, OAuthClientRecordId, Store};
-use jiragate_vault::MasterKey;
+use jiragate_engine::admin::{self, MasterKeyError};
+use jiragate_engine::model::{ApiKeyId, OAuthClientRecordId};
+use jiragate_engine::{Actor, ApiScope};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -16,10 +15,6 @@ use crate::output::Printer;
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
-}
-
-fn store_err(e: jiragate_store::StoreError) -> CliError {
-    EngineError::from(e).into()
 }
 
 pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
@@ -78,12 +73,7 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
                 Some(rc) => rc.get("/api/v1/keys").await?,
                 None => {
                     let e = context::local(g).await?;
-                    to_value(
-                        &e.store
-                            .list_api_keys(&e.default_org)
-                            .await
-                            .map_err(store_err)?,
-                    )
+                    to_value(&e.list_api_keys(Actor::Operator, &e.default_org).await?)
                 }
             };
             out.value(
@@ -167,7 +157,15 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
                 }
                 None => {
                     let e = context::local(g).await?;
-                    let rec = e.auth.create_oauth_client(&e.default_org, &client_id, secret, scopes).await.map_err(EngineError::from)?;
+                    let rec = e
+                        .create_oauth_client(
+                            Actor::Operator,
+                            &e.default_org,
+                            &client_id,
+                            secret,
+                            scopes,
+                        )
+                        .await?;
                     to_value(&rec)
                 }
             };
@@ -188,10 +186,8 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
                 None => {
                     let e = context::local(g).await?;
                     to_value(
-                        &e.store
-                            .list_oauth_clients(&e.default_org)
-                            .await
-                            .map_err(store_err)?,
+                        &e.list_oauth_clients(Actor::Operator, &e.default_org)
+                            .await?,
                     )
                 }
             };
@@ -208,10 +204,8 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
                     let cid: OAuthClientRecordId = id
                         .parse()
                         .map_err(|_| CliError::not_found(format!("no OAuth client '{id}'")))?;
-                    e.store
-                        .delete_oauth_client(&e.default_org, &cid)
-                        .await
-                        .map_err(store_err)?;
+                    e.delete_oauth_client(Actor::Operator, &e.default_org, &cid)
+                        .await?;
                 }
             }
             out.note("deleted");
@@ -228,43 +222,27 @@ pub async fn master_key(g: &Global, cmd: MasterKeyCmd) -> Result<(), CliError> {
     let out = Printer::new(g.output);
     let text = std::fs::read_to_string(&new_key_file)
         .map_err(|e| CliError::usage(format!("--new-key-file {}: {e}", new_key_file.display())))?;
-    let new = MasterKey::from_base64(text.trim()).map_err(|e| {
-        CliError::usage(format!(
-            "--new-key-file {}: {e} (expected base64 of 32 bytes)",
-            new_key_file.display()
-        ))
-    })?;
     let cfg = context::engine_config(g, None, true, false)?;
-    let old = match &cfg.master_key {
-        Some(b64) => MasterKey::from_base64(b64.expose_secret())
-            .map_err(|e| CliError::usage(format!("JIRAGATE_MASTER_KEY: {e}")))?,
-        None => {
-            MasterKey::load_or_create(&g.data_dir)
-                .map_err(|e| CliError::failure(e.to_string()))?
-                .0
-        }
-    };
-    let url = cfg
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
-    let store = Store::connect(&url).await.map_err(store_err)?;
-    store.migrate().await.map_err(store_err)?;
-    let report = Keyring::rotate_master(&store, &old, &new, reencrypt)
+    let report = admin::rotate_master_key(&cfg, &text, reencrypt)
         .await
-        .map_err(EngineError::from)?;
-    // The embedded default keeps its key in the data dir: switch the file too.
-    if cfg.master_key.is_none() {
-        let path = g.data_dir.join("master.key");
-        let backup = g.data_dir.join("master.key.previous");
-        let _ = std::fs::rename(&path, &backup);
-        jiragate_engine::write_private_file(&path, new.to_base64().expose_secret().as_bytes())?;
-        eprintln!(
+        .map_err(|e| match e {
+            MasterKeyError::InvalidNewKey(e) => CliError::usage(format!(
+                "--new-key-file {}: {e} (expected base64 of 32 bytes)",
+                new_key_file.display()
+            )),
+            MasterKeyError::InvalidCurrentKey(e) => {
+                CliError::usage(format!("JIRAGATE_MASTER_KEY: {e}"))
+            }
+            MasterKeyError::KeyFile(e) => CliError::failure(e),
+            MasterKeyError::Engine(e) => e.into(),
+        })?;
+    // The embedded default keeps its key in the data dir: the engine switched the file too.
+    match &report.previous_key_file {
+        Some(backup) => eprintln!(
             "master.key replaced; the previous key is in {} until you delete it",
             backup.display()
-        );
-    } else {
-        eprintln!("set JIRAGATE_MASTER_KEY to the new key before the next start");
+        ),
+        None => eprintln!("set JIRAGATE_MASTER_KEY to the new key before the next start"),
     }
     let v = json!({
         "data_keys_rewrapped": report.data_keys_rewrapped,
@@ -280,14 +258,10 @@ pub async fn master_key(g: &Global, cmd: MasterKeyCmd) -> Result<(), CliError> {
 
 pub async fn migrate(g: &Global) -> Result<(), CliError> {
     let cfg = context::engine_config(g, None, true, false)?;
-    let url = cfg
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
-    std::fs::create_dir_all(&g.data_dir)
-        .map_err(|e| CliError::failure(format!("{}: {e}", g.data_dir.display())))?;
-    let store = Store::connect(&url).await.map_err(store_err)?;
-    store.migrate().await.map_err(store_err)?;
-    println!("migrations applied ({})", store.backend().as_str());
+    let backend = admin::migrate_database(&cfg).await.map_err(|e| match e {
+        jiragate_engine::EngineError::Internal(m) => CliError::failure(m),
+        other => other.into(),
+    })?;
+    println!("migrations applied ({backend})");
     Ok(())
 }

@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::Html;
-use jiragate_auth::{CallbackOutcome, SiteChoice, StartConnect};
-use jiragate_engine::{Engine, EngineError};
-use jiragate_store::{ApiType, Connection, OAuthClientRecord, Owner};
+use jiragate_engine::model::{
+    ApiType, Connection, OAuthClientRecord, Owner, SiteChoice, StartConnect,
+};
+use jiragate_engine::oauth::OAuthCallback;
+use jiragate_engine::{Actor, Engine, EngineError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -109,10 +111,8 @@ fn choose_site(sites: &[SiteChoice]) -> Result<String, CliError> {
 
 async fn find_client(engine: &Engine, wanted: Option<&str>) -> Result<OAuthClientRecord, CliError> {
     let clients = engine
-        .store
-        .list_oauth_clients(&engine.default_org)
-        .await
-        .map_err(EngineError::from)?;
+        .list_oauth_clients(Actor::Operator, &engine.default_org)
+        .await?;
     let found: Vec<&OAuthClientRecord> = match wanted {
         Some(w) => clients
             .iter()
@@ -135,7 +135,7 @@ async fn find_client(engine: &Engine, wanted: Option<&str>) -> Result<OAuthClien
     }
 }
 
-type CallbackResult = Result<CallbackOutcome, EngineError>;
+type CallbackResult = Result<OAuthCallback, EngineError>;
 
 #[derive(Clone)]
 struct CallbackState {
@@ -149,21 +149,20 @@ async fn callback(
 ) -> Html<String> {
     let res = st
         .engine
-        .auth
-        .handle_callback(
+        .handle_oauth_callback(
             q.get("state").map(String::as_str).unwrap_or(""),
             q.get("code").map(String::as_str),
             q.get("error").map(String::as_str),
         )
         .await
-        .map_err(EngineError::from);
+        .map_err(|failure| failure.error);
     let page = match &res {
-        Ok(CallbackOutcome::Connected(c)) => format!(
+        Ok(OAuthCallback::Connected(c)) => format!(
             "<h1>Connected</h1><p>{} is connected to {}. You can close this tab.</p>",
             esc(&c.name),
             esc(&c.site_url)
         ),
-        Ok(CallbackOutcome::ChooseSite { .. }) => {
+        Ok(OAuthCallback::ChooseSite { .. }) => {
             "<h1>Almost there</h1><p>Choose the Jira site in your terminal.</p>".to_string()
         }
         Err(e) => format!("<h1>Not connected</h1><p>{}</p>", esc(&e.to_string())),
@@ -235,8 +234,8 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
     });
 
     let start = engine
-        .auth
         .start_connect(
+            Actor::Operator,
             &engine.default_org,
             StartConnect {
                 oauth_client_id: client.id.clone(),
@@ -248,8 +247,7 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
                 api_type: ApiType::Platform,
             },
         )
-        .await
-        .map_err(EngineError::from)?;
+        .await?;
     show_url(&start.authorize_url, a.no_browser);
     let bar = spinner("waiting for the browser…");
     let outcome = tokio::time::timeout(Duration::from_secs(a.timeout), rx.recv()).await;
@@ -266,14 +264,15 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
         Ok(Some(r)) => r?,
     };
     let conn = match outcome {
-        CallbackOutcome::Connected(c) => c,
-        CallbackOutcome::ChooseSite { session_id, sites } => {
+        OAuthCallback::Connected(c) => c,
+        OAuthCallback::ChooseSite {
+            session_id, sites, ..
+        } => {
             let cloud_id = choose_site(&sites)?;
             engine
-                .auth
-                .choose_site(&engine.default_org, &session_id, &cloud_id)
-                .await
-                .map_err(EngineError::from)?
+                .choose_site(Actor::Operator, &engine.default_org, &session_id, &cloud_id)
+                .await?
+                .0
         }
     };
     print_connection(out, &conn);

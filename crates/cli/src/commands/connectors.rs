@@ -4,9 +4,8 @@
 use std::io::{IsTerminal, Read};
 
 use futures::StreamExt;
-use jiragate_auth::{NewApiTokenConnection, SiteRef};
-use jiragate_engine::{ConnRef, DEFAULT_WORKSPACE, Engine};
-use jiragate_store::{ApiType, Connection, Owner};
+use jiragate_engine::model::{ApiType, Connection, NewApiTokenConnection, Owner, SiteRef};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, DEFAULT_WORKSPACE, Engine, NewConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
@@ -102,10 +101,8 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 None => {
                     let e = context::local(g).await?;
                     let conns = e
-                        .store
-                        .list_connections(&e.default_org, r.workspace.as_deref())
-                        .await
-                        .map_err(engine_err)?;
+                        .list_connections(Actor::Operator, &e.default_org, r.workspace.as_deref())
+                        .await?;
                     serde_json::to_value(conns).unwrap_or_default()
                 }
             };
@@ -122,7 +119,9 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 }
                 None => {
                     let e = context::local(g).await?;
-                    let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
+                    let c = e
+                        .get_connection(Actor::Operator, &e.default_org, &r.conn_ref()?)
+                        .await?;
                     serde_json::to_value(c).unwrap_or_default()
                 }
             };
@@ -143,8 +142,13 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 }
                 None => {
                     let e = context::local(g).await?;
-                    let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                    e.describe(&c, filter.as_deref())
+                    e.describe(
+                        Actor::Operator,
+                        &e.default_org,
+                        &r.conn_ref()?,
+                        filter.as_deref(),
+                    )
+                    .await?
                 }
             };
             if g.output == OutputFormat::Table {
@@ -171,8 +175,10 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 }
                 None => {
                     let e = context::local(g).await?;
-                    let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                    serde_json::to_value(e.check(&e.default_org, &c).await?).unwrap_or_default()
+                    let (_, health) = e
+                        .check(Actor::Operator, &e.default_org, &r.conn_ref()?)
+                        .await?;
+                    serde_json::to_value(health).unwrap_or_default()
                 }
             };
             out.value(
@@ -198,12 +204,8 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
                 }
                 None => {
                     let e = context::local(g).await?;
-                    let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                    e.store
-                        .delete_connection(&e.default_org, &c.id)
-                        .await
-                        .map_err(engine_err)?;
-                    e.auth.forget_connection(&c.id);
+                    e.delete_connection(Actor::Operator, &e.default_org, &r.conn_ref()?)
+                        .await?;
                 }
             }
             out.note("deleted; its secrets are erased");
@@ -213,10 +215,6 @@ pub async fn run(g: &Global, cmd: ConnectorsCmd) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-fn engine_err(e: jiragate_store::StoreError) -> CliError {
-    jiragate_engine::EngineError::from(e).into()
 }
 
 async fn remote_id(rc: &RemoteClient, r: &Request) -> Result<String, CliError> {
@@ -412,10 +410,12 @@ async fn create_local(
         api_type,
         owner: Owner::Installation,
     };
-    Ok(e.auth
-        .create_api_token_connection(&e.default_org, req)
-        .await
-        .map_err(jiragate_engine::EngineError::from)?)
+    Ok(e.create_connection(
+        Actor::Operator,
+        &e.default_org,
+        NewConnection::ApiToken(req),
+    )
+    .await?)
 }
 
 fn parse_params(r: &mut Request, a: &ExecuteArgs) -> Result<(), CliError> {
@@ -518,15 +518,15 @@ async fn execute(
             }
             None => {
                 let e = context::local(g).await?;
-                let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
-                let mut s = e.execute_stream(
-                    &e.default_org,
-                    &c,
-                    &entity,
-                    &action,
-                    Value::Object(r.params.clone()),
-                    false,
-                )?;
+                let call = ActionRequest {
+                    entity: entity.clone(),
+                    action: action.clone(),
+                    params: Value::Object(r.params.clone()),
+                    read_only: false,
+                };
+                let mut s = e
+                    .execute_stream(Actor::Operator, &e.default_org, &r.conn_ref()?, call)
+                    .await?;
                 while let Some(item) = s.next().await {
                     write_line(&mut stdout, &item?)?;
                     n += 1;
@@ -549,16 +549,14 @@ async fn execute(
         }
         None => {
             let e = context::local(g).await?;
-            let c = e.resolve(&e.default_org, &r.conn_ref()?).await?;
+            let call = ActionRequest {
+                entity: entity.clone(),
+                action: action.clone(),
+                params: Value::Object(r.params.clone()),
+                read_only: false,
+            };
             let o = e
-                .execute(
-                    &e.default_org,
-                    &c,
-                    &entity,
-                    &action,
-                    Value::Object(r.params.clone()),
-                    false,
-                )
+                .execute(Actor::Operator, &e.default_org, &r.conn_ref()?, call)
                 .await?;
             serde_json::to_value(o).unwrap_or_default()
         }

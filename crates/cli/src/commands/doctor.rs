@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use jiragate_engine::Engine;
-use jiragate_store::Store;
-use jiragate_vault::MasterKey;
-use secrecy::ExposeSecret;
+use jiragate_engine::admin::{self, DatabaseProbe, MasterKeyProbe};
+use jiragate_engine::{Actor, ConnRef, Engine};
 use serde_json::{Value, json};
 
 use crate::cli::{Global, OutputFormat};
@@ -34,71 +32,58 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
     let mut r = Report { lines: vec![] };
     let cfg = context::engine_config(g, None, false, false)?;
     r.add(Level::Ok, "data dir", g.data_dir.display().to_string());
-    let url = cfg
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", g.data_dir.join("jiragate.db").display()));
-    let shown_url = redact_url(&url);
+    let shown_url = redact_url(&cfg.database_url());
 
     // Master key: present and well-formed?
-    let key_ok = match &cfg.master_key {
-        Some(k) => match MasterKey::from_base64(k.expose_secret()) {
-            Ok(_) => {
-                r.add(Level::Ok, "master key", "from JIRAGATE_MASTER_KEY");
-                true
-            }
-            Err(e) => {
-                r.add(
-                    Level::Fail,
-                    "master key",
-                    format!("JIRAGATE_MASTER_KEY is invalid ({e}); it must be base64 of 32 bytes"),
-                );
-                false
-            }
-        },
-        None => {
-            let p = g.data_dir.join("master.key");
-            if p.exists() {
-                r.add(Level::Ok, "master key", p.display().to_string());
-                true
-            } else {
-                r.add(
-                    Level::Warn,
-                    "master key",
-                    format!(
-                        "{} does not exist yet; `jiragate serve` creates it on first start",
-                        p.display()
-                    ),
-                );
-                false
-            }
+    let key_ok = match admin::probe_master_key(&cfg) {
+        MasterKeyProbe::FromEnv => {
+            r.add(Level::Ok, "master key", "from JIRAGATE_MASTER_KEY");
+            true
+        }
+        MasterKeyProbe::InvalidEnv(e) => {
+            r.add(
+                Level::Fail,
+                "master key",
+                format!("JIRAGATE_MASTER_KEY is invalid ({e}); it must be base64 of 32 bytes"),
+            );
+            false
+        }
+        MasterKeyProbe::File(p) => {
+            r.add(Level::Ok, "master key", p.display().to_string());
+            true
+        }
+        MasterKeyProbe::Missing(p) => {
+            r.add(
+                Level::Warn,
+                "master key",
+                format!(
+                    "{} does not exist yet; `jiragate serve` creates it on first start",
+                    p.display()
+                ),
+            );
+            false
         }
     };
 
     // Database reachable and migrated?
-    let db_ok = match Store::connect(&url).await {
-        Ok(store) => match store.migrations_pending().await {
-            Ok(false) => {
-                r.add(
-                    Level::Ok,
-                    "database",
-                    format!(
-                        "{shown_url} ({}, schema up to date)",
-                        store.backend().as_str()
-                    ),
-                );
-                true
-            }
-            Ok(true) => {
-                r.add(Level::Warn, "database", format!("{shown_url}: migrations pending; run `jiragate migrate` (serve does it on start)"));
-                false
-            }
-            Err(e) => {
-                r.add(Level::Fail, "database", format!("{shown_url}: {e}"));
-                false
-            }
-        },
-        Err(e) => {
+    let db_ok = match admin::probe_database(&cfg).await {
+        DatabaseProbe::UpToDate { backend } => {
+            r.add(
+                Level::Ok,
+                "database",
+                format!("{shown_url} ({backend}, schema up to date)"),
+            );
+            true
+        }
+        DatabaseProbe::MigrationsPending => {
+            r.add(Level::Warn, "database", format!("{shown_url}: migrations pending; run `jiragate migrate` (serve does it on start)"));
+            false
+        }
+        DatabaseProbe::Failed(e) => {
+            r.add(Level::Fail, "database", format!("{shown_url}: {e}"));
+            false
+        }
+        DatabaseProbe::Unreachable(e) => {
             r.add(
                 Level::Fail,
                 "database",
@@ -157,7 +142,7 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
         match Engine::open(context::engine_config(g, None, false, false)?).await {
             Ok((engine, _)) => {
                 let org = engine.default_org.clone();
-                match engine.store.list_connections(&org, None).await {
+                match engine.list_connections(Actor::Operator, &org, None).await {
                     Ok(conns) if conns.is_empty() => r.add(
                         Level::Ok,
                         "connections",
@@ -168,11 +153,11 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
                             let label = format!("connection {}/{}", c.workspace, c.name);
                             match tokio::time::timeout(
                                 Duration::from_secs(20),
-                                engine.check(&org, &c),
+                                engine.check(Actor::Operator, &org, &ConnRef::Id(c.id.clone())),
                             )
                             .await
                             {
-                                Ok(Ok(h)) => {
+                                Ok(Ok((_, h))) => {
                                     let status = serde_json::to_value(&h)
                                         .ok()
                                         .and_then(|v| {

@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use atlassian_sim::{SimConfig, Simulator};
-use jiragate_auth::{
-    AtlassianEndpoints, CallbackOutcome, NewApiTokenConnection, SiteRef, StartConnect,
+use jiragate_engine::model::{
+    ApiType, AtlassianEndpoints, NewApiTokenConnection, Owner, SiteRef, StartConnect,
 };
-use jiragate_engine::{DEFAULT_WORKSPACE, Engine, EngineError};
+use jiragate_engine::oauth::OAuthCallback;
+use jiragate_engine::{Actor, DEFAULT_WORKSPACE, Engine, EngineError, NewConnection};
 use jiragate_mcp::{Backend, LocalBackend, McpOptions, RemoteBackend};
 use jiragate_server::{App, ServerConfig};
-use jiragate_store::{ApiType, Owner};
 use secrecy::SecretString;
 
 use crate::cli::{Global, McpArgs, SandboxArgs, ServeArgs};
@@ -152,10 +152,10 @@ pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
     let user = &info.users[0];
     let site = &info.sites[0];
     engine
-        .auth
-        .create_api_token_connection(
+        .create_connection(
+            Actor::Operator,
             &org,
-            NewApiTokenConnection {
+            NewConnection::ApiToken(NewApiTokenConnection {
                 workspace: DEFAULT_WORKSPACE.into(),
                 name: "demo-token".into(),
                 site: SiteRef::Subdomain(site.subdomain.clone()),
@@ -164,10 +164,9 @@ pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
                 scoped: Some(false),
                 api_type: ApiType::Platform,
                 owner: Owner::Installation,
-            },
+            }),
         )
-        .await
-        .map_err(EngineError::from)?;
+        .await?;
     let base = app.base_url();
     let admin_key_path = app.bootstrap.admin_key_path.clone();
     let server = tokio::spawn(app.serve(shutdown_signal()));
@@ -211,8 +210,8 @@ async fn connect_demo_oauth(
     let org = &engine.default_org;
     let client = &info.oauth_clients[0];
     let rec = engine
-        .auth
         .create_oauth_client(
+            Actor::Operator,
             org,
             &client.client_id,
             SecretString::from(client.client_secret.clone()),
@@ -222,16 +221,15 @@ async fn connect_demo_oauth(
                 "read:jira-user".into(),
             ],
         )
-        .await
-        .map_err(EngineError::from)?;
+        .await?;
     let subdomain = info
         .sites
         .get(1)
         .or(info.sites.first())
         .map(|s| s.subdomain.clone());
     let start = engine
-        .auth
         .start_connect(
+            Actor::Operator,
             org,
             StartConnect {
                 oauth_client_id: rec.id,
@@ -243,8 +241,7 @@ async fn connect_demo_oauth(
                 api_type: ApiType::Platform,
             },
         )
-        .await
-        .map_err(EngineError::from)?;
+        .await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -263,17 +260,16 @@ async fn connect_demo_oauth(
     let url = url::Url::parse(&location).map_err(|e| CliError::upstream(e.to_string()))?;
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     match engine
-        .auth
-        .handle_callback(
+        .handle_oauth_callback(
             q.get("state").map(String::as_str).unwrap_or(""),
             q.get("code").map(String::as_str),
             q.get("error").map(String::as_str),
         )
         .await
-        .map_err(EngineError::from)?
+        .map_err(|failure| failure.error)?
     {
-        CallbackOutcome::Connected(_) => Ok(()),
-        CallbackOutcome::ChooseSite { .. } => Err(CliError::failure(
+        OAuthCallback::Connected(_) => Ok(()),
+        OAuthCallback::ChooseSite { .. } => Err(CliError::failure(
             "the demo grant unexpectedly asks for a site",
         )),
     }

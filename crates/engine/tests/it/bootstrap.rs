@@ -1,6 +1,6 @@
 //! First start, second start, wrong master key, API keys — on SQLite and PostgreSQL.
 
-use jiragate_engine::{ApiScope, Engine, EngineError};
+use jiragate_engine::{Actor, ApiScope, Engine, EngineError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::support::*;
@@ -79,8 +79,7 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
         e.authenticate(key.expose_secret()).await.unwrap().id,
         rec.id
     );
-    e.store
-        .revoke_api_key(&e.default_org, &rec.id)
+    e.revoke_api_key(Actor::Operator, &e.default_org, &rec.id)
         .await
         .unwrap();
     assert!(matches!(

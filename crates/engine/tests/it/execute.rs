@@ -2,34 +2,43 @@
 
 use futures::StreamExt;
 use jiragate_auth::{NewApiTokenConnection, SiteRef};
-use jiragate_engine::{ConnRef, EngineError};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, EngineError, NewConnection};
 use jiragate_store::{ApiType, Owner};
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
+
+fn req(entity: &str, action: &str, params: Value, read_only: bool) -> ActionRequest {
+    ActionRequest {
+        entity: entity.into(),
+        action: action.into(),
+        params,
+        read_only,
+    }
+}
 
 async fn connection(
     e: &jiragate_engine::Engine,
     sim: &atlassian_sim::SimHandle,
 ) -> jiragate_store::Connection {
     let u = &sim.users[0];
-    e.auth
-        .create_api_token_connection(
-            &e.default_org,
-            NewApiTokenConnection {
-                workspace: "w".into(),
-                name: "jira".into(),
-                site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
-                email: u.email.clone(),
-                token: SecretString::from(u.api_token.clone()),
-                scoped: Some(false),
-                api_type: ApiType::Platform,
-                owner: Owner::Installation,
-            },
-        )
-        .await
-        .unwrap()
+    e.create_connection(
+        Actor::Operator,
+        &e.default_org,
+        NewConnection::ApiToken(NewApiTokenConnection {
+            workspace: "w".into(),
+            name: "jira".into(),
+            site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
+            email: u.email.clone(),
+            token: SecretString::from(u.api_token.clone()),
+            scoped: Some(false),
+            api_type: ApiType::Platform,
+            owner: Owner::Installation,
+        }),
+    )
+    .await
+    .unwrap()
 }
 
 #[test]
@@ -59,6 +68,7 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
     let e = engine(dir.path(), &sim).await;
     let c = connection(&e, &sim).await;
     let org = e.default_org.clone();
+    let r = ConnRef::Id(c.id.clone());
 
     let found = e.resolve(&org, &ConnRef::parse("w/jira")).await.unwrap();
     assert_eq!(found.id, c.id);
@@ -71,11 +81,19 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
         ("not_found", 404, 3)
     );
 
-    let d = e.describe(&c, Some("sprint"));
+    let d = e
+        .describe(Actor::Operator, &org, &r, Some("sprint"))
+        .await
+        .unwrap();
     assert!(d.to_string().contains("sprints"), "{d}");
 
     let out = e
-        .execute(&org, &c, "myself", "get", json!({}), false)
+        .execute(
+            Actor::Operator,
+            &org,
+            &r,
+            req("myself", "get", json!({}), false),
+        )
         .await
         .unwrap();
     assert_eq!(out.data["emailAddress"], sim.users[0].email.as_str());
@@ -83,24 +101,31 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
     // Every item of every page, in order, with small pages.
     let rows: Vec<_> = e
         .execute_stream(
+            Actor::Operator,
             &org,
-            &c,
-            "issues",
-            "search",
-            json!({"jql": "project = ENG ORDER BY key"}),
-            false,
+            &r,
+            req(
+                "issues",
+                "search",
+                json!({"jql": "project = ENG ORDER BY key"}),
+                false,
+            ),
         )
+        .await
         .unwrap()
         .collect()
         .await;
     let count = e
         .execute(
+            Actor::Operator,
             &org,
-            &c,
-            "issues",
-            "search",
-            json!({"jql": "project = ENG", "all": true}),
-            false,
+            &r,
+            req(
+                "issues",
+                "search",
+                json!({"jql": "project = ENG", "all": true}),
+                false,
+            ),
         )
         .await
         .unwrap();
@@ -116,20 +141,29 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
     );
     let capped = e
         .execute_stream(
+            Actor::Operator,
             &org,
-            &c,
-            "issues",
-            "search",
-            json!({"jql": "project = ENG", "limit": 2}),
-            false,
+            &r,
+            req(
+                "issues",
+                "search",
+                json!({"jql": "project = ENG", "limit": 2}),
+                false,
+            ),
         )
+        .await
         .unwrap()
         .count()
         .await;
     assert_eq!(capped, 2, "limit caps the stream");
 
     let bad = e
-        .execute(&org, &c, "issues", "search", json!({"jql": 42}), false)
+        .execute(
+            Actor::Operator,
+            &org,
+            &r,
+            req("issues", "search", json!({"jql": 42}), false),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -140,12 +174,15 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
 
     let ro = e
         .execute(
+            Actor::Operator,
             &org,
-            &c,
-            "issues",
-            "create",
-            json!({"project": "ENG", "summary": "x", "issue_type": "Task"}),
-            true,
+            &r,
+            req(
+                "issues",
+                "create",
+                json!({"project": "ENG", "summary": "x", "issue_type": "Task"}),
+                true,
+            ),
         )
         .await
         .unwrap_err();
@@ -153,12 +190,10 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
 
     let up = e
         .execute(
+            Actor::Operator,
             &org,
-            &c,
-            "issues",
-            "get",
-            json!({"issue": "ENG-999999"}),
-            false,
+            &r,
+            req("issues", "get", json!({"issue": "ENG-999999"}), false),
         )
         .await
         .unwrap_err();
@@ -168,6 +203,6 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
     );
     assert_eq!(up.exit_code(), 5);
 
-    let h = e.check(&org, &c).await.unwrap();
+    let (_, h) = e.check(Actor::Operator, &org, &r).await.unwrap();
     assert_eq!(serde_json::to_value(&h).unwrap()["status"], "healthy");
 }

@@ -1,5 +1,6 @@
 //! The engine against real SQLite files, the real PostgreSQL and the simulator.
 
 mod bootstrap;
+mod boundary;
 mod execute;
 mod support;

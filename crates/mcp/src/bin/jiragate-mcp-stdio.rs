@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         eprintln!("JIRAGATE_DATA_DIR is required");
         return ExitCode::from(2);
     };
-    let mut endpoints = jiragate_auth::AtlassianEndpoints::default();
+    let mut endpoints = jiragate_engine::model::AtlassianEndpoints::default();
     if let Some(url) = env("JIRAGATE_ATLASSIAN_AUTH_URL") {
         endpoints.auth_url = url;
     }

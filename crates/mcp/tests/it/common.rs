@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use atlassian_sim::{SimConfig, SimHandle, Simulator};
-use jiragate_auth::{AtlassianEndpoints, NewApiTokenConnection, SiteRef};
-use jiragate_engine::{Engine, EngineConfig};
-use jiragate_store::{ApiType, Connection, OrgId, Owner};
+use jiragate_engine::model::{
+    ApiType, AtlassianEndpoints, Connection, NewApiTokenConnection, OrgId, Owner, SiteRef,
+};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine, EngineConfig, NewConnection};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{Peer, RoleClient};
 use secrecy::SecretString;
@@ -57,10 +58,10 @@ impl Fixture {
         let org = engine.default_org.clone();
         let user = sim.info.users[0].clone();
         let connection = engine
-            .auth
-            .create_api_token_connection(
+            .create_connection(
+                Actor::Operator,
                 &org,
-                NewApiTokenConnection {
+                NewConnection::ApiToken(NewApiTokenConnection {
                     workspace: "w".to_owned(),
                     name: "jira".to_owned(),
                     site: SiteRef::BaseUrl(sim.site_url("acme")),
@@ -69,12 +70,22 @@ impl Fixture {
                     scoped: Some(false),
                     api_type: ApiType::Platform,
                     owner: Owner::Installation,
-                },
+                }),
             )
             .await
             .expect("API-token connection is created");
         let project = engine
-            .execute(&org, &connection, "projects", "list", json!({}), true)
+            .execute(
+                Actor::Operator,
+                &org,
+                &ConnRef::Id(connection.id.clone()),
+                ActionRequest {
+                    entity: "projects".to_owned(),
+                    action: "list".to_owned(),
+                    params: json!({}),
+                    read_only: true,
+                },
+            )
             .await
             .expect("projects.list")
             .data

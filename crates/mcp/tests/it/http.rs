@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiragate_auth::{NewApiTokenConnection, SiteRef};
 use jiragate_catalog::Catalog;
-use jiragate_engine::ApiScope;
+use jiragate_engine::model::{ApiType, NewApiTokenConnection, Owner, SiteRef};
+use jiragate_engine::{Actor, ApiScope, NewConnection};
 use jiragate_mcp::{EngineKeyResolver, streamable_http_service};
-use jiragate_store::{ApiType, Owner};
 use rmcp::ServiceExt;
 use rmcp::model::ClientConfig;
 use rmcp::service::{RoleClient, RunningService};
@@ -187,10 +186,10 @@ async fn http_client_runs_tools_and_reaches_every_entity() {
     let user = fixture.sim.info.users[0].clone();
     fixture
         .engine
-        .auth
-        .create_api_token_connection(
+        .create_connection(
+            Actor::Operator,
             &fixture.org,
-            NewApiTokenConnection {
+            NewConnection::ApiToken(NewApiTokenConnection {
                 workspace: "w".to_owned(),
                 name: "jsm".to_owned(),
                 site: SiteRef::BaseUrl(fixture.sim.site_url("acme")),
@@ -199,7 +198,7 @@ async fn http_client_runs_tools_and_reaches_every_entity() {
                 scoped: Some(false),
                 api_type: ApiType::ServiceManagement,
                 owner: Owner::Installation,
-            },
+            }),
         )
         .await
         .expect("service management connection");

@@ -4,24 +4,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jiragate_engine::{Actor, ApiScope, EngineError};
-use jiragate_store::ApiKeyId;
+use jiragate_engine::ApiScope;
+use jiragate_engine::model::ApiKeyId;
 use secrecy::ExposeSecret;
-use serde_json::json;
 
-use crate::caller::{Caller, parse_scope};
+use crate::caller::Caller;
 use crate::extract::{ApiJson, ApiPath};
-use crate::problem::{ApiResult, Problem, ProblemBody, ProblemKind};
-use crate::routes::connectors::audit;
+use crate::problem::{ApiResult, Problem, ProblemBody};
 use crate::state::AppState;
 use crate::views::{
     ApiKeyView, CreateKeyRequest, CreateOrganizationRequest, CreateWorkspaceRequest,
     CreatedKeyResponse, ListResponse, OrganizationView, WorkspaceView,
 };
-
-fn check_label(field: &str, value: &str) -> Result<String, Problem> {
-    Ok(jiragate_engine::check_name(field, value)?)
-}
 
 /// Create an organization (platform keys only).
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
@@ -34,33 +28,10 @@ pub async fn create_organization(
     caller: Caller,
     ApiJson(body): ApiJson<CreateOrganizationRequest>,
 ) -> ApiResult<Response> {
-    caller.require_platform()?;
-    caller.require(ApiScope::Admin)?;
-    let name = check_label("name", &body.name)?;
-    let store = &state.engine().store;
-    if store
-        .get_organization_by_name(&name)
-        .await
-        .map_err(EngineError::from)?
-        .is_some()
-    {
-        return Err(Problem::new(
-            ProblemKind::Conflict,
-            format!("an organization named {name} already exists"),
-        ));
-    }
-    let org = store
-        .create_organization(&name)
-        .await
-        .map_err(EngineError::from)?;
-    audit(
-        &state,
-        &caller,
-        "organization.create",
-        org.id.as_ref(),
-        json!({"name": org.name}),
-    )
-    .await;
+    let org = state
+        .engine()
+        .create_organization(caller.actor(), &caller.org, &body.name)
+        .await?;
     Ok((StatusCode::CREATED, Json(OrganizationView::from(&org))).into_response())
 }
 
@@ -72,13 +43,7 @@ pub async fn list_organizations(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ListResponse<OrganizationView>>> {
-    caller.require_platform()?;
-    let orgs = state
-        .engine()
-        .store
-        .list_organizations()
-        .await
-        .map_err(EngineError::from)?;
+    let orgs = state.engine().list_organizations(caller.actor()).await?;
     Ok(Json(ListResponse {
         data: orgs.iter().map(OrganizationView::from).collect(),
     }))
@@ -94,10 +59,8 @@ pub async fn list_workspaces(
 ) -> ApiResult<Json<ListResponse<WorkspaceView>>> {
     let ws = state
         .engine()
-        .store
-        .list_workspaces(&caller.org)
-        .await
-        .map_err(EngineError::from)?;
+        .list_workspaces(caller.actor(), &caller.org)
+        .await?;
     Ok(Json(ListResponse {
         data: ws.iter().map(WorkspaceView::from).collect(),
     }))
@@ -113,14 +76,10 @@ pub async fn create_workspace(
     caller: Caller,
     ApiJson(body): ApiJson<CreateWorkspaceRequest>,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::ConnectorsWrite)?;
-    let name = check_label("name", &body.name)?;
     let ws = state
         .engine()
-        .store
-        .ensure_workspace(&caller.org, &name)
-        .await
-        .map_err(EngineError::from)?;
+        .create_workspace(caller.actor(), &caller.org, &body.name)
+        .await?;
     Ok((StatusCode::CREATED, Json(WorkspaceView::from(&ws))).into_response())
 }
 
@@ -134,14 +93,12 @@ pub async fn create_key(
     caller: Caller,
     ApiJson(body): ApiJson<CreateKeyRequest>,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::Admin)?;
-    let name = check_label("name", &body.name)?;
     if body.scopes.is_empty() {
         return Err(Problem::validation("scopes", "give at least one scope"));
     }
     let mut scopes = Vec::with_capacity(body.scopes.len());
     for s in &body.scopes {
-        let scope = parse_scope(s.trim()).ok_or_else(|| {
+        let scope = ApiScope::parse(s.trim()).ok_or_else(|| {
             Problem::validation(
                 "scopes",
                 format!("unknown scope `{s}`; known: admin, connectors:write, execute, proxy, credentials:read"),
@@ -152,21 +109,13 @@ pub async fn create_key(
     let (record, secret) = state
         .engine()
         .create_api_key_as(
-            Actor::Key(&caller.key),
+            caller.actor(),
             &caller.org,
-            &name,
+            &body.name,
             &scopes,
             body.platform,
         )
         .await?;
-    audit(
-        &state,
-        &caller,
-        "api_key.create",
-        record.id.as_ref(),
-        json!({"name": record.name, "scopes": record.scopes}),
-    )
-    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKeyResponse {
@@ -185,13 +134,10 @@ pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ListResponse<ApiKeyView>>> {
-    caller.require(ApiScope::Admin)?;
     let keys = state
         .engine()
-        .store
-        .list_api_keys(&caller.org)
-        .await
-        .map_err(EngineError::from)?;
+        .list_api_keys(caller.actor(), &caller.org)
+        .await?;
     Ok(Json(ListResponse {
         data: keys.iter().map(ApiKeyView::from).collect(),
     }))
@@ -207,19 +153,10 @@ pub async fn revoke_key(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(ApiScope::Admin)?;
     let key_id: ApiKeyId = id.parse().map_err(|_| Problem::not_found("api key", &id))?;
     state
         .engine()
-        .revoke_api_key(Actor::Key(&caller.key), &caller.org, &key_id)
+        .revoke_api_key(caller.actor(), &caller.org, &key_id)
         .await?;
-    audit(
-        &state,
-        &caller,
-        "api_key.revoke",
-        key_id.as_ref(),
-        json!({}),
-    )
-    .await;
     Ok(StatusCode::NO_CONTENT)
 }

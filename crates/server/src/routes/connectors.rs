@@ -4,10 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jiragate_auth::{NewApiTokenConnection, NewOAuthTokens, SiteRef};
-use jiragate_engine::{ApiScope, ConnRef, EngineError};
-use jiragate_store::{ApiType, Connection, NewAuditEvent, OrgId, Owner};
-use serde_json::json;
+use jiragate_engine::model::{ApiType, NewApiTokenConnection, Owner, SiteRef};
+use jiragate_engine::{ActionRequest, ConnRef, NewConnection, OAuthTokensInput};
 
 use crate::caller::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -60,98 +58,41 @@ fn site_ref(cfg: &ReplicationConfig) -> Result<Option<SiteRef>, Problem> {
     }
 }
 
-/// Resolve `{id}` (a connector id, or `workspace/name`, or a name in `default`) in the caller's org.
-pub(crate) async fn resolve(state: &AppState, org: &OrgId, raw: &str) -> ApiResult<Connection> {
+/// Parse `{id}` (a connector id, or `workspace/name`, or a name in `default`).
+pub(crate) fn conn_ref(raw: &str) -> ApiResult<ConnRef> {
     if raw.trim().is_empty() {
         return Err(Problem::not_found("connector", raw));
     }
-    let conn_ref = ConnRef::parse(raw);
-    state
-        .engine()
-        .resolve(org, &conn_ref)
-        .await
-        .map_err(Problem::from)
+    Ok(ConnRef::parse(raw))
 }
 
-pub(crate) async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) {
-    let event = NewAuditEvent {
-        actor: caller.actor(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-    };
-    if let Err(e) = state.engine().store.append_audit(&caller.org, event).await {
-        tracing::warn!(error = %e, action, "could not append an audit event");
-    }
-}
-
-/// Without a `client_id`, bring-your-own tokens belong to the organization's only OAuth client.
-async fn sole_oauth_client_id(state: &AppState, org: &OrgId) -> ApiResult<String> {
-    let clients = state
-        .engine()
-        .store
-        .list_oauth_clients(org)
-        .await
-        .map_err(EngineError::from)?;
-    match clients.as_slice() {
-        [one] => Ok(one.client_id.clone()),
-        _ => Err(Problem::validation(
-            "credentials.client_id",
-            "OAuth tokens need the client_id of the app that issued them (and client_secret unless that app is registered)",
-        )),
-    }
-}
-
-/// Registering an OAuth client is an admin operation, also when it happens on the way.
-async fn create_from_credentials(
-    state: &AppState,
-    caller: &Caller,
+/// The wire credentials of a create call as the engine's request: bring-your-own OAuth
+/// tokens, or an Atlassian email and API token.
+fn new_connection(
     workspace: String,
     name: String,
     creds: CredentialsInput,
     rc: ReplicationConfig,
     owner: Owner,
-) -> ApiResult<Connection> {
-    let org = &caller.org;
-    let may_register_client = caller.has(ApiScope::Admin);
+) -> ApiResult<NewConnection> {
     let api_type = parse_api_type(rc.api_type.as_deref(), "replication_config.api_type")?;
     let site = site_ref(&rc)?;
-    let auth = &state.engine().auth;
     if let Some(refresh_token) = creds.refresh_token {
-        let subdomain = match &site {
-            Some(SiteRef::Subdomain(s)) => Some(s.clone()),
-            Some(SiteRef::BaseUrl(u)) => Some(u.clone()),
+        let subdomain = match site {
+            Some(SiteRef::Subdomain(s)) | Some(SiteRef::BaseUrl(s)) => Some(s),
             None => None,
         };
-        let client_id = match creds.client_id.filter(|c| !c.trim().is_empty()) {
-            Some(c) => c,
-            None => sole_oauth_client_id(state, org).await?,
-        };
-        let conn = auth
-            .create_byo_oauth_connection(
-                org,
-                NewOAuthTokens {
-                    workspace,
-                    name,
-                    refresh_token,
-                    access_token: creds.access_token,
-                    client_id,
-                    client_secret: creds.client_secret,
-                    subdomain,
-                    api_type,
-                    owner,
-                    may_register_client,
-                },
-            )
-            .await
-            .map_err(EngineError::from)?;
-        return Ok(conn);
+        return Ok(NewConnection::OAuthTokens(OAuthTokensInput {
+            workspace,
+            name,
+            refresh_token,
+            access_token: creds.access_token,
+            client_id: creds.client_id,
+            client_secret: creds.client_secret,
+            subdomain,
+            api_type,
+            owner,
+        }));
     }
     let (Some(email), Some(token)) = (creds.username, creds.password) else {
         return Err(Problem::validation(
@@ -165,23 +106,16 @@ async fn create_from_credentials(
             "an API-token connector needs `subdomain` or `base_url`",
         ));
     };
-    let conn = auth
-        .create_api_token_connection(
-            org,
-            NewApiTokenConnection {
-                workspace,
-                name,
-                site,
-                email,
-                token,
-                scoped: creds.scoped,
-                api_type,
-                owner,
-            },
-        )
-        .await
-        .map_err(EngineError::from)?;
-    Ok(conn)
+    Ok(NewConnection::ApiToken(NewApiTokenConnection {
+        workspace,
+        name,
+        site,
+        email,
+        token,
+        scoped: creds.scoped,
+        api_type,
+        owner,
+    }))
 }
 
 /// Create a connector (the first seed call).
@@ -194,7 +128,6 @@ pub async fn create_connector(
     caller: Caller,
     ApiJson(body): ApiJson<CreateConnectorRequest>,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     if let Some(t) = &body.connector_type
         && !t.eq_ignore_ascii_case("jira")
     {
@@ -209,24 +142,17 @@ pub async fn create_connector(
         Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
         _ => Owner::Installation,
     };
-    let conn = create_from_credentials(
-        &state,
-        &caller,
+    let new = new_connection(
         workspace,
         name,
         body.credentials,
         body.replication_config.unwrap_or_default(),
         owner,
-    )
-    .await?;
-    audit(
-        &state,
-        &caller,
-        "connector.create",
-        conn.id.as_ref(),
-        json!({"name": conn.name, "workspace": conn.workspace}),
-    )
-    .await;
+    )?;
+    let conn = state
+        .engine()
+        .create_connection(caller.actor(), &caller.org, new)
+        .await?;
     Ok((StatusCode::CREATED, Json(ConnectorView::from(&conn))).into_response())
 }
 
@@ -243,10 +169,8 @@ pub async fn list_connectors(
     let ws = q.workspace_name.filter(|w| !w.is_empty());
     let conns = state
         .engine()
-        .store
-        .list_connections(&caller.org, ws.as_deref())
-        .await
-        .map_err(EngineError::from)?;
+        .list_connections(caller.actor(), &caller.org, ws.as_deref())
+        .await?;
     Ok(Json(ListResponse {
         data: conns.iter().map(ConnectorView::from).collect(),
     }))
@@ -262,7 +186,10 @@ pub async fn get_connector(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ConnectorView>> {
-    let conn = resolve(&state, &caller.org, &id).await?;
+    let conn = state
+        .engine()
+        .get_connection(caller.actor(), &caller.org, &conn_ref(&id)?)
+        .await?;
     Ok(Json(ConnectorView::from(&conn)))
 }
 
@@ -278,23 +205,11 @@ pub async fn update_connector(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateConnectorRequest>,
 ) -> ApiResult<Json<ConnectorView>> {
-    caller.require(ApiScope::ConnectorsWrite)?;
-    let conn = resolve(&state, &caller.org, &id).await?;
     let creds = crate::routes::credentials::to_auth_credentials(body.credentials)?;
     let updated = state
         .engine()
-        .auth
-        .replace_credentials(&caller.org, &conn.id, creds)
-        .await
-        .map_err(EngineError::from)?;
-    audit(
-        &state,
-        &caller,
-        "connector.credentials.replace",
-        conn.id.as_ref(),
-        json!({}),
-    )
-    .await;
+        .update_credentials(caller.actor(), &caller.org, &conn_ref(&id)?, creds)
+        .await?;
     Ok(Json(ConnectorView::from(&updated)))
 }
 
@@ -308,23 +223,10 @@ pub async fn delete_connector(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(ApiScope::ConnectorsWrite)?;
-    let conn = resolve(&state, &caller.org, &id).await?;
     state
         .engine()
-        .store
-        .delete_connection(&caller.org, &conn.id)
-        .await
-        .map_err(EngineError::from)?;
-    state.engine().auth.forget_connection(&conn.id);
-    audit(
-        &state,
-        &caller,
-        "connector.delete",
-        conn.id.as_ref(),
-        json!({"name": conn.name}),
-    )
-    .await;
+        .delete_connection(caller.actor(), &caller.org, &conn_ref(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,8 +241,16 @@ pub async fn describe_connector(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DescribeQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let conn = resolve(&state, &caller.org, &id).await?;
-    Ok(Json(state.engine().describe(&conn, q.filter.as_deref())))
+    let described = state
+        .engine()
+        .describe(
+            caller.actor(),
+            &caller.org,
+            &conn_ref(&id)?,
+            q.filter.as_deref(),
+        )
+        .await?;
+    Ok(Json(described))
 }
 
 /// Run one catalog action (the second seed call).
@@ -356,23 +266,20 @@ pub async fn execute(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ExecuteRequest>,
 ) -> ApiResult<Json<ExecuteResponse>> {
-    caller.require(ApiScope::Execute)?;
-    let conn = resolve(&state, &caller.org, &id).await?;
     let params = if body.params.is_null() {
         serde_json::Value::Object(Default::default())
     } else {
         body.params
     };
+    let call = ActionRequest {
+        entity: body.entity,
+        action: body.action,
+        params,
+        read_only: body.read_only,
+    };
     let out = state
         .engine()
-        .execute(
-            &caller.org,
-            &conn,
-            &body.entity,
-            &body.action,
-            params,
-            body.read_only,
-        )
+        .execute(caller.actor(), &caller.org, &conn_ref(&id)?, call)
         .await?;
     Ok(Json(ExecuteResponse {
         data: out.data,
@@ -391,9 +298,10 @@ pub async fn check(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<CheckResponse>> {
-    caller.require(ApiScope::Execute)?;
-    let conn = resolve(&state, &caller.org, &id).await?;
-    let hc = state.engine().check(&caller.org, &conn).await?;
+    let (conn, hc) = state
+        .engine()
+        .check(caller.actor(), &caller.org, &conn_ref(&id)?)
+        .await?;
     Ok(Json(CheckResponse {
         connector_id: conn.id.to_string(),
         status: status_name(&hc.status).to_owned(),

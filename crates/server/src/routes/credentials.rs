@@ -3,16 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use jiragate_auth::{CredentialFor, Credentials};
-use jiragate_engine::{ApiScope, EngineError};
-use jiragate_store::AuthKind;
+use jiragate_engine::TokenFor;
+use jiragate_engine::model::{CredentialFor, Credentials};
 use secrecy::ExposeSecret;
-use serde_json::json;
 
 use crate::caller::Caller;
 use crate::extract::ApiJson;
 use crate::problem::{ApiResult, Problem, ProblemBody};
-use crate::routes::connectors::{audit, resolve};
+use crate::routes::connectors::conn_ref;
 use crate::state::AppState;
 use crate::views::{CredentialsInput, TokenRequest, TokenResponse, ts};
 
@@ -61,27 +59,22 @@ pub async fn token(
     caller: Caller,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    caller.require(ApiScope::CredentialsRead)?;
-    let conn = match (
+    let target = match (
         &body.connector_id,
         &body.workspace_name,
         &body.user_id,
         &body.credential_for,
     ) {
-        (Some(id), _, _, _) => resolve(&state, &caller.org, id).await?,
-        (None, Some(ws), user, what) => {
-            let credential_for = match what {
+        (Some(id), _, _, _) => TokenFor::Connection(conn_ref(id)?),
+        (None, Some(ws), user, what) => TokenFor::Owner {
+            workspace: ws.clone(),
+            user_id: user.clone(),
+            credential_for: match what {
                 Some(w) => parse_credential_for(w)?,
                 None if user.is_some() => CredentialFor::User,
                 None => CredentialFor::Installation,
-            };
-            state
-                .engine()
-                .auth
-                .resolve_connection(&caller.org, ws, user.as_deref(), credential_for)
-                .await
-                .map_err(EngineError::from)?
-        }
+            },
+        },
         _ => {
             return Err(Problem::validation(
                 "connector_id",
@@ -89,36 +82,15 @@ pub async fn token(
             ));
         }
     };
-    if !matches!(conn.auth_kind, AuthKind::OAuth2) {
-        return Err(Problem::validation(
-            "connector_id",
-            "only OAuth connectors have access tokens; API-token connectors are used through execute or proxy",
-        ));
-    }
-    let (token, expires_at) = state
+    let grant = state
         .engine()
-        .auth
-        .access_token(&caller.org, &conn.id)
-        .await
-        .map_err(EngineError::from)?;
-    // The auth service writes the audit event (credential.access_token); here we add who asked.
-    audit(
-        &state,
-        &caller,
-        "credentials.token.requested",
-        conn.id.as_ref(),
-        json!({"expires_at": ts(expires_at)}),
-    )
-    .await;
-    let base_url = match &conn.cloud_id {
-        Some(cloud) => jiragate_jira::urls::ex_jira(state.api_url(), cloud),
-        None => conn.site_url.clone(),
-    };
+        .access_token(caller.actor(), &caller.org, target)
+        .await?;
     Ok(Json(TokenResponse {
-        connector_id: conn.id.to_string(),
+        connector_id: grant.connection.id.to_string(),
         token_type: "Bearer",
-        access_token: token.expose_secret().to_owned(),
-        expires_at: ts(expires_at),
-        base_url,
+        access_token: grant.access_token.expose_secret().to_owned(),
+        expires_at: ts(grant.expires_at),
+        base_url: grant.base_url,
     }))
 }

@@ -4,18 +4,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use jiragate_auth::{AuthError, CallbackOutcome, StartConnect};
-use jiragate_engine::{ApiScope, EngineError};
-use jiragate_store::{ConnectSession, ConnectSessionId, OAuthClientRecordId, Owner, SessionStatus};
+use jiragate_engine::model::{
+    ConnectSession, ConnectSessionId, OAuthClientRecordId, Owner, SessionStatus, StartConnect,
+};
+use jiragate_engine::oauth::{OAuthCallback, SiteTicketError};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::caller::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::html;
 use crate::problem::{ApiResult, Problem, ProblemBody};
-use crate::routes::connectors::{audit, parse_api_type};
+use crate::routes::connectors::parse_api_type;
 use crate::state::AppState;
 use crate::views::{
     ChooseSiteRequest, CreateOAuthClientRequest, CreateSessionRequest, CreateSessionResponse,
@@ -42,29 +42,16 @@ pub async fn create_client(
     caller: Caller,
     ApiJson(body): ApiJson<CreateOAuthClientRequest>,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::Admin)?;
-    if body.client_id.trim().is_empty() {
-        return Err(Problem::validation("client_id", "must not be empty"));
-    }
     let rec = state
         .engine()
-        .auth
         .create_oauth_client(
+            caller.actor(),
             &caller.org,
-            body.client_id.trim(),
+            &body.client_id,
             body.client_secret,
             body.scopes,
         )
-        .await
-        .map_err(EngineError::from)?;
-    audit(
-        &state,
-        &caller,
-        "oauth_client.create",
-        rec.id.as_ref(),
-        json!({"client_id": rec.client_id}),
-    )
-    .await;
+        .await?;
     Ok((StatusCode::CREATED, Json(OAuthClientView::from(&rec))).into_response())
 }
 
@@ -76,13 +63,10 @@ pub async fn list_clients(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ListResponse<OAuthClientView>>> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     let recs = state
         .engine()
-        .store
-        .list_oauth_clients(&caller.org)
-        .await
-        .map_err(EngineError::from)?;
+        .list_oauth_clients(caller.actor(), &caller.org)
+        .await?;
     Ok(Json(ListResponse {
         data: recs.iter().map(OAuthClientView::from).collect(),
     }))
@@ -98,14 +82,11 @@ pub async fn get_client(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OAuthClientView>> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     let id = parse_client_id(&id)?;
     let rec = state
         .engine()
-        .store
-        .get_oauth_client(&caller.org, &id)
-        .await
-        .map_err(EngineError::from)?
+        .get_oauth_client(caller.actor(), &caller.org, &id)
+        .await?
         .ok_or_else(|| Problem::not_found("oauth client", &id))?;
     Ok(Json(OAuthClientView::from(&rec)))
 }
@@ -120,22 +101,11 @@ pub async fn delete_client(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(ApiScope::Admin)?;
     let id = parse_client_id(&id)?;
     state
         .engine()
-        .store
-        .delete_oauth_client(&caller.org, &id)
-        .await
-        .map_err(EngineError::from)?;
-    audit(
-        &state,
-        &caller,
-        "oauth_client.delete",
-        id.as_ref(),
-        json!({}),
-    )
-    .await;
+        .delete_oauth_client(caller.actor(), &caller.org, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,7 +119,6 @@ pub async fn create_session(
     caller: Caller,
     ApiJson(body): ApiJson<CreateSessionRequest>,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     let oauth_client_id = parse_client_id(&body.oauth_client_id)
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
     let name = jiragate_engine::check_name("name", &body.name)?;
@@ -161,8 +130,8 @@ pub async fn create_session(
     let api_type = parse_api_type(body.api_type.as_deref(), "api_type")?;
     let started = state
         .engine()
-        .auth
         .start_connect(
+            caller.actor(),
             &caller.org,
             StartConnect {
                 oauth_client_id,
@@ -174,8 +143,7 @@ pub async fn create_session(
                 api_type,
             },
         )
-        .await
-        .map_err(EngineError::from)?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreateSessionResponse {
@@ -222,14 +190,11 @@ pub async fn get_session(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SessionView>> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     let id = parse_session_id(&id)?;
     let s = state
         .engine()
-        .store
-        .get_connect_session(&caller.org, &id)
-        .await
-        .map_err(EngineError::from)?
+        .get_connect_session(caller.actor(), &caller.org, &id)
+        .await?
         .ok_or_else(|| Problem::not_found("connect session", &id))?;
     Ok(Json(session_view(&s)))
 }
@@ -246,29 +211,12 @@ pub async fn choose_site(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ChooseSiteRequest>,
 ) -> ApiResult<Json<SessionView>> {
-    caller.require(ApiScope::ConnectorsWrite)?;
     let id = parse_session_id(&id)?;
-    let conn = state
+    let (conn, s) = state
         .engine()
-        .auth
-        .choose_site(&caller.org, &id, body.cloud_id.trim())
-        .await
-        .map_err(EngineError::from)?;
-    audit(
-        &state,
-        &caller,
-        "connector.create",
-        conn.id.as_ref(),
-        json!({"name": conn.name, "via": "oauth"}),
-    )
-    .await;
-    let s = state
-        .engine()
-        .store
-        .get_connect_session(&caller.org, &id)
-        .await
-        .map_err(EngineError::from)?
-        .ok_or_else(|| Problem::not_found("connect session", &id))?;
+        .choose_site(caller.actor(), &caller.org, &id, &body.cloud_id)
+        .await?;
+    let s = s.ok_or_else(|| Problem::not_found("connect session", &id))?;
     let mut view = session_view(&s);
     view.connector_id = Some(conn.id.to_string());
     Ok(Json(view))
@@ -307,11 +255,10 @@ pub async fn callback(
         });
     match state
         .engine()
-        .auth
-        .handle_callback(st, q.code.as_deref(), error.as_deref())
+        .handle_oauth_callback(st, q.code.as_deref(), error.as_deref())
         .await
     {
-        Ok(CallbackOutcome::Connected(conn)) => (
+        Ok(OAuthCallback::Connected(conn)) => (
             StatusCode::OK,
             Html(html::connected_page(
                 &conn.name,
@@ -320,15 +267,12 @@ pub async fn callback(
             )),
         )
             .into_response(),
-        Ok(CallbackOutcome::ChooseSite { session_id, sites }) => {
-            let org = match session_org(&state, st).await {
-                Some(org) => org,
-                None => {
-                    return failure_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The connect session could not be found after consent.",
-                    );
-                }
+        Ok(OAuthCallback::ChooseSite { sites, ticket, .. }) => {
+            let Some(ticket) = ticket else {
+                return failure_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The connect session could not be found after consent.",
+                );
             };
             let views: Vec<SiteView> = sites
                 .iter()
@@ -338,42 +282,18 @@ pub async fn callback(
                     url: s.url.clone(),
                 })
                 .collect();
-            let ticket = state.inner.site_choices.issue(
-                org,
-                session_id.clone(),
-                views.iter().map(|s| s.cloud_id.clone()).collect(),
-            );
             (
                 StatusCode::OK,
                 Html(html::choose_site_page(&ticket, &views)),
             )
                 .into_response()
         }
-        Err(err) => {
-            let (status, message) = match &err {
-                AuthError::State { .. }
-                | AuthError::OAuth { .. }
-                | AuthError::SiteNotFound { .. } => (StatusCode::BAD_REQUEST, err.to_string()),
-                _ => {
-                    let p = Problem::from(EngineError::from(err));
-                    (p.status, p.detail)
-                }
-            };
-            failure_page(status, &message)
+        Err(failure) if failure.flow_failed => {
+            failure_page(StatusCode::BAD_REQUEST, &failure.message)
         }
-    }
-}
-
-/// The organization of the session a callback's state belongs to (the state is already
-/// consumed; the session stays findable by its hash).
-async fn session_org(state: &AppState, raw_state: &str) -> Option<jiragate_store::OrgId> {
-    let hash = jiragate_auth::oauth::hash_state(raw_state);
-    match state.engine().store.find_session_by_state_hash(&hash).await {
-        Ok(Some(session)) => Some(session.org_id),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not look up the connect session of a callback");
-            None
+        Err(failure) => {
+            let p = Problem::from(failure.error);
+            failure_page(p.status, &p.detail)
         }
     }
 }
@@ -406,22 +326,9 @@ pub async fn callback_site(
             "The site choice form is incomplete.",
         );
     };
-    let Some(ticket) = state.inner.site_choices.redeem(&form.ticket) else {
-        return failure_page(
-            StatusCode::BAD_REQUEST,
-            "This site choice link was already used or has expired. Start the connection again, or finish it through the API (POST /api/v1/connect/sessions/{id}/site).",
-        );
-    };
-    if !ticket.allowed_cloud_ids.iter().any(|c| c == &form.cloud_id) {
-        return failure_page(
-            StatusCode::BAD_REQUEST,
-            "That site is not one of the offered choices.",
-        );
-    }
     match state
         .engine()
-        .auth
-        .choose_site(&ticket.org, &ticket.session_id, &form.cloud_id)
+        .choose_site_with_ticket(&form.ticket, &form.cloud_id)
         .await
     {
         Ok(conn) => (
@@ -433,8 +340,16 @@ pub async fn callback_site(
             )),
         )
             .into_response(),
-        Err(err) => {
-            let p = Problem::from(EngineError::from(err));
+        Err(SiteTicketError::UnknownTicket) => failure_page(
+            StatusCode::BAD_REQUEST,
+            "This site choice link was already used or has expired. Start the connection again, or finish it through the API (POST /api/v1/connect/sessions/{id}/site).",
+        ),
+        Err(SiteTicketError::NotOffered) => failure_page(
+            StatusCode::BAD_REQUEST,
+            "That site is not one of the offered choices.",
+        ),
+        Err(SiteTicketError::Failed(err)) => {
+            let p = Problem::from(err);
             failure_page(p.status, &p.detail)
         }
     }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use jiragate_engine::admin::Readiness;
 
 use crate::metrics::{CONNECTIONS, TOKEN_CACHE_HITS, TOKEN_FLIGHTS};
 use crate::problem::Problem;
@@ -26,7 +27,6 @@ pub async fn healthz() -> Json<HealthResponse> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = &state.engine().store;
     let not_ready = |detail: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -37,18 +37,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     };
-    if let Err(e) = store.ping().await {
-        tracing::warn!(error = %e, "readiness: database unreachable");
-        return not_ready("database unreachable".to_owned());
-    }
-    match store.migrations_pending().await {
-        Ok(false) => Json(HealthResponse {
+    match state.engine().readiness().await {
+        Readiness::Ready => Json(HealthResponse {
             status: "ready",
             detail: None,
         })
         .into_response(),
-        Ok(true) => not_ready("database migrations are pending; run `jiragate migrate`".to_owned()),
-        Err(e) => {
+        Readiness::DatabaseUnreachable(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            not_ready("database unreachable".to_owned())
+        }
+        Readiness::MigrationsPending => {
+            not_ready("database migrations are pending; run `jiragate migrate`".to_owned())
+        }
+        Readiness::MigrationStateUnknown(e) => {
             tracing::warn!(error = %e, "readiness: migration state unknown");
             not_ready("migration state unknown".to_owned())
         }
@@ -57,20 +59,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Refresh the connection-health gauge from the database (cheap: one list per organization).
 async fn update_connection_gauge(state: &AppState) {
-    let store = &state.engine().store;
-    let Ok(orgs) = store.list_organizations().await else {
+    let Ok(statuses) = state.engine().connection_statuses().await else {
         return;
     };
     let mut counts: BTreeMap<&'static str, u64> = ["healthy", "needs_reauth", "revoked", "error"]
         .into_iter()
         .map(|s| (s, 0))
         .collect();
-    for org in orgs {
-        if let Ok(conns) = store.list_connections(&org.id, None).await {
-            for c in conns {
-                *counts.entry(status_name(&c.status)).or_default() += 1;
-            }
-        }
+    for status in &statuses {
+        *counts.entry(status_name(status)).or_default() += 1;
     }
     for (status, n) in counts {
         metrics::gauge!(CONNECTIONS, "status" => status).set(n as f64);
@@ -83,7 +80,7 @@ async fn update_connection_gauge(state: &AppState) {
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     update_connection_gauge(&state).await;
     // The token manager counts in memory; expose its totals (this instance's).
-    let tokens = state.engine().auth.tokens().stats();
+    let tokens = state.engine().token_stats();
     metrics::counter!(TOKEN_CACHE_HITS).absolute(tokens.cache_hits);
     metrics::counter!(TOKEN_FLIGHTS).absolute(tokens.flights);
     state.inner.metrics.run_upkeep();

@@ -6,12 +6,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use futures::TryStreamExt;
-use jiragate_engine::{ApiScope, EngineError};
+use jiragate_engine::proxy::{FORWARDING_HEADERS, ProxyRequest};
 
 use crate::caller::{Caller, ORG_HEADER};
 use crate::extract::ApiPath;
 use crate::problem::{ApiResult, Problem, ProblemBody};
-use crate::routes::connectors::resolve;
+use crate::routes::connectors::conn_ref;
 use crate::state::AppState;
 
 /// Marks a response whose error status came from Jira, so the problem-normalising middleware
@@ -50,7 +50,7 @@ const RESPONSE_DROPPED: &[&str] = &["set-cookie", "content-length"];
 fn request_dropped() -> impl Iterator<Item = &'static str> {
     REQUEST_DROPPED
         .iter()
-        .chain(jiragate_jira::FORWARDING_HEADERS.iter())
+        .chain(FORWARDING_HEADERS.iter())
         .copied()
 }
 
@@ -140,13 +140,11 @@ pub async fn proxy(
     ApiPath((id, path)): ApiPath<(String, String)>,
     req: Request,
 ) -> ApiResult<Response> {
-    caller.require(ApiScope::Proxy)?;
-    let conn = resolve(&state, &caller.org, &id).await?;
-
+    let conn_ref = conn_ref(&id)?;
     let path = path.trim_start_matches('/');
     // Forward the path as the caller encoded it. Whether it stays inside the connection's site
     // (no `..`, `\`, encoded separators, double encodings …) is decided in one place for every
-    // upstream call: `jiragate_jira::upstream_url`, which refuses with a 422 before sending.
+    // upstream call (the Jira client's `upstream_url`), which refuses with a 422 before sending.
     let raw_path = raw_jira_path(req.uri().path()).unwrap_or(path);
     let mut path_and_query = format!("/{}", raw_path.trim_start_matches('/'));
     if let Some(q) = req.uri().query() {
@@ -157,15 +155,23 @@ pub async fn proxy(
     let headers = filter_headers_by(req.headers(), |n| request_dropped().any(|d| d == n));
     let body = upstream_body(req).await?;
 
-    // The engine's token source injects the credential (and refreshes once on a 401 when the
-    // body can be replayed); the Jira client strips anything credential-like we might pass.
-    let engine = state.engine();
-    let src = engine.auth.token_source(&caller.org, &conn);
-    let upstream = engine
-        .jira
-        .send_raw(src.as_ref(), method, &path_and_query, headers, body)
-        .await
-        .map_err(|e| Problem::from(EngineError::from(e)))?;
+    // The engine injects the credential (and refreshes once on a 401 when the body can be
+    // replayed); the Jira client strips anything credential-like we might pass.
+    let proxied = state
+        .engine()
+        .proxy(
+            caller.actor(),
+            &caller.org,
+            &conn_ref,
+            ProxyRequest {
+                method,
+                path_and_query,
+                headers,
+                body,
+            },
+        )
+        .await?;
+    let (conn, upstream) = (proxied.connection, proxied.upstream);
 
     let status = upstream.status();
     let resp_headers = filter_headers(upstream.headers(), RESPONSE_DROPPED);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atlassian_sim::{SimConfig, SimHandle, Simulator};
-use jiragate_auth::AtlassianEndpoints;
+use jiragate_engine::model::AtlassianEndpoints;
 use jiragate_server::{App, RateLimitConfig, ServerConfig};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use secrecy::SecretString;
