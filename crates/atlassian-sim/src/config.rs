@@ -110,6 +110,19 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Requests per window (60 s of simulated time) per credential; `None` = unlimited.
     pub rate_limit: Option<u32>,
+    /// Webhook deliveries: retries after the first attempt (on 408, 409, 425, 429, 5xx,
+    /// connection errors and timeouts) before a delivery is given up and listed as failed.
+    pub webhook_max_retries: u32,
+    /// Delay before the first retry; it doubles per retry, capped at [`WEBHOOK_BACKOFF_CAP`].
+    /// Real time (not the simulated clock), so tests can keep it short.
+    pub webhook_retry_backoff: Duration,
+    /// Time limit of one delivery attempt (connect + answer).
+    pub webhook_timeout: Duration,
+    /// Deliveries waiting to be sent; events beyond it are dropped (and counted).
+    pub webhook_queue: usize,
+    /// Share of deliveries sent twice with the same `X-Atlassian-Webhook-Identifier`
+    /// (Atlassian's at-least-once delivery), in `0.0..=1.0`.
+    pub webhook_duplicate_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -125,12 +138,20 @@ impl Default for SimConfig {
             consent_page: false,
             faults: Faults::default(),
             rate_limit: None,
+            webhook_max_retries: 5,
+            webhook_retry_backoff: Duration::from_millis(250),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_queue: 1000,
+            webhook_duplicate_rate: 0.0,
         }
     }
 }
 
 /// Redirect URI every seeded client accepts, so a default simulator can run a flow.
 pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// Longest wait between two webhook delivery attempts.
+pub const WEBHOOK_BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// Length of one rate-limit window in simulated seconds.
 pub const RATE_WINDOW_SECS: i64 = 60;

@@ -230,3 +230,37 @@ pub async fn tenant_info(State(state): State<Arc<SimState>>, Path(sub): Path<Str
         None => (StatusCode::NOT_FOUND, Json(Value::Null)).into_response(),
     }
 }
+
+#[derive(Deserialize)]
+pub struct DuplicateRate {
+    rate: f64,
+}
+
+/// `{"rate": 0.0..=1.0}`: share of webhook deliveries sent twice with the same identifier.
+pub async fn webhook_duplicate_rate(
+    State(state): State<Arc<SimState>>,
+    body: Option<Json<DuplicateRate>>,
+) -> Response {
+    let Some(Json(r)) = body else {
+        return bad("body must be {\"rate\": 0.0..1.0}");
+    };
+    if !(0.0..=1.0).contains(&r.rate) {
+        return bad("rate must be between 0 and 1");
+    }
+    state.hooks.lock().duplicate_rate = r.rate;
+    Json(json!({"rate": r.rate})).into_response()
+}
+
+/// `GET /__sim/webhooks/deliveries`: every delivery attempt, oldest first, and how many
+/// deliveries a full queue dropped.
+pub async fn webhook_deliveries(State(state): State<Arc<SimState>>) -> Response {
+    let hooks = state.hooks.lock();
+    let list: Vec<&crate::webhooks::WebhookDelivery> = hooks.log.iter().collect();
+    Json(json!({"deliveries": list, "dropped": hooks.dropped})).into_response()
+}
+
+/// `DELETE /__sim/webhooks/deliveries`: empties the delivery log.
+pub async fn clear_webhook_deliveries(State(state): State<Arc<SimState>>) -> Response {
+    state.hooks.lock().log.clear();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -4,9 +4,17 @@ use crate::call::Call;
 use crate::multipart::Upload;
 use crate::platform::{comments, issues, meta, search};
 use crate::reply::{HandlerResult, Reply};
+use crate::webhooks::{self, dynamic};
 use crate::{agile, servicedesk};
 
 pub fn handle(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
+    let pre = webhooks::events::before(call);
+    let result = handle_op(call, uploads);
+    webhooks::events::after(call, pre, &result);
+    result
+}
+
+fn handle_op(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
     match call.op.operation_id {
         "getCurrentUser" => meta::myself(call),
         "getServerInfo" => meta::server_info(call),
@@ -83,6 +91,11 @@ pub fn handle(call: &Call, uploads: Option<Vec<Upload>>) -> HandlerResult {
             search::search_jql(call)
         }
         "searchForIssuesUsingJql" | "searchForIssuesUsingJqlPost" => search::removed_search(call),
+        "registerDynamicWebhooks" => dynamic::register(call),
+        "getDynamicWebhooksForApp" => dynamic::list(call),
+        "deleteWebhookById" => dynamic::delete(call),
+        "refreshWebhooks" => dynamic::refresh(call),
+        "getFailedWebhooks" => dynamic::failed(call),
         other => agile::handle(call)
             .or_else(|| servicedesk::handle(call))
             .unwrap_or_else(|| {

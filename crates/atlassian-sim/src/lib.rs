@@ -27,6 +27,7 @@ mod server;
 mod servicedesk;
 mod sitedata;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use tokio::sync::watch;
 pub use config::{Faults, SimConfig};
 pub use ratelimit::IN_FLIGHT_GRACE_MS;
 pub use state::{SimStats, TokenRequests};
+pub use webhooks::WebhookDelivery;
 
 /// One Jira site of the simulator.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -92,6 +94,9 @@ impl Simulator {
         let info = info_of(&state);
         let (tx, rx) = watch::channel(false);
         let app = server::router(state.clone());
+        if let Some(hook_rx) = state.hook_rx.lock().take() {
+            tokio::spawn(webhooks::deliver::run(state.clone(), hook_rx, rx.clone()));
+        }
         let task = tokio::spawn(server::serve(listener, app, rx));
         Ok(SimHandle {
             info,
@@ -195,6 +200,17 @@ impl SimHandle {
     /// Changes the request budget per 60 simulated seconds for every credential (`None` = unlimited).
     pub fn set_rate_limit(&self, limit: Option<u32>) {
         self.state.limiter.lock().set_default(limit);
+    }
+
+    /// Every webhook delivery attempt so far (the last 10,000), oldest first; the same as
+    /// `GET /__sim/webhooks/deliveries`.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.state.hooks.lock().log.iter().cloned().collect()
+    }
+
+    /// Share of webhook deliveries sent twice (same identifier), `0.0..=1.0`.
+    pub fn set_webhook_duplicate_rate(&self, rate: f64) {
+        self.state.hooks.lock().duplicate_rate = rate.clamp(0.0, 1.0);
     }
 
     pub async fn shutdown(mut self) {

@@ -42,6 +42,21 @@ struct Args {
     /// Requests per 60 simulated seconds per credential (unlimited when absent).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// Webhook delivery retries after the first attempt before a delivery counts as failed.
+    #[arg(long, default_value_t = 5)]
+    webhook_max_retries: u32,
+    /// Delay before the first webhook retry in milliseconds; doubles per retry (max 5 s).
+    #[arg(long, default_value_t = 250)]
+    webhook_retry_backoff_ms: u64,
+    /// Time limit of one webhook delivery attempt in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    webhook_timeout_ms: u64,
+    /// Webhook deliveries that may wait to be sent; more are dropped.
+    #[arg(long, default_value_t = 1000)]
+    webhook_queue: usize,
+    /// Share of webhook deliveries sent twice with the same identifier (0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    webhook_duplicate_rate: f64,
 }
 
 #[tokio::main]
@@ -57,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
+    if !(0.0..=1.0).contains(&args.webhook_duplicate_rate) {
+        anyhow::bail!("--webhook-duplicate-rate must be between 0 and 1");
+    }
     if sites.is_empty() {
         anyhow::bail!("--sites needs at least one subdomain");
     }
@@ -71,6 +89,11 @@ async fn main() -> anyhow::Result<()> {
         consent_page: args.consent_page,
         faults,
         rate_limit: args.rate_limit,
+        webhook_max_retries: args.webhook_max_retries,
+        webhook_retry_backoff: Duration::from_millis(args.webhook_retry_backoff_ms),
+        webhook_timeout: Duration::from_millis(args.webhook_timeout_ms),
+        webhook_queue: args.webhook_queue,
+        webhook_duplicate_rate: args.webhook_duplicate_rate,
     };
     let handle = Simulator::start(cfg).await?;
     let line = serde_json::to_string(&handle.info)?;

@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use crate::faults::DropConnection;
 use crate::state::SimState;
-use crate::{api, auth, controls};
+use crate::{api, auth, controls, webhooks};
 
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
@@ -31,6 +31,22 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/site/{subdomain}/_edge/tenant_info",
             get(controls::tenant_info),
+        )
+        .route(
+            "/site/{subdomain}/rest/webhooks/1.0/webhook",
+            get(webhooks::admin::list).post(webhooks::admin::create),
+        )
+        .route(
+            "/site/{subdomain}/rest/webhooks/1.0/webhook/{id}",
+            get(webhooks::admin::get_one).delete(webhooks::admin::delete_one),
+        )
+        .route(
+            "/__sim/webhooks/duplicate-rate",
+            post(controls::webhook_duplicate_rate),
+        )
+        .route(
+            "/__sim/webhooks/deliveries",
+            get(controls::webhook_deliveries).delete(controls::clear_webhook_deliveries),
         )
         .route("/__sim/clock/advance", post(controls::advance_clock))
         .route("/__sim/revoke", post(controls::revoke))

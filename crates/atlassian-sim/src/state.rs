@@ -15,6 +15,8 @@ use crate::ratelimit::RateLimiter;
 use crate::routes_table::KNOWN_SCOPES;
 use crate::seed::{self, hash};
 use crate::sitedata::SiteData;
+use crate::webhooks::Hooks;
+use crate::webhooks::deliver::{self, Job, Queue};
 
 pub struct User {
     pub index: usize,
@@ -179,6 +181,12 @@ pub struct SimState {
     /// The last [`REQUEST_LOG_CAP`] requests as `"<METHOD> <path?query as received>"`, so tests
     /// can prove where a client went (e.g. never outside a connection's own site).
     pub request_log: Mutex<std::collections::VecDeque<String>>,
+    /// Registered webhooks, the delivery log and failed deliveries.
+    pub hooks: Mutex<Hooks>,
+    /// Deliveries waiting for the background sender.
+    pub hook_queue: Queue,
+    /// The queue's receiving end until [`crate::Simulator::start`] hands it to the sender task.
+    pub hook_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Job>>>,
 }
 
 /// How many requests [`SimState::request_log`] keeps.
@@ -270,6 +278,8 @@ impl SimState {
         };
         let limiter = RateLimiter::new(cfg.rate_limit);
         let fault_rng = StdRng::seed_from_u64(cfg.seed ^ 0xfa17);
+        let hooks = Hooks::new(cfg.seed, cfg.webhook_duplicate_rate);
+        let (hook_queue, hook_rx) = deliver::channel(cfg.webhook_queue);
         SimState {
             cfg,
             base_url,
@@ -283,6 +293,9 @@ impl SimState {
             fault_rng: Mutex::new(fault_rng),
             request_counter: AtomicU64::new(0),
             request_log: Mutex::default(),
+            hooks: Mutex::new(hooks),
+            hook_queue,
+            hook_rx: Mutex::new(Some(hook_rx)),
         }
     }
 

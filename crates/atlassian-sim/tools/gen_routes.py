@@ -96,6 +96,11 @@ GET /rest/api/3/search/jql
 POST /rest/api/3/search/jql
 GET /rest/api/3/search
 POST /rest/api/3/search
+GET /rest/api/3/webhook
+POST /rest/api/3/webhook
+DELETE /rest/api/3/webhook
+PUT /rest/api/3/webhook/refresh
+GET /rest/api/3/webhook/failed
 """),
     "Agile": ("jira-software-agile.json", """
 GET /rest/agile/1.0/board

@@ -154,6 +154,26 @@ impl Checker {
         self.finish(op, resp).await
     }
 
+    /// The same through the gateway with an OAuth 2.0 (3LO) access token (operations only
+    /// apps may call).
+    async fn call_app(
+        &mut self,
+        operation_id: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: &str,
+    ) -> Value {
+        let op = self.op(operation_id);
+        assert_eq!(op.method, method.as_str(), "{operation_id} method");
+        let mut req = gateway_req(&self.sim, 0, method, path, token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        self.finish(op, resp).await
+    }
+
     async fn finish(&mut self, op: &'static OpSpec, resp: reqwest::Response) -> Value {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.expect("body");
@@ -1147,6 +1167,60 @@ async fn every_implemented_operation_matches_its_response_schema() {
         Method::DELETE,
         &format!("/rest/servicedeskapi/organization/{org_id}"),
         None,
+    )
+    .await;
+
+    // Dynamic webhooks (OAuth 2.0 apps only).
+    let tokens = oauth_tokens(&c.sim, "read:jira-work manage:jira-webhook").await;
+    let at = s(&tokens["access_token"]);
+    let reg = c
+        .call_app(
+            "registerDynamicWebhooks",
+            Method::POST,
+            "/rest/api/3/webhook",
+            Some(json!({"url": "http://127.0.0.1:9/hook", "webhooks": [
+                {"events": ["jira:issue_created", "jira:issue_updated"], "jqlFilter": "project = ENG", "fieldIdsFilter": ["summary"]},
+                {"events": ["comment_created"], "jqlFilter": "watchCount > 3"}
+            ]})),
+            &at,
+        )
+        .await;
+    let hook_id = reg["webhookRegistrationResult"][0]["createdWebhookId"].clone();
+    assert!(hook_id.is_i64(), "{reg}");
+    assert!(
+        reg["webhookRegistrationResult"][1]["errors"].is_array(),
+        "{reg}"
+    );
+    c.call_app(
+        "getDynamicWebhooksForApp",
+        Method::GET,
+        "/rest/api/3/webhook?maxResults=10",
+        None,
+        &at,
+    )
+    .await;
+    c.call_app(
+        "refreshWebhooks",
+        Method::PUT,
+        "/rest/api/3/webhook/refresh",
+        Some(json!({"webhookIds": [hook_id]})),
+        &at,
+    )
+    .await;
+    c.call_app(
+        "getFailedWebhooks",
+        Method::GET,
+        "/rest/api/3/webhook/failed",
+        None,
+        &at,
+    )
+    .await;
+    c.call_app(
+        "deleteWebhookById",
+        Method::DELETE,
+        "/rest/api/3/webhook",
+        Some(json!({"webhookIds": [hook_id]})),
+        &at,
     )
     .await;
 

@@ -11,3 +11,4 @@ mod platform;
 mod search;
 mod servicedesk;
 mod startup;
+mod webhooks;
