@@ -34,6 +34,9 @@ pub enum EngineError {
     MissingScope { scope: String, action: String },
     #[error("Jira is rate limiting this connection; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Jira answered with an error status. Its kind says whose fault it is: a 404 is
+    /// `not_found`, a 403 `forbidden`, any other 4xx `upstream_rejected` (the caller's input:
+    /// invalid JQL, a bad page token …, with Jira's status), a 5xx `upstream_error`.
     #[error("Jira answered {status}: {}{}", messages.join("; "), hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Upstream {
         status: u16,
@@ -41,6 +44,16 @@ pub enum EngineError {
         request_id: Option<String>,
         hint: Option<String>,
     },
+    /// Jira could not be reached (connection refused, DNS, TLS, dropped connection).
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    /// Jira did not answer within the deadline.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// jiragate's own key or credential handling failed (vault, master key, stored secret);
+    /// Jira was not called.
+    #[error("{message}; {hint}")]
+    CredentialUnavailable { message: String, hint: String },
     #[error("{0}")]
     Unavailable(String),
     #[error("master key does not match this database")]
@@ -63,7 +76,15 @@ impl EngineError {
             EngineError::NeedsReauth { .. } => "needs_reauth",
             EngineError::MissingScope { .. } => "missing_scope",
             EngineError::RateLimited { .. } => "rate_limited",
+            EngineError::Upstream { status: 404, .. } => "not_found",
+            EngineError::Upstream { status: 403, .. } => "forbidden",
+            EngineError::Upstream { status, .. } if (400..500).contains(status) => {
+                "upstream_rejected"
+            }
             EngineError::Upstream { .. } => "upstream_error",
+            EngineError::UpstreamUnavailable(_) => "upstream_unavailable",
+            EngineError::UpstreamTimeout(_) => "upstream_timeout",
+            EngineError::CredentialUnavailable { .. } => "credential_unavailable",
             EngineError::Unavailable(_) => "unavailable",
             EngineError::WrongMasterKey => "wrong_master_key",
             EngineError::Internal(_) => "internal",
@@ -82,9 +103,15 @@ impl EngineError {
             EngineError::Conflict { .. } => 409,
             EngineError::NeedsReauth { .. } => 409,
             EngineError::RateLimited { .. } => 429,
+            // The caller's request was at fault: keep Jira's status (401 and 429 never get
+            // here; they become needs_reauth and rate_limited).
+            EngineError::Upstream { status, .. } if (400..500).contains(status) => *status,
             EngineError::Upstream { .. } => 502,
-            EngineError::Unavailable(_) => 503,
-            EngineError::WrongMasterKey | EngineError::Internal(_) => 500,
+            EngineError::UpstreamUnavailable(_) | EngineError::Unavailable(_) => 503,
+            EngineError::UpstreamTimeout(_) => 504,
+            EngineError::CredentialUnavailable { .. }
+            | EngineError::WrongMasterKey
+            | EngineError::Internal(_) => 500,
         }
     }
 
@@ -92,7 +119,9 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Validation { .. } | EngineError::Conflict { .. } => 2,
-            EngineError::NotFound { .. } => 3,
+            EngineError::NotFound { .. } | EngineError::Upstream { status: 404, .. } => 3,
+            EngineError::Upstream { status: 403, .. } => 4,
+            EngineError::Upstream { status, .. } if (400..500).contains(status) => 2,
             EngineError::Unauthorized
             | EngineError::Forbidden { .. }
             | EngineError::KeyScope { .. }
@@ -101,8 +130,12 @@ impl EngineError {
             | EngineError::MissingScope { .. } => 4,
             EngineError::RateLimited { .. }
             | EngineError::Upstream { .. }
+            | EngineError::UpstreamUnavailable(_)
+            | EngineError::UpstreamTimeout(_)
             | EngineError::Unavailable(_) => 5,
-            EngineError::WrongMasterKey | EngineError::Internal(_) => 1,
+            EngineError::CredentialUnavailable { .. }
+            | EngineError::WrongMasterKey
+            | EngineError::Internal(_) => 1,
         }
     }
 
@@ -151,9 +184,14 @@ impl From<JiraError> for EngineError {
             JiraError::InvalidRequest { field, message } => {
                 EngineError::Validation { field, message }
             }
-            other @ (JiraError::Timeout { .. } | JiraError::Transport { .. }) => {
-                EngineError::Unavailable(other.to_string())
+            other @ JiraError::Timeout { .. } => EngineError::UpstreamTimeout(other.to_string()),
+            other @ JiraError::Transport { .. } => {
+                EngineError::UpstreamUnavailable(other.to_string())
             }
+            JiraError::Credential { message } => EngineError::CredentialUnavailable {
+                message,
+                hint: CREDENTIAL_HINT.to_owned(),
+            },
             other => EngineError::Upstream {
                 status: 502,
                 messages: vec![other.to_string()],
@@ -163,6 +201,9 @@ impl From<JiraError> for EngineError {
         }
     }
 }
+
+/// What an operator can do about a credential jiragate could not use.
+const CREDENTIAL_HINT: &str = "Jira was not called; check that this instance uses the current master key (`jiragate doctor`; after `master-key rotate`, restart or wait for instances to pick it up) and replace the connection's credentials if it persists";
 
 impl From<CatalogError> for EngineError {
     fn from(e: CatalogError) -> Self {
@@ -219,7 +260,10 @@ impl From<AuthError> for EngineError {
                 hint: None,
             },
             e @ AuthError::RefreshBusy { .. } => EngineError::Unavailable(e.to_string()),
-            other => EngineError::Internal(other.to_string()),
+            e @ AuthError::Vault(_) => EngineError::CredentialUnavailable {
+                message: e.to_string(),
+                hint: CREDENTIAL_HINT.to_owned(),
+            },
         }
     }
 }

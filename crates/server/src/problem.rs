@@ -30,6 +30,14 @@ pub enum ProblemKind {
     Forbidden,
     Conflict,
     UpstreamError,
+    /// Jira refused the caller's request with a 4xx (invalid JQL, bad page token …).
+    UpstreamRejected,
+    /// Jira could not be reached.
+    UpstreamUnavailable,
+    /// Jira did not answer in time.
+    UpstreamTimeout,
+    /// jiragate's own key or credential handling failed; Jira was not called.
+    CredentialUnavailable,
     NeedsReauth,
     MissingScope,
     RateLimited,
@@ -50,6 +58,10 @@ impl ProblemKind {
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::Conflict => "conflict",
             ProblemKind::UpstreamError => "upstream_error",
+            ProblemKind::UpstreamRejected => "upstream_rejected",
+            ProblemKind::UpstreamUnavailable => "upstream_unavailable",
+            ProblemKind::UpstreamTimeout => "upstream_timeout",
+            ProblemKind::CredentialUnavailable => "credential_unavailable",
             ProblemKind::NeedsReauth => "needs_reauth",
             ProblemKind::MissingScope => "missing_scope",
             ProblemKind::RateLimited => "rate_limited",
@@ -70,6 +82,10 @@ impl ProblemKind {
             ProblemKind::Forbidden => "Not allowed",
             ProblemKind::Conflict => "Conflict",
             ProblemKind::UpstreamError => "Jira returned an error",
+            ProblemKind::UpstreamRejected => "Jira refused the request",
+            ProblemKind::UpstreamUnavailable => "Jira could not be reached",
+            ProblemKind::UpstreamTimeout => "Jira did not answer in time",
+            ProblemKind::CredentialUnavailable => "The connection's credential could not be used",
             ProblemKind::NeedsReauth => "The connection needs to be re-authorized",
             ProblemKind::MissingScope => "The connection lacks a required scope",
             ProblemKind::RateLimited => "Too many requests",
@@ -90,6 +106,10 @@ impl ProblemKind {
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::UpstreamError => StatusCode::BAD_GATEWAY,
+            ProblemKind::UpstreamRejected => StatusCode::BAD_REQUEST,
+            ProblemKind::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProblemKind::CredentialUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemKind::NeedsReauth => StatusCode::CONFLICT,
             ProblemKind::MissingScope => StatusCode::FORBIDDEN,
             ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -301,7 +321,13 @@ fn problem_from_engine(err: EngineError) -> Problem {
             request_id,
             hint,
         } => {
-            let mut p = Problem::new(ProblemKind::UpstreamError, detail)
+            let kind = match upstream_status {
+                404 => ProblemKind::NotFound,
+                403 => ProblemKind::Forbidden,
+                400..=499 => ProblemKind::UpstreamRejected,
+                _ => ProblemKind::UpstreamError,
+            };
+            let mut p = Problem::new(kind, detail)
                 .with_status(status)
                 .with("upstream_status", upstream_status)
                 .with("messages", messages);
@@ -312,6 +338,24 @@ fn problem_from_engine(err: EngineError) -> Problem {
                 p = p.with("hint", h);
             }
             p
+        }
+        EngineError::UpstreamUnavailable(_) => {
+            // A short, honest wait: most transport failures are brief.
+            let mut p = Problem::new(ProblemKind::UpstreamUnavailable, detail).with_status(status);
+            p.retry_after = Some(Duration::from_secs(5));
+            p
+        }
+        EngineError::UpstreamTimeout(_) => {
+            Problem::new(ProblemKind::UpstreamTimeout, detail).with_status(status)
+        }
+        EngineError::CredentialUnavailable { hint, .. } => {
+            tracing::error!(detail = %detail, "a credential could not be used");
+            Problem::new(ProblemKind::CredentialUnavailable, detail)
+                .with_status(status)
+                .with("hint", hint)
+        }
+        EngineError::Unavailable(_) => {
+            Problem::new(ProblemKind::Unavailable, detail).with_status(status)
         }
         EngineError::Internal(msg) => {
             tracing::error!(error = %msg, "engine internal error");

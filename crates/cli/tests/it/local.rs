@@ -220,8 +220,8 @@ async fn flags_tables_and_exit_codes() {
         .await;
     assert_eq!(
         o.status.code(),
-        Some(5),
-        "Jira 404 → upstream exit: {}",
+        Some(3),
+        "Jira 404 → not-found exit (the caller's key was wrong, Jira is fine): {}",
         all_output(&o)
     );
 

@@ -277,12 +277,38 @@ both_backends!(describe_execute_check, |db: Db| async move {
             &json!({"entity": "issues", "action": "get", "params": {"issue": "NOPE-999999"}}),
         )
         .await;
-    let p = r.assert_problem(502, "upstream_error");
+    // A missing issue is the caller's mistake, not an outage: 404 not_found with Jira's words.
+    let p = r.assert_problem(404, "not_found");
     assert_eq!(p["upstream_status"], 404, "{p}");
     assert!(
         p["messages"].as_array().is_some_and(|m| !m.is_empty()),
         "{p}"
     );
+    // Invalid JQL and a bad page token: Jira's 400 comes back as a 400 `upstream_rejected`.
+    for params in [
+        json!({"jql": "project = = ENG"}),
+        json!({"jql": "project = ENG", "page_token": "not-a-token-jira-knows"}),
+    ] {
+        let r = env
+            .client
+            .post(
+                &exec,
+                Some(key),
+                &json!({"entity": "issues", "action": "search", "params": params}),
+            )
+            .await;
+        if r.status == StatusCode::UNPROCESSABLE_ENTITY {
+            // jiragate itself may refuse a malformed page token before calling Jira.
+            r.assert_problem(422, "validation");
+            continue;
+        }
+        let p = r.assert_problem(400, "upstream_rejected");
+        assert_eq!(p["upstream_status"], 400, "{p}");
+        assert!(
+            p["messages"].as_array().is_some_and(|m| !m.is_empty()),
+            "{p}"
+        );
+    }
 
     let c = env
         .client
