@@ -81,6 +81,10 @@ pub struct Global {
         hide = true
     )]
     pub allowed_upstream_hosts: Vec<String>,
+    /// A stable, unique name of this instance (e.g. a StatefulSet pod name): after a crash, a
+    /// restart takes over the refresh leases its predecessor held instead of waiting.
+    #[arg(long, env = "JIRAGATE_INSTANCE_ID", global = true, hide = true)]
+    pub instance_id: Option<String>,
     /// Talk to a running jiragate server instead of the local data dir (uses JIRAGATE_API_KEY).
     #[arg(long, env = "JIRAGATE_SERVER", global = true)]
     pub server: Option<String>,
@@ -156,6 +160,13 @@ pub struct ServeArgs {
     /// Allowed CORS origins (CORS is off unless set).
     #[arg(long, env = "JIRAGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+    /// Requests per second per API key (`off`, `N`, or `N:BURST`); over it: 429 with Retry-After.
+    #[arg(
+        long,
+        env = "JIRAGATE_RATE_LIMIT_PER_KEY",
+        default_value = "5000:10000"
+    )]
+    pub rate_limit_per_key: String,
 }
 
 #[derive(Debug, Clone, Args)]

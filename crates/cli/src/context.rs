@@ -52,6 +52,7 @@ pub fn engine_config(
         public_url,
         endpoints: endpoints(g),
         allowed_upstream_hosts: g.allowed_upstream_hosts.clone(),
+        instance_id: g.instance_id.clone(),
         migrate,
         background,
         bootstrap_admin_key: true,

@@ -48,6 +48,10 @@ pub struct EngineConfig {
     /// Hosts besides `*.atlassian.net` that a site URL may name (custom domains), as `host` or
     /// `host:port` (`JIRAGATE_ALLOWED_UPSTREAM_HOSTS`).
     pub allowed_upstream_hosts: Vec<String>,
+    /// A stable name for this instance (`JIRAGATE_INSTANCE_ID`); `None` = random per process.
+    /// With a stable, unique name a restarted instance takes over the refresh leases its
+    /// crashed predecessor still held instead of waiting for them to lapse.
+    pub instance_id: Option<String>,
     /// Apply migrations (otherwise fail when the schema is behind).
     pub migrate: bool,
     /// Run proactive refresh and scheduled health checks.
@@ -176,6 +180,14 @@ impl Engine {
         let mut auth_cfg =
             AuthConfig::new(cfg.endpoints.clone(), cfg.public_url.trim_end_matches('/'));
         auth_cfg.allowed_upstream_hosts = cfg.allowed_upstream_hosts.clone();
+        if let Some(id) = cfg
+            .instance_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            auth_cfg.instance_id = check_name("JIRAGATE_INSTANCE_ID", id)?;
+        }
         let policy = auth_cfg.upstream_policy().map_err(|e| {
             EngineError::validation(
                 "upstream configuration",

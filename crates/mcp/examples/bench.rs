@@ -38,6 +38,7 @@ fn engine_config(data_dir: PathBuf, endpoints: AtlassianEndpoints) -> EngineConf
         public_url: "http://127.0.0.1:8080".to_owned(),
         endpoints,
         allowed_upstream_hosts: Vec::new(),
+        instance_id: None,
         migrate: true,
         background: false,
         bootstrap_admin_key: false,

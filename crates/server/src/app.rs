@@ -62,6 +62,7 @@ impl App {
             public_url: public_url.clone(),
             endpoints: cfg.endpoints.clone(),
             allowed_upstream_hosts: cfg.allowed_upstream_hosts.clone(),
+            instance_id: cfg.instance_id.clone(),
             migrate: cfg.migrate,
             // The server owns the background task so graceful shutdown can stop it.
             background: false,

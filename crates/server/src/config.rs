@@ -16,11 +16,38 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        // Generous: the limit protects the instance from a runaway client, it is not a quota.
+        // Generous: the limit protects the instance from a runaway client, it is not a quota,
+        // and one well-behaved automation must reach what an instance can serve (a few
+        // thousand calls/s on 2 cores).
         RateLimitConfig {
-            per_second: 100.0,
-            burst: 1000,
+            per_second: 5000.0,
+            burst: 10_000,
         }
+    }
+}
+
+impl RateLimitConfig {
+    /// `off`, `<per second>` (burst = 2 × rate) or `<per second>:<burst>`, e.g. `200:400`.
+    pub fn parse(s: &str) -> Result<Option<RateLimitConfig>, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") || s == "0" {
+            return Ok(None);
+        }
+        let (rate, burst) = match s.split_once(':') {
+            Some((r, b)) => (r, Some(b)),
+            None => (s, None),
+        };
+        let bad =
+            || format!("{s:?}: use `off`, a rate per second like `200`, or `200:400` (rate:burst)");
+        let per_second: f64 = rate.trim().parse().map_err(|_| bad())?;
+        if !per_second.is_finite() || per_second <= 0.0 {
+            return Err(bad());
+        }
+        let burst = match burst {
+            Some(b) => b.trim().parse::<u32>().map_err(|_| bad())?.max(1),
+            None => (per_second * 2.0).ceil().min(f64::from(u32::MAX)) as u32,
+        };
+        Ok(Some(RateLimitConfig { per_second, burst }))
     }
 }
 
@@ -53,6 +80,8 @@ pub struct ServerConfig {
     pub rate_limit_per_key: Option<RateLimitConfig>,
     /// Hosts besides `*.atlassian.net` that a site URL may name (custom domains).
     pub allowed_upstream_hosts: Vec<String>,
+    /// A stable, unique name of this instance (see `EngineConfig::instance_id`).
+    pub instance_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +100,25 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(60),
             rate_limit_per_key: Some(RateLimitConfig::default()),
             allowed_upstream_hosts: Vec::new(),
+            instance_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_settings_parse() {
+        assert_eq!(RateLimitConfig::parse("off").unwrap(), None);
+        assert_eq!(RateLimitConfig::parse("0").unwrap(), None);
+        let c = RateLimitConfig::parse("200").unwrap().unwrap();
+        assert_eq!((c.per_second, c.burst), (200.0, 400));
+        let c = RateLimitConfig::parse(" 50:75 ").unwrap().unwrap();
+        assert_eq!((c.per_second, c.burst), (50.0, 75));
+        for bad in ["", "fast", "-1", "NaN", "inf", "10:x", "10:-1"] {
+            assert!(RateLimitConfig::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

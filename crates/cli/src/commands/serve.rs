@@ -10,7 +10,7 @@ use jiragate_engine::model::{
 use jiragate_engine::oauth::OAuthCallback;
 use jiragate_engine::{Actor, DEFAULT_WORKSPACE, Engine, EngineError, NewConnection};
 use jiragate_mcp::{Backend, LocalBackend, McpOptions, RemoteBackend};
-use jiragate_server::{App, ServerConfig};
+use jiragate_server::{App, RateLimitConfig, ServerConfig};
 use secrecy::SecretString;
 
 use crate::cli::{Global, McpArgs, SandboxArgs, ServeArgs};
@@ -61,6 +61,7 @@ fn server_config(
         migrate,
         cors_origins: cors,
         allowed_upstream_hosts: g.allowed_upstream_hosts.clone(),
+        instance_id: g.instance_id.clone(),
         ..ServerConfig::default()
     })
 }
@@ -91,6 +92,11 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
         !a.no_migrate,
         a.cors_origin,
     )?;
+    let cfg = ServerConfig {
+        rate_limit_per_key: RateLimitConfig::parse(&a.rate_limit_per_key)
+            .map_err(|e| CliError::usage(format!("--rate-limit-per-key {e}")))?,
+        ..cfg
+    };
     let app = App::build(cfg).await.map_err(startup_error)?;
     announce(&app);
     eprintln!(

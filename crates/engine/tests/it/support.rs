@@ -18,6 +18,7 @@ pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
         public_url: "http://127.0.0.1:9".into(),
         endpoints: endpoints(sim),
         allowed_upstream_hosts: Vec::new(),
+        instance_id: None,
         migrate: true,
         background: false,
         bootstrap_admin_key: true,

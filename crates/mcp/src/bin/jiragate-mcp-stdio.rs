@@ -49,6 +49,7 @@ async fn main() -> ExitCode {
         allowed_upstream_hosts: env("JIRAGATE_ALLOWED_UPSTREAM_HOSTS")
             .map(|h| h.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
+        instance_id: env("JIRAGATE_INSTANCE_ID"),
         migrate: true,
         background: false,
         bootstrap_admin_key: false,

@@ -49,6 +49,7 @@ impl Fixture {
                 site_url_template: sim.info.site_url.clone(),
             },
             allowed_upstream_hosts: Vec::new(),
+            instance_id: None,
             migrate: true,
             background: false,
             bootstrap_admin_key: false,
