@@ -10,6 +10,7 @@ mod audit;
 mod connections;
 mod error;
 pub mod keys;
+pub mod links;
 pub mod model;
 pub mod oauth;
 mod orgs;

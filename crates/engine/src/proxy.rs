@@ -5,6 +5,7 @@
 use http::{HeaderMap, Method};
 use jiragate_store::{Connection, OrgId};
 
+use crate::links::LinkRewriter;
 use crate::{Actor, ApiScope, ConnRef, Engine, EngineError};
 
 /// Forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Original-URL`, `X-Real-IP` …) that a
@@ -27,6 +28,8 @@ pub struct ProxyRequest {
 pub struct ProxyResponse {
     pub connection: Connection,
     pub upstream: reqwest::Response,
+    /// Turns the connection's upstream links into links to this proxy (bodies and headers).
+    pub links: LinkRewriter,
 }
 
 impl Engine {
@@ -51,9 +54,30 @@ impl Engine {
                 req.body,
             )
             .await?;
+        let links = self.proxy_links(&connection);
         Ok(ProxyResponse {
             connection,
             upstream,
+            links,
         })
+    }
+
+    /// The connection's upstream bases and the proxy base that replaces them: the API base
+    /// (the site, or `<gateway>/ex/jira/{cloudId}`) and the site's REST links. Human links
+    /// (`/browse/…`) keep pointing at the site.
+    pub fn proxy_links(&self, connection: &Connection) -> LinkRewriter {
+        let cfg = self.auth.config();
+        let proxy = format!(
+            "{}/api/v1/integrations/connectors/{}/proxy",
+            cfg.public_url.trim_end_matches('/'),
+            connection.id
+        );
+        let site = connection.site_url.trim_end_matches('/');
+        let base = jiragate_auth::connection_base_url(connection, &cfg.endpoints.api_url);
+        let mut pairs = vec![(format!("{site}/rest/"), format!("{proxy}/rest/"))];
+        if base != site {
+            pairs.push((base, proxy));
+        }
+        LinkRewriter::new(pairs)
     }
 }

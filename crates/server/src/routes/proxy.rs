@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use futures::TryStreamExt;
+use jiragate_engine::links::LinkRewriter;
 use jiragate_engine::proxy::{FORWARDING_HEADERS, ProxyRequest};
 
 use crate::caller::{Caller, ORG_HEADER};
@@ -40,6 +41,8 @@ const REQUEST_DROPPED: &[&str] = &[
     "cookie",
     ORG_HEADER,
     "content-length",
+    // Jira answers uncompressed so its links can be rewritten on the way (see LinkRewriter).
+    "accept-encoding",
 ];
 
 /// Response headers from Jira the caller must not get (a session cookie is a credential).
@@ -171,12 +174,39 @@ pub async fn proxy(
             },
         )
         .await?;
-    let (conn, upstream) = (proxied.connection, proxied.upstream);
+    let (conn, upstream, links) = (proxied.connection, proxied.upstream, proxied.links);
 
     let status = upstream.status();
-    let resp_headers = filter_headers(upstream.headers(), RESPONSE_DROPPED);
+    let mut resp_headers = filter_headers(upstream.headers(), RESPONSE_DROPPED);
+    // Links Jira sends back must lead to this proxy, never to Atlassian with a jiragate key.
+    for name in [header::LOCATION, header::LINK, header::CONTENT_LOCATION] {
+        let rewritten: Vec<HeaderValue> = resp_headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| HeaderValue::from_str(&links.rewrite_str(v)).ok())
+            .collect();
+        if !rewritten.is_empty() {
+            resp_headers.remove(&name);
+            for v in rewritten {
+                resp_headers.append(name.clone(), v);
+            }
+        }
+    }
+    let text_body = LinkRewriter::applies_to(
+        resp_headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    ) && resp_headers
+        .get(header::CONTENT_ENCODING)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    let mut resp = Response::new(Body::from_stream(stream));
+    let body = if text_body {
+        Body::from_stream(links.stream(stream))
+    } else {
+        Body::from_stream(stream)
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = resp_headers;
     resp.headers_mut().insert(
