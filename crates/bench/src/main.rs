@@ -1,0 +1,578 @@
+//! `jiragate-bench`: what a call through jiragate costs next to the same client calling the
+//! Atlassian simulator directly (issue 15). Starts `atlassian-sim` and `jiragate serve` as
+//! child processes on loopback, creates an API-token connection over the HTTP API, then runs
+//! each scenario sequentially and at 16 in flight and prints calls/s, p50, p99, the ratio to
+//! the direct call, jiragate's CPU per call and its RSS, against the issue's targets.
+//! A measurement, not a test: it exits 0 whether the targets are met or not.
+
+mod calls;
+mod procs;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use calls::{CallError, Ctx, Kind, McpSession};
+use procs::Procs;
+use stats::Samples;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "jiragate-bench",
+    version,
+    about = "Measures execute, proxy and MCP calls through jiragate against the same client calling the Atlassian simulator directly",
+    after_help = "Example:\n  cargo build --release -p jiragate-bench -p jiragate -p atlassian-sim\n  target/release/jiragate-bench --json bench.json"
+)]
+pub struct Args {
+    /// The `jiragate` binary (default: next to this executable).
+    #[arg(long)]
+    pub jiragate_bin: Option<PathBuf>,
+    /// The `atlassian-sim` binary (default: next to this executable).
+    #[arg(long)]
+    pub sim_bin: Option<PathBuf>,
+    /// Measured calls per scenario and concurrency (a run also stops after --seconds).
+    #[arg(long, default_value_t = 3000)]
+    pub calls: u64,
+    /// Longest measured time per scenario and concurrency, in seconds.
+    #[arg(long, default_value_t = 6.0)]
+    pub seconds: f64,
+    /// Unmeasured calls before each run (connections, caches, JIT-free but warm).
+    #[arg(long, default_value_t = 200)]
+    pub warmup: u64,
+    /// Calls in flight for the concurrent runs (the sequential runs use 1).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seeded issues on the simulated site.
+    #[arg(long, default_value_t = 200)]
+    pub issues: u32,
+    /// Write the results as JSON to this file as well.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// A few calls per scenario: proves the harness works (used by the smoke test), measures nothing.
+    #[arg(long)]
+    pub quick: bool,
+    /// API keys to spread calls over while `serve` enforces its per-key rate limit and cannot
+    /// turn it off (0 = as many as the planned calls need). Ignored when the limit is off.
+    #[arg(long, default_value_t = 0)]
+    pub key_pool: usize,
+}
+
+impl Args {
+    fn effective(mut self) -> Args {
+        if self.quick {
+            self.calls = self.calls.min(24);
+            self.warmup = self.warmup.min(4);
+            self.seconds = self.seconds.min(10.0);
+            self.concurrency = self.concurrency.min(4);
+            self.issues = self.issues.min(30);
+        }
+        self
+    }
+}
+
+/// The scenario order: every jiragate path right after the direct call it is compared with.
+const ORDER: [Kind; 6] = [
+    Kind::DirectGet,
+    Kind::ExecuteGet,
+    Kind::ProxyGet,
+    Kind::McpGet,
+    Kind::DirectSearch,
+    Kind::ExecuteSearch,
+];
+
+/// One scenario at one concurrency.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub kind: Kind,
+    pub concurrency: usize,
+    pub ok: u64,
+    pub errors: u64,
+    pub rate_limited: u64,
+    pub first_error: Option<String>,
+    pub wall: Duration,
+    pub calls_per_s: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// CPU of `serve` over the measured calls, ms per successful call.
+    pub serve_cpu_ms_per_call: Option<f64>,
+    /// CPU of the simulator over the measured calls, ms per successful call.
+    pub sim_cpu_ms_per_call: Option<f64>,
+    /// Requests the simulator saw per measured call.
+    pub upstream_per_call: Option<f64>,
+}
+
+/// Facts about the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub clk_tck: u64,
+    pub clk_tck_asked: bool,
+    pub idle_rss_mib: Option<f64>,
+    pub final_rss_mib: Option<f64>,
+    pub jiragate_requests: u64,
+    pub rate_limit_note: String,
+    pub rate_limit_off: bool,
+    pub keys: usize,
+    pub env_note: Vec<(String, String)>,
+    pub jiragate_bin: String,
+    pub sim_bin: String,
+    pub cores: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse().effective();
+    let mut procs = Procs::default();
+    let outcome = tokio::select! {
+        r = run(&args, &mut procs) => r,
+        _ = interrupted() => Err(anyhow::anyhow!("interrupted; stopping the child processes")),
+    };
+    procs.stop_all().await;
+    if let Err(e) = outcome {
+        eprintln!("jiragate-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn interrupted() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    // The same settings for the direct and the jiragate paths: HTTP/1.1, keep-alive, no proxy.
+    Ok(reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
+    let jiragate_bin = args
+        .jiragate_bin
+        .clone()
+        .unwrap_or_else(|| procs::sibling_binary("jiragate"));
+    let sim_bin = args
+        .sim_bin
+        .clone()
+        .unwrap_or_else(|| procs::sibling_binary("atlassian-sim"));
+    for (flag, p) in [("--jiragate-bin", &jiragate_bin), ("--sim-bin", &sim_bin)] {
+        if !p.is_file() {
+            bail!(
+                "{} not found (give {flag}, or build it: cargo build --release -p jiragate -p atlassian-sim)",
+                p.display()
+            );
+        }
+    }
+    let (clk_tck, clk_tck_asked) = stats::clock_ticks_per_second();
+    let mut info = RunInfo {
+        clk_tck,
+        clk_tck_asked,
+        jiragate_bin: jiragate_bin.display().to_string(),
+        sim_bin: sim_bin.display().to_string(),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        ..RunInfo::default()
+    };
+    let http = http_client()?;
+
+    eprintln!("starting {} …", sim_bin.display());
+    let (sim_proc, sim) = procs::start_sim(&sim_bin, args.issues).await?;
+    let sim_pid = sim_proc.pid;
+    procs.sim = Some(sim_proc);
+
+    let knows_env = procs::serve_knows_rate_limit_env(&jiragate_bin).await;
+    let user_env = std::env::var("JIRAGATE_RATE_LIMIT_PER_KEY").ok();
+    let tmp = tempfile::Builder::new()
+        .prefix("jiragate-bench-")
+        .tempdir()?;
+    let data_dir = tmp.path().join("data");
+    eprintln!("starting {} serve …", jiragate_bin.display());
+    let serve = procs::start_serve(
+        &jiragate_bin,
+        &data_dir,
+        &sim,
+        &http,
+        knows_env.then(|| "off".to_owned()),
+    )
+    .await?;
+    let serve_pid = serve.proc.pid;
+    let base_url = serve.base_url.clone();
+    let admin_key = serve.admin_key.clone();
+    info.env_note = serve.env_note.clone();
+    procs.serve = Some(serve.proc);
+
+    // Idle: started, nothing asked of it yet but /healthz.
+    tokio::time::sleep(Duration::from_millis(if args.quick { 100 } else { 1000 })).await;
+    info.idle_rss_mib = stats::rss_mib(serve_pid);
+
+    let jiragate_calls_planned = 4 * 2 * (args.calls + args.warmup) + 64;
+    info.rate_limit_off = match (&user_env, knows_env) {
+        (Some(v), true) => v.eq_ignore_ascii_case("off"),
+        (None, true) => true,
+        _ => false,
+    };
+    let keys_wanted = if info.rate_limit_off {
+        1
+    } else if args.key_pool > 0 {
+        args.key_pool
+    } else {
+        // The default bucket holds 1000 (and refills at 100/s); use at most 800 of each.
+        usize::try_from(jiragate_calls_planned.div_ceil(800))
+            .unwrap_or(1)
+            .max(1)
+    };
+    info.rate_limit_note = if info.rate_limit_off {
+        "per-key rate limit off (JIRAGATE_RATE_LIMIT_PER_KEY=off)".to_owned()
+    } else if knows_env {
+        format!(
+            "per-key rate limit ON (JIRAGATE_RATE_LIMIT_PER_KEY={}); calls spread over {keys_wanted} API keys",
+            user_env.as_deref().unwrap_or("?")
+        )
+    } else {
+        format!(
+            "this jiragate cannot turn its per-key rate limit off (no JIRAGATE_RATE_LIMIT_PER_KEY; 100 req/s, burst 1000 per key): calls are spread round-robin over {keys_wanted} API keys so that no measured call is throttled"
+        )
+    };
+    if !info.rate_limit_off {
+        eprintln!("NOTE: {}", info.rate_limit_note);
+    }
+
+    // Setup over the HTTP API: the connection, extra keys, issue keys for the calls.
+    let connector_id = create_connection(&http, &base_url, &admin_key, &sim).await?;
+    let mut keys = vec![admin_key.clone()];
+    for i in 1..keys_wanted {
+        keys.push(create_key(&http, &base_url, &admin_key, i).await?);
+    }
+    info.keys = keys.len();
+    let (project, issue_keys) = sample_issues(&http, &sim).await?;
+    let setup_requests = 2 + keys_wanted as u64;
+
+    let ctx = Arc::new(Ctx {
+        http,
+        site_url: sim.site_url.clone(),
+        email: sim.email.clone(),
+        api_token: sim.api_token.clone(),
+        jiragate: base_url.clone(),
+        connector_id,
+        keys,
+        next_key: AtomicUsize::new(0),
+        issue_keys,
+        project,
+        rate_limited: AtomicU64::new(0),
+        jiragate_requests: AtomicU64::new(setup_requests),
+    });
+
+    let mut results = Vec::new();
+    for conc in [1, args.concurrency] {
+        for kind in ORDER {
+            if let Some(p) = procs.serve.as_mut() {
+                p.check_alive()?;
+            }
+            let r = run_one(&ctx, args, kind, conc, serve_pid, sim_pid, &sim, clk_tck).await?;
+            eprintln!(
+                "  {:<24} c={:<3} {:>9.0} calls/s  p50 {:>7.3} ms  p99 {:>7.3} ms{}",
+                kind.name(),
+                conc,
+                r.calls_per_s,
+                r.p50_ms.unwrap_or(f64::NAN),
+                r.p99_ms.unwrap_or(f64::NAN),
+                if r.errors > 0 {
+                    format!("  {} errors", r.errors)
+                } else {
+                    String::new()
+                }
+            );
+            results.push(r);
+        }
+    }
+    info.final_rss_mib = stats::rss_mib(serve_pid);
+    info.jiragate_requests = ctx.jiragate_requests.load(Ordering::Relaxed);
+
+    let rep = report::Report::new(args, info, results);
+    println!("{}", rep.text());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rep.json())? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    let failed: u64 = rep.results.iter().map(|r| r.errors).sum();
+    if failed > 0 && args.quick {
+        bail!("{failed} calls failed in --quick mode");
+    }
+    Ok(())
+}
+
+async fn create_connection(
+    http: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+    sim: &procs::SimInfo,
+) -> Result<String> {
+    let body = json!({
+        "workspace_name": "bench",
+        "connector_type": "Jira",
+        "name": "jira",
+        "credentials": {"username": sim.email, "password": sim.api_token},
+        "replication_config": {"subdomain": sim.subdomain, "api_type": "platform"},
+    });
+    let r = http
+        .post(format!("{base}/api/v1/integrations/connectors"))
+        .bearer_auth(admin_key)
+        .json(&body)
+        .send()
+        .await
+        .context("creating the connection")?;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("creating the connection: HTTP {status}: {v}");
+    }
+    v.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("the created connection has no id: {v}"))
+}
+
+async fn create_key(
+    http: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+    i: usize,
+) -> Result<String> {
+    let r = http
+        .post(format!("{base}/api/v1/keys"))
+        .bearer_auth(admin_key)
+        .json(&json!({"name": format!("bench-{i}"), "scopes": ["execute", "proxy"]}))
+        .send()
+        .await
+        .context("creating an API key")?;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("creating an API key: HTTP {status}: {v}");
+    }
+    v.get("key")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .context("the created API key is missing from the answer")
+}
+
+/// The first project and up to 50 of its issue keys, asked of the simulator directly.
+async fn sample_issues(
+    http: &reqwest::Client,
+    sim: &procs::SimInfo,
+) -> Result<(String, Vec<String>)> {
+    let v: Value = http
+        .get(format!(
+            "{}/rest/api/3/project/search?maxResults=1",
+            sim.site_url
+        ))
+        .basic_auth(&sim.email, Some(&sim.api_token))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let project = v
+        .pointer("/values/0/key")
+        .and_then(Value::as_str)
+        .with_context(|| format!("the simulated site has no project: {v}"))?
+        .to_owned();
+    let v: Value = http
+        .post(format!("{}/rest/api/3/search/jql", sim.site_url))
+        .basic_auth(&sim.email, Some(&sim.api_token))
+        .json(&json!({"jql": format!("project = {project} ORDER BY key"), "fields": ["summary"], "maxResults": 50}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let keys: Vec<String> = v
+        .get("issues")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("key").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if keys.is_empty() {
+        bail!("project {project} has no issues: {v}");
+    }
+    Ok((project, keys))
+}
+
+async fn sim_requests(http: &reqwest::Client, sim: &procs::SimInfo) -> Option<u64> {
+    let v: Value = http
+        .get(format!("{}/__sim/stats", sim.base))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(
+        v.get("requests")?
+            .as_object()?
+            .iter()
+            .filter(|(route, _)| !route.contains("/__sim/"))
+            .filter_map(|(_, n)| n.as_u64())
+            .sum(),
+    )
+}
+
+struct WorkerOut {
+    samples: Samples,
+    ok: u64,
+    errors: u64,
+    rate_limited: u64,
+    first_error: Option<String>,
+}
+
+/// `n` calls (or until `deadline`) at `conc` in flight; each worker owns an MCP session if needed.
+async fn drive(
+    ctx: &Arc<Ctx>,
+    kind: Kind,
+    conc: usize,
+    n: u64,
+    limit: Option<Duration>,
+    sessions: &[Option<Arc<McpSession>>],
+) -> (Vec<WorkerOut>, Duration) {
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(conc);
+    for w in 0..conc {
+        let ctx = ctx.clone();
+        let next = next.clone();
+        let session = sessions.get(w).cloned().flatten();
+        tasks.push(tokio::spawn(async move {
+            let mut out = WorkerOut {
+                samples: Samples::with_capacity(usize::try_from(n).unwrap_or(0) / conc + 1),
+                ok: 0,
+                errors: 0,
+                rate_limited: 0,
+                first_error: None,
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || limit.is_some_and(|l| start.elapsed() >= l) {
+                    break;
+                }
+                let t0 = Instant::now();
+                match ctx.call(kind, i, session.as_deref()).await {
+                    Ok(()) => {
+                        out.samples.push(t0.elapsed());
+                        out.ok += 1;
+                    }
+                    Err(e) => {
+                        out.errors += 1;
+                        let text = match e {
+                            CallError::RateLimited => {
+                                out.rate_limited += 1;
+                                ctx.rate_limited.fetch_add(1, Ordering::Relaxed);
+                                "HTTP 429 (jiragate per-key rate limit)".to_owned()
+                            }
+                            CallError::Other(t) => t,
+                        };
+                        out.first_error.get_or_insert(text);
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut outs = Vec::with_capacity(conc);
+    for t in tasks {
+        if let Ok(o) = t.await {
+            outs.push(o);
+        }
+    }
+    (outs, start.elapsed())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_one(
+    ctx: &Arc<Ctx>,
+    args: &Args,
+    kind: Kind,
+    conc: usize,
+    serve_pid: u32,
+    sim_pid: u32,
+    sim: &procs::SimInfo,
+    clk_tck: u64,
+) -> Result<RunResult> {
+    let mut sessions = Vec::new();
+    if kind == Kind::McpGet {
+        for _ in 0..conc {
+            sessions.push(Some(McpSession::open(ctx).await?));
+        }
+    }
+    if args.warmup > 0 {
+        let (outs, _) = drive(ctx, kind, conc, args.warmup, None, &sessions).await;
+        if let Some(e) = outs.iter().find_map(|o| o.first_error.clone()) {
+            eprintln!("  warm-up of {} c={conc}: {e}", kind.name());
+        }
+    }
+    let up0 = sim_requests(&ctx.http, sim).await;
+    let serve0 = stats::cpu_ticks(serve_pid);
+    let sim0 = stats::cpu_ticks(sim_pid);
+    let limit = Duration::from_secs_f64(args.seconds.max(0.1));
+    let (outs, wall) = drive(ctx, kind, conc, args.calls, Some(limit), &sessions).await;
+    let serve1 = stats::cpu_ticks(serve_pid);
+    let sim1 = stats::cpu_ticks(sim_pid);
+    let up1 = sim_requests(&ctx.http, sim).await;
+
+    let mut samples = Samples::default();
+    let (mut ok, mut errors, mut rate_limited, mut first_error) = (0, 0, 0, None);
+    for o in outs {
+        ok += o.ok;
+        errors += o.errors;
+        rate_limited += o.rate_limited;
+        if first_error.is_none() {
+            first_error = o.first_error;
+        }
+        samples.extend(o.samples);
+    }
+    debug_assert_eq!(samples.len() as u64, ok);
+    let per_call_ms = |a: Option<u64>, b: Option<u64>| -> Option<f64> {
+        let ticks = b?.checked_sub(a?)?;
+        (ok > 0).then(|| ticks as f64 * 1000.0 / clk_tck as f64 / ok as f64)
+    };
+    Ok(RunResult {
+        kind,
+        concurrency: conc,
+        ok,
+        errors,
+        rate_limited,
+        first_error,
+        wall,
+        calls_per_s: ok as f64 / wall.as_secs_f64().max(1e-9),
+        p50_ms: samples.percentile_ms(0.50),
+        p99_ms: samples.percentile_ms(0.99),
+        serve_cpu_ms_per_call: per_call_ms(serve0, serve1),
+        sim_cpu_ms_per_call: per_call_ms(sim0, sim1),
+        upstream_per_call: match (up0, up1) {
+            (Some(a), Some(b)) if ok + errors > 0 && b >= a => {
+                Some(b.saturating_sub(a) as f64 / (ok + errors) as f64)
+            }
+            _ => None,
+        },
+    })
+}

@@ -1,0 +1,79 @@
+//! Runs `jiragate-bench --quick` against the workspace's debug `jiragate` and `atlassian-sim`
+//! (built next to this test by `cargo test --workspace`): the harness starts both, creates the
+//! connection, drives every scenario through execute, proxy and MCP without an error, prints
+//! the tables and writes the JSON. It asserts nothing about speed.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_jiragate-bench");
+
+fn sibling(name: &str) -> PathBuf {
+    PathBuf::from(BENCH)
+        .parent()
+        .expect("bench binary has a directory")
+        .join(name)
+}
+
+#[test]
+fn quick_run_drives_every_scenario() {
+    let (jiragate, sim) = (sibling("jiragate"), sibling("atlassian-sim"));
+    assert!(
+        jiragate.is_file() && sim.is_file(),
+        "{} and {} are built by `cargo test --workspace`; alone, run `cargo build -p jiragate -p atlassian-sim` first",
+        jiragate.display(),
+        sim.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json_path = dir.path().join("bench.json");
+    let started = Instant::now();
+    let out = Command::new(BENCH)
+        .arg("--quick")
+        .arg("--json")
+        .arg(&json_path)
+        .arg("--jiragate-bin")
+        .arg(&jiragate)
+        .arg("--sim-bin")
+        .arg(&sim)
+        .env_remove("JIRAGATE_RATE_LIMIT_PER_KEY")
+        .output()
+        .expect("jiragate-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(started.elapsed() < Duration::from_secs(120), "bounded");
+    for needle in [
+        "execute issues.get",
+        "execute issues.search",
+        "proxy GET issue",
+        "MCP jira_get_issue",
+        "direct GET issue",
+        "direct POST search/jql",
+        "jiragate CPU per execute get",
+        "serve idle RSS",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("valid JSON");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 12, "6 scenarios × 2 concurrencies: {v}");
+    for r in runs {
+        assert_eq!(r["errors"], 0, "{r}");
+        assert!(r["calls"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert!(r["p50_ms"].as_f64().is_some(), "{r}");
+        // one upstream request per call (a background health check may add one)
+        if let Some(up) = r["upstream_requests_per_call"].as_f64() {
+            assert!((1.0..1.5).contains(&up), "{r}");
+        }
+    }
+    assert_eq!(v["targets"].as_array().map(Vec::len), Some(8), "{v}");
+    assert!(v["rss_mib"]["idle"].as_f64().is_some(), "{v}");
+}
