@@ -1,6 +1,7 @@
 //! Tests of the real `jiragate` binary against a temporary data dir and the simulator.
 
 mod connect;
+mod export;
 mod help;
 mod local;
 mod mcp;
