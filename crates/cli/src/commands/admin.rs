@@ -17,6 +17,26 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
+/// An API key as the HTTP API shows it (`organization_id`), so both modes print one shape.
+fn key_view(rec: &jiragate_engine::model::ApiKeyRecord) -> Value {
+    let mut v = to_value(rec);
+    if let Some(o) = v.as_object_mut()
+        && let Some(org) = o.remove("org_id")
+    {
+        o.insert("organization_id".into(), org);
+    }
+    v
+}
+
+/// An OAuth client as the HTTP API shows it (no organization, never the secret).
+fn oauth_client_view(rec: &jiragate_engine::model::OAuthClientRecord) -> Value {
+    let mut v = to_value(rec);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("org_id");
+    }
+    v
+}
+
 pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
     let out = Printer::new(g.output);
     let remote = context::remote(g)?;
@@ -49,7 +69,7 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
                             platform,
                         )
                         .await?;
-                    let mut v = to_value(&rec);
+                    let mut v = key_view(&rec);
                     v["key"] = Value::String(key.expose_secret().to_string());
                     v
                 }
@@ -70,10 +90,11 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
         }
         KeysCmd::List => {
             let v = match &remote {
-                Some(rc) => rc.get("/api/v1/keys").await?,
+                Some(rc) => rc.get_list("/api/v1/keys").await?,
                 None => {
                     let e = context::local(g).await?;
-                    to_value(&e.list_api_keys(Actor::Operator, &e.default_org).await?)
+                    let keys = e.list_api_keys(Actor::Operator, &e.default_org).await?;
+                    Value::Array(keys.iter().map(key_view).collect())
                 }
             };
             out.value(
@@ -166,7 +187,7 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
                             scopes,
                         )
                         .await?;
-                    to_value(&rec)
+                    oauth_client_view(&rec)
                 }
             };
             out.value(&v, &cols);
@@ -182,13 +203,13 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
         }
         OauthClientsCmd::List => {
             let v = match &remote {
-                Some(rc) => rc.get("/api/v1/oauth/clients").await?,
+                Some(rc) => rc.get_list("/api/v1/oauth/clients").await?,
                 None => {
                     let e = context::local(g).await?;
-                    to_value(
-                        &e.list_oauth_clients(Actor::Operator, &e.default_org)
-                            .await?,
-                    )
+                    let clients = e
+                        .list_oauth_clients(Actor::Operator, &e.default_org)
+                        .await?;
+                    Value::Array(clients.iter().map(oauth_client_view).collect())
                 }
             };
             out.value(&v, &cols);

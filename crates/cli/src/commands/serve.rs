@@ -293,7 +293,7 @@ pub async fn mcp(g: &Global, a: McpArgs) -> Result<(), CliError> {
         Some(_) => {
             let key = context::secret_env("JIRAGATE_API_KEY")?
                 .ok_or_else(|| CliError::usage("JIRAGATE_API_KEY is required with --server"))?;
-            let server = g.server.clone().unwrap_or_default();
+            let server = crate::remote::server_base(g.server.as_deref().unwrap_or_default())?;
             Arc::new(RemoteBackend::new(server, key).map_err(|e| CliError::failure(e.to_string()))?)
         }
         None => {
