@@ -105,6 +105,10 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic);
     if !std::io::stdout().is_terminal() {
         t.force_no_tty();
+    } else if t.width().is_none_or(|w| w < MIN_TABLE_WIDTH) {
+        // Some terminals (serial consoles, `script`, CI ttys) report 0 columns: a dynamic
+        // layout would squeeze every column to one letter. Fall back to COLUMNS or 120.
+        t.set_width(fallback_width());
     }
     t.set_header(cols.iter().map(|c| c.to_uppercase()));
     for r in rows {
@@ -114,6 +118,17 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
         );
     }
     t.to_string()
+}
+
+/// Narrower than this, a reported terminal width is taken as unknown.
+const MIN_TABLE_WIDTH: u16 = 20;
+
+fn fallback_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= MIN_TABLE_WIDTH)
+        .unwrap_or(120)
 }
 
 /// `a.b.c` path lookup.

@@ -48,7 +48,14 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
         } => {
             let parsed = scopes
                 .iter()
-                .map(|s| ApiScope::parse(s).ok_or_else(|| CliError::usage(format!("unknown scope '{s}': use admin, connectors:write, execute, proxy, credentials:read"))))
+                .map(|s| {
+                    ApiScope::parse(s).ok_or_else(|| {
+                        CliError::usage(format!(
+                            "unknown scope '{s}': use {}",
+                            crate::cli::API_SCOPES_HELP
+                        ))
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let v = match &remote {
                 Some(rc) => {
@@ -283,6 +290,13 @@ pub async fn migrate(g: &Global) -> Result<(), CliError> {
         jiragate_engine::EngineError::Internal(m) => CliError::failure(m),
         other => other.into(),
     })?;
-    println!("migrations applied ({backend})");
+    if g.output == OutputFormat::Table {
+        println!("migrations applied ({backend})");
+    } else {
+        Printer::new(g.output).value(
+            &json!({"migrations_applied": true, "backend": backend.to_string()}),
+            &[],
+        );
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod export;
 mod help;
 mod local;
 mod mcp;
+mod papercuts;
 mod remote;
 mod sandbox;
 mod support;
