@@ -14,6 +14,9 @@ Examples:
   jiragate connectors execute --json '{\"workspace\": \"w\", \"name\": \"jira\", \"entity\": \"issues\", \"action\": \"search\", \"params\": {\"jql\": \"project = ACME\"}}'
   jiragate mcp                                      # MCP server on stdio for AI agents";
 
+/// The API key scopes (`jiragate_engine::ApiScope`), for help and errors.
+pub const API_SCOPES_HELP: &str = "admin, connectors:write, execute, proxy, credentials:read";
+
 #[derive(Debug, Parser)]
 #[command(name = "jiragate", version, about = "Self-hosted Jira Cloud connector and credential broker", after_help = EXAMPLES)]
 pub struct Cli {
@@ -116,7 +119,9 @@ pub enum Command {
     )]
     Mcp(McpArgs),
     /// `serve` plus an in-process Atlassian simulator and demo connections: try jiragate without a Jira account.
-    #[command(after_help = "Example:\n  jiragate sandbox --listen 127.0.0.1:8080")]
+    #[command(
+        after_help = "Example:\n  jiragate sandbox --listen 127.0.0.1:8080 --sim-listen 127.0.0.1:9090"
+    )]
     Sandbox(SandboxArgs),
     /// Create, list, describe and use Jira connections.
     #[command(subcommand)]
@@ -184,9 +189,13 @@ pub struct McpArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
-    /// HTTP address of the sandbox server.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// HTTP address of the sandbox server. The sandbox keeps its data in a temporary directory:
+    /// --data-dir, --database-url and --server do not apply to it.
+    #[arg(long, env = "JIRAGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address of the simulated Atlassian Cloud (port 0: any free port).
+    #[arg(long, env = "JIRAGATE_SIM_LISTEN", default_value = "127.0.0.1:0")]
+    pub sim_listen: String,
     /// Seeded issues per simulated site.
     #[arg(long, default_value_t = 200)]
     pub issues: usize,
@@ -285,8 +294,10 @@ pub struct CreateArgs {
 pub struct ExecuteArgs {
     #[command(flatten)]
     pub sel: Selector,
+    /// What to act on, e.g. `issues`, `projects`, `sprints` (`connectors describe` lists them).
     #[arg(long)]
     pub entity: Option<String>,
+    /// What to do with it, e.g. `search`, `get`, `create` (`connectors describe` lists them).
     #[arg(long)]
     pub action: Option<String>,
     /// A parameter `key=value` (value parsed as JSON when it is valid JSON).
@@ -295,7 +306,7 @@ pub struct ExecuteArgs {
     /// Parameters from a JSON file (`-` for stdin).
     #[arg(long)]
     pub params_file: Option<PathBuf>,
-    /// Fetch every page (stream with --output ndjson).
+    /// Fetch every page; rows are streamed in every output format (json: one array).
     #[arg(long)]
     pub all: bool,
 }
@@ -307,10 +318,17 @@ pub enum OauthClientsCmd {
         after_help = "Example:\n  echo \"$SECRET\" | jiragate oauth-clients add --client-id abc --client-secret-stdin --scopes read:jira-work,write:jira-work"
     )]
     Add {
+        /// The app's Client ID from the Atlassian developer console (its secret is never a flag).
         #[arg(long)]
         client_id: String,
+        /// Read the client secret from standard input.
         #[arg(long)]
         client_secret_stdin: bool,
+        /// Atlassian OAuth scopes to request, comma-separated: classic (read:jira-work,
+        /// write:jira-work, read:jira-user, manage:jira-project, manage:jira-configuration,
+        /// read:servicedesk-request, write:servicedesk-request, manage:servicedesk-customer) or
+        /// granular (e.g. read:issue:jira); `offline_access` is always added. `connectors
+        /// describe` shows which scopes each action needs.
         #[arg(
             long,
             value_delimiter = ',',
@@ -329,13 +347,17 @@ pub struct ConnectArgs {
     /// OAuth client (jiragate id or Atlassian client_id); default: the only registered one.
     #[arg(long)]
     pub client: Option<String>,
+    /// Workspace of the new connection.
     #[arg(long, short = 'w', default_value = "default")]
     pub workspace: String,
+    /// Name of the new connection (unique in its workspace).
     #[arg(long, short = 'n')]
     pub name: String,
     /// Connect this site without asking.
     #[arg(long)]
     pub subdomain: Option<String>,
+    /// Atlassian OAuth scopes to request, comma-separated (default: the OAuth client's scopes;
+    /// see `oauth-clients add --help`).
     #[arg(long, value_delimiter = ',')]
     pub scopes: Option<Vec<String>>,
     /// Print the URL only; do not try to open a browser.
@@ -354,7 +376,8 @@ pub enum KeysCmd {
         /// A name that says who uses the key (e.g. `ci`, `agent-platform`).
         #[arg(long)]
         name: String,
-        /// Comma-separated: admin, connectors:write, execute, proxy, credentials:read.
+        /// Comma-separated, any of: admin (everything but credentials:read), connectors:write,
+        /// execute, proxy, credentials:read (hands out raw OAuth access tokens).
         #[arg(long, value_delimiter = ',', default_value = "execute")]
         scopes: Vec<String>,
         /// A platform key (manages organizations). Locally, on the host that holds the data

@@ -27,6 +27,29 @@ pub fn secret_env(name: &str) -> Result<Option<SecretString>, CliError> {
     Ok(None)
 }
 
+/// `--database-url` / `JIRAGATE_DATABASE_URL`, or the file named by `JIRAGATE_DATABASE_URL_FILE`
+/// (it holds a password, like the other secrets).
+pub fn database_url(g: &Global) -> Result<Option<String>, CliError> {
+    if let Some(u) = g.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        return Ok(Some(u.trim().to_string()));
+    }
+    if let Ok(path) = std::env::var("JIRAGATE_DATABASE_URL_FILE") {
+        let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| {
+            CliError::usage(format!(
+                "JIRAGATE_DATABASE_URL_FILE={path}: cannot read: {e}"
+            ))
+        })?;
+        let url = text.trim().to_string();
+        if url.is_empty() {
+            return Err(CliError::usage(format!(
+                "JIRAGATE_DATABASE_URL_FILE={path}: the file is empty"
+            )));
+        }
+        return Ok(Some(url));
+    }
+    Ok(None)
+}
+
 pub fn endpoints(g: &Global) -> AtlassianEndpoints {
     AtlassianEndpoints {
         auth_url: g.atlassian_auth_url.trim_end_matches('/').to_string(),
@@ -47,7 +70,7 @@ pub fn engine_config(
         .unwrap_or_else(|| format!("http://{}", listen.unwrap_or("127.0.0.1:8080")));
     Ok(EngineConfig {
         data_dir: g.data_dir.clone(),
-        database_url: g.database_url.clone(),
+        database_url: database_url(g)?,
         master_key: secret_env("JIRAGATE_MASTER_KEY")?,
         public_url,
         endpoints: endpoints(g),

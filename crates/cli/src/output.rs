@@ -105,6 +105,10 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic);
     if !std::io::stdout().is_terminal() {
         t.force_no_tty();
+    } else if t.width().is_none_or(|w| w < MIN_TABLE_WIDTH) {
+        // Some terminals (serial consoles, `script`, CI ttys) report 0 columns: a dynamic
+        // layout would squeeze every column to one letter. Fall back to COLUMNS or 120.
+        t.set_width(fallback_width());
     }
     t.set_header(cols.iter().map(|c| c.to_uppercase()));
     for r in rows {
@@ -114,6 +118,17 @@ pub fn render_table(v: &Value, columns: &[&str]) -> String {
         );
     }
     t.to_string()
+}
+
+/// Narrower than this, a reported terminal width is taken as unknown.
+const MIN_TABLE_WIDTH: u16 = 20;
+
+fn fallback_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= MIN_TABLE_WIDTH)
+        .unwrap_or(120)
 }
 
 /// `a.b.c` path lookup.
@@ -135,6 +150,165 @@ fn scalar(v: &Value) -> String {
         format!("{cut}...")
     } else {
         s
+    }
+}
+
+/// Writes the rows of an `--all` export as they arrive, in constant memory whatever the
+/// format: ndjson one row per line, json one array written element by element, table a plain
+/// aligned layout whose column widths come from the first [`TABLE_SAMPLE`] rows (later cells
+/// are cut to those widths).
+pub struct RowSink<W: Write> {
+    out: W,
+    format: OutputFormat,
+    columns: Vec<String>,
+    rows: u64,
+    /// Table only: rows held back until the widths are known.
+    sample: Vec<Value>,
+    widths: Option<Vec<usize>>,
+}
+
+/// Rows a streamed table looks at before it fixes its column widths (about one page).
+pub const TABLE_SAMPLE: usize = 100;
+const STREAM_CELL_MAX: usize = 60;
+
+impl<W: Write> RowSink<W> {
+    pub fn new(out: W, format: OutputFormat, columns: &[&str]) -> Self {
+        Self {
+            out,
+            format,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: 0,
+            sample: vec![],
+            widths: None,
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn push(&mut self, item: &Value) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Ndjson => writeln!(self.out, "{item}")?,
+            OutputFormat::Json => {
+                let sep = if self.rows == 0 { "[\n  " } else { ",\n  " };
+                write!(self.out, "{sep}{item}")?;
+            }
+            OutputFormat::Table => {
+                if self.widths.is_some() {
+                    self.table_row(item)?;
+                } else {
+                    self.sample.push(item.clone());
+                    if self.sample.len() >= TABLE_SAMPLE {
+                        self.fix_table()?;
+                    }
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<W> {
+        match self.format {
+            OutputFormat::Ndjson => {}
+            OutputFormat::Json => {
+                if self.rows == 0 {
+                    writeln!(self.out, "[]")?;
+                } else {
+                    writeln!(self.out, "\n]")?;
+                }
+            }
+            OutputFormat::Table => {
+                if self.widths.is_none() {
+                    if self.sample.is_empty() {
+                        writeln!(self.out, "(none)")?;
+                    } else {
+                        self.fix_table()?;
+                    }
+                }
+            }
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Chooses columns and widths from the sample, prints the header and the sample.
+    fn fix_table(&mut self) -> std::io::Result<()> {
+        let sample = std::mem::take(&mut self.sample);
+        let objects = sample.iter().any(Value::is_object);
+        self.columns = if !objects {
+            vec![]
+        } else if self.columns.is_empty() {
+            sample
+                .iter()
+                .find_map(Value::as_object)
+                .map(|o| o.keys().take(8).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            self.columns
+                .iter()
+                .filter(|c| sample.iter().any(|r| lookup(r, c).is_some()))
+                .cloned()
+                .collect()
+        };
+        let widths: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| {
+                sample
+                    .iter()
+                    .map(|r| lookup(r, c).map(|v| scalar(v).chars().count()).unwrap_or(0))
+                    .chain([c.chars().count()])
+                    .max()
+                    .unwrap_or(1)
+                    .min(STREAM_CELL_MAX)
+            })
+            .collect();
+        self.widths = Some(widths);
+        if !self.columns.is_empty() {
+            let header: Vec<String> = self.columns.iter().map(|c| c.to_uppercase()).collect();
+            self.write_cells(&header)?;
+        }
+        for r in &sample {
+            self.table_row(r)?;
+        }
+        Ok(())
+    }
+
+    fn table_row(&mut self, r: &Value) -> std::io::Result<()> {
+        if self.columns.is_empty() {
+            return writeln!(self.out, "{}", scalar(r));
+        }
+        let cells: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| lookup(r, c).map(scalar).unwrap_or_default())
+            .collect();
+        self.write_cells(&cells)
+    }
+
+    fn write_cells(&mut self, cells: &[String]) -> std::io::Result<()> {
+        let widths = self.widths.as_deref().unwrap_or_default();
+        let mut line = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let one_line = cell.replace(['\n', '\r', '\t'], " ");
+            let n = one_line.chars().count();
+            let text = if n > *w {
+                let cut: String = one_line.chars().take(w.saturating_sub(3)).collect();
+                format!("{cut}...")
+            } else {
+                one_line
+            };
+            if i + 1 == cells.len() {
+                line.push_str(&text);
+            } else {
+                let pad = w.saturating_sub(text.chars().count());
+                line.push_str(&text);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        writeln!(self.out, "{}", line.trim_end())
     }
 }
 
@@ -175,5 +349,41 @@ mod tests {
         let long = "x".repeat(200);
         let t = render_table(&json!({"a": long}), &[]);
         assert!(t.contains("...") && !t.contains(&"x".repeat(100)), "{t}");
+    }
+
+    fn sink(format: OutputFormat, rows: &[Value], cols: &[&str]) -> String {
+        let mut s = RowSink::new(Vec::new(), format, cols);
+        for r in rows {
+            s.push(r).unwrap();
+        }
+        String::from_utf8(s.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn streamed_json_is_one_array_and_empty_is_empty() {
+        let rows = vec![json!({"a": 1}), json!({"a": 2})];
+        let v: Value = serde_json::from_str(&sink(OutputFormat::Json, &rows, &[])).unwrap();
+        assert_eq!(v, json!([{"a": 1}, {"a": 2}]));
+        let v: Value = serde_json::from_str(&sink(OutputFormat::Json, &[], &[])).unwrap();
+        assert_eq!(v, json!([]));
+    }
+
+    #[test]
+    fn streamed_table_aligns_and_cuts_rows_after_the_sample() {
+        let mut rows: Vec<Value> = (0..TABLE_SAMPLE)
+            .map(|i| json!({"key": format!("A-{i}"), "fields": {"summary": "short"}}))
+            .collect();
+        rows.push(json!({"key": "A-LAST", "fields": {"summary": "a much longer summary than any before"}}));
+        let t = sink(
+            OutputFormat::Table,
+            &rows,
+            &["key", "fields.summary", "missing"],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), TABLE_SAMPLE + 2, "{t}");
+        assert!(lines[0].starts_with("KEY") && lines[0].contains("FIELDS.SUMMARY"));
+        assert!(!lines[0].contains("MISSING"));
+        assert!(lines.last().unwrap().contains("..."), "{t}");
+        assert_eq!(sink(OutputFormat::Table, &[], &[]).trim(), "(none)");
     }
 }

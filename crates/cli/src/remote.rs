@@ -14,13 +14,13 @@ pub struct RemoteClient {
 }
 
 impl RemoteClient {
-    pub fn new(base: &str, key: SecretString) -> anyhow::Result<Self> {
+    pub fn new(base: &str, key: SecretString) -> Result<Self, CliError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(300))
             .build()
             .context("building the HTTP client")?;
         Ok(Self {
-            base: base.trim_end_matches('/').to_string(),
+            base: server_base(base)?,
             key,
             http,
         })
@@ -62,6 +62,12 @@ impl RemoteClient {
 
     pub async fn get(&self, path: &str) -> Result<Value, CliError> {
         self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// A list endpoint's rows: the HTTP API answers `{"data": [...]}`; the CLI prints the
+    /// array, as in local mode.
+    pub async fn get_list(&self, path: &str) -> Result<Value, CliError> {
+        Ok(unwrap_data(self.get(path).await?))
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
@@ -116,14 +122,7 @@ impl RemoteClient {
             ),
             None => "/api/v1/integrations/connectors".to_string(),
         };
-        let v = self.get(&path).await?;
-        // The list is either an array or {"data": [...]}.
-        Ok(match v {
-            Value::Object(mut o) if o.contains_key("data") => {
-                o.remove("data").unwrap_or(Value::Null)
-            }
-            other => other,
-        })
+        self.get_list(&path).await
     }
 
     pub async fn execute(
@@ -141,6 +140,80 @@ impl RemoteClient {
     }
 }
 
+/// The server's base URL from `--server` / `JIRAGATE_SERVER`: a loopback address without a
+/// scheme gets `http://`; any other host must say `http://` or `https://`.
+pub fn server_base(raw: &str) -> Result<String, CliError> {
+    let s = raw.trim().trim_end_matches('/');
+    if s.is_empty() {
+        return Err(CliError::usage(
+            "--server is empty: give a URL such as http://127.0.0.1:8080",
+        ));
+    }
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        let host = s.split(['/', '?']).next().unwrap_or(s);
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let host = host.trim_matches(['[', ']']);
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(CliError::usage(format!(
+                "--server '{s}' has no scheme: write https://{s} (or http://{s} on a trusted network)"
+            )));
+        }
+        format!("http://{s}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| CliError::usage(format!("--server '{s}' is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(CliError::usage(format!(
+            "--server '{s}': expected http://host:port or https://host"
+        )));
+    }
+    Ok(with_scheme)
+}
+
+/// `{"data": [...]}` → `[...]`; anything else as it is.
+pub fn unwrap_data(v: Value) -> Value {
+    match v {
+        Value::Object(mut o) if o.get("data").is_some_and(Value::is_array) => {
+            o.remove("data").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_base;
+
+    #[test]
+    fn server_without_scheme_is_http_on_loopback_and_refused_elsewhere() {
+        assert_eq!(
+            server_base("127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(server_base("localhost:9/").unwrap(), "http://localhost:9");
+        assert_eq!(server_base("[::1]:8080").unwrap(), "http://[::1]:8080");
+        assert_eq!(
+            server_base("https://j.example.com/").unwrap(),
+            "https://j.example.com"
+        );
+        let e = server_base("j.example.com:8080").unwrap_err();
+        assert!(
+            e.message.contains("no scheme") && e.message.contains("https://j.example.com:8080"),
+            "{e}"
+        );
+        assert!(server_base("ftp://x").is_err());
+    }
 }

@@ -151,19 +151,6 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("jiragate.db").display()));
 
-        let master = match &cfg.master_key {
-            Some(b64) => MasterKey::from_base64(b64.expose_secret())
-                .map_err(|e| EngineError::validation("JIRAGATE_MASTER_KEY", e.to_string()))?,
-            None => {
-                let (key, created) = MasterKey::load_or_create(&cfg.data_dir).map_err(|e| {
-                    EngineError::Internal(format!("master key in {}: {e}", cfg.data_dir.display()))
-                })?;
-                boot.master_key_created = created;
-                boot.master_key_path = Some(cfg.data_dir.join("master.key"));
-                key
-            }
-        };
-
         let store = Store::connect(&db_url)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
@@ -177,6 +164,30 @@ impl Engine {
                 "the database schema is behind this binary; run `jiragate migrate`".into(),
             ));
         }
+        // A database that already has a master key's check record and no key to go with it:
+        // refuse before generating (and writing) a new, wrong master.key.
+        if cfg.master_key.is_none()
+            && !cfg.data_dir.join("master.key").exists()
+            && store.get_key_check().await?.is_some()
+        {
+            return Err(EngineError::Unavailable(format!(
+                "{} does not exist, but the database was set up with a master key: restore master.key from your backup (or set JIRAGATE_MASTER_KEY); nothing was written",
+                cfg.data_dir.join("master.key").display()
+            )));
+        }
+        let master = match &cfg.master_key {
+            Some(b64) => MasterKey::from_base64(b64.expose_secret())
+                .map_err(|e| EngineError::validation("JIRAGATE_MASTER_KEY", e.to_string()))?,
+            None => {
+                let (key, created) = MasterKey::load_or_create(&cfg.data_dir).map_err(|e| {
+                    EngineError::Internal(format!("master key in {}: {e}", cfg.data_dir.display()))
+                })?;
+                boot.master_key_created = created;
+                boot.master_key_path = Some(cfg.data_dir.join("master.key"));
+                key
+            }
+        };
+
         let keyring = Keyring::open_or_init(store.clone(), master).await?;
         let mut auth_cfg =
             AuthConfig::new(cfg.endpoints.clone(), cfg.public_url.trim_end_matches('/'));

@@ -17,6 +17,26 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
+/// An API key as the HTTP API shows it (`organization_id`), so both modes print one shape.
+fn key_view(rec: &jiragate_engine::model::ApiKeyRecord) -> Value {
+    let mut v = to_value(rec);
+    if let Some(o) = v.as_object_mut()
+        && let Some(org) = o.remove("org_id")
+    {
+        o.insert("organization_id".into(), org);
+    }
+    v
+}
+
+/// An OAuth client as the HTTP API shows it (no organization, never the secret).
+fn oauth_client_view(rec: &jiragate_engine::model::OAuthClientRecord) -> Value {
+    let mut v = to_value(rec);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("org_id");
+    }
+    v
+}
+
 pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
     let out = Printer::new(g.output);
     let remote = context::remote(g)?;
@@ -28,7 +48,14 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
         } => {
             let parsed = scopes
                 .iter()
-                .map(|s| ApiScope::parse(s).ok_or_else(|| CliError::usage(format!("unknown scope '{s}': use admin, connectors:write, execute, proxy, credentials:read"))))
+                .map(|s| {
+                    ApiScope::parse(s).ok_or_else(|| {
+                        CliError::usage(format!(
+                            "unknown scope '{s}': use {}",
+                            crate::cli::API_SCOPES_HELP
+                        ))
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let v = match &remote {
                 Some(rc) => {
@@ -49,7 +76,7 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
                             platform,
                         )
                         .await?;
-                    let mut v = to_value(&rec);
+                    let mut v = key_view(&rec);
                     v["key"] = Value::String(key.expose_secret().to_string());
                     v
                 }
@@ -70,10 +97,11 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
         }
         KeysCmd::List => {
             let v = match &remote {
-                Some(rc) => rc.get("/api/v1/keys").await?,
+                Some(rc) => rc.get_list("/api/v1/keys").await?,
                 None => {
                     let e = context::local(g).await?;
-                    to_value(&e.list_api_keys(Actor::Operator, &e.default_org).await?)
+                    let keys = e.list_api_keys(Actor::Operator, &e.default_org).await?;
+                    Value::Array(keys.iter().map(key_view).collect())
                 }
             };
             out.value(
@@ -166,7 +194,7 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
                             scopes,
                         )
                         .await?;
-                    to_value(&rec)
+                    oauth_client_view(&rec)
                 }
             };
             out.value(&v, &cols);
@@ -182,13 +210,13 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
         }
         OauthClientsCmd::List => {
             let v = match &remote {
-                Some(rc) => rc.get("/api/v1/oauth/clients").await?,
+                Some(rc) => rc.get_list("/api/v1/oauth/clients").await?,
                 None => {
                     let e = context::local(g).await?;
-                    to_value(
-                        &e.list_oauth_clients(Actor::Operator, &e.default_org)
-                            .await?,
-                    )
+                    let clients = e
+                        .list_oauth_clients(Actor::Operator, &e.default_org)
+                        .await?;
+                    Value::Array(clients.iter().map(oauth_client_view).collect())
                 }
             };
             out.value(&v, &cols);
@@ -262,6 +290,13 @@ pub async fn migrate(g: &Global) -> Result<(), CliError> {
         jiragate_engine::EngineError::Internal(m) => CliError::failure(m),
         other => other.into(),
     })?;
-    println!("migrations applied ({backend})");
+    if g.output == OutputFormat::Table {
+        println!("migrations applied ({backend})");
+    } else {
+        Printer::new(g.output).value(
+            &json!({"migrations_applied": true, "backend": backend.to_string()}),
+            &[],
+        );
+    }
     Ok(())
 }

@@ -286,31 +286,123 @@ fn print_connection(out: &Printer, c: &Connection) {
     );
 }
 
-async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Result<(), CliError> {
-    let client = match a.client.clone() {
-        Some(c) => c,
-        None => {
-            let list = rc.get("/api/v1/oauth/clients").await?;
-            let list = list.get("data").cloned().unwrap_or(list);
-            match list.as_array().map(Vec::as_slice) {
-                Some([one]) => one
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                Some([]) | None => {
-                    return Err(CliError::not_found(
-                        "no OAuth client registered on the server",
-                    ));
-                }
-                Some(_) => {
-                    return Err(CliError::usage(
-                        "several OAuth clients are registered; pick one with --client",
-                    ));
-                }
-            }
-        }
+/// The server's record id of the OAuth client named by `--client` (its jiragate id or its
+/// Atlassian client id), or of the only one registered.
+async fn remote_client_id(rc: &RemoteClient, wanted: Option<&str>) -> Result<String, CliError> {
+    let list = rc.get_list("/api/v1/oauth/clients").await?;
+    let rows = list.as_array().cloned().unwrap_or_default();
+    let field = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let found: Vec<&Value> = match wanted {
+        Some(w) => rows
+            .iter()
+            .filter(|c| {
+                field(c, "id").as_deref() == Some(w) || field(c, "client_id").as_deref() == Some(w)
+            })
+            .collect(),
+        None => rows.iter().collect(),
     };
+    match found.as_slice() {
+        [one] => Ok(field(one, "id").unwrap_or_default()),
+        [] if wanted.is_some() => Err(CliError::not_found(format!(
+            "no OAuth client '{}' on the server (give its id or its Atlassian client id; see `jiragate oauth-clients list`)",
+            wanted.unwrap_or_default()
+        ))),
+        [] => Err(CliError::not_found(
+            "no OAuth client registered on the server; run `jiragate oauth-clients add` first",
+        )),
+        _ => Err(CliError::usage(
+            "several OAuth clients are registered; pick one with --client",
+        )),
+    }
+}
+
+/// A remote session waits for its site: the server's browser page offers the choice too, so
+/// the terminal asks (when it is one) while the session is polled; whichever answers first
+/// wins. Without a terminal, only the browser page (or --subdomain) can choose.
+async fn remote_choose_site(
+    rc: &RemoteClient,
+    id: &str,
+    sites: &[SiteChoice],
+    deadline: tokio::time::Instant,
+) -> Result<Value, CliError> {
+    let (tx, mut rx) = mpsc::channel::<Result<String, CliError>>(1);
+    if std::io::stdin().is_terminal() {
+        eprintln!("(or choose it on the page the browser shows)");
+        let sites = sites.to_vec();
+        // A blocking read cannot be cancelled; the process exits when the command ends.
+        std::thread::spawn(move || {
+            let _ = tx.blocking_send(choose_site(&sites));
+        });
+    } else {
+        let list = sites
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.url))
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!(
+            "this grant covers several Jira sites: {list}; choose one on the page the browser shows (or run again with --subdomain)"
+        );
+        drop(tx);
+    }
+    let mut terminal_open = true;
+    loop {
+        if tokio::time::Instant::now() > deadline {
+            return Err(CliError::failure(
+                "no site was chosen in time; run `jiragate connect` again",
+            ));
+        }
+        let st = rc.get(&format!("/api/v1/connect/sessions/{id}")).await?;
+        match st.get("status").and_then(Value::as_str) {
+            Some("connected") => return Ok(st),
+            Some("failed") => {
+                return Err(CliError::failure(format!(
+                    "OAuth failed: {}",
+                    st.get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown reason")
+                )));
+            }
+            _ => {}
+        }
+        let wait = tokio::time::sleep(Duration::from_millis(500));
+        if terminal_open {
+            tokio::select! {
+                chosen = rx.recv() => match chosen {
+                    Some(Ok(cloud_id)) => {
+                        match rc
+                            .post(
+                                &format!("/api/v1/connect/sessions/{id}/site"),
+                                &json!({"cloud_id": cloud_id}),
+                            )
+                            .await
+                        {
+                            Ok(v) => return Ok(v),
+                            // The browser may have chosen meanwhile: the next poll tells.
+                            Err(e) => {
+                                let st = rc.get(&format!("/api/v1/connect/sessions/{id}")).await?;
+                                if st.get("status").and_then(Value::as_str) == Some("connected") {
+                                    return Ok(st);
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("{e}; waiting for the browser page instead");
+                        terminal_open = false;
+                    }
+                    None => terminal_open = false,
+                },
+                _ = wait => {}
+            }
+        } else {
+            wait.await;
+        }
+    }
+}
+
+async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Result<(), CliError> {
+    let client = remote_client_id(rc, a.client.as_deref()).await?;
     let mut body =
         json!({"oauth_client_id": client, "workspace_name": a.workspace, "name": a.name});
     if let Some(s) = &a.subdomain {
@@ -357,13 +449,7 @@ async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Res
                 let sites: Vec<SiteChoice> =
                     serde_json::from_value(st.get("sites").cloned().unwrap_or_default())
                         .unwrap_or_default();
-                let cloud_id = choose_site(&sites)?;
-                break rc
-                    .post(
-                        &format!("/api/v1/connect/sessions/{id}/site"),
-                        &json!({"cloud_id": cloud_id}),
-                    )
-                    .await?;
+                break remote_choose_site(rc, &id, &sites, deadline).await?;
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::cli::{ConnectorsCmd, CreateArgs, ExecuteArgs, Global, OutputFormat, Selector};
 use crate::context;
 use crate::error::CliError;
-use crate::output::Printer;
+use crate::output::{Printer, RowSink};
 use crate::remote::RemoteClient;
 
 const CONNECTION_COLUMNS: &[&str] = &[
@@ -477,19 +477,20 @@ async fn execute(
             .get("all")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let stream_rows = all && g.output == OutputFormat::Ndjson;
-
-    if stream_rows {
+    if all {
+        // Every format streams: rows are written as they arrive, never collected.
         r.params.remove("all");
         let bar = crate::output::progress_bar();
-        let mut n = 0u64;
-        let mut stdout = std::io::stdout().lock();
+        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut sink = RowSink::new(stdout, g.output, columns_for(&entity));
+        let write_err = |e: std::io::Error| CliError::failure(format!("writing output: {e}"));
         match remote {
             Some(rc) => {
                 let id = remote_id(rc, &r).await?;
                 let mut page_token: Option<String> = None;
                 // `limit` caps the total, as in local mode.
                 let cap = r.params.get("limit").and_then(Value::as_u64);
+                let mut n = 0u64;
                 // Bounded: a server that never ends its pages cannot keep us here forever.
                 for _ in 0..1_000_000 {
                     let mut params = r.params.clone();
@@ -503,7 +504,7 @@ async fn execute(
                         if cap.is_some_and(|c| n >= c) {
                             break;
                         }
-                        write_line(&mut stdout, &item)?;
+                        sink.push(&item).map_err(write_err)?;
                         n += 1;
                         bar.set_position(n);
                     }
@@ -518,29 +519,29 @@ async fn execute(
             }
             None => {
                 let e = context::local(g).await?;
+                let mut params = r.params.clone();
+                // The catalog streams every page only when asked for all of them.
+                params.insert("all".into(), Value::Bool(true));
                 let call = ActionRequest {
                     entity: entity.clone(),
                     action: action.clone(),
-                    params: Value::Object(r.params.clone()),
+                    params: Value::Object(params),
                     read_only: false,
                 };
                 let mut s = e
                     .execute_stream(Actor::Operator, &e.default_org, &r.conn_ref()?, call)
                     .await?;
                 while let Some(item) = s.next().await {
-                    write_line(&mut stdout, &item?)?;
-                    n += 1;
-                    bar.set_position(n);
+                    sink.push(&item?).map_err(write_err)?;
+                    bar.set_position(sink.rows());
                 }
             }
         }
+        sink.finish().map_err(write_err)?;
         bar.finish_and_clear();
         return Ok(());
     }
 
-    if all {
-        r.params.insert("all".into(), Value::Bool(true));
-    }
     let result = match remote {
         Some(rc) => {
             let id = remote_id(rc, &r).await?;

@@ -30,6 +30,10 @@ impl Report {
 
 pub async fn run(g: &Global) -> Result<(), CliError> {
     let mut r = Report { lines: vec![] };
+    if let Some(server) = &g.server {
+        remote(server, &mut r).await?;
+        return finish(g, r);
+    }
     let cfg = context::engine_config(g, None, false, false)?;
     r.add(Level::Ok, "data dir", g.data_dir.display().to_string());
     let shown_url = redact_url(&cfg.database_url());
@@ -196,6 +200,10 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
         }
     }
 
+    finish(g, r)
+}
+
+fn finish(g: &Global, r: Report) -> Result<(), CliError> {
     let failed = r.lines.iter().any(|(l, _, _)| *l == Level::Fail);
     if g.output == OutputFormat::Table {
         let color = color_enabled();
@@ -223,6 +231,124 @@ pub async fn run(g: &Global) -> Result<(), CliError> {
     } else {
         Ok(())
     }
+}
+
+/// Remote mode: the server's liveness and readiness, the API key, and each connection's health
+/// through the API. Nothing local is read or created.
+async fn remote(server: &str, r: &mut Report) -> Result<(), CliError> {
+    let base = crate::remote::server_base(server)?;
+    r.add(Level::Ok, "server", base.clone());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let mut up = false;
+    for (what, path) in [("healthz", "/healthz"), ("readyz", "/readyz")] {
+        match http.get(format!("{base}{path}")).send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let detail = body
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .or_else(|| body.get("status").and_then(Value::as_str))
+                    .unwrap_or_default()
+                    .to_string();
+                if status.is_success() {
+                    up = true;
+                    r.add(Level::Ok, what, format!("{base}{path}: {detail}"));
+                } else {
+                    r.add(
+                        Level::Fail,
+                        what,
+                        format!("{base}{path}: HTTP {} {detail}", status.as_u16()),
+                    );
+                }
+            }
+            Err(e) => r.add(
+                Level::Fail,
+                what,
+                format!("{base}{path} unreachable ({e}); check --server / JIRAGATE_SERVER and that `jiragate serve` runs"),
+            ),
+        }
+    }
+    if !up {
+        return Ok(());
+    }
+    let Some(key) = context::secret_env("JIRAGATE_API_KEY")? else {
+        r.add(
+            Level::Fail,
+            "api key",
+            "JIRAGATE_API_KEY (or JIRAGATE_API_KEY_FILE) is not set; remote commands need it",
+        );
+        return Ok(());
+    };
+    let rc = crate::remote::RemoteClient::new(&base, key)?;
+    let conns = match rc.list(None).await {
+        Ok(list) => {
+            r.add(Level::Ok, "api key", "accepted by the server");
+            list
+        }
+        Err(e) => {
+            r.add(
+                Level::Fail,
+                "api key",
+                format!("{e}; check JIRAGATE_API_KEY (keys are listed by `jiragate keys list` on the server's host)"),
+            );
+            return Ok(());
+        }
+    };
+    let rows = conns.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        r.add(
+            Level::Ok,
+            "connections",
+            "none yet; `jiragate connectors create` or `jiragate connect`",
+        );
+    }
+    let field = |c: &Value, k: &str| {
+        c.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for c in rows {
+        let workspace = match field(&c, "workspace_name") {
+            w if w.is_empty() => field(&c, "workspace"),
+            w => w,
+        };
+        let label = format!("connection {workspace}/{}", field(&c, "name"));
+        let id = field(&c, "id");
+        match tokio::time::timeout(
+            Duration::from_secs(20),
+            rc.post(
+                &format!("/api/v1/integrations/connectors/{id}/check"),
+                &json!({}),
+            ),
+        )
+        .await
+        {
+            Ok(Ok(h)) if field(&h, "status") == "healthy" => {
+                r.add(
+                    Level::Ok,
+                    &label,
+                    format!("healthy ({})", field(&c, "site_url")),
+                );
+            }
+            Ok(Ok(h)) => r.add(
+                Level::Fail,
+                &label,
+                format!(
+                    "{}: {}; re-authorize with `jiragate connect` or replace its credentials",
+                    field(&h, "status"),
+                    field(&h, "reason")
+                ),
+            ),
+            Ok(Err(e)) => r.add(Level::Fail, &label, e.to_string()),
+            Err(_) => r.add(Level::Fail, &label, "check timed out after 20 s"),
+        }
+    }
+    Ok(())
 }
 
 /// Seconds the local clock is ahead (+) or behind (-) the server's Date header.

@@ -17,12 +17,46 @@ use crate::cli::{Global, McpArgs, SandboxArgs, ServeArgs};
 use crate::context;
 use crate::error::CliError;
 
+/// `host:port`, where host is an IP address or a name (`localhost:8080`) resolved now.
 fn parse_listen(s: &str) -> Result<SocketAddr, CliError> {
-    s.parse().map_err(|_| {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    let bad = || {
         CliError::usage(format!(
-            "--listen '{s}': expected host:port such as 127.0.0.1:8080"
+            "--listen '{s}': expected host:port such as 127.0.0.1:8080 or localhost:8080"
         ))
-    })
+    };
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| CliError::usage(format!("--listen '{s}': cannot resolve '{host}': {e}")))?
+        .collect();
+    // Prefer IPv4 (what `localhost` means to most clients), else the first answer.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(bad)
+}
+
+/// A bind failure that names the address and what to do.
+fn listen_error(addr: &SocketAddr, flag: &str, e: &std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        CliError::usage(format!(
+            "cannot listen on {addr}: the address is already in use (another jiragate or program?); choose another with {flag} (e.g. {flag} {}:0 for any free port)",
+            addr.ip()
+        ))
+    } else {
+        CliError::usage(format!(
+            "cannot listen on {addr}: {e}; choose another with {flag}"
+        ))
+    }
 }
 
 async fn shutdown_signal() {
@@ -54,7 +88,7 @@ fn server_config(
     Ok(ServerConfig {
         listen,
         data_dir: g.data_dir.clone(),
-        database_url: g.database_url.clone().unwrap_or_default(),
+        database_url: context::database_url(g)?.unwrap_or_default(),
         master_key: context::secret_env("JIRAGATE_MASTER_KEY")?,
         public_url: g.public_url.clone(),
         endpoints,
@@ -85,6 +119,8 @@ fn announce(app: &App) {
 
 pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
     let listen = parse_listen(&a.listen)?;
+    // Bind-check first: a busy port is the commonest start-up failure; say which and what to do.
+    drop(std::net::TcpListener::bind(listen).map_err(|e| listen_error(&listen, "--listen", &e))?);
     let cfg = server_config(
         g,
         listen,
@@ -118,23 +154,63 @@ fn startup_error(e: anyhow::Error) -> CliError {
     CliError::failure(text)
 }
 
+/// The sandbox runs its own server on a temporary data dir: settings for a real deployment
+/// would be silently ignored, so they are refused on the command line and noted when they only
+/// come from the environment.
+fn sandbox_refuses_deployment_settings() -> Result<(), CliError> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let Ok(m) = crate::cli::Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return Ok(());
+    };
+    let Some(sub) = m.subcommand_matches("sandbox") else {
+        return Ok(());
+    };
+    for (id, flag, env) in [
+        ("data_dir", "--data-dir", "JIRAGATE_DATA_DIR"),
+        ("database_url", "--database-url", "JIRAGATE_DATABASE_URL"),
+        ("server", "--server", "JIRAGATE_SERVER"),
+    ] {
+        match sub.value_source(id).or_else(|| m.value_source(id)) {
+            Some(ValueSource::CommandLine) => {
+                return Err(CliError::usage(format!(
+                    "sandbox: {flag} does not apply: the sandbox runs its own server on a temporary data dir and database (use `jiragate serve` for a persistent one)"
+                )));
+            }
+            Some(ValueSource::EnvVariable) => eprintln!(
+                "note: ignoring {env}: the sandbox runs its own server on a temporary data dir and database"
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
+    sandbox_refuses_deployment_settings()?;
     let listen = parse_listen(&a.listen)?;
+    let sim_listen = parse_listen(&a.sim_listen).map_err(|_| {
+        CliError::usage(format!(
+            "--sim-listen '{}': expected host:port such as 127.0.0.1:9090",
+            a.sim_listen
+        ))
+    })?;
     // Bind first so the OAuth redirect URI (which the simulator must allow) is known.
-    let probe = std::net::TcpListener::bind(listen)
-        .map_err(|e| CliError::usage(format!("cannot listen on {listen}: {e}")))?;
+    let probe =
+        std::net::TcpListener::bind(listen).map_err(|e| listen_error(&listen, "--listen", &e))?;
     let addr = probe
         .local_addr()
         .map_err(|e| CliError::failure(e.to_string()))?;
     drop(probe);
     let public_url = format!("http://{addr}");
     let sim = Simulator::start(SimConfig {
+        listen: sim_listen,
         issues_per_site: a.issues,
         redirect_uris: vec![format!("{public_url}/oauth/callback")],
         ..SimConfig::default()
     })
     .await
-    .map_err(|e| CliError::failure(format!("starting the simulator: {e}")))?;
+    .map_err(|e| listen_error(&sim_listen, "--sim-listen", &e))?;
     let info = sim.info.clone();
     let endpoints = AtlassianEndpoints {
         auth_url: info.auth_url.clone(),
@@ -183,6 +259,18 @@ pub async fn sandbox(g: &Global, a: SandboxArgs) -> Result<(), CliError> {
     let key_path = admin_key_path
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let sites = info
+        .sites
+        .iter()
+        .map(|s| format!("  {}  {}", s.subdomain, s.url))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let users = info
+        .users
+        .iter()
+        .map(|u| format!("  {}  API token {}", u.email, u.api_token))
+        .collect::<Vec<_>>()
+        .join("\n");
     println!(
         "jiragate sandbox is running at {base} against a simulated Atlassian Cloud at {sim_url}
 
@@ -190,11 +278,17 @@ connections (workspace 'default'):
   demo-token  (API token, site {site})
   {oauth_note}
 
+simulated sites (projects ENG, OPS, MKT, HELP):
+{sites}
+
+simulated users (fake credentials, valid only against this simulator):
+{users}
+
 try next, in another shell:
   export JIRAGATE_SERVER={base} JIRAGATE_API_KEY=$(cat {key_path})
   jiragate connectors list
   jiragate connectors describe --name demo-token --filter sprints
-  jiragate connectors execute --name demo-token --entity issues --action search --param 'jql=project = ACME ORDER BY key' 
+  jiragate connectors execute --name demo-token --entity issues --action search --param 'jql=project = ENG ORDER BY key'
   curl -s -H \"Authorization: Bearer $JIRAGATE_API_KEY\" {base}/api/v1/integrations/connectors
   open {base}/docs
 
@@ -293,10 +387,18 @@ pub async fn mcp(g: &Global, a: McpArgs) -> Result<(), CliError> {
         Some(_) => {
             let key = context::secret_env("JIRAGATE_API_KEY")?
                 .ok_or_else(|| CliError::usage("JIRAGATE_API_KEY is required with --server"))?;
-            let server = g.server.clone().unwrap_or_default();
+            let server = crate::remote::server_base(g.server.as_deref().unwrap_or_default())?;
             Arc::new(RemoteBackend::new(server, key).map_err(|e| CliError::failure(e.to_string()))?)
         }
         None => {
+            // An MCP client starts this with a configured environment; a mistyped data dir
+            // must not turn into a new, empty store the agent then reports as "no connections".
+            if !g.data_dir.is_dir() {
+                return Err(CliError::usage(format!(
+                    "jiragate mcp: the data dir {} does not exist; check JIRAGATE_DATA_DIR / --data-dir (create one with `jiragate connectors create` or `jiragate serve`), or use --server",
+                    g.data_dir.display()
+                )));
+            }
             let engine = context::local(g).await?;
             let org = engine.default_org.clone();
             Arc::new(LocalBackend::new(engine, org))

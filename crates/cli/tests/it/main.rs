@@ -1,9 +1,11 @@
 //! Tests of the real `jiragate` binary against a temporary data dir and the simulator.
 
 mod connect;
+mod export;
 mod help;
 mod local;
 mod mcp;
+mod papercuts;
 mod remote;
 mod sandbox;
 mod support;

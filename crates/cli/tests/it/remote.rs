@@ -30,7 +30,11 @@ pub fn free_port() -> u16 {
 
 /// Starts `jiragate serve` on a free port and waits for /healthz.
 pub async fn serve(env: &Env) -> Served {
-    let port = free_port();
+    serve_on(env, free_port()).await
+}
+
+/// Starts `jiragate serve` on `port` (known in advance, e.g. for a registered redirect URI).
+pub async fn serve_on(env: &Env, port: u16) -> Served {
     let mut c: Command = env.cmd();
     c.arg("serve")
         .env("JIRAGATE_LISTEN", format!("127.0.0.1:{port}"))
@@ -185,4 +189,164 @@ async fn approximate_count(env: &Env, key: &str) -> u64 {
         .await
         .unwrap();
     v["count"].as_u64().expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_clients_doctor_and_connect_agree_with_local_mode() {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let env = Env::with(atlassian_sim::SimConfig {
+        issues_per_site: 8,
+        redirect_uris: vec![format!("{public}/oauth/callback")],
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await;
+    let served = serve_on(&env, port).await;
+    let remote = |c: &mut Command| {
+        c.env("JIRAGATE_SERVER", &served.base)
+            .env("JIRAGATE_API_KEY", &served.key);
+    };
+    let client = env.sim.oauth_clients[0].clone();
+    let mut c = env.cmd();
+    remote(&mut c);
+    c.env("JIRAGATE_OAUTH_CLIENT_SECRET", &client.client_secret)
+        .args(["oauth-clients", "add", "--client-id", &client.client_id]);
+    let o = run(c).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+
+    // Tables show the rows; JSON is the same array in both modes.
+    for (list, needle) in [
+        ("keys", "admin"),
+        ("oauth-clients", client.client_id.as_str()),
+    ] {
+        let mut c = env.cmd();
+        remote(&mut c);
+        c.args([list, "list"]);
+        let o = run(c).await;
+        assert!(o.status.success(), "{}", all_output(&o));
+        assert!(
+            stdout(&o).contains(needle) && stdout(&o).contains("ID"),
+            "remote {list} list table: {}",
+            stdout(&o)
+        );
+        let mut c = env.cmd();
+        remote(&mut c);
+        c.args([list, "list", "-o", "json"]);
+        let o = run(c).await;
+        let remote_json: Value = serde_json::from_str(&stdout(&o)).expect("json");
+        let o = env.jg(&[list, "list", "-o", "json"]).await;
+        let local_json: Value = serde_json::from_str(&stdout(&o)).expect("json");
+        let keys = |v: &Value| -> Vec<String> {
+            let rows = v
+                .as_array()
+                .unwrap_or_else(|| panic!("{list}: an array: {v}"));
+            assert!(!rows.is_empty(), "{list}: {v}");
+            let mut k: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&remote_json), keys(&local_json), "{list}: one shape");
+        assert_eq!(
+            remote_json.as_array().unwrap().len(),
+            local_json.as_array().unwrap().len()
+        );
+    }
+
+    // connect --client <Atlassian client id> against the server.
+    let mut c = env.cmd();
+    remote(&mut c);
+    c.args([
+        "connect",
+        "--client",
+        &client.client_id,
+        "--no-browser",
+        "--name",
+        "cloud",
+        "--subdomain",
+        &env.sim.sites[1].subdomain,
+        "--output",
+        "json",
+        "--timeout",
+        "60",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().take(50) {
+            let line = line.unwrap_or_default();
+            if let Some(u) = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http") && w.contains("/authorize?"))
+            {
+                return u.to_string();
+            }
+        }
+        String::new()
+    })
+    .await
+    .unwrap();
+    assert!(url.contains("/authorize?"), "no authorize URL: {url:?}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = http.get(&url).send().await.unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&public), "{location}");
+    let page = http.get(&location).send().await.unwrap();
+    assert!(page.status().is_success(), "{}", page.status());
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let conn: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(conn["auth_kind"], "oauth2", "{conn}");
+
+    // doctor checks the server, not a local data dir, and creates nothing.
+    let empty = tempfile::tempdir().unwrap();
+    let mut c = env.cmd();
+    remote(&mut c);
+    c.env_remove("JIRAGATE_DATA_DIR")
+        .current_dir(empty.path())
+        .args(["doctor"]);
+    let o = run(c).await;
+    let text = all_output(&o);
+    assert!(o.status.success(), "{text}");
+    for needle in [
+        "healthz",
+        "readyz",
+        "api key",
+        "connection default/cloud",
+        "healthy",
+    ] {
+        assert!(
+            text.contains(needle),
+            "doctor --server misses {needle}: {text}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(empty.path()).unwrap().next().is_none(),
+        "remote doctor created files in the working directory"
+    );
+    // A wrong key is a failed check.
+    let mut c = env.cmd();
+    remote(&mut c);
+    c.env("JIRAGATE_API_KEY", "jg_wrong").args(["doctor"]);
+    let o = run(c).await;
+    assert!(
+        !o.status.success() && all_output(&o).contains("api key"),
+        "{}",
+        all_output(&o)
+    );
 }

@@ -101,3 +101,70 @@ impl Drop for Kill {
 fn scopeguard(c: std::process::Child) -> Kill {
     Kill(c)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_honours_listen_env_sim_listen_and_refuses_deployment_flags() {
+    let env = Env::new().await;
+    let port = free_port();
+    let sim_port = free_port();
+    let mut c = env.cmd();
+    c.env("JIRAGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .args([
+            "sandbox",
+            "--sim-listen",
+            &format!("127.0.0.1:{sim_port}"),
+            "--issues",
+            "8",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = scopeguard(child);
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().take(80) {
+            let line = line.unwrap_or_default();
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains("Ctrl-C") {
+                break;
+            }
+        }
+        text
+    });
+    let banner = tokio::time::timeout(Duration::from_secs(60), banner)
+        .await
+        .expect("banner in time")
+        .unwrap();
+    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
+    assert!(
+        banner.contains(&format!("127.0.0.1:{sim_port}")),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("jql=project = ENG") && !banner.contains("ACME"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("simulated users") && banner.contains("API token") && banner.contains('@'),
+        "{banner}"
+    );
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    drop(guard);
+
+    for flag in [
+        vec!["--data-dir", "/tmp/nope"],
+        vec!["--database-url", "sqlite:///tmp/nope.db"],
+        vec!["--server", "http://127.0.0.1:1"],
+    ] {
+        let mut args = vec!["sandbox"];
+        args.extend(&flag);
+        let o = env.jg(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{flag:?}: {}", all_output(&o));
+        assert!(stderr(&o).contains(flag[0]), "{flag:?}: {}", stderr(&o));
+    }
+}
