@@ -115,7 +115,12 @@ impl App {
             tracing::info!("shutting down: draining in-flight requests");
             token.cancel();
         };
-        let result = axum::serve(self.listener, self.router.into_make_service())
+        // Replies written in several pieces (a streamed proxy body, MCP's event stream) must not
+        // wait for the client's delayed ACK (~40 ms on Linux): no Nagle on accepted sockets.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, self.router.into_make_service())
             .with_graceful_shutdown(signal)
             .await
             .context("HTTP server failed");
