@@ -447,7 +447,8 @@ async fn bring_your_own_tokens_are_validated_by_one_refresh() {
                 access_token: None,
                 client_id: env.sim.oauth_clients[0].client_id.clone(),
                 client_secret: None, // the registered client's secret is used
-                subdomain: Some("globex".to_owned()),
+                // The grant's own site URL names the site as well as its subdomain does.
+                subdomain: Some(format!("{}/", env.sim.site_url("globex"))),
                 api_type: ApiType::Platform,
                 owner: Owner::User("u-1".to_owned()),
                 may_register_client: true,

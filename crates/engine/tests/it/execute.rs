@@ -201,7 +201,11 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
         matches!(up, EngineError::Upstream { status: 404, .. }),
         "{up:?}"
     );
-    assert_eq!(up.exit_code(), 5);
+    // A missing issue is the caller's mistake: not found (exit 3), not an outage.
+    assert_eq!(
+        (up.kind(), up.http_status(), up.exit_code()),
+        ("not_found", 404, 3)
+    );
 
     let (_, h) = e.check(Actor::Operator, &org, &r).await.unwrap();
     assert_eq!(serde_json::to_value(&h).unwrap()["status"], "healthy");
