@@ -22,7 +22,7 @@ impl LinkRewriter {
             .filter(|(from, _)| !from.is_empty())
             .map(|(f, t)| (f.into_bytes(), t.into_bytes()))
             .collect();
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         pairs.dedup_by(|a, b| a.0 == b.0);
         let longest = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
         LinkRewriter { pairs, longest }
