@@ -172,6 +172,13 @@ pub struct ServeArgs {
         default_value = "5000:10000"
     )]
     pub rate_limit_per_key: String,
+    /// Seconds to keep serving after SIGTERM with /readyz at 503 (set to your load balancer's
+    /// probe interval, e.g. 10 on Kubernetes), before no longer accepting connections.
+    #[arg(long, env = "JIRAGATE_DRAIN_DELAY", default_value_t = 0)]
+    pub drain_delay: u64,
+    /// Seconds in-flight requests may take to finish after that.
+    #[arg(long, env = "JIRAGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

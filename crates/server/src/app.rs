@@ -37,6 +37,8 @@ pub struct App {
     router: Router,
     state: AppState,
     background: Option<tokio::task::JoinHandle<()>>,
+    drain_delay: std::time::Duration,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl App {
@@ -85,6 +87,8 @@ impl App {
             router,
             state,
             background,
+            drain_delay: cfg.drain_delay,
+            shutdown_timeout: cfg.shutdown_timeout,
         })
     }
 
@@ -103,27 +107,52 @@ impl App {
         format!("http://{}", self.addr)
     }
 
-    /// Serve until `shutdown` completes, then stop accepting and drain in-flight requests.
+    /// Serve until `shutdown` completes; then `/readyz` answers 503 at once while the server
+    /// keeps serving for the drain delay (a load balancer sees it and stops routing here), then
+    /// it stops accepting and lets in-flight requests finish, up to the shutdown timeout.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "jiragate listening");
         let token = self.state.shutdown_token().clone();
+        let state = self.state.clone();
+        let (drain, timeout) = (self.drain_delay, self.shutdown_timeout);
+        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: draining in-flight requests");
+            state.start_draining();
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "shutdown requested: /readyz answers 503; still serving for the drain delay"
+            );
+            tokio::time::sleep(drain).await;
+            tracing::info!("no longer accepting; finishing in-flight requests");
             token.cancel();
+            let _ = stopping_tx.send(true);
+        };
+        let deadline = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(timeout).await;
         };
         // Replies written in several pieces (a streamed proxy body, MCP's event stream) must not
         // wait for the client's delayed ACK (~40 ms on Linux): no Nagle on accepted sockets.
         let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router.into_make_service())
+        let server = axum::serve(listener, self.router.into_make_service())
             .with_graceful_shutdown(signal)
-            .await
-            .context("HTTP server failed");
+            .into_future();
+        let result = tokio::select! {
+            r = server => r.context("HTTP server failed"),
+            () = deadline => {
+                tracing::warn!(
+                    timeout_ms = timeout.as_millis() as u64,
+                    "in-flight requests did not finish within the shutdown timeout; stopping anyway"
+                );
+                Ok(())
+            }
+        };
         if let Some(bg) = self.background {
             bg.abort();
         }

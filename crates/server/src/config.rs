@@ -82,6 +82,11 @@ pub struct ServerConfig {
     pub allowed_upstream_hosts: Vec<String>,
     /// A stable, unique name of this instance (see `EngineConfig::instance_id`).
     pub instance_id: Option<String>,
+    /// After the shutdown signal: how long to keep serving with `/readyz` at 503, so a load
+    /// balancer stops routing here first (set it to the balancer's probe interval or more).
+    pub drain_delay: Duration,
+    /// Then: how long in-flight requests may take to finish before the server stops anyway.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +106,8 @@ impl Default for ServerConfig {
             rate_limit_per_key: Some(RateLimitConfig::default()),
             allowed_upstream_hosts: Vec::new(),
             instance_id: None,
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

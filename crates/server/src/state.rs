@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// When this instance last recorded each API key's use.
     pub key_touches: DashMap<String, Instant>,
+    /// Set when shutdown starts: `/readyz` answers 503 from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
                 api_url,
                 shutdown: tokio_util::sync::CancellationToken::new(),
                 key_touches: DashMap::new(),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -61,6 +64,19 @@ impl AppState {
     /// Cancelled when `App::serve`'s shutdown signal fires.
     pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// Shutdown has started: stop being ready, keep serving.
+    pub fn start_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Public base URL of this server (OAuth redirect base).

@@ -131,6 +131,8 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
     let cfg = ServerConfig {
         rate_limit_per_key: RateLimitConfig::parse(&a.rate_limit_per_key)
             .map_err(|e| CliError::usage(format!("--rate-limit-per-key {e}")))?,
+        drain_delay: std::time::Duration::from_secs(a.drain_delay),
+        shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
         ..cfg
     };
     let app = App::build(cfg).await.map_err(startup_error)?;

@@ -37,6 +37,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     };
+    if state.is_draining() {
+        return not_ready("shutting down: draining in-flight requests".to_owned());
+    }
     match state.engine().readiness().await {
         Readiness::Ready => Json(HealthResponse {
             status: "ready",

@@ -130,6 +130,13 @@ impl Server {
         }
     }
 
+    /// Sends the shutdown signal (like SIGTERM) without waiting for the server to stop.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Graceful stop; waits (bounded) for in-flight requests.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

@@ -2,6 +2,7 @@
 
 mod common;
 mod e2e;
+mod graceful;
 mod links;
 mod oauth;
 mod router;

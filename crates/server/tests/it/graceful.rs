@@ -1,0 +1,80 @@
+//! SIGTERM on a container platform: `/readyz` turns 503 at once, the server keeps serving for
+//! the drain delay, in-flight requests complete, then the listener closes.
+
+use std::time::Duration;
+
+use atlassian_sim::{Faults, SimConfig};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{Db, Env};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_before_the_listener_closes_and_in_flight_requests_finish() {
+    let sim_cfg = SimConfig {
+        issues_per_site: 20,
+        faults: Faults {
+            latency: Duration::from_millis(1500),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    };
+    let mut env = Env::start_with(Db::Sqlite, sim_cfg, |cfg| {
+        cfg.drain_delay = Duration::from_secs(2);
+        cfg.shutdown_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let id = env.seed_connector("slow").await;
+    let key = env.key().to_owned();
+    let ready = env.client.get(&env.url("/readyz"), None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+
+    // A request that takes ~1.5 s upstream is in flight when the signal arrives.
+    let (client, exec) = (
+        env.client.clone(),
+        env.url(&format!("/api/v1/integrations/connectors/{id}/execute")),
+    );
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(
+                &exec,
+                Some(&key),
+                &json!({"entity": "myself", "action": "get"}),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    env.server.signal_shutdown();
+
+    // At once: not ready, yet still answering.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let draining = env.client.get(&env.url("/readyz"), None).await;
+    assert_eq!(
+        draining.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        draining.text
+    );
+    let alive = env.client.get(&env.url("/healthz"), None).await;
+    assert_eq!(alive.status, StatusCode::OK);
+
+    let done = in_flight.await.expect("request task");
+    assert_eq!(
+        done.status,
+        StatusCode::OK,
+        "the in-flight request completed: {}",
+        done.text
+    );
+
+    // After the drain delay the listener closes (bounded wait, no timing assertion on speed).
+    let url = env.url("/healthz");
+    let mut closed = false;
+    for _ in 0..100 {
+        if env.client.http.get(&url).send().await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the listener never closed after the drain delay");
+}
