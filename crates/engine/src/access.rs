@@ -15,6 +15,9 @@ impl Engine {
             return Err(EngineError::Unauthorized);
         }
         let h = keys::hash(presented);
+        if let Some(rec) = self.hot.key(&h) {
+            return Ok(rec);
+        }
         let rec = self
             .store
             .find_api_key_by_hash(&h)
@@ -23,6 +26,7 @@ impl Engine {
         if rec.revoked_at.is_some() {
             return Err(EngineError::Unauthorized);
         }
+        self.hot.put_key(h, rec.clone());
         Ok(rec)
     }
 

@@ -78,6 +78,8 @@ impl Engine {
                     "API key {id} is the last active platform key and cannot be revoked; create another first with `jiragate keys create --platform` on the host that holds the data dir"
                 ),
             })?;
+        // Refused at once on this instance; other instances see it within HOT_CACHE_TTL.
+        self.hot.forget_key(id);
         self.append_audit(actor, org, "api_key.revoke", id.as_ref(), json!({}))
             .await;
         Ok(revoked)

@@ -71,6 +71,10 @@ impl Engine {
     /// Resolves a connection by id or `workspace/name` in `org` (no scope needed: every key of
     /// the organization may read its connections).
     pub async fn resolve(&self, org: &OrgId, r: &ConnRef) -> Result<Connection, EngineError> {
+        let reference = r.to_string();
+        if let Some(conn) = self.hot.connection(org, &reference) {
+            return Ok(conn);
+        }
         let found = match r {
             ConnRef::Id(id) => self
                 .store
@@ -81,10 +85,12 @@ impl Engine {
                 self.store.find_connection(org, workspace, name).await?
             }
         };
-        found.ok_or_else(|| EngineError::NotFound {
+        let conn = found.ok_or_else(|| EngineError::NotFound {
             what: "connection",
-            id: r.to_string(),
-        })
+            id: reference.clone(),
+        })?;
+        self.hot.put_connection(org, reference, conn.clone());
+        Ok(conn)
     }
 
     /// Creates a connection (`connectors:write`).
@@ -170,7 +176,9 @@ impl Engine {
     ) -> Result<Connection, EngineError> {
         actor.require(ApiScope::ConnectorsWrite)?;
         let conn = self.resolve(org, r).await?;
-        let updated = self.auth.replace_credentials(org, &conn.id, creds).await?;
+        let updated = self.auth.replace_credentials(org, &conn.id, creds).await;
+        self.hot.forget_connection(&conn.id);
+        let updated = updated?;
         self.append_audit(
             actor,
             org,
@@ -193,6 +201,7 @@ impl Engine {
         actor.require(ApiScope::ConnectorsWrite)?;
         let conn = self.resolve(org, r).await?;
         self.store.delete_connection(org, &conn.id).await?;
+        self.hot.forget_connection(&conn.id);
         self.auth.forget_connection(&conn.id);
         self.append_audit(
             actor,
@@ -303,8 +312,10 @@ impl Engine {
     ) -> Result<(Connection, HealthCheck), EngineError> {
         actor.require(ApiScope::Execute)?;
         let conn = self.resolve(org, r).await?;
-        let health = self.auth.check(org, &conn.id).await?;
-        Ok((conn, health))
+        let health = self.auth.check(org, &conn.id).await;
+        // The check may have changed the connection's status.
+        self.hot.forget_connection(&conn.id);
+        Ok((conn, health?))
     }
 
     /// A fresh access token of an OAuth connection (`credentials:read`, never implied by

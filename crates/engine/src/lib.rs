@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod connections;
 mod error;
+mod hot_cache;
 pub mod keys;
 pub mod links;
 pub mod model;
@@ -30,6 +31,7 @@ pub use access::ORG_HEADER;
 pub use actor::Actor;
 pub use connections::{ActionRequest, NewConnection, OAuthTokensInput, TokenFor, TokenGrant};
 pub use error::EngineError;
+pub use hot_cache::HOT_CACHE_TTL;
 pub use keys::ApiScope;
 
 /// Name of the organization created on first start.
@@ -138,6 +140,8 @@ pub struct Engine {
     pub(crate) site_choices: Arc<oauth::SiteChoiceTickets>,
     /// Base of `/ex/jira/{cloudId}` (Atlassian's API gateway or the simulator).
     pub(crate) api_url: String,
+    /// Recently authenticated keys and resolved connections (see [`hot_cache`]).
+    pub(crate) hot: Arc<hot_cache::HotCache>,
 }
 
 impl Engine {
@@ -221,6 +225,7 @@ impl Engine {
             default_org,
             site_choices: Arc::default(),
             api_url: cfg.endpoints.api_url.clone(),
+            hot: Arc::default(),
         };
         if created && cfg.bootstrap_admin_key {
             let (_, key) = engine
