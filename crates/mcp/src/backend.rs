@@ -83,15 +83,30 @@ impl ToolError {
     }
 
     /// The text the agent gets, with the fix spelled out for the kinds that have one.
+    /// Bounded: inputs are quoted with [`jiragate_engine::quote`] where messages are built, and
+    /// a message that is still longer than [`MAX_ERROR_CHARS`] is cut here.
     pub fn agent_text(&self) -> String {
-        format!("error ({}): {}", self.kind, self.message)
+        let count = self.message.chars().count();
+        if count <= MAX_ERROR_CHARS {
+            return format!("error ({}): {}", self.kind, self.message);
+        }
+        let head: String = self.message.chars().take(MAX_ERROR_CHARS).collect();
+        format!(
+            "error ({}): {head}… (message cut, {count} characters)",
+            self.kind
+        )
     }
 }
+
+/// Longest error message (characters) a tool result carries.
+pub const MAX_ERROR_CHARS: usize = 4_000;
 
 /// Hints appended to failures, shared by both backends so the agent reads the same advice.
 pub(crate) mod hints {
     pub const REAUTH: &str = "Fix: run `jiragate connect` to re-consent (OAuth), or re-create the \
          connection with a fresh API token (`jiragate connectors create`), then retry.";
+    pub const PATH: &str = "An input that goes into the Jira URL (an issue key, id or \
+         name) is not valid there; check that argument and retry with a real key or id.";
     pub const DESCRIBE: &str =
         "Call jira_describe with this entity and action to get the params schema.";
 
@@ -164,7 +179,11 @@ pub fn select_connection(
             .ok_or_else(|| {
                 ToolError::new(
                     "not_found",
-                    format!("no connection '{selector}'; {}", available()),
+                    format!(
+                        "no connection {}; {}",
+                        jiragate_engine::quote(selector),
+                        available()
+                    ),
                 )
             });
     }
@@ -176,12 +195,17 @@ pub fn select_connection(
         [only] => Ok((*only).clone()),
         [] => Err(ToolError::new(
             "not_found",
-            format!("no connection named '{selector}'; {}", available()),
+            format!(
+                "no connection named {}; {}",
+                jiragate_engine::quote(selector),
+                available()
+            ),
         )),
         several => Err(ToolError::new(
             "validation",
             format!(
-                "'{selector}' names {} connections; pass one of: {}",
+                "{} names {} connections; pass one of: {}",
+                jiragate_engine::quote(selector),
                 several.len(),
                 several
                     .iter()

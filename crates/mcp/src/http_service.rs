@@ -9,6 +9,15 @@
 //!
 //! Every HTTP request (POST, GET stream, DELETE) goes through the hook, so a request without
 //! a valid key never reaches the MCP session: 401 with `application/problem+json`.
+//!
+//! Around rmcp, for JSON-RPC and MCP strictness (rmcp itself is left as it is):
+//! - a POST body that is not JSON is answered 400 with a JSON-RPC `-32700 Parse error`
+//!   (`id: null`), JSON that is not a JSON-RPC message 400 with `-32600 Invalid Request`
+//!   (rmcp answers both 415 with a text body);
+//! - rmcp's refusals with a bare text body (406 when `Accept` lacks `application/json` or
+//!   `text/event-stream`, 415, 404 for an unknown session, …) keep their status and get a
+//!   JSON-RPC error body (`id: null`) carrying the same explanation;
+//! - `DELETE` that ends a session answers 200 instead of rmcp's 202.
 
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -25,11 +34,12 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::McpOptions;
 use crate::backend::Backend;
 use crate::server::{JiragateMcp, RequestBackend};
+use crate::stdio::{Line, classify};
 use crate::tools::OptionsError;
 
 /// Chooses the backend for one HTTP request (typically: authenticate the Bearer key, then a
@@ -121,6 +131,7 @@ impl HttpRejection {
 pub struct McpHttpService {
     inner: StreamableHttpService<JiragateMcp, LocalSessionManager>,
     resolver: Arc<dyn BackendResolver>,
+    max_body_bytes: usize,
 }
 
 /// The `/mcp` endpoint with defaults suited to an authenticated server: sessions in memory,
@@ -146,12 +157,17 @@ pub fn streamable_http_service_with_config(
     config: StreamableHttpServerConfig,
 ) -> Result<McpHttpService, OptionsError> {
     let prototype = JiragateMcp::per_request(opts)?;
+    let max_body_bytes = config.max_request_body_bytes;
     let inner = StreamableHttpService::new(
         move || Ok(prototype.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    Ok(McpHttpService { inner, resolver })
+    Ok(McpHttpService {
+        inner,
+        resolver,
+        max_body_bytes,
+    })
 }
 
 impl<B> tower::Service<http::Request<B>> for McpHttpService
@@ -180,12 +196,154 @@ where
                     Err(rejection) => return Ok(rejection.into_response()),
                 }
             }
-            Ok(this
-                .inner
-                .handle(http::Request::from_parts(parts, body))
-                .await)
+            let method = parts.method.clone();
+            let response = if method == http::Method::POST && wants_json_rpc(&parts.headers) {
+                // Read the body here (rmcp would too) to answer malformed JSON-RPC ourselves.
+                let bytes = match read_body(body, this.max_body_bytes).await {
+                    Ok(bytes) => bytes,
+                    Err((status, message)) => {
+                        return Ok(json_rpc_error(status, -32600, message, None));
+                    }
+                };
+                if let Line::Answer(error) = classify(&bytes) {
+                    return Ok(json_response(StatusCode::BAD_REQUEST, &error));
+                }
+                this.inner
+                    .handle(http::Request::from_parts(parts, Full::new(bytes)))
+                    .await
+            } else {
+                this.inner
+                    .handle(http::Request::from_parts(parts, body))
+                    .await
+            };
+            Ok(normalize(method, response).await)
         })
     }
+}
+
+/// The whole body, at most `limit` bytes (rmcp's own limit, which it would apply next).
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, (StatusCode, String)>
+where
+    B: http_body::Body,
+    B::Error: Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + bytes::Buf::remaining(&data) > limit {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body exceeds {limit} bytes"),
+                ));
+            }
+            let mut data = data;
+            while bytes::Buf::has_remaining(&data) {
+                let chunk = bytes::Buf::chunk(&data);
+                let n = chunk.len();
+                collected.extend_from_slice(chunk);
+                bytes::Buf::advance(&mut data, n);
+            }
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// A POST rmcp would read the body of: JSON content, and an `Accept` naming both types
+/// (otherwise rmcp refuses it first, with 406 or 415).
+fn wants_json_rpc(headers: &http::HeaderMap) -> bool {
+    let header = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+            .to_ascii_lowercase()
+    };
+    let accept = header(http::header::ACCEPT);
+    header(http::header::CONTENT_TYPE)
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim() == "application/json")
+        && accept.contains("application/json")
+        && accept.contains("text/event-stream")
+}
+
+/// rmcp's answers, made strict: a session ended by DELETE is 200 (rmcp: 202, which the
+/// Python SDK logs as a failed termination), and a refusal with a bare text body gets a
+/// JSON-RPC error body with the same status and explanation.
+async fn normalize(
+    method: http::Method,
+    response: http::Response<BoxBody<Bytes, Infallible>>,
+) -> http::Response<BoxBody<Bytes, Infallible>> {
+    let status = response.status();
+    if method == http::Method::DELETE && status == StatusCode::ACCEPTED {
+        let (mut parts, _) = response.into_parts();
+        parts.status = StatusCode::OK;
+        return http::Response::from_parts(parts, Full::new(Bytes::new()).boxed());
+    }
+    if !status.is_client_error() || response.headers().contains_key(http::header::CONTENT_TYPE) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match body.collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(never) => match never {},
+    };
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let data = (status == StatusCode::NOT_ACCEPTABLE).then(|| {
+        if method == http::Method::GET {
+            json!({ "accept": ["text/event-stream"] })
+        } else {
+            json!({ "accept": ["application/json", "text/event-stream"] })
+        }
+    });
+    let mut rewritten = json_rpc_error(status, -32600, message, data);
+    for (name, value) in parts.headers.iter() {
+        if name != http::header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+/// A JSON-RPC error response with `id: null` (the spec allows one as the body of an HTTP
+/// error status).
+fn json_rpc_error(
+    status: StatusCode,
+    code: i64,
+    message: String,
+    data: Option<Value>,
+) -> http::Response<BoxBody<Bytes, Infallible>> {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    json_response(
+        status,
+        &json!({ "jsonrpc": "2.0", "id": null, "error": error }),
+    )
+}
+
+fn json_response(status: StatusCode, body: &Value) -> http::Response<BoxBody<Bytes, Infallible>> {
+    let mut response = http::Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// The Bearer token of a request, if any (`Authorization: Bearer <key>`).

@@ -12,7 +12,9 @@ mod http_service;
 mod local;
 mod remote;
 mod render;
+mod schema;
 mod server;
+mod stdio;
 mod tools;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub use local::{EngineKeyResolver, LocalBackend};
 pub use remote::RemoteBackend;
 pub use render::MAX_RESULT_CHARS;
 pub use server::{JiragateMcp, RequestBackend};
+pub use stdio::StrictLineTransport;
 pub use tools::{OptionsError, TOOLSETS, known_tool_names};
 
 /// What the server exposes.
@@ -64,10 +67,12 @@ pub enum ServeError {
 
 /// Serve MCP on stdin/stdout until the client disconnects. Only protocol messages go to
 /// stdout; diagnostics go through `tracing` (the caller installs a stderr subscriber).
+/// A line that is not JSON is answered with a JSON-RPC parse error ([`StrictLineTransport`]).
 pub async fn serve_stdio(backend: Arc<dyn Backend>, opts: McpOptions) -> Result<(), ServeError> {
     let server = JiragateMcp::new(backend, opts)?;
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let running = server
-        .serve(rmcp::transport::stdio_pipes())
+        .serve(StrictLineTransport::new(stdin, stdout))
         .await
         .map_err(|e| ServeError::Handshake(e.to_string()))?;
     running

@@ -111,6 +111,11 @@ pub(crate) fn engine_error(err: EngineError) -> ToolError {
             format!("{err}. {}", hints::missing_scope(scope))
         }
         EngineError::RateLimited { retry_after_secs } => hints::rate_limited(*retry_after_secs),
+        // The engine refuses a URL path it will not send (too long, `..`, control characters):
+        // one of the values that go into it (issue key, id) is what to fix.
+        EngineError::Validation { field, .. } if field == "path" => {
+            format!("{err}. {}", hints::PATH)
+        }
         EngineError::Validation { .. } => format!("{err}. {}", hints::DESCRIBE),
         _ => err.to_string(),
     };

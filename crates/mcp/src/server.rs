@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiragate_engine::model::{ActionDef, Catalog};
+use jiragate_engine::quote;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -18,6 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::McpOptions;
 use crate::backend::{ActionCall, Backend, ConnectionInfo, ToolError};
 use crate::render;
+use crate::schema;
 use crate::tools::{self, ListedTool, OptionsError, ToolKind};
 
 const CONNECTIONS_URI: &str = "jiragate://connections";
@@ -143,11 +146,17 @@ impl JiragateMcp {
             return Err(ToolError::new(
                 "unknown_tool",
                 format!(
-                    "tool '{name}' is not available: {why}. Available: {}",
+                    "tool {} is not available: {why}. Available: {}",
+                    quote(name),
                     listed.join(", ")
                 ),
             ));
         };
+        if matches!(listed.kind, ToolKind::Execute) {
+            coerce_params(&mut args);
+        }
+        // The advertised input schema is a contract: refuse what it excludes before any call.
+        schema::check(name, &listed.tool.input_schema, &args)?;
         match listed.kind {
             ToolKind::ListConnections => {
                 let connections = backend.list_connections().await?;
@@ -228,11 +237,13 @@ impl JiragateMcp {
                 .filter(visible)
                 .map(|d| d.entity)
                 .collect();
-            entities.dedup();
+            let mut seen = std::collections::HashSet::new();
+            entities.retain(|e| seen.insert(*e));
             return Err(ToolError::new(
                 "unknown_action",
                 format!(
-                    "unknown entity '{entity}'; entities: {}",
+                    "unknown entity {}; entities: {}",
+                    quote(entity),
                     entities.join(", ")
                 ),
             ));
@@ -240,7 +251,8 @@ impl JiragateMcp {
         Err(ToolError::new(
             "unknown_action",
             format!(
-                "unknown action '{entity}.{action}'; valid actions of {entity}: {}",
+                "unknown action {} of {entity}; valid actions of {entity}: {}",
+                quote(action),
                 actions.join(", ")
             ),
         ))
@@ -267,7 +279,10 @@ impl JiragateMcp {
             Some(other) => {
                 return Err(ToolError::new(
                     "validation",
-                    format!("'connection' must be a string, got {other}"),
+                    format!(
+                        "'connection' must be a string, got {}",
+                        quote(&other.to_string())
+                    ),
                 ));
             }
         };
@@ -325,7 +340,7 @@ impl JiragateMcp {
 
     async fn read(&self, backend: &dyn Backend, uri: &str) -> Result<String, ErrorData> {
         let tool_error = |err: ToolError| {
-            ErrorData::resource_not_found(err.agent_text(), Some(json!({ "uri": uri })))
+            ErrorData::resource_not_found(err.agent_text(), Some(json!({ "uri": quote(uri) })))
         };
         if uri == CONNECTIONS_URI {
             let connections = backend.list_connections().await.map_err(tool_error)?;
@@ -337,7 +352,8 @@ impl JiragateMcp {
         else {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "unknown resource {uri}; try {CONNECTIONS_URI} or {CONNECTIONS_URI}/{{id}}"
+                    "unknown resource {}; try {CONNECTIONS_URI} or {CONNECTIONS_URI}/{{id}}",
+                    quote(uri)
                 ),
                 None,
             ));
@@ -459,7 +475,8 @@ fn describe_view(
 ) -> Result<String, ToolError> {
     let entities = || {
         let mut names: Vec<&str> = entries.iter().map(|e| e.entity).collect();
-        names.dedup();
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|e| seen.insert(*e));
         names.join(", ")
     };
     if let Some(entity) = entity {
@@ -468,7 +485,7 @@ fn describe_view(
         if of_entity.is_empty() {
             return Err(ToolError::new(
                 "unknown_action",
-                format!("unknown entity '{entity}'; entities: {}", entities()),
+                format!("unknown entity {}; entities: {}", quote(entity), entities()),
             ));
         }
         if let Some(action) = action {
@@ -477,7 +494,8 @@ fn describe_view(
                 return Err(ToolError::new(
                     "unknown_action",
                     format!(
-                        "unknown action '{entity}.{action}'; valid actions of {entity}: {}",
+                        "unknown action {} of {entity}; valid actions of {entity}: {}",
+                        quote(action),
                         names.join(", ")
                     ),
                 ));
@@ -512,7 +530,11 @@ fn describe_view(
         if hits.is_empty() {
             return Err(ToolError::new(
                 "not_found",
-                format!("no action matches '{query}'; entities: {}", entities()),
+                format!(
+                    "no action matches {}; entities: {}",
+                    quote(query),
+                    entities()
+                ),
             ));
         }
         return Ok(json!({ "matches": hits }).to_string());
@@ -551,9 +573,96 @@ fn take_optional_string(
         Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
         Some(other) => Err(ToolError::new(
             "validation",
-            format!("argument '{key}' must be a string, got {other}"),
+            format!(
+                "argument '{key}' must be a string, got {}",
+                quote(&other.to_string())
+            ),
         )),
     }
+}
+
+/// `params` of `jira_execute` sent as JSON text (some agents do) becomes the object it holds,
+/// before the arguments are checked against the schema (which says `object`).
+fn coerce_params(args: &mut Map<String, Value>) {
+    if let Some(Value::String(text)) = args.get("params")
+        && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text)
+    {
+        args.insert("params".to_owned(), Value::Object(map));
+    }
+}
+
+/// Why params that rmcp could not read as `tools/call` / `resources/read` are invalid.
+/// rmcp hands a request whose params do not fit the method's shape to `on_custom_request`
+/// (which answers -32601); for the methods this server implements that is -32602 instead.
+fn invalid_params_reason(method: &str, params: Option<&Value>) -> Option<String> {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let object = match params {
+        Some(Value::Object(map)) => Some(map),
+        None | Some(Value::Null) => None,
+        Some(other) => return Some(format!("params must be an object, got {}", kind(other))),
+    };
+    let field = |name: &str| object.and_then(|o| o.get(name)).filter(|v| !v.is_null());
+    match method {
+        "tools/call" => {
+            match field("name") {
+                None => {
+                    return Some(
+                        "missing 'name' (the tool to call; tools/list lists them)".to_owned(),
+                    );
+                }
+                Some(Value::String(_)) => {}
+                Some(other) => {
+                    return Some(format!("'name' must be a string, got {}", kind(other)));
+                }
+            }
+            match field("arguments") {
+                None | Some(Value::Object(_)) => {}
+                Some(other) => {
+                    return Some(format!(
+                        "'arguments' must be an object of named arguments, got {}",
+                        kind(other)
+                    ));
+                }
+            }
+        }
+        "resources/read" => match field("uri") {
+            None => return Some(format!("missing 'uri' (e.g. {CONNECTIONS_URI})")),
+            Some(Value::String(_)) => {}
+            Some(other) => return Some(format!("'uri' must be a string, got {}", kind(other))),
+        },
+        "tools/list" | "resources/list" | "resources/templates/list" | "ping" | "initialize" => {}
+        _ => return None,
+    }
+    // The method is ours and the named fields look right: something else in params is off.
+    let typed: Result<(), serde_json::Error> = match method {
+        "tools/call" => params
+            .cloned()
+            .map(serde_json::from_value::<CallToolRequestParams>)
+            .transpose()
+            .map(|_| ()),
+        "resources/read" => params
+            .cloned()
+            .map(serde_json::from_value::<ReadResourceRequestParams>)
+            .transpose()
+            .map(|_| ()),
+        "tools/list" | "resources/list" | "resources/templates/list" => params
+            .cloned()
+            .map(serde_json::from_value::<PaginatedRequestParams>)
+            .transpose()
+            .map(|_| ()),
+        _ => Ok(()),
+    };
+    Some(match typed {
+        Err(err) => format!("{method} params do not match its schema: {err}"),
+        Ok(()) => format!("{method} params do not match its schema"),
+    })
 }
 
 /// `params` is an object; some agents send it as JSON text, which is accepted too.
@@ -570,7 +679,10 @@ fn take_params(args: &mut Map<String, Value>) -> Result<Value, ToolError> {
         },
         Some(other) => Err(ToolError::new(
             "validation",
-            format!("'params' must be a JSON object, got {other}"),
+            format!(
+                "'params' must be a JSON object, got {}",
+                quote(&other.to_string())
+            ),
         )),
     }
 }
@@ -639,6 +751,27 @@ impl ServerHandler for JiragateMcp {
                 )
                 .with_mime_type("application/json"),
         ]))
+    }
+
+    /// rmcp routes a request of a known method whose params do not deserialize here, where
+    /// its default answers -32601. JSON-RPC 2.0 (§5.1): that is -32602 Invalid params, with the
+    /// reason; only unknown methods are -32601 (named, bounded).
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        match invalid_params_reason(&request.method, request.params.as_ref()) {
+            Some(reason) => Err(ErrorData::invalid_params(
+                format!("invalid params for {}: {reason}", request.method),
+                None,
+            )),
+            None => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: {}", quote(&request.method)),
+                None,
+            )),
+        }
     }
 
     async fn read_resource(

@@ -342,3 +342,193 @@ async fn revoked_credentials_come_back_as_an_actionable_tool_error() {
 
     client.cancel().await.expect("client closes");
 }
+
+/// A session driven with plain HTTP requests, for what a conforming client never sends.
+struct RawSession {
+    http: reqwest::Client,
+    url: String,
+    auth: String,
+    session: String,
+}
+
+const BOTH: &str = "application/json, text/event-stream";
+
+impl RawSession {
+    async fn open(url: &str, key: &SecretString) -> RawSession {
+        let http = reqwest::Client::new();
+        let auth = format!("Bearer {}", key.expose_secret());
+        let response = http
+            .post(url)
+            .header("authorization", &auth)
+            .header("accept", BOTH)
+            .json(&initialize_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let session = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let raw = RawSession {
+            http,
+            url: url.to_owned(),
+            auth,
+            session,
+        };
+        let initialized = raw
+            .post(
+                BOTH,
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+            )
+            .await;
+        assert_eq!(initialized.status(), 202);
+        raw
+    }
+
+    async fn post(&self, accept: &str, body: String) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("authorization", &self.auth)
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A request's JSON-RPC answer, from a JSON body or the SSE stream.
+    async fn request(&self, message: Value) -> Value {
+        let response = self.post(BOTH, message.to_string()).await;
+        let json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/json"));
+        let text = response.text().await.unwrap();
+        if json {
+            return serde_json::from_str(&text).unwrap();
+        }
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|v| v.get("id").is_some())
+            .unwrap_or_else(|| panic!("no JSON-RPC answer in {text}"))
+    }
+}
+
+/// A JSON-RPC error body of an HTTP error answer.
+async fn error_body(response: reqwest::Response) -> Value {
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{:?}",
+        response.headers()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert!(body.get("id").is_some_and(Value::is_null), "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_malformed_input_as_json_rpc_and_mcp_require() {
+    let fixture = Fixture::start().await;
+    let server = mount(&fixture).await;
+    let key = key(&fixture, &[ApiScope::Execute]).await;
+    let raw = RawSession::open(&server.url, &key).await;
+
+    // Not JSON: 400 with a Parse error, id null.
+    let response = raw
+        .post(
+            BOTH,
+            "{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": ".to_owned(),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_body(response).await["error"]["code"], -32700);
+    // JSON but no message: 400 Invalid Request.
+    let response = raw.post(BOTH, "[1, 2]".to_owned()).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_body(response).await["error"]["code"], -32600);
+
+    // Known methods with params that do not fit: -32602 with the reason.
+    for (id, method, params, reason) in [
+        (2, "tools/call", json!({"arguments": {}}), "name"),
+        (
+            3,
+            "tools/call",
+            json!({"name": "jira_list_connections", "arguments": "{}"}),
+            "arguments",
+        ),
+        (4, "resources/read", json!({}), "uri"),
+    ] {
+        let answer = raw
+            .request(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(
+            answer["error"]["code"], -32602,
+            "{method} {params}: {answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{message}");
+    }
+
+    // Accept without text/event-stream: 406 with a body that says what to accept.
+    let response = raw
+        .post(
+            "application/json",
+            json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}).to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 406);
+    let body = error_body(response).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("application/json") && message.contains("text/event-stream"),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["data"]["accept"],
+        json!(["application/json", "text/event-stream"])
+    );
+
+    // The session still works, then DELETE ends it with 200 and it is gone (404).
+    let pong = raw
+        .request(json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}))
+        .await;
+    assert!(pong["result"].is_object(), "{pong}");
+    let deleted = raw
+        .http
+        .delete(&raw.url)
+        .header("authorization", &raw.auth)
+        .header("mcp-session-id", &raw.session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let gone = raw
+        .post(
+            BOTH,
+            json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}).to_string(),
+        )
+        .await;
+    assert_eq!(gone.status(), 404);
+    error_body(gone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_enforces_tool_schemas_and_bounds_echoed_input() {
+    let fixture = Fixture::start().await;
+    let server = mount(&fixture).await;
+    let key = key(&fixture, &[ApiScope::Execute]).await;
+    let client = client(&server.url, &key).await;
+    crate::tools::assert_strict_tool_inputs(&client, &fixture).await;
+    client.cancel().await.expect("client closes");
+}

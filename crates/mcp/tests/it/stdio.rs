@@ -365,3 +365,133 @@ async fn stdio_read_only_mode_lists_and_reaches_no_write() {
 
     client.cancel().await.expect("client closes");
 }
+
+/// The server process driven line by line (no MCP client in between), for what a conforming
+/// client never sends.
+struct RawStdio {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawStdio {
+    async fn spawn(fixture: &Fixture) -> RawStdio {
+        let mut command = tokio::process::Command::new(SERVER);
+        for (key, value) in fixture.server_env() {
+            command.env(key, value);
+        }
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("server spawns");
+        let stdin = child.stdin.take().unwrap();
+        use tokio::io::AsyncBufReadExt;
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut raw = RawStdio {
+            child,
+            stdin,
+            stdout,
+        };
+        let init = raw
+            .request(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "raw", "version": "0"}}}))
+            .await;
+        assert!(init["result"]["serverInfo"].is_object(), "{init}");
+        raw.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        raw
+    }
+
+    async fn send_line(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next line the server writes, as JSON.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
+            .await
+            .expect("an answer within 30 s")
+            .expect("stdout readable")
+            .expect("server still running");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {line}"))
+    }
+
+    async fn request(&mut self, message: &Value) -> Value {
+        self.send_line(&message.to_string()).await;
+        self.next().await
+    }
+}
+
+impl Drop for RawStdio {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_answers_malformed_input_as_json_rpc_requires() {
+    let fixture = Fixture::start().await;
+    let mut raw = RawStdio::spawn(&fixture).await;
+
+    // Not JSON: Parse error, id null (JSON-RPC 2.0 §5.1), and the session goes on.
+    raw.send_line("{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": ")
+        .await;
+    let parse = raw.next().await;
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    assert!(parse.get("id").is_some_and(Value::is_null), "{parse}");
+    // JSON but not a message: Invalid Request.
+    raw.send_line("[1, 2, 3]").await;
+    assert_eq!(raw.next().await["error"]["code"], -32600);
+    let pong = raw
+        .request(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(pong["id"], 1, "{pong}");
+    assert!(pong["result"].is_object(), "{pong}");
+
+    // Known methods with params that do not fit: -32602 with the reason, not -32601.
+    for (id, method, params, reason) in [
+        (2, "tools/call", json!({"arguments": {}}), "name"),
+        (
+            3,
+            "tools/call",
+            json!({"name": "jira_list_connections", "arguments": "{}"}),
+            "arguments",
+        ),
+        (4, "resources/read", json!({}), "uri"),
+    ] {
+        let answer = raw
+            .request(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(
+            answer["error"]["code"], -32602,
+            "{method} {params}: {answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{message}");
+    }
+    // An unknown method is still -32601, its name bounded.
+    let long_method = "m".repeat(100_000);
+    let answer = raw
+        .request(&json!({"jsonrpc": "2.0", "id": 9, "method": long_method}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+    assert!(
+        answer.to_string().len() < 1_000,
+        "the method name is echoed whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_enforces_tool_schemas_and_bounds_echoed_input() {
+    let fixture = Fixture::start().await;
+    let (client, _) = spawn(&fixture, &[]).await;
+    crate::tools::assert_strict_tool_inputs(&client, &fixture).await;
+    client.cancel().await.expect("client closes");
+}
