@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// probe interval, e.g. 10 on Kubernetes), before no longer accepting connections.
     #[arg(long, env = "JIRAGATE_DRAIN_DELAY", default_value_t = 0)]
     pub drain_delay: u64,
+    /// Largest request body in bytes (attachments through the proxy included); larger ones
+    /// get 413 and the connection is closed.
+    #[arg(long, env = "JIRAGATE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
     /// Seconds in-flight requests may take to finish after that.
     #[arg(long, env = "JIRAGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,

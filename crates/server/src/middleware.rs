@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Response as HttpResponse, StatusCode, header};
+use axum::http::{HeaderValue, Response as HttpResponse, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -48,8 +48,14 @@ fn kind_for_status(status: StatusCode) -> ProblemKind {
 /// into one, so clients only ever parse one error shape. Jira's answers through the proxy and
 /// the HTML pages of the OAuth callback are left alone.
 pub async fn normalize_problems(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let status = resp.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the upload is never read: say so, so the client stops sending and reads
+        // this answer instead of failing with a broken pipe.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
@@ -81,8 +87,10 @@ pub async fn normalize_problems(req: Request, next: Next) -> Response {
     let mut out = Problem::new(kind, detail)
         .with_status(status)
         .into_response();
-    if let Some(allow) = resp.headers().get(header::ALLOW) {
-        out.headers_mut().insert(header::ALLOW, allow.clone());
+    for name in [header::ALLOW, header::CONNECTION] {
+        if let Some(v) = resp.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
     }
     out
 }

@@ -132,6 +132,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
         rate_limit_per_key: RateLimitConfig::parse(&a.rate_limit_per_key)
             .map_err(|e| CliError::usage(format!("--rate-limit-per-key {e}")))?,
         drain_delay: std::time::Duration::from_secs(a.drain_delay),
+        body_limit: a.max_body_bytes,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
         ..cfg
     };

@@ -110,7 +110,7 @@ async fn body_limit_is_a_problem() {
     let (app, _sim, _dir) = app_for(|c| c.body_limit = 1024).await;
     let key = admin_key(&app);
     let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(4096));
-    let (s, _, v) = call(
+    let (s, h, v) = call(
         &app,
         Request::post("/api/v1/integrations/connectors")
             .header("authorization", format!("Bearer {key}"))
@@ -122,6 +122,12 @@ async fn body_limit_is_a_problem() {
     .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(v["type"], "https://jiragate.dev/problems/payload_too_large");
+    // The unread rest of the upload is dropped with the connection: a client that keeps
+    // sending must see this answer, not a broken pipe.
+    assert_eq!(
+        h.get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
 }
 
 #[tokio::test]
