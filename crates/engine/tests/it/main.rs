@@ -3,4 +3,5 @@
 mod bootstrap;
 mod boundary;
 mod execute;
+mod records;
 mod support;
