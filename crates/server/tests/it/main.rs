@@ -4,5 +4,6 @@ mod common;
 mod e2e;
 mod links;
 mod oauth;
+mod records;
 mod router;
 mod security;
