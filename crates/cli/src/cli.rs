@@ -134,6 +134,20 @@ pub enum Command {
         after_help = "Example:\n  jiragate connect --client <oauth-client-id> --workspace w --name jira --subdomain acme"
     )]
     Connect(ConnectArgs),
+    /// Read the audit trail (admin): who changed what, newest first.
+    #[command(
+        after_help = "Examples:\n  jiragate audit --connection w/jira --since 2025-01-01T00:00:00Z\n  jiragate audit --kind oauth_client. -o ndjson"
+    )]
+    Audit(AuditArgs),
+    /// Jira OAuth scopes: what each allows and which actions need it.
+    #[command(
+        after_help = "Examples:\n  jiragate scopes\n  jiragate scopes --action issues.search -o json"
+    )]
+    Scopes {
+        /// Only the scopes of this action (`entity.action`).
+        #[arg(long)]
+        action: Option<String>,
+    },
     /// Manage API keys for the HTTP API.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -349,8 +363,44 @@ pub enum OauthClientsCmd {
     },
     /// List OAuth apps.
     List,
+    /// Rotate an OAuth app's secret and/or change its default scopes.
+    #[command(
+        after_help = "Examples:\n  echo \"$NEW_SECRET\" | jiragate oauth-clients update <id> --client-secret-stdin\n  jiragate oauth-clients update <id> --scopes read:jira-work,write:jira-work,read:jira-user"
+    )]
+    Update {
+        /// The jiragate id of the OAuth app (`oauth-clients list`).
+        id: String,
+        /// Read the new client secret from standard input (it is never a flag).
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// New default scopes, comma-separated (replace the list; see `jiragate scopes`).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+    },
     /// Delete an OAuth app.
     Delete { id: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only events about this connection (id, `workspace/name` or `name`).
+    #[arg(long)]
+    pub connection: Option<String>,
+    /// Only events whose action starts with this, e.g. `connector.` or `oauth_client.update`.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Events at or after this RFC 3339 time (e.g. 2025-01-31T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Events to show, 1 to 500.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Continue after a previous page (the token it printed).
+    #[arg(long)]
+    pub page_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

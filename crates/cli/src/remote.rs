@@ -74,6 +74,10 @@ impl RemoteClient {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
         self.call(reqwest::Method::DELETE, path, None).await
     }

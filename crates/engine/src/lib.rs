@@ -6,7 +6,7 @@ mod access;
 mod actor;
 pub mod admin;
 mod api_keys;
-mod audit;
+pub mod audit;
 mod connections;
 mod error;
 mod hot_cache;
@@ -16,6 +16,8 @@ pub mod model;
 pub mod oauth;
 mod orgs;
 pub mod proxy;
+mod scope_docs;
+pub mod scopes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

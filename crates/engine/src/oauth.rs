@@ -12,12 +12,77 @@ use std::time::{Duration, Instant};
 use jiragate_auth::{AuthError, CallbackOutcome, ConnectStart, SiteChoice, StartConnect};
 use jiragate_store::{
     ConnectSession, ConnectSessionId, Connection, OAuthClientRecord, OAuthClientRecordId, OrgId,
+    SessionStatus, StoreError,
 };
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::{Actor, ApiScope, Engine, EngineError};
+
+/// What a connect session reports. The stored status, except that a session still waiting for
+/// the callback (`pending`) after its `expires_at` reports `expired`: derived when the session
+/// is read, nothing is written (the callback refuses such a session, and housekeeping deletes
+/// it later). A session waiting for a site choice keeps `choose_site`: the choice can still be
+/// made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Pending,
+    ChooseSite,
+    Connected,
+    Failed,
+    Expired,
+}
+
+impl SessionState {
+    /// The state of `s` at `now`.
+    pub fn of(s: &ConnectSession, now: OffsetDateTime) -> SessionState {
+        match s.status {
+            SessionStatus::Pending if s.expires_at <= now => SessionState::Expired,
+            SessionStatus::Pending => SessionState::Pending,
+            SessionStatus::ChooseSite => SessionState::ChooseSite,
+            SessionStatus::Connected => SessionState::Connected,
+            SessionStatus::Failed => SessionState::Failed,
+        }
+    }
+
+    /// The state of `s` now.
+    pub fn now(s: &ConnectSession) -> SessionState {
+        SessionState::of(s, OffsetDateTime::now_utc())
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Pending => "pending",
+            SessionState::ChooseSite => "choose_site",
+            SessionState::Connected => "connected",
+            SessionState::Failed => "failed",
+            SessionState::Expired => "expired",
+        }
+    }
+}
+
+/// Changes to a registered OAuth client (`None` keeps the stored value).
+#[derive(Debug, Default)]
+pub struct OAuthClientUpdate {
+    /// A new client secret (rotated in the Atlassian developer console); sealed, never shown.
+    pub client_secret: Option<SecretString>,
+    /// New default scopes of connect sessions.
+    pub scopes: Option<Vec<String>>,
+}
+
+fn normalize_scopes(scopes: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scopes.iter().flat_map(|s| s.split([' ', ','])) {
+        let s = s.trim();
+        if !s.is_empty() && !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    out
+}
 
 /// What the OAuth callback led to.
 #[allow(clippy::large_enum_variant)] // one per consent flow
@@ -65,13 +130,39 @@ impl Engine {
         scopes: Vec<String>,
     ) -> Result<OAuthClientRecord, EngineError> {
         actor.require(ApiScope::Admin)?;
-        if client_id.trim().is_empty() {
+        let client_id = client_id.trim();
+        if client_id.is_empty() {
             return Err(EngineError::validation("client_id", "must not be empty"));
         }
-        let rec = self
+        if let Some(existing) = self
+            .store
+            .find_oauth_client_by_client_id(org, client_id)
+            .await?
+        {
+            return Err(duplicate_client(client_id, &existing.id));
+        }
+        let rec = match self
             .auth
-            .create_oauth_client(org, client_id.trim(), client_secret, scopes)
-            .await?;
+            .create_oauth_client(org, client_id, client_secret, scopes)
+            .await
+        {
+            Ok(rec) => rec,
+            // Registered concurrently, between the check above and the insert.
+            Err(jiragate_auth::AuthError::Store(StoreError::AlreadyExists { .. })) => {
+                let existing = self
+                    .store
+                    .find_oauth_client_by_client_id(org, client_id)
+                    .await?
+                    .ok_or_else(|| EngineError::Conflict {
+                        message: format!(
+                            "an OAuth client with client_id {} is already registered",
+                            crate::quote(client_id)
+                        ),
+                    })?;
+                return Err(duplicate_client(client_id, &existing.id));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.append_audit(
             actor,
             org,
@@ -102,6 +193,66 @@ impl Engine {
     ) -> Result<Option<OAuthClientRecord>, EngineError> {
         actor.require(ApiScope::ConnectorsWrite)?;
         Ok(self.store.get_oauth_client(org, id).await?)
+    }
+
+    /// Rotates the secret and/or changes the default scopes of an OAuth client (admin). The new
+    /// secret is sealed like at registration and never returned; the audit event
+    /// (`oauth_client.update`) says what changed, never the secret.
+    pub async fn update_oauth_client(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        id: &OAuthClientRecordId,
+        update: OAuthClientUpdate,
+    ) -> Result<OAuthClientRecord, EngineError> {
+        actor.require(ApiScope::Admin)?;
+        if update.client_secret.is_none() && update.scopes.is_none() {
+            return Err(EngineError::validation(
+                "body",
+                "nothing to change: give client_secret and/or scopes",
+            ));
+        }
+        if self.store.get_oauth_client(org, id).await?.is_none() {
+            return Err(EngineError::NotFound {
+                what: "OAuth client",
+                id: id.to_string(),
+            });
+        }
+        let sealed = match &update.client_secret {
+            Some(secret) if secret.expose_secret().trim().is_empty() => {
+                return Err(EngineError::validation(
+                    "client_secret",
+                    "must not be empty",
+                ));
+            }
+            Some(secret) => Some(
+                self.auth
+                    .keyring()
+                    .seal_str(
+                        org,
+                        id.as_ref(),
+                        jiragate_auth::fields::CLIENT_SECRET,
+                        secret,
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        let scopes = update.scopes.as_deref().map(normalize_scopes);
+        let rec = self
+            .store
+            .update_oauth_client(org, id, sealed.as_deref(), scopes.as_deref())
+            .await?;
+        let mut detail = json!({
+            "client_id": rec.client_id,
+            "secret_rotated": sealed.is_some(),
+        });
+        if let Some(scopes) = &scopes {
+            detail["scopes"] = json!(scopes);
+        }
+        self.append_audit(actor, org, "oauth_client.update", rec.id.as_ref(), detail)
+            .await;
+        Ok(rec)
     }
 
     /// Deletes an OAuth client (admin).
@@ -238,6 +389,17 @@ impl Engine {
             .choose_site(&ticket.org, &ticket.session_id, cloud_id)
             .await
             .map_err(|e| SiteTicketError::Failed(e.into()))
+    }
+}
+
+fn duplicate_client(client_id: &str, existing: &OAuthClientRecordId) -> EngineError {
+    EngineError::Conflict {
+        message: format!(
+            "an OAuth client with client_id {} is already registered in this organization as {existing}; \
+             change its secret or scopes with PATCH /api/v1/oauth/clients/{existing} \
+             (`jiragate oauth-clients update {existing}`), or delete it first",
+            crate::quote(client_id)
+        ),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::metrics::{prometheus_handle, track_requests};
 use crate::middleware::{PanicToProblem, normalize_problems, request_timeout};
 use crate::ratelimit::KeyRateLimiter;
-use crate::routes::{admin, connectors, credentials, oauth, ops, proxy};
+use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -196,7 +196,9 @@ fn api_routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/oauth/clients/{id}",
-            get(oauth::get_client).delete(oauth::delete_client),
+            get(oauth::get_client)
+                .patch(oauth::update_client)
+                .delete(oauth::delete_client),
         )
         .route("/api/v1/connect/sessions", post(oauth::create_session))
         .route("/api/v1/connect/sessions/{id}", get(oauth::get_session))
@@ -223,6 +225,8 @@ fn api_routes() -> Router<AppState> {
             "/api/v1/keys/{id}",
             axum::routing::delete(admin::revoke_key),
         )
+        .route("/api/v1/audit", get(records::list_audit))
+        .route("/api/v1/scopes", get(records::list_scopes))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::ProblemBody;
-use crate::routes::{admin, connectors, credentials, oauth, ops, proxy};
+use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records};
 
 struct ApiKeyAuth;
 
@@ -41,12 +41,15 @@ impl Modify for ApiKeyAuth {
         oauth::create_client,
         oauth::list_clients,
         oauth::get_client,
+        oauth::update_client,
         oauth::delete_client,
         oauth::create_session,
         oauth::get_session,
         oauth::choose_site,
         oauth::callback,
         oauth::callback_site,
+        records::list_scopes,
+        records::list_audit,
         credentials::token,
         admin::create_organization,
         admin::list_organizations,
@@ -71,6 +74,7 @@ impl Modify for ApiKeyAuth {
         (name = "organizations", description = "Tenants (platform keys)"),
         (name = "workspaces", description = "Groups of connections"),
         (name = "keys", description = "API keys"),
+        (name = "audit", description = "The audit trail of changes and token hand-outs (admin)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

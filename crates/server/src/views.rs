@@ -246,6 +246,20 @@ pub struct CreateOAuthClientRequest {
     pub scopes: Vec<String>,
 }
 
+/// Body of `PATCH /api/v1/oauth/clients/{id}`: give either or both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOAuthClientRequest {
+    /// A new client secret (after rotating it in the Atlassian developer console). Sealed like
+    /// at registration; write-only, never returned.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, write_only)]
+    pub client_secret: Option<SecretString>,
+    /// New default scopes of connect sessions (replaces the list).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
 /// A registered OAuth 2.0 (3LO) app. The secret is write-only.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthClientView {
@@ -312,7 +326,8 @@ pub struct SiteView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,
-    /// `pending`, `choose_site`, `connected` or `failed`.
+    /// `pending`, `choose_site`, `connected`, `failed` or `expired` (still pending after
+    /// `expires_at`: derived when read; start a new session).
     pub status: &'static str,
     pub workspace_name: String,
     pub name: String,
@@ -465,4 +480,103 @@ pub struct HealthResponse {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// audit trail and scopes catalogue
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQueryParams {
+    /// Only events about this connector (its id, also of a deleted one, or `workspace/name`).
+    pub connection: Option<String>,
+    /// Only events whose action starts with this, e.g. `connector.` or `oauth_client.update`.
+    pub kind: Option<String>,
+    /// Events at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Events before this RFC 3339 time.
+    pub until: Option<String>,
+    /// Events per page, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+/// One audit event: who did what to which record. Never holds a secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: String,
+    /// RFC 3339.
+    pub at: String,
+    /// `api_key:<id>`, `operator` (the host's CLI) or `auth` (jiragate itself).
+    pub actor: String,
+    /// e.g. `connector.create`, `oauth_client.update`, `credentials.token`.
+    pub action: String,
+    /// Id of the record acted on (a connector id for `connector.*`).
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+impl From<&jiragate_engine::model::AuditEvent> for AuditEventView {
+    fn from(e: &jiragate_engine::model::AuditEvent) -> Self {
+        AuditEventView {
+            id: e.id.to_string(),
+            at: ts(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageView {
+    pub data: Vec<AuditEventView>,
+    /// Present when more events follow: pass it as `page_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// Query of `GET /api/v1/scopes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScopesQuery {
+    /// Only the scopes of this action (`entity.action`, e.g. `issues.search`).
+    pub action: Option<String>,
+}
+
+/// One Jira OAuth 2.0 scope and the catalog actions that need it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScopeView {
+    /// e.g. `read:jira-work` or `read:issue:jira`.
+    pub scope: String,
+    /// `classic` or `granular`.
+    pub kind: &'static str,
+    /// From the Atlassian OpenAPI documents' `securitySchemes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The spec document that defines the scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defined_in: Option<String>,
+    /// `entity.action` names that need the scope.
+    pub actions: Vec<String>,
+}
+
+impl From<&jiragate_engine::scopes::ScopeInfo> for ScopeView {
+    fn from(s: &jiragate_engine::scopes::ScopeInfo) -> Self {
+        ScopeView {
+            scope: s.scope.clone(),
+            kind: match s.kind {
+                jiragate_engine::scopes::ScopeKind::Classic => "classic",
+                jiragate_engine::scopes::ScopeKind::Granular => "granular",
+            },
+            description: s.description.clone(),
+            defined_in: s.defined_in.clone(),
+            actions: s.actions.clone(),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use sqlx::types::Json;
 use crate::db::{Store, with_pool};
 use crate::error::{OpContext, StoreError, is_foreign_key_violation};
 use crate::ids::{AuditEventId, ConnectionId, OrgId};
-use crate::model::{AuditEvent, HealthCheck, NewAuditEvent, parse_enum};
+use crate::model::{AuditEvent, AuditQuery, HealthCheck, NewAuditEvent, parse_enum};
 use crate::time_col::{self, DbTime};
 
 #[derive(sqlx::FromRow)]
@@ -111,6 +111,43 @@ impl Store {
             .fetch_all(pool)
             .await
             .op("list_audit")?
+        });
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Events of `org` matching `q`, newest first (`at` then `id` descending), at most
+    /// `q.limit`.
+    pub async fn query_audit(
+        &self,
+        org: &OrgId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (before_at, before_id) = match &q.before {
+            Some((at, id)) => (Some(DbTime::from(*at)), Some(id.as_str())),
+            None => (None, None),
+        };
+        let rows: Vec<AuditRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, org_id, at, actor, action, target, detail FROM audit_events \
+                 WHERE org_id = $1 \
+                 AND ($2 IS NULL OR target = $2) \
+                 AND ($3 IS NULL OR substr(action, 1, length($3)) = $3) \
+                 AND ($4 IS NULL OR at >= $4) \
+                 AND ($5 IS NULL OR at < $5) \
+                 AND ($6 IS NULL OR at < $6 OR (at = $6 AND id < $7)) \
+                 ORDER BY at DESC, id DESC LIMIT $8",
+            )
+            .bind(org.as_str())
+            .bind(q.target.as_deref())
+            .bind(q.action_prefix.as_deref())
+            .bind(time_col::opt(q.since))
+            .bind(time_col::opt(q.until))
+            .bind(before_at)
+            .bind(before_id)
+            .bind(q.limit.max(0))
+            .fetch_all(pool)
+            .await
+            .op("query_audit")?
         });
         Ok(rows.into_iter().map(Into::into).collect())
     }

@@ -398,6 +398,23 @@ pub struct NewAuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// Filters of [`crate::Store::query_audit`]; every field is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Events whose target is exactly this (e.g. a connection id).
+    pub target: Option<String>,
+    /// Events whose action starts with this (`connector.`, `oauth_client.update`).
+    pub action_prefix: Option<String>,
+    /// At or after.
+    pub since: Option<OffsetDateTime>,
+    /// Before.
+    pub until: Option<OffsetDateTime>,
+    /// Keyset cursor: events strictly older than this `(at, id)` (the last event of the
+    /// previous page).
+    pub before: Option<(OffsetDateTime, String)>,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
     pub id: AuditEventId,

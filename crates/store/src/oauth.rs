@@ -76,10 +76,18 @@ impl Store {
         });
         match res {
             Ok(_) => Ok(rec),
-            Err(e) if crate::error::is_unique_violation(&e) => Err(StoreError::AlreadyExists {
-                what: "OAuth client record",
-                key: rec.id.to_string(),
-            }),
+            Err(e) if crate::error::is_unique_violation(&e) => {
+                // The id is fresh, so it is the client_id that is already registered.
+                let existing = self
+                    .find_oauth_client_by_client_id(org, &rec.client_id)
+                    .await?
+                    .map(|c| c.id.to_string())
+                    .unwrap_or_default();
+                Err(StoreError::AlreadyExists {
+                    what: "OAuth client",
+                    key: format!("client_id {:?} (registered as {existing})", rec.client_id),
+                })
+            }
             Err(e) if is_foreign_key_violation(&e) => Err(StoreError::NotFound {
                 what: "organization",
                 id: org.to_string(),
@@ -183,6 +191,38 @@ impl Store {
                 source: e,
             }),
         }
+    }
+
+    /// Replaces the sealed secret and/or the default scopes of a client of `org` (`None` keeps
+    /// the stored value) and returns the record as it is now.
+    pub async fn update_oauth_client(
+        &self,
+        org: &OrgId,
+        id: &OAuthClientRecordId,
+        sealed_client_secret: Option<&str>,
+        scopes: Option<&[String]>,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        let row: Option<OAuthClientRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE oauth_clients SET \
+                 sealed_client_secret = COALESCE($3, sealed_client_secret), \
+                 scopes = CASE WHEN $4 THEN $5 ELSE scopes END \
+                 WHERE org_id = $1 AND id = $2 \
+                 RETURNING id, org_id, client_id, sealed_client_secret, redirect_uri, scopes, created_at",
+            )
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .bind(sealed_client_secret)
+            .bind(scopes.is_some())
+            .bind(Json(scopes.unwrap_or_default()))
+            .fetch_optional(pool)
+            .await
+            .op("update_oauth_client")?
+        });
+        row.map(Into::into).ok_or_else(|| StoreError::NotFound {
+            what: "OAuth client",
+            id: id.to_string(),
+        })
     }
 
     /// ADMIN (re-encryption): every OAuth client of every organization.

@@ -222,6 +222,55 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
             out.value(&v, &cols);
             Ok(())
         }
+        OauthClientsCmd::Update {
+            id,
+            client_secret_stdin,
+            scopes,
+        } => {
+            let secret = if client_secret_stdin {
+                Some(read_client_secret(true)?)
+            } else {
+                None
+            };
+            if secret.is_none() && scopes.is_none() {
+                return Err(CliError::usage(
+                    "nothing to change: give --client-secret-stdin and/or --scopes",
+                ));
+            }
+            let v = match &remote {
+                Some(rc) => {
+                    let mut body = json!({});
+                    if let Some(s) = &secret {
+                        body["client_secret"] = Value::String(s.expose_secret().to_string());
+                    }
+                    if let Some(s) = &scopes {
+                        body["scopes"] = json!(s);
+                    }
+                    rc.patch(&format!("/api/v1/oauth/clients/{id}"), &body)
+                        .await?
+                }
+                None => {
+                    let e = context::local(g).await?;
+                    let cid: OAuthClientRecordId = id
+                        .parse()
+                        .map_err(|_| CliError::not_found(format!("no OAuth client '{id}'")))?;
+                    let rec = e
+                        .update_oauth_client(
+                            Actor::Operator,
+                            &e.default_org,
+                            &cid,
+                            jiragate_engine::oauth::OAuthClientUpdate {
+                                client_secret: secret,
+                                scopes,
+                            },
+                        )
+                        .await?;
+                    oauth_client_view(&rec)
+                }
+            };
+            out.value(&v, &cols);
+            Ok(())
+        }
         OauthClientsCmd::Delete { id } => {
             match &remote {
                 Some(rc) => {

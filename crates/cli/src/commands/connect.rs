@@ -444,6 +444,12 @@ async fn remote_connect(rc: &RemoteClient, out: &Printer, a: ConnectArgs) -> Res
                         .unwrap_or("unknown reason")
                 )));
             }
+            Some("expired") => {
+                bar.finish_and_clear();
+                return Err(CliError::failure(
+                    "the connect session expired before the browser came back; run `jiragate connect` again",
+                ));
+            }
             Some("choose_site") => {
                 bar.finish_and_clear();
                 let sites: Vec<SiteChoice> =

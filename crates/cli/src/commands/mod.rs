@@ -5,6 +5,7 @@ mod admin;
 mod connect;
 mod connectors;
 mod doctor;
+mod records;
 mod serve;
 
 use clap::CommandFactory;
@@ -21,6 +22,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Connectors(c) => connectors::run(&g, c).await,
         Command::OauthClients(c) => admin::oauth_clients(&g, c).await,
         Command::Connect(a) => connect::run(&g, a).await,
+        Command::Audit(a) => records::audit(&g, a).await,
+        Command::Scopes { action } => records::scopes(&g, action).await,
         Command::Keys(c) => admin::keys(&g, c).await,
         Command::MasterKey(c) => admin::master_key(&g, c).await,
         Command::Migrate => admin::migrate(&g).await,

@@ -6,6 +6,7 @@ mod help;
 mod local;
 mod mcp;
 mod papercuts;
+mod records;
 mod remote;
 mod sandbox;
 mod support;

@@ -4,4 +4,5 @@ mod bootstrap;
 mod boundary;
 mod execute;
 mod hot_cache;
+mod records;
 mod support;

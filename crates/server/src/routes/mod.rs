@@ -6,3 +6,4 @@ pub mod credentials;
 pub mod oauth;
 pub mod ops;
 pub mod proxy;
+pub mod records;

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use jiragate_engine::model::{
-    ConnectSession, ConnectSessionId, OAuthClientRecordId, Owner, SessionStatus, StartConnect,
+    ConnectSession, ConnectSessionId, OAuthClientRecordId, Owner, StartConnect,
 };
-use jiragate_engine::oauth::{OAuthCallback, SiteTicketError};
+use jiragate_engine::oauth::{OAuthCallback, OAuthClientUpdate, SessionState, SiteTicketError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -19,7 +19,7 @@ use crate::routes::connectors::parse_api_type;
 use crate::state::AppState;
 use crate::views::{
     ChooseSiteRequest, CreateOAuthClientRequest, CreateSessionRequest, CreateSessionResponse,
-    ListResponse, OAuthClientView, SessionView, SiteView, ts,
+    ListResponse, OAuthClientView, SessionView, SiteView, UpdateOAuthClientRequest, ts,
 };
 
 fn parse_client_id(raw: &str) -> Result<OAuthClientRecordId, Problem> {
@@ -35,7 +35,9 @@ fn parse_session_id(raw: &str) -> Result<ConnectSessionId, Problem> {
 /// Register an OAuth 2.0 (3LO) app.
 #[utoipa::path(post, path = "/api/v1/oauth/clients", tag = "oauth",
     request_body = CreateOAuthClientRequest,
-    responses((status = 201, body = OAuthClientView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Registered (the secret is never returned)", body = OAuthClientView),
+              (status = 409, description = "This client_id is already registered in the organization; the problem names the record to update instead", body = ProblemBody, content_type = "application/problem+json"),
+              (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -88,6 +90,37 @@ pub async fn get_client(
         .get_oauth_client(caller.actor(), &caller.org, &id)
         .await?
         .ok_or_else(|| Problem::not_found("oauth client", &id))?;
+    Ok(Json(OAuthClientView::from(&rec)))
+}
+
+/// Update an OAuth client: rotate its secret and/or change its default scopes.
+#[utoipa::path(patch, path = "/api/v1/oauth/clients/{id}", tag = "oauth",
+    params(("id" = String, Path, description = "The jiragate id of the OAuth client")),
+    request_body = UpdateOAuthClientRequest,
+    responses((status = 200, description = "The client as it is now (the secret is never returned)", body = OAuthClientView),
+              (status = 403, description = "The key lacks the admin scope", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "No such OAuth client in this organization", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "Nothing to change, or an empty secret", body = ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn update_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateOAuthClientRequest>,
+) -> ApiResult<Json<OAuthClientView>> {
+    let id = parse_client_id(&id)?;
+    let rec = state
+        .engine()
+        .update_oauth_client(
+            caller.actor(),
+            &caller.org,
+            &id,
+            OAuthClientUpdate {
+                client_secret: body.client_secret,
+                scopes: body.scopes,
+            },
+        )
+        .await?;
     Ok(Json(OAuthClientView::from(&rec)))
 }
 
@@ -156,13 +189,9 @@ pub async fn create_session(
 }
 
 fn session_view(s: &ConnectSession) -> SessionView {
-    let status = match s.status {
-        SessionStatus::Pending => "pending",
-        SessionStatus::ChooseSite => "choose_site",
-        SessionStatus::Connected => "connected",
-        SessionStatus::Failed => "failed",
-    };
-    let sites = matches!(s.status, SessionStatus::ChooseSite).then(|| {
+    let state = SessionState::now(s);
+    let status = state.as_str();
+    let sites = (state == SessionState::ChooseSite).then(|| {
         s.sites_json
             .clone()
             .and_then(|j| serde_json::from_value::<Vec<SiteView>>(j).ok())

@@ -5,5 +5,6 @@ mod e2e;
 mod graceful;
 mod links;
 mod oauth;
+mod records;
 mod router;
 mod security;

@@ -16,6 +16,8 @@ both_backends!(
     connections_and_credentials,
     connect_sessions,
     audit_and_health,
+    oauth_client_ids_are_unique_and_clients_update,
+    audit_query_filters_and_pages,
 );
 
 async fn organizations_and_workspaces(db: &TestDb) {
@@ -575,4 +577,162 @@ async fn audit_and_health(db: &TestDb) {
             .unwrap_err()
             .is_not_found()
     );
+}
+
+async fn oauth_client_ids_are_unique_and_clients_update(db: &TestDb) {
+    let s = &db.store;
+    let org = org(s, "o").await;
+    let other = crate::common::org(s, "other").await;
+    let c = s
+        .create_oauth_client(&org, new_oauth_client("client-a"))
+        .await
+        .unwrap();
+    let dup = s
+        .create_oauth_client(&org, new_oauth_client("client-a"))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.kind(), "already_exists", "{dup}");
+    assert!(dup.to_string().contains(c.id.as_str()), "{dup}");
+    assert_eq!(s.list_oauth_clients(&org).await.unwrap().len(), 1);
+    // Another organization may register the same app.
+    s.create_oauth_client(&other, new_oauth_client("client-a"))
+        .await
+        .unwrap();
+
+    let scopes = vec!["read:jira-work".to_string(), "read:me".to_string()];
+    let up = s
+        .update_oauth_client(&org, &c.id, Some("sealed-2"), Some(&scopes))
+        .await
+        .unwrap();
+    assert_eq!(up.sealed_client_secret, "sealed-2");
+    assert_eq!(up.scopes, scopes);
+    assert_eq!(up.client_id, "client-a");
+    let up = s
+        .update_oauth_client(&org, &c.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (up.sealed_client_secret.as_str(), up.scopes.clone()),
+        ("sealed-2", scopes)
+    );
+    assert!(
+        s.update_oauth_client(&other, &c.id, Some("x"), None)
+            .await
+            .unwrap_err()
+            .is_not_found(),
+        "tenant-scoped"
+    );
+}
+
+async fn audit_query_filters_and_pages(db: &TestDb) {
+    let s = &db.store;
+    let org = org(s, "o").await;
+    let other = crate::common::org(s, "other").await;
+    for (i, (action, target)) in [
+        ("connector.create", "c1"),
+        ("connector.check", "c1"),
+        ("oauth_client.create", "oc"),
+        ("connector.create", "c2"),
+        ("connector_x.other", "c1"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.append_audit(
+            &org,
+            NewAuditEvent {
+                actor: "operator".into(),
+                action: action.to_string(),
+                target: target.to_string(),
+                detail: serde_json::json!({"i": i}),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    s.append_audit(
+        &other,
+        NewAuditEvent {
+            actor: "operator".into(),
+            action: "connector.create".into(),
+            target: "c1".into(),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let all = s.query_audit(&org, &q(|_| {})).await.unwrap();
+    assert_eq!(all.len(), 5, "only this organization's events");
+    let c1 = s
+        .query_audit(&org, &q(|q| q.target = Some("c1".into())))
+        .await
+        .unwrap();
+    assert_eq!(c1.len(), 3);
+    let conn = s
+        .query_audit(&org, &q(|q| q.action_prefix = Some("connector.".into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.iter()
+            .map(|e| e.detail["i"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![3, 1, 0],
+        "prefix match, newest first"
+    );
+    // Paging by (at, id): two pages of two and one of one, no repeats.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s
+            .query_audit(
+                &org,
+                &AuditQuery {
+                    before: before.clone(),
+                    limit: 2,
+                    ..AuditQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        before = Some((last.at, last.id.to_string()));
+        seen.extend(page.into_iter().map(|e| e.id));
+    }
+    assert_eq!(seen, all.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+    let future = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    let none = s
+        .query_audit(
+            &org,
+            &AuditQuery {
+                since: Some(future),
+                limit: 10,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let until = s
+        .query_audit(
+            &org,
+            &AuditQuery {
+                until: Some(future),
+                limit: 10,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(until.len(), 5);
 }
