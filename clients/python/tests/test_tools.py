@@ -115,7 +115,8 @@ def test_anthropic_and_mcp_tool_calls(jira: Connector) -> None:
     mcp = jira.run_tool_call({"name": "issues_get", "arguments": {"issue": "ENG-999999"}})
     assert mcp["isError"] is True
     doc = json.loads(mcp["content"][0]["text"])
-    assert doc["error"] == "upstream_error" and doc["status"] == 502
+    # A missing issue is the caller's mistake, not an outage: not_found, with Jira's status.
+    assert doc["error"] == "not_found" and doc["status"] == 404
     assert doc["upstream_status"] == 404, "Jira's own status reaches the model"
 
     unknown = jira.run_tool_call({"name": "no_such_tool", "arguments": {}})

@@ -41,6 +41,25 @@ pub fn jira_time(unix_secs: i64) -> String {
     )
 }
 
+/// IMF-fixdate, as in the HTTP `Date` header (`Sun, 06 Dec 2026 17:55:00 GMT`).
+pub fn http_date(unix_secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[u8::from(t.month()) as usize - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// ISO 8601 with `Z`, as in `X-RateLimit-Reset` and agile sprint dates.
 pub fn iso_time(unix_secs: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -103,5 +122,17 @@ mod tests {
         let a = c.now_secs();
         c.advance_secs(3700);
         assert!(c.now_secs() >= a + 3700);
+    }
+}
+
+#[cfg(test)]
+mod http_date_tests {
+    #[test]
+    fn imf_fixdate() {
+        // 2026-12-06 is a Sunday.
+        assert_eq!(
+            super::http_date(1_796_515_200),
+            "Sun, 06 Dec 2026 00:00:00 GMT"
+        );
     }
 }

@@ -73,6 +73,11 @@ async fn request_id(State(state): State<Arc<SimState>>, req: Request, next: Next
     if let Ok(v) = state.next_request_id().parse() {
         resp.headers_mut().insert("x-arequestid", v);
     }
+    // `Date` in the simulated clock, like every other instant it sends (`X-RateLimit-Reset`,
+    // token expiries): a client reading absolute instants against it sees no skew.
+    if let Ok(v) = crate::clock::http_date(state.clock.now_secs()).parse() {
+        resp.headers_mut().insert(http::header::DATE, v);
+    }
     resp
 }
 

@@ -23,9 +23,18 @@ pub(crate) fn is_retryable_server_error(status: StatusCode) -> bool {
         && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED
 }
 
-/// The minimum wait a rate-limited answer demands: the larger of `Retry-After` (seconds, or an
-/// HTTP date) and the time until `X-RateLimit-Reset` (ISO 8601). `None` if neither is usable.
+/// The minimum wait a rate-limited answer demands: `Retry-After` (seconds, or an HTTP date)
+/// when Jira sends it — a relative wait, immune to clock skew between us and Jira — else the
+/// time until `X-RateLimit-Reset` (an absolute ISO 8601 instant, read against our clock).
+/// `None` if neither is usable.
 pub(crate) fn rate_limit_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    // Absolute instants are read against the server's own clock when it says what time it is
+    // (`Date`), so a skewed local clock cannot stretch or shrink the wait.
+    let now = headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+        .unwrap_or(now);
     let retry_after = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -35,10 +44,7 @@ pub(crate) fn rate_limit_wait(headers: &HeaderMap, now: OffsetDateTime) -> Optio
         .and_then(|v| v.to_str().ok())
         .and_then(|v| OffsetDateTime::parse(v.trim(), &Rfc3339).ok())
         .map(|at| positive_until(now, at));
-    match (retry_after, reset) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
+    retry_after.or(reset)
 }
 
 fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
@@ -54,12 +60,17 @@ fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
         // Huge values do not fit a Duration: treat them as unparseable, never panic.
         return Duration::try_from_secs_f64(secs).ok();
     }
+    Some(positive_until(now, parse_http_date(value)?))
+}
+
+/// An IMF-fixdate (`Sun, 06 Dec 2026 17:55:00 GMT`).
+fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     let http_date = time::format_description::parse_borrowed::<2>(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
     )
     .ok()?;
-    let at = time::PrimitiveDateTime::parse(value, &http_date).ok()?;
-    Some(positive_until(now, at.assume_utc()))
+    let at = time::PrimitiveDateTime::parse(value.trim(), &http_date).ok()?;
+    Some(at.assume_utc())
 }
 
 fn positive_until(now: OffsetDateTime, at: OffsetDateTime) -> Duration {
@@ -97,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds_and_reset_take_the_larger() {
+    fn retry_after_wins_over_reset_which_is_the_fallback() {
         let now = datetime!(2026-01-01 00:00:00 UTC);
         assert_eq!(
             rate_limit_wait(&headers(&[("retry-after", "3")]), now),
@@ -108,6 +119,27 @@ mod tests {
                 ("retry-after", "1"),
                 ("x-ratelimit-reset", "2026-01-01T00:00:05Z"),
             ]),
+            now,
+        )
+        .unwrap();
+        // A reset far from Retry-After means the clocks disagree: the relative wait is trusted.
+        assert_eq!(w, Duration::from_secs(1));
+        // The server's `Date` is "now" for its absolute instants: 5 s after its clock, whatever
+        // ours says.
+        let w = rate_limit_wait(
+            &headers(&[
+                ("date", "Thu, 01 Jan 2026 01:00:00 GMT"),
+                ("x-ratelimit-reset", "2026-01-01T01:00:05Z"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert!(
+            w >= Duration::from_secs(5) && w < Duration::from_secs(6),
+            "{w:?}"
+        );
+        let w = rate_limit_wait(
+            &headers(&[("x-ratelimit-reset", "2026-01-01T00:00:05Z")]),
             now,
         )
         .unwrap();
