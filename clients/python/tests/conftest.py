@@ -197,7 +197,7 @@ class Server:
             return jg.connectors.get(done.connector_id)
 
 
-def start_server(tmp: Path, sim: Sim) -> Server:
+def start_server(tmp: Path, sim: Sim, extra_env: dict[str, str] | None = None) -> Server:
     data_dir = tmp / "data"
     log = tmp / "serve.log"
     env = {
@@ -210,6 +210,7 @@ def start_server(tmp: Path, sim: Sim) -> Server:
         "JIRAGATE_JIRA_SITE_URL": sim.info["site_url"],
         "JIRAGATE_LOG": "warn",
         "NO_COLOR": "1",
+        **(extra_env or {}),
     }
     out = open(log, "wb")
     proc = subprocess.Popen(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from jiragate import Connector, ConnectorInfo, NotFoundError
+from pathlib import Path
 
-from .conftest import Server, Sim
+from jiragate import Connector, ConnectorInfo, NotFoundError, RateLimitedError
+
+from .conftest import Server, Sim, start_server, stop
 
 
 def test_proxy_get_post_and_jira_errors_pass_through(jira: Connector, sim: Sim) -> None:
@@ -91,3 +94,27 @@ def test_pacing_needs_no_client_retry(server: Server, limited: tuple[Connector, 
         codes = [conn.proxy.get("rest/api/3/myself").status_code for _ in range(2)]
     assert codes == [200, 200]
     assert sim.stats()["rate_limited"] == before["rate_limited"]
+
+
+def test_a_429_is_honoured_for_idempotent_calls_only(tmp_path: Path, sim: Sim) -> None:
+    """jiragate's own per-key limit (one request, refilled at one per second) answers 429
+    with Retry-After: the client waits and retries a GET, never a POST, and not when told not to."""
+    server = start_server(tmp_path, sim, {"JIRAGATE_RATE_LIMIT_PER_KEY": "1:1"})
+    try:
+        with server.client() as jg:
+            jg.connectors.list()  # the one request of the burst
+            started = time.monotonic()
+            jg.connectors.list()  # 429 with Retry-After, then retried
+            assert time.monotonic() - started >= 0.9
+            time.sleep(1.1)
+            jg.connectors.list()
+            with pytest.raises(RateLimitedError) as e:
+                jg.keys.create(name="not-retried", scopes=["execute"])  # a POST: never retried
+            assert e.value.status == 429
+        with server.client(max_retries=0) as jg:
+            time.sleep(1.1)
+            jg.connectors.list()
+            with pytest.raises(RateLimitedError):
+                jg.connectors.list()
+    finally:
+        stop(server.proc, signal.SIGTERM)
