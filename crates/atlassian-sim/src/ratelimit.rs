@@ -48,7 +48,7 @@ struct Block {
 /// A request that arrives this soon after its credential got a 429 was already on the wire when
 /// the 429 left: no client could have held it back, so it is not a violation (it is counted in
 /// `retry_after_in_flight` instead).
-pub const IN_FLIGHT_GRACE_MS: i64 = 100;
+pub const IN_FLIGHT_GRACE_MS: i64 = 250;
 
 /// Whether a request arrived inside a Retry-After window, and whether it could have known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -145,7 +145,7 @@ pub struct SimStats {
     pub refresh_token_reuse_late: u64,
     pub rate_limited: u64,
     pub retry_after_violations: u64,
-    /// Requests inside a Retry-After window that arrived within 100 ms of the 429, i.e. were
+    /// Requests inside a Retry-After window that arrived within 250 ms of the 429, i.e. were
     /// already on the wire (not violations).
     #[serde(default)]
     pub retry_after_in_flight: u64,

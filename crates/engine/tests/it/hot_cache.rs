@@ -70,7 +70,7 @@ async fn revoked_keys_and_deleted_connections_are_never_served_past_the_bound() 
     })
     .await;
     assert!(
-        waited <= HOT_CACHE_TTL + Duration::from_millis(500),
+        waited <= HOT_CACHE_TTL + Duration::from_secs(2),
         "{waited:?}"
     );
 
@@ -118,7 +118,7 @@ async fn revoked_keys_and_deleted_connections_are_never_served_past_the_bound() 
     })
     .await;
     assert!(
-        waited <= HOT_CACHE_TTL + Duration::from_millis(500),
+        waited <= HOT_CACHE_TTL + Duration::from_secs(2),
         "{waited:?}"
     );
     drop((a, b));
