@@ -183,7 +183,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "JIRAGATE_RATE_LIMIT_PER_KEY",
-        default_value = "5000:10000"
+        default_value = jiragate_server::RateLimitConfig::DEFAULT_SPEC
     )]
     pub rate_limit_per_key: String,
     /// Seconds to keep serving after SIGTERM with /readyz at 503 (set to your load balancer's

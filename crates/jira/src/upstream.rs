@@ -315,14 +315,16 @@ impl UpstreamPolicy {
         let Ok(url) = Url::parse(trimmed) else {
             return refuse(format!("{} is not a URL", quote(input)));
         };
-        if !url.username().is_empty()
-            || url.password().is_some()
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || trimmed.contains('\\')
-        {
+        if !url.username().is_empty() || url.password().is_some() {
+            // Never echo userinfo back: it may hold a password.
+            return refuse(
+                "a site URL must not carry credentials (`user:password@`); give the token separately"
+                    .to_owned(),
+            );
+        }
+        if url.query().is_some() || url.fragment().is_some() || trimmed.contains('\\') {
             return refuse(format!(
-                "{} must be a plain site URL (no credentials, query or fragment)",
+                "{} must be a plain site URL (no query or fragment)",
                 quote(input)
             ));
         }

@@ -27,6 +27,9 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
+    /// The default as `serve --rate-limit-per-key` writes it (checked against `Default`).
+    pub const DEFAULT_SPEC: &'static str = "5000:10000";
+
     /// `off`, `<per second>` (burst = 2 × rate) or `<per second>:<burst>`, e.g. `200:400`.
     pub fn parse(s: &str) -> Result<Option<RateLimitConfig>, String> {
         let s = s.trim();
@@ -124,6 +127,10 @@ mod tests {
         assert_eq!((c.per_second, c.burst), (200.0, 400));
         let c = RateLimitConfig::parse(" 50:75 ").unwrap().unwrap();
         assert_eq!((c.per_second, c.burst), (50.0, 75));
+        assert_eq!(
+            RateLimitConfig::parse(RateLimitConfig::DEFAULT_SPEC).unwrap(),
+            Some(RateLimitConfig::default())
+        );
         for bad in ["", "fast", "-1", "NaN", "inf", "10:x", "10:-1"] {
             assert!(RateLimitConfig::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -199,6 +199,10 @@ fn site_urls_are_atlassian_or_allowed() {
     ] {
         assert_eq!(p.check_site_url(input).unwrap(), want);
     }
+    let e = p
+        .check_site_url("https://me:hunter2@acme.atlassian.net")
+        .unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{e}");
     for bad in [
         "http://127.0.0.1:18389/internal-admin?",
         "http://acme.atlassian.net",
