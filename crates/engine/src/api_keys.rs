@@ -80,6 +80,11 @@ impl Engine {
             })?;
         // Refused at once on this instance; other instances see it within HOT_CACHE_TTL.
         self.hot.forget_key(id);
+        // Console sessions opened with the key end with it (they are refused anyway once the
+        // key is revoked; this removes them).
+        if let Err(e) = self.store.delete_console_sessions_of_key(org, id).await {
+            tracing::warn!(error = %e, "could not remove the console sessions of a revoked key");
+        }
         self.append_audit(actor, org, "api_key.revoke", id.as_ref(), json!({}))
             .await;
         Ok(revoked)

@@ -255,6 +255,21 @@ impl Engine {
         }
     }
 
+    /// The latest `limit` health checks of a connection, newest first.
+    pub async fn health_history(
+        &self,
+        _actor: Actor<'_>,
+        org: &OrgId,
+        r: &ConnRef,
+        limit: u32,
+    ) -> Result<Vec<jiragate_store::HealthCheck>, EngineError> {
+        let conn = self.resolve(org, r).await?;
+        Ok(self
+            .store
+            .health_history(org, &conn.id, limit.clamp(1, 500))
+            .await?)
+    }
+
     /// Runs one catalog action (`execute`).
     pub async fn execute(
         &self,

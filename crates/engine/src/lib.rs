@@ -8,6 +8,7 @@ pub mod admin;
 mod api_keys;
 pub mod audit;
 mod connections;
+pub mod console;
 mod error;
 mod hot_cache;
 pub mod keys;

@@ -269,8 +269,15 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
 /// problem normalisation, timeout, body limit.
 pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Result<Router> {
     let timeout = cfg.request_timeout;
+    let console = jiragate_console::router(
+        state.engine().clone(),
+        jiragate_console::ConsoleConfig {
+            public_url: state.inner.public_url.clone(),
+        },
+    );
     let mut router = api_routes()
         .merge(crate::mcp::mcp_routes(&state))
+        .merge(console)
         .fallback(ops::fallback)
         .layer(
             ServiceBuilder::new()

@@ -43,9 +43,10 @@ pub fn connected_page(name: &str, site_url: &str, connector_id: &str) -> String 
         &format!(
             r#"<h1 class="ok">Jira connected</h1>
 <p>The connection <strong>{}</strong> to <code>{}</code> is ready (id <code>{}</code>).</p>
-<p>You can close this window.</p>"#,
+<p><a id="open-in-console" href="/console/connections/{}">Open it in the console</a>, or close this window.</p>"#,
             escape(name),
             escape(site_url),
+            escape(connector_id),
             escape(connector_id)
         ),
     )

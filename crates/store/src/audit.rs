@@ -203,4 +203,26 @@ impl Store {
         });
         row.map(TryInto::try_into).transpose()
     }
+
+    /// The latest `limit` health checks of a connection of `org`, newest first.
+    pub async fn health_history(
+        &self,
+        org: &OrgId,
+        connection: &ConnectionId,
+        limit: u32,
+    ) -> Result<Vec<HealthCheck>, StoreError> {
+        let rows: Vec<HealthRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT connection_id, at, status, reason, latency_ms FROM health_checks \
+                 WHERE org_id = $1 AND connection_id = $2 ORDER BY at DESC, id DESC LIMIT $3",
+            )
+            .bind(org.as_str())
+            .bind(connection.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .op("health_history")?
+        });
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 }

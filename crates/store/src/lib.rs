@@ -12,6 +12,7 @@
 
 mod audit;
 mod connections;
+mod console_sessions;
 mod db;
 mod error;
 mod ids;

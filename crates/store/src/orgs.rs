@@ -44,7 +44,7 @@ impl From<WorkspaceRow> for Workspace {
 }
 
 #[derive(sqlx::FromRow)]
-struct ApiKeyRow {
+pub(crate) struct ApiKeyRow {
     id: String,
     org_id: String,
     name: String,

@@ -1,6 +1,7 @@
 //! Integration tests of jiragate-server.
 
 mod common;
+mod console;
 mod e2e;
 mod graceful;
 mod links;

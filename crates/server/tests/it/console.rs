@@ -1,0 +1,679 @@
+//! The web console in a real browser (Debian's `chromium` driven through `chromedriver` over
+//! WebDriver), against `serve` and the simulator; plus the console's security rules checked
+//! with a plain HTTP client: CSRF, sessions after sign-out, cookie flags, CSP, page sizes.
+//!
+//! The browser test needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`.ci/run` installs
+//! them). Without them it fails under `CI` and is skipped, saying so, elsewhere.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use atlassian_sim::SimConfig;
+use fantoccini::actions::InputSource;
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::common::{Db, Env};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A page larger than this fails the console's size budget (~100 KB).
+const PAGE_BUDGET: usize = 100 * 1024;
+
+/// `chromedriver` on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser_available() -> bool {
+    let ok = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and chromium-driver (.ci/run does)"
+        );
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        );
+    }
+    ok
+}
+
+async fn start_browser() -> (Driver, Browser) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: profile,
+    };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }),
+    );
+    let mut last_err = String::new();
+    for _ in 0..100 {
+        let builder = ClientBuilder::rustls().expect("rustls connector");
+        match builder
+            .clone()
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(b) => return (driver, b),
+            Err(e) => {
+                last_err = e.to_string();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    panic!("no WebDriver session: {last_err}");
+}
+
+async fn wait_css(b: &Browser, css: &str) -> fantoccini::elements::Element {
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+}
+
+async fn text_of(b: &Browser, css: &str) -> String {
+    wait_css(b, css).await.text().await.unwrap()
+}
+
+async fn fill(b: &Browser, css: &str, value: &str) {
+    let el = wait_css(b, css).await;
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn click(b: &Browser, css: &str) {
+    wait_css(b, css).await.click().await.unwrap();
+}
+
+async fn path_of(b: &Browser) -> String {
+    b.current_url().await.unwrap().path().to_owned()
+}
+
+/// Waits until the browser is on a page whose path starts with `prefix`.
+async fn wait_path(b: &Browser, prefix: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let p = path_of(b).await;
+        if p.starts_with(prefix) {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still on {p}, expected {prefix}…; page: {}",
+            b.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Saves a screenshot when `JIRAGATE_SCREENSHOTS` names a directory (for the README).
+async fn screenshot(b: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("JIRAGATE_SCREENSHOTS") {
+        // The part of the page worth showing: `#result` when there is one, else the top.
+        let png = match b.find(Locator::Css("#result")).await {
+            Ok(el) => el.screenshot().await.unwrap(),
+            Err(_) => {
+                b.execute("window.scrollTo(0, 0); return null;", vec![])
+                    .await
+                    .unwrap();
+                b.screenshot().await.unwrap()
+            }
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_flows_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let sim_cfg = SimConfig {
+        consent_page: true,
+        ..SimConfig::default()
+    };
+    let env = Env::start_with(Db::Sqlite, sim_cfg, |_| {}).await;
+    let (_driver, b) = start_browser().await;
+    let user = env.sim.users[0].clone();
+    let site = env.sim.sites[0].clone();
+    let result = async {
+        // ---- sign in: the console sends a stranger to the sign-in page first
+        b.goto(&env.url("/console")).await.unwrap();
+        wait_path(&b, "/console/sign-in").await;
+        screenshot(&b, "sign-in").await;
+        fill(&b, "#api_key", "jg_not-a-real-key").await;
+        click(&b, "#sign-in button[type=submit]").await;
+        assert!(text_of(&b, "#sign-in-error").await.contains("not valid"));
+        fill(&b, "#api_key", env.key()).await;
+        click(&b, "#sign-in button[type=submit]").await;
+        wait_css(&b, "#new-connection-link").await;
+        assert_eq!(path_of(&b).await, "/console");
+
+        // ---- create an API-token connection, then test it
+        click(&b, "#new-connection-link").await;
+        fill(&b, "#name", "jira").await;
+        fill(&b, "#site", &site.subdomain).await;
+        wait_css(&b, "#auth_type").await.select_by_value("api_token").await.unwrap();
+        fill(&b, "#email", &user.email).await;
+        fill(&b, "#token", &user.api_token).await;
+        screenshot(&b, "new-connection").await;
+        click(&b, "#save").await;
+        let conn_path = wait_path(&b, "/console/connections/").await;
+        assert!(text_of(&b, "#notice").await.contains("Saved"));
+        assert_eq!(text_of(&b, "#status").await, "healthy");
+        click(&b, "#test-now").await;
+        assert!(text_of(&b, "#notice").await.contains("Checked"));
+        let health = text_of(&b, "#health").await;
+        assert!(health.contains("healthy"), "{health}");
+        // the token is never rendered anywhere
+        assert!(!b.source().await.unwrap().contains(&user.api_token));
+
+        // ---- playground: an array result as a table, an object result as key/value rows
+        b.goto(&env.url(&format!("{conn_path}?action=issues.search"))).await.unwrap();
+        click(&b, "#run-form details summary").await;
+        fill(&b, "#params_json", r#"{"jql": "project = ENG ORDER BY key", "limit": 5}"#).await;
+        click(&b, "#run").await;
+        let table = wait_css(&b, "#result-table").await;
+        let rows = table.find_all(Locator::Css("tbody tr")).await.unwrap();
+        assert_eq!(rows.len(), 5, "{}", table.html(false).await.unwrap());
+        assert!(text_of(&b, "#snippet-curl").await.contains("/execute"));
+        assert!(text_of(&b, "#snippet-cli").await.contains("--entity issues --action search"));
+        assert!(text_of(&b, "#snippet-mcp").await.contains("jira_execute"));
+        screenshot(&b, "playground").await;
+        // choosing an action with the select (script-enhanced) loads its generated form
+        wait_css(&b, "#pg-action").await.select_by_value("myself.get").await.unwrap();
+        wait_path(&b, &conn_path).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !b.current_url().await.unwrap().as_str().contains("action=myself.get") {
+            assert!(tokio::time::Instant::now() < deadline, "action select did not load the form");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        click(&b, "#run").await;
+        let rows = text_of(&b, "#result-table").await;
+        assert!(rows.contains(&user.account_id), "{rows}");
+
+        // ---- register an OAuth client, picking scopes with the two-list picker
+        click(&b, "nav a[href='/console/oauth-clients']").await;
+        let oc = env.sim.oauth_clients[0].clone();
+        fill(&b, "#client_id", &oc.client_id).await;
+        fill(&b, "#client_secret", &oc.client_secret).await;
+        for scope in ["read:jira-work", "write:jira-work", "read:jira-user"] {
+            fill(&b, "#scopes-filter", scope).await;
+            let option = wait_css(&b, &format!("#scopes-available option[value='{scope}']")).await;
+            option.click().await.unwrap();
+            click(&b, "#scopes-add").await;
+            wait_css(&b, &format!("#scopes-selected option[value='{scope}']")).await;
+        }
+        screenshot(&b, "oauth-client").await;
+        click(&b, "#register-client").await;
+        wait_path(&b, "/console/oauth-clients/").await;
+        assert!(text_of(&b, "#notice").await.contains("Registered"));
+        assert!(text_of(&b, "#callback-url").await.ends_with("/oauth/callback"));
+        assert!(!b.source().await.unwrap().contains(&oc.client_secret));
+
+        // ---- connect with Atlassian: consent at the simulator, then the site choice
+        b.goto(&env.url("/console/connections/new")).await.unwrap();
+        fill(&b, "#name", "jira-oauth").await;
+        wait_css(&b, "#auth_type").await.select_by_value("oauth").await.unwrap();
+        assert_eq!(text_of(&b, "#save").await, "Connect with Atlassian");
+        click(&b, "#save").await;
+        click(&b, "button[value=approve]").await; // the simulator's consent page
+        let second = &env.sim.sites[1];
+        click(&b, &format!("input[name=cloud_id][value='{}']", second.cloud_id)).await;
+        click(&b, "button[type=submit]").await;
+        click(&b, "#open-in-console").await;
+        wait_path(&b, "/console/connections/").await;
+        let facts = text_of(&b, "dl.facts").await;
+        assert!(facts.contains("OAuth 2.0"), "{facts}");
+        assert!(facts.contains(&second.subdomain), "{facts}");
+
+        // ---- API keys: shown once, then revoked
+        click(&b, "nav a[href='/console/keys']").await;
+        fill(&b, "#key-name", "from-the-console").await;
+        click(&b, "#create-key-button").await;
+        let new_key = text_of(&b, "#new-key").await;
+        assert!(new_key.starts_with("jg_"), "{new_key}");
+        screenshot(&b, "keys").await;
+        let r = env.client.get(&env.url("/api/v1/integrations/connectors"), Some(&new_key)).await;
+        assert_eq!(r.status, StatusCode::OK, "the new key works: {}", r.text);
+        b.goto(&env.url("/console/keys")).await.unwrap();
+        wait_css(&b, "#keys").await;
+        assert!(!b.source().await.unwrap().contains(&new_key), "a key is shown once only");
+        click(&b, "button[aria-label='Revoke key from-the-console']").await;
+        assert!(text_of(&b, "#notice").await.contains("revoked"));
+        let r = env.client.get(&env.url("/api/v1/integrations/connectors"), Some(&new_key)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+        // ---- audit log, filtered
+        b.goto(&env.url("/console/audit?kind=api_key")).await.unwrap();
+        let audit = text_of(&b, "#audit").await;
+        assert!(audit.contains("api_key.revoke") && audit.contains("api_key.create"), "{audit}");
+        assert!(!audit.contains("connector.create"), "the filter applies: {audit}");
+        b.goto(&env.url("/console")).await.unwrap();
+        wait_css(&b, "table.connections").await;
+        screenshot(&b, "connections").await;
+
+        // ---- phone width: nothing wider than the screen but scrollable tables
+        b.set_window_size(390, 844).await.unwrap();
+        for path in ["/console", &conn_path, "/console/connections/new", "/console/keys"] {
+            b.goto(&env.url(path)).await.unwrap();
+            wait_css(&b, "main").await;
+            let overflow = b
+                .execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if overflow.as_i64().unwrap_or(0) > 0 {
+                // Name the widest culprits, so a failure says what to fix.
+                let culprits = b
+                    .execute(
+                        "const w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w + 1).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().width));",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                panic!("{path} overflows at phone width by {overflow}px: {culprits}");
+            }
+        }
+        b.set_window_size(1280, 800).await.unwrap();
+
+        // ---- keyboard: Tab from the top reaches the skip link, then the navigation
+        b.goto(&env.url("/console")).await.unwrap();
+        wait_css(&b, "main").await;
+        let actions = fantoccini::actions::KeyActions::new("keys".into())
+            .then(fantoccini::actions::KeyAction::Down { value: '\u{E004}' })
+            .then(fantoccini::actions::KeyAction::Up { value: '\u{E004}' });
+        b.perform_actions(actions).await.unwrap();
+        let active = b.active_element().await.unwrap();
+        assert_eq!(active.attr("class").await.unwrap().as_deref(), Some("skip"));
+
+        // ---- sign out: the old session is gone
+        click(&b, "#sign-out").await;
+        wait_path(&b, "/console/sign-in").await;
+        b.goto(&env.url("/console/keys")).await.unwrap();
+        wait_path(&b, "/console/sign-in").await;
+    }
+    .await;
+    let _ = b.close().await;
+    result
+}
+
+// ---- the rules, with a plain HTTP client ------------------------------------------------------
+
+/// A browser-like client that keeps no cookies by itself: the tests set them explicitly.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn cookie_pairs(headers: &HeaderMap) -> Vec<(String, String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let full = v.to_str().unwrap().to_owned();
+            let pair = full.split(';').next().unwrap().to_owned();
+            let (name, value) = pair.split_once('=').unwrap();
+            (name.to_owned(), value.to_owned(), full)
+        })
+        .collect()
+}
+
+fn field(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + needle.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Signs in as `key`; returns (session cookie header value, CSRF token of the session).
+async fn sign_in(env: &Env, key: &str) -> (String, String) {
+    let c = http();
+    let page = c.get(env.url("/console/sign-in")).send().await.unwrap();
+    let pre = cookie_pairs(page.headers());
+    let (name, nonce, _) = pre.into_iter().next().expect("sign-in cookie");
+    let html = page.text().await.unwrap();
+    assert_eq!(field(&html, "csrf"), nonce);
+    let r = c
+        .post(env.url("/console/sign-in"))
+        .header("cookie", format!("{name}={nonce}"))
+        .form(&[
+            ("csrf", nonce.as_str()),
+            ("api_key", key),
+            ("next", "/console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (sname, token, flags) = cookie_pairs(r.headers())
+        .into_iter()
+        .find(|(n, v, _)| n == "jiragate_session" && !v.is_empty())
+        .expect("session cookie");
+    assert!(flags.contains("HttpOnly"), "{flags}");
+    assert!(flags.contains("SameSite=Strict"), "{flags}");
+    assert!(
+        !flags.contains("Secure"),
+        "plain http: no Secure flag ({flags})"
+    );
+    let cookie = format!("{sname}={token}");
+    let page = c
+        .get(env.url("/console/keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = field(&page.text().await.unwrap(), "csrf");
+    (cookie, csrf)
+}
+
+async fn key_count(env: &Env) -> usize {
+    env.client
+        .get(&env.url("/api/v1/keys"), Some(env.key()))
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn console_state_changes_need_the_session_csrf_token_and_a_live_session() {
+    let env = Env::start(Db::Sqlite).await;
+    let (cookie, csrf) = sign_in(&env, env.key()).await;
+    let c = http();
+    let before = key_count(&env).await;
+    let post = |body: Vec<(&'static str, String)>, origin: Option<&'static str>| {
+        let mut r = c
+            .post(env.url("/console/keys"))
+            .header("cookie", &cookie)
+            .form(&body);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    // no token, a wrong token, a token with a foreign Origin: refused, nothing created
+    for (body, origin) in [
+        (
+            vec![("name", "x".to_owned()), ("scopes", "execute".to_owned())],
+            None,
+        ),
+        (
+            vec![
+                ("csrf", "0".repeat(64)),
+                ("name", "x".into()),
+                ("scopes", "execute".into()),
+            ],
+            None,
+        ),
+        (
+            vec![
+                ("csrf", csrf.clone()),
+                ("name", "x".into()),
+                ("scopes", "execute".into()),
+            ],
+            Some("https://evil.example"),
+        ),
+    ] {
+        let r = post(body, origin).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("Nothing was changed"));
+    }
+    assert_eq!(key_count(&env).await, before);
+    // the right token works
+    let r = post(
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "ok".into()),
+            ("scopes", "execute".into()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(key_count(&env).await, before + 1);
+    // the sign-in form has its own token: a cross-site sign-in (login CSRF) is refused
+    let r = c
+        .post(env.url("/console/sign-in"))
+        .form(&[("api_key", env.key())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // sign out; the old cookie (and its CSRF token) is refused afterwards
+    let r = c
+        .post(env.url("/console/sign-out"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        cookie_pairs(r.headers())
+            .iter()
+            .any(|(n, v, f)| n == "jiragate_session" && v.is_empty() && f.contains("Max-Age=0"))
+    );
+    let r = c
+        .get(env.url("/console/keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/sign-in")
+    );
+    let r = post(
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "late".into()),
+            ("scopes", "execute".into()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a dead session changes nothing"
+    );
+    assert_eq!(key_count(&env).await, before + 1);
+}
+
+#[tokio::test]
+async fn console_sessions_are_stored_hashed_and_end_with_their_key() {
+    let env = Env::start(Db::Sqlite).await;
+    let key = env.key_with(&["admin"]).await;
+    let (cookie, _) = sign_in(&env, &key).await;
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    // the database holds the hash only
+    let mut found = false;
+    for entry in std::fs::read_dir(env._dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension()
+            .is_some_and(|e| e == "db" || e == "db-wal" || e == "sqlite")
+            || p.to_string_lossy().contains(".db")
+        {
+            let bytes = std::fs::read(&p).unwrap();
+            found = true;
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "{} holds a session token in clear",
+                p.display()
+            );
+        }
+    }
+    assert!(found, "no database file found under the data dir");
+    // revoking the key ends its console session
+    let keys = env
+        .client
+        .get(&env.url("/api/v1/keys"), Some(env.key()))
+        .await
+        .json();
+    let id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| key.starts_with(k["prefix"].as_str().unwrap()) && k["revoked_at"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = env
+        .client
+        .send(
+            reqwest::Method::DELETE,
+            &env.url(&format!("/api/v1/keys/{id}")),
+            Some(env.key()),
+            None,
+            &[],
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = http()
+        .get(env.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn console_pages_carry_the_csp_stay_small_and_never_frame() {
+    let env = Env::start(Db::Sqlite).await;
+    let conn = env.seed_connector("jira").await;
+    let (cookie, _) = sign_in(&env, env.key()).await;
+    let c = http();
+    let r = c.get(env.url("/console/sign-in")).send().await.unwrap();
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let r = c
+        .get(env.url("/console/sign-in"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "signed in: the sign-in page leads on"
+    );
+    for path in [
+        "/console".to_owned(),
+        "/console/connections/new".to_owned(),
+        format!("/console/connections/{conn}"),
+        format!("/console/connections/{conn}?action=issues.search"),
+        "/console/oauth-clients".to_owned(),
+        "/console/keys".to_owned(),
+        "/console/audit".to_owned(),
+        "/console/orgs".to_owned(),
+    ] {
+        let r = c
+            .get(env.url(&path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for directive in [
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "default-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let body = r.text().await.unwrap();
+        assert!(body.len() < PAGE_BUDGET, "{path} is {} bytes", body.len());
+        assert!(!body.contains(env.key()), "{path} renders the API key");
+    }
+    // `/` leads to the console
+    let r = c.get(env.url("/")).send().await.unwrap();
+    assert_eq!(r.headers()[LOCATION], "/console");
+}
+
+#[tokio::test]
+async fn console_cookies_are_secure_behind_an_https_public_url() {
+    let env = Env::start_with(Db::Sqlite, SimConfig::default(), |cfg| {
+        cfg.public_url = Some("https://jiragate.example".into());
+    })
+    .await;
+    let page = http()
+        .get(env.url("/console/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let (name, _, flags) = cookie_pairs(page.headers()).into_iter().next().unwrap();
+    assert_eq!(name, "__Host-jiragate_signin");
+    assert!(
+        flags.contains("Secure") && flags.contains("HttpOnly") && flags.contains("SameSite=Strict"),
+        "{flags}"
+    );
+}
