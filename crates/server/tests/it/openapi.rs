@@ -115,9 +115,9 @@ fn violations(doc: &Value) -> Vec<String> {
                 if !valid_status {
                     bad.push(format!("{at}: response status {status:?}"));
                 }
-                if !resp["description"]
+                if resp["description"]
                     .as_str()
-                    .is_some_and(|d| !d.trim().is_empty())
+                    .is_none_or(|d| d.trim().is_empty())
                 {
                     bad.push(format!("{at}: response {status} has no description"));
                 }
