@@ -358,3 +358,83 @@ async fn request_schemas_state_what_the_server_enforces() {
     }
     assert_eq!(admitted, 5);
 }
+
+/// Every status the server answers to a few probes of each operation is one the document lists
+/// for that operation: no key, a key with an unknown id (or an empty JSON object as the body),
+/// and a body that is not JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_the_server_answers_is_documented() {
+    let env = Env::start(Db::Sqlite).await;
+    let doc = env.client.get(&env.url("/openapi.json"), None).await.json();
+    let mut undocumented = Vec::new();
+    let mut probes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{path}", "rest/api/3/myself")
+            .replace("{id}", "00000000-0000-0000-0000-000000000000");
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let documented = op["responses"].as_object().unwrap();
+            let json_body = op
+                .pointer("/requestBody/content/application~1json")
+                .is_some();
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let url = env.url(&concrete);
+            let mut replies = vec![
+                (
+                    "no key",
+                    env.client.send(m.clone(), &url, None, None, &[]).await,
+                ),
+                (
+                    "unknown id or empty body",
+                    env.client
+                        .send(
+                            m.clone(),
+                            &url,
+                            Some(env.key()),
+                            json_body.then_some(&json!({})),
+                            &[],
+                        )
+                        .await,
+                ),
+            ];
+            if json_body {
+                let r = env
+                    .client
+                    .http
+                    .request(m.clone(), &url)
+                    .bearer_auth(env.key())
+                    .header("content-type", "text/plain")
+                    .body("name=x")
+                    .send()
+                    .await
+                    .unwrap();
+                replies.push((
+                    "text body",
+                    crate::common::Reply {
+                        status: r.status(),
+                        headers: r.headers().clone(),
+                        text: r.text().await.unwrap_or_default(),
+                    },
+                ));
+            }
+            for (probe, r) in replies {
+                probes += 1;
+                let status = r.status.as_str().to_owned();
+                if !documented.contains_key(&status) && !documented.contains_key("default") {
+                    undocumented.push(format!(
+                        "{} {path} ({probe}): {status} {}",
+                        method.to_uppercase(),
+                        r.text.chars().take(160).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(probes > 60, "{probes}");
+    assert!(
+        undocumented.is_empty(),
+        "undocumented answers:\n{}",
+        undocumented.join("\n")
+    );
+}
