@@ -70,7 +70,7 @@ def generated(document: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_generated_client_works_without_edits(generated: Any, stack: Any) -> None:
-    from jiragate_client.api.connectors import create_connector, execute
+    from jiragate_client.api.connectors import create_connector, describe_connector, execute
     from jiragate_client.api.proxy import proxy_get
     from jiragate_client.models import (
         CreateConnectorRequest,
@@ -96,6 +96,14 @@ def test_a_generated_client_works_without_edits(generated: Any, stack: Any) -> N
     assert created.status_code == 201, created.content
     conn = created.parsed
     assert conn.name == "generated" and conn.status == "healthy", conn
+
+    # A query parameter goes in the query: the filter narrows what describe returns.
+    every = describe_connector.sync_detailed(conn.id, client=client)
+    sprints = describe_connector.sync_detailed(conn.id, client=client, filter_="sprints")
+    assert every.status_code == sprints.status_code == 200, (every.content, sprints.content)
+    entities = [e["entity"] for e in json.loads(sprints.content)["entities"]]
+    assert entities == ["sprints"], entities
+    assert len(json.loads(every.content)["entities"]) > 10
 
     search = execute.sync_detailed(
         conn.id,
