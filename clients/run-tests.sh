@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests of the client libraries against a real `jiragate serve` and `atlassian-sim`.
+# Tests of the client libraries, of outside tools on /openapi.json and of third-party Jira
+# clients (clients/compat) against a real `jiragate serve` and `atlassian-sim`.
 #
 #   clients/run-tests.sh
 #
@@ -60,4 +61,23 @@ ts_started=$SECONDS
 (cd "$ts_dir" && node --test --test-concurrency=1 --test-reporter=spec dist-test/test/*.test.js)
 ts_secs=$((SECONDS - ts_started))
 
-printf '\nclient tests passed: pytest %ss, node --test %ss, %ss in all\n' "$py_secs" "$ts_secs" "$((SECONDS - started))"
+# ---- Outside tools and third-party clients (clients/compat) ---------------------------------
+# openapi-spec-validator and openapi-python-client on the live /openapi.json; Python `jira`
+# (pycontribs) and npm `jira.js` through the proxy, each against the simulator directly as the
+# baseline.
+compat_dir="$here/compat"
+section "compat: venv, pinned tools and clients"
+if [[ ! -x "$compat_dir/.venv/bin/python" ]]; then
+  "$python" -m venv "$compat_dir/.venv"
+fi
+compat_py="$compat_dir/.venv/bin/python"
+"$compat_py" -m pip install --quiet --constraint "$compat_dir/constraints.txt" \
+  --requirement "$compat_dir/requirements.txt" "$py_dir"
+(cd "$compat_dir" && npm ci --no-audit --no-fund --loglevel=error)
+
+section "compat: pytest"
+compat_started=$SECONDS
+(cd "$compat_dir" && "$compat_py" -m pytest -q)
+compat_secs=$((SECONDS - compat_started))
+
+printf '\nclient tests passed: pytest %ss, node --test %ss, compat %ss, %ss in all\n' "$py_secs" "$ts_secs" "$compat_secs" "$((SECONDS - started))"

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations.
 
+use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,6 +19,131 @@ impl Modify for ApiKeyAuth {
                 .to_owned(),
         );
         components.add_security_scheme("api_key", SecurityScheme::Http(http));
+    }
+}
+
+const PROXY_PATH: &str = "/api/v1/integrations/connectors/{id}/proxy/{path}";
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+    })
+}
+
+fn add_missing(responses: &mut Map<String, Value>, answers: &[(&str, &str)]) {
+    for (status, description) in answers {
+        responses
+            .entry(*status)
+            .or_insert_with(|| problem(description));
+    }
+}
+
+/// Adds the problem answers every operation of a kind can give, documented once: the middleware
+/// and extractors behind them are shared (authentication, key scopes, the per-key rate limit,
+/// JSON body parsing and validation), so listing them per handler would only let them drift.
+/// Also gives each method of the proxy its own `operationId`, and a request body to the methods
+/// that carry one (the handler is one function for every method). Edited as JSON: the rules read
+/// like the document they describe.
+fn shared_answers(doc: &mut Value) {
+    if let Some(item) = doc.pointer_mut(&format!("/paths/{}", PROXY_PATH.replace('/', "~1"))) {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(op) = item.get_mut(method) else {
+                continue;
+            };
+            op["operationId"] = json!(format!("proxy_{method}"));
+            op["summary"] = json!(format!("Proxy a {} request to Jira", method.to_uppercase()));
+            if matches!(method, "post" | "put" | "patch") {
+                op["requestBody"] = json!({
+                    "description": "Forwarded to Jira as sent, with its Content-Type (JSON, or multipart for attachments)",
+                    "required": false,
+                    "content": {"application/json": {"schema": {}}}
+                });
+            }
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for method in METHODS {
+            let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let secured = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            let json_body = op
+                .get("requestBody")
+                .and_then(|b| b.pointer("/content/application~1json"))
+                .is_some();
+            let query = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let is_proxy = op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .is_some_and(|id| id.starts_with("proxy_"));
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if secured {
+                add_missing(
+                    responses,
+                    &[
+                        ("401", "No API key, or an unknown, revoked or malformed one"),
+                        (
+                            "403",
+                            "The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id`",
+                        ),
+                        (
+                            "429",
+                            "The key's rate limit is spent; retry after `Retry-After` seconds",
+                        ),
+                    ],
+                );
+            }
+            if json_body && !is_proxy {
+                add_missing(
+                    responses,
+                    &[
+                        ("400", "The body is not valid JSON"),
+                        (
+                            "413",
+                            "The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`)",
+                        ),
+                        ("415", "The body's Content-Type is not `application/json`"),
+                        (
+                            "422",
+                            "A field is missing, mistyped or invalid; the problem names it",
+                        ),
+                    ],
+                );
+            }
+            if query {
+                add_missing(responses, &[("400", "A query parameter is malformed")]);
+            }
+            if is_proxy {
+                add_missing(
+                    responses,
+                    &[
+                        (
+                            "413",
+                            "The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`)",
+                        ),
+                        (
+                            "422",
+                            "The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent",
+                        ),
+                    ],
+                );
+            }
+        }
     }
 }
 
@@ -80,9 +206,12 @@ impl Modify for ApiKeyAuth {
 )]
 pub struct ApiDoc;
 
-/// The document served at `/openapi.json`, with the crate version filled in.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+/// The document served at `/openapi.json`, with the crate version filled in and the shared
+/// answers added.
+pub fn document() -> Value {
+    let mut api = ApiDoc::openapi();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
+    shared_answers(&mut doc);
     doc
 }

@@ -15,6 +15,73 @@ use jiragate_engine::model::{
     Owner, Workspace,
 };
 
+// Names (connection, workspace, organization, key) are documented as `jiragate_engine::check_name`
+// enforces them: 1 to 200 characters, at least one visible, no `/`
+// (`pattern = r"^[^/]*[^/\s][^/]*$"`); control, bidi and zero-width characters are refused too,
+// which a pattern cannot say portably. tests/it/openapi.rs checks schema and server agree.
+
+/// Any JSON value (object, array, string, number, boolean or null).
+fn any_json() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .description(Some(
+            "Any JSON value: an array for list and search actions, an object for single records",
+        ))
+        .build()
+}
+
+fn string_enum(values: &[&str], nullable: bool) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let ty = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    let mut vals: Vec<serde_json::Value> = values.iter().map(|v| (*v).into()).collect();
+    if nullable {
+        vals.push(serde_json::Value::Null);
+    }
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(ty)
+        .enum_values(Some(vals))
+        .build()
+}
+
+/// The spellings of `api_type` the server accepts (`parse_api_type`, case-insensitive).
+fn api_type_schema() -> utoipa::openapi::Object {
+    string_enum(
+        &[
+            "platform",
+            "service_management",
+            "jira",
+            "servicedesk",
+            "jsm",
+        ],
+        true,
+    )
+}
+
+fn credential_for_schema() -> utoipa::openapi::Object {
+    string_enum(&["user", "installation"], true)
+}
+
+/// A non-empty list of API-key scopes (`ApiScope`).
+fn key_scopes_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(string_enum(
+            &[
+                "admin",
+                "connectors:write",
+                "execute",
+                "proxy",
+                "credentials:read",
+            ],
+            false,
+        ))
+        .min_items(Some(1))
+        .build()
+}
+
 pub(crate) fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
@@ -83,20 +150,26 @@ pub struct ReplicationConfig {
     /// Full site URL, instead of `subdomain`.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// `platform` (default) or `service_management`.
+    /// `platform` (default) or `service_management` (`jira`, `servicedesk` and `jsm` are
+    /// accepted as aliases).
     #[serde(default)]
+    #[schema(schema_with = api_type_schema)]
     pub api_type: Option<String>,
 }
 
 /// Body of `POST /api/v1/integrations/connectors`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateConnectorRequest {
-    /// Workspace (created on demand); `default` if absent.
+    /// Workspace (created on demand); `default` if absent or empty.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^/]*$")]
     pub workspace_name: Option<String>,
-    /// Must be `Jira` when given.
+    /// Must be `Jira` (any case) when given.
     #[serde(default)]
+    #[schema(pattern = "^[Jj][Ii][Rr][Aa]$")]
     pub connector_type: Option<String>,
+    /// Connector name, unique in its workspace: 1 to 200 characters, no `/`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^/]*[^/\s][^/]*$")]
     pub name: String,
     pub credentials: CredentialsInput,
     #[serde(default)]
@@ -183,6 +256,7 @@ pub struct ListResponse<T: ToSchema> {
 
 /// Query of `GET /api/v1/integrations/connectors`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListConnectorsQuery {
     /// Only connectors of this workspace.
     pub workspace_name: Option<String>,
@@ -190,6 +264,7 @@ pub struct ListConnectorsQuery {
 
 /// Query of `GET …/describe`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DescribeQuery {
     /// Only entities/actions whose name contains this text.
     pub filter: Option<String>,
@@ -214,7 +289,9 @@ pub struct ExecuteRequest {
 /// Result of `POST …/execute`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExecuteResponse {
-    #[schema(value_type = Object)]
+    /// The action's result: an array for list and search actions (`issues.search`), an
+    /// object for single records (`issues.get`).
+    #[schema(schema_with = any_json)]
     pub data: Value,
     pub next_page_token: Option<String>,
     #[schema(value_type = Object)]
@@ -288,8 +365,10 @@ pub struct CreateSessionRequest {
     /// Id of a registered OAuth client (`POST /api/v1/oauth/clients`).
     pub oauth_client_id: String,
     #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^/]*$")]
     pub workspace_name: Option<String>,
-    /// Name of the connector to create.
+    /// Name of the connector to create: 1 to 200 characters, no `/`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^/]*[^/\s][^/]*$")]
     pub name: String,
     /// Scopes to ask for; default: the client's.
     #[serde(default)]
@@ -300,8 +379,10 @@ pub struct CreateSessionRequest {
     /// Owner user id; absent = installation.
     #[serde(default)]
     pub owner: Option<String>,
-    /// `platform` (default) or `service_management`.
+    /// `platform` (default) or `service_management` (`jira`, `servicedesk` and `jsm` are
+    /// accepted as aliases).
     #[serde(default)]
+    #[schema(schema_with = api_type_schema)]
     pub api_type: Option<String>,
 }
 
@@ -363,7 +444,9 @@ pub struct TokenRequest {
     pub workspace_name: Option<String>,
     #[serde(default)]
     pub user_id: Option<String>,
+    /// `user` (with `user_id`) or `installation`.
     #[serde(default)]
+    #[schema(schema_with = credential_for_schema)]
     pub credential_for: Option<String>,
 }
 
@@ -384,6 +467,8 @@ pub struct TokenResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrganizationRequest {
+    /// 1 to 200 characters, no `/`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^/]*[^/\s][^/]*$")]
     pub name: String,
 }
 
@@ -406,6 +491,8 @@ impl From<&Organization> for OrganizationView {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateWorkspaceRequest {
+    /// 1 to 200 characters, no `/`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^/]*[^/\s][^/]*$")]
     pub name: String,
 }
 
@@ -426,8 +513,11 @@ impl From<&Workspace> for WorkspaceView {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
+    /// 1 to 200 characters, no `/`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^/]*[^/\s][^/]*$")]
     pub name: String,
-    /// Any of `admin`, `connectors:write`, `execute`, `proxy`, `credentials:read`.
+    /// At least one of `admin`, `connectors:write`, `execute`, `proxy`, `credentials:read`.
+    #[schema(schema_with = key_scopes_schema)]
     pub scopes: Vec<String>,
     /// A platform key may act for any organization (X-Organization-Id). Only a platform key
     /// may create one.
@@ -498,6 +588,7 @@ pub struct AuditQueryParams {
     /// Events before this RFC 3339 time.
     pub until: Option<String>,
     /// Events per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,

@@ -2,6 +2,23 @@
 // run `npm run gen:types` after the server's API changes.
 
 export interface paths {
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read the audit trail of the organization, newest first. */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connect/sessions": {
         parameters: {
             query?: never;
@@ -166,16 +183,32 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Proxy one request to Jira.
-         * @description Any method (GET, POST, PUT, PATCH, DELETE) is accepted. The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned unchanged. The caller's Authorization header is never forwarded.
+         * Proxy a GET request to Jira
+         * @description The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.
          */
-        get: operations["proxy"];
-        put?: never;
-        post?: never;
-        delete?: never;
+        get: operations["proxy_get"];
+        /**
+         * Proxy a PUT request to Jira
+         * @description The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.
+         */
+        put: operations["proxy_put"];
+        /**
+         * Proxy a POST request to Jira
+         * @description The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.
+         */
+        post: operations["proxy_post"];
+        /**
+         * Proxy a DELETE request to Jira
+         * @description The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.
+         */
+        delete: operations["proxy_delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Proxy a PATCH request to Jira
+         * @description The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.
+         */
+        patch: operations["proxy_patch"];
         trace?: never;
     };
     "/api/v1/keys": {
@@ -246,7 +279,8 @@ export interface paths {
         delete: operations["delete_client"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Update an OAuth client: rotate its secret and/or change its default scopes. */
+        patch: operations["update_client"];
         trace?: never;
     };
     "/api/v1/organizations": {
@@ -261,6 +295,26 @@ export interface paths {
         put?: never;
         /** Create an organization (platform keys only). */
         post: operations["create_organization"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scopes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The Jira OAuth 2.0 scopes the catalog's actions need, with their descriptions and the
+         *     actions that need each.
+         */
+        get: operations["list_scopes"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -423,6 +477,25 @@ export interface components {
             revoked_at?: string | null;
             scopes: string[];
         };
+        /** @description One audit event: who did what to which record. Never holds a secret. */
+        AuditEventView: {
+            /** @description e.g. `connector.create`, `oauth_client.update`, `credentials.token`. */
+            action: string;
+            /** @description `api_key:<id>`, `operator` (the host's CLI) or `auth` (jiragate itself). */
+            actor: string;
+            /** @description RFC 3339. */
+            at: string;
+            detail: Record<string, unknown>;
+            id: string;
+            /** @description Id of the record acted on (a connector id for `connector.*`). */
+            target: string;
+        };
+        /** @description A page of audit events, newest first. */
+        AuditPageView: {
+            data: components["schemas"]["AuditEventView"][];
+            /** @description Present when more events follow: pass it as `page_token`. */
+            next_page_token?: string | null;
+        };
         /** @description Result of `POST …/check`. */
         CheckResponse: {
             checked_at: string;
@@ -468,14 +541,15 @@ export interface components {
         };
         /** @description Body of `POST /api/v1/integrations/connectors`. */
         CreateConnectorRequest: {
-            /** @description Must be `Jira` when given. */
+            /** @description Must be `Jira` (any case) when given. */
             connector_type?: string | null;
             credentials: components["schemas"]["CredentialsInput"];
+            /** @description Connector name, unique in its workspace: 1 to 200 characters, no `/`. */
             name: string;
             replication_config?: components["schemas"]["ReplicationConfig"] | null;
             /** @description Owner: a user id of the caller's platform; absent = owned by the installation. */
             user_id?: string | null;
-            /** @description Workspace (created on demand); `default` if absent. */
+            /** @description Workspace (created on demand); `default` if absent or empty. */
             workspace_name?: string | null;
         };
         /** @description Answer of `POST /api/v1/keys`: the key itself is shown this once. */
@@ -484,14 +558,14 @@ export interface components {
             key: string;
         };
         CreateKeyRequest: {
+            /** @description 1 to 200 characters, no `/`. */
             name: string;
             /**
              * @description A platform key may act for any organization (X-Organization-Id). Only a platform key
              *     may create one.
              */
             platform?: boolean;
-            /** @description Any of `admin`, `connectors:write`, `execute`, `proxy`, `credentials:read`. */
-            scopes: string[];
+            scopes: ("admin" | "connectors:write" | "execute" | "proxy" | "credentials:read")[];
         };
         /** @description Body of `POST /api/v1/oauth/clients`. */
         CreateOAuthClientRequest: {
@@ -502,13 +576,14 @@ export interface components {
             scopes?: string[];
         };
         CreateOrganizationRequest: {
+            /** @description 1 to 200 characters, no `/`. */
             name: string;
         };
         /** @description Body of `POST /api/v1/connect/sessions`. */
         CreateSessionRequest: {
-            /** @description `platform` (default) or `service_management`. */
-            api_type?: string | null;
-            /** @description Name of the connector to create. */
+            /** @enum {string|null} */
+            api_type?: "platform" | "service_management" | "jira" | "servicedesk" | "jsm" | null;
+            /** @description Name of the connector to create: 1 to 200 characters, no `/`. */
             name: string;
             /** @description Id of a registered OAuth client (`POST /api/v1/oauth/clients`). */
             oauth_client_id: string;
@@ -528,6 +603,7 @@ export interface components {
             id: string;
         };
         CreateWorkspaceRequest: {
+            /** @description 1 to 200 characters, no `/`. */
             name: string;
         };
         /**
@@ -566,7 +642,8 @@ export interface components {
         };
         /** @description Result of `POST …/execute`. */
         ExecuteResponse: {
-            data: Record<string, unknown>;
+            /** @description Any JSON value: an array for list and search actions, an object for single records */
+            data: unknown;
             meta: Record<string, unknown>;
             next_page_token?: string | null;
         };
@@ -640,6 +717,21 @@ export interface components {
             }[];
         };
         /** @description A list of items. */
+        ListResponse_ScopeView: {
+            data: {
+                /** @description `entity.action` names that need the scope. */
+                actions: string[];
+                /** @description The spec document that defines the scope. */
+                defined_in?: string | null;
+                /** @description From the Atlassian OpenAPI documents' `securitySchemes`. */
+                description?: string | null;
+                /** @description `classic` or `granular`. */
+                kind: string;
+                /** @description e.g. `read:jira-work` or `read:issue:jira`. */
+                scope: string;
+            }[];
+        };
+        /** @description A list of items. */
         ListResponse_WorkspaceView: {
             data: {
                 id: string;
@@ -670,12 +762,25 @@ export interface components {
         };
         /** @description Where the connector points. */
         ReplicationConfig: {
-            /** @description `platform` (default) or `service_management`. */
-            api_type?: string | null;
+            /** @enum {string|null} */
+            api_type?: "platform" | "service_management" | "jira" | "servicedesk" | "jsm" | null;
             /** @description Full site URL, instead of `subdomain`. */
             base_url?: string | null;
             /** @description Site subdomain (`acme` for acme.atlassian.net). */
             subdomain?: string | null;
+        };
+        /** @description One Jira OAuth 2.0 scope and the catalog actions that need it. */
+        ScopeView: {
+            /** @description `entity.action` names that need the scope. */
+            actions: string[];
+            /** @description The spec document that defines the scope. */
+            defined_in?: string | null;
+            /** @description From the Atlassian OpenAPI documents' `securitySchemes`. */
+            description?: string | null;
+            /** @description `classic` or `granular`. */
+            kind: string;
+            /** @description e.g. `read:jira-work` or `read:issue:jira`. */
+            scope: string;
         };
         /** @description State of a connect session. */
         SessionView: {
@@ -688,7 +793,10 @@ export interface components {
             name: string;
             /** @description With `choose_site`: the sites to choose from. */
             sites?: components["schemas"]["SiteView"][] | null;
-            /** @description `pending`, `choose_site`, `connected` or `failed`. */
+            /**
+             * @description `pending`, `choose_site`, `connected`, `failed` or `expired` (still pending after
+             *     `expires_at`: derived when read; start a new session).
+             */
             status: string;
             workspace_name: string;
         };
@@ -711,7 +819,8 @@ export interface components {
          */
         TokenRequest: {
             connector_id?: string | null;
-            credential_for?: string | null;
+            /** @enum {string|null} */
+            credential_for?: "user" | "installation" | null;
             user_id?: string | null;
             workspace_name?: string | null;
         };
@@ -734,6 +843,17 @@ export interface components {
         UpdateConnectorRequest: {
             credentials: components["schemas"]["CredentialsInput"];
         };
+        /** @description Body of `PATCH /api/v1/oauth/clients/{id}`: give either or both. */
+        UpdateOAuthClientRequest: {
+            /**
+             * Format: password
+             * @description A new client secret (after rotating it in the Atlassian developer console). Sealed like
+             *     at registration; write-only, never returned.
+             */
+            client_secret?: string | null;
+            /** @description New default scopes of connect sessions (replaces the list). */
+            scopes?: string[] | null;
+        };
         WorkspaceView: {
             id: string;
             name: string;
@@ -747,6 +867,93 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description Only events about this connector (its id, also of a deleted one, or `workspace/name`). */
+                connection?: string;
+                /** @description Only events whose action starts with this, e.g. `connector.` or `oauth_client.update`. */
+                kind?: string;
+                /** @description Events per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+                /** @description Events at or after this RFC 3339 time. */
+                since?: string;
+                /** @description Events before this RFC 3339 time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of audit events, newest first; `next_page_token` when more follow */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageView"];
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the admin scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `connection` names no connector of this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A bad `since`/`until` time, `limit` outside 1..=500 or an unknown `page_token` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
     create_session: {
         parameters: {
             query?: never;
@@ -760,7 +967,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description Started: send the user's browser to `authorize_url` */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateSessionResponse"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -768,12 +985,58 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            201: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CreateSessionResponse"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -783,12 +1046,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description connect session id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The session's state */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -797,7 +1062,35 @@ export interface operations {
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connect session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -812,6 +1105,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description connect session id */
                 id: string;
             };
             cookie?: never;
@@ -822,7 +1116,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description The session, now connected */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -830,12 +1134,67 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            200: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionView"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connect session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -853,14 +1212,7 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemBody"];
-                };
-            };
+            /** @description A fresh access token (audited) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -869,26 +1221,171 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector, or none of that owner in the workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The connector needs re-authorization, or several match */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira answered with an error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
         };
     };
     list_connectors: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only connectors of this workspace. */
-                workspace_name: string | null;
+                workspace_name?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The organization's connectors (never their secrets) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListResponse_ConnectorView"];
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -906,7 +1403,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description Created: the credential was verified with Jira and sealed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorView"];
+                };
+            };
+            /** @description Jira refused the credential or the site */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -914,12 +1421,94 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            201: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConnectorView"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A connector of this name already exists in the workspace */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira answered with an error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -936,6 +1525,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The connector (never its secrets) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -944,7 +1534,35 @@ export interface operations {
                     "application/json": components["schemas"]["ConnectorView"];
                 };
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -966,13 +1584,42 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Deleted; its secrets are erased */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -998,7 +1645,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description The connector with its new credentials verified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorView"];
+                };
+            };
+            /** @description Jira refused the new credential */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1006,12 +1663,94 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            200: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConnectorView"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira answered with an error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1028,6 +1767,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The result of the check (also when Jira refused the credential) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1036,15 +1776,52 @@ export interface operations {
                     "application/json": components["schemas"]["CheckResponse"];
                 };
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
         };
     };
     describe_connector: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only entities/actions whose name contains this text. */
+                filter?: string;
+            };
             header?: never;
             path: {
-                /** @description Only entities/actions whose name contains this text. */
-                filter: string | null;
                 /** @description connector id */
                 id: string;
             };
@@ -1059,6 +1836,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1079,7 +1901,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description The action's result */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecuteResponse"];
+                };
+            };
+            /** @description Jira refused the input (e.g. invalid JQL) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1087,12 +1919,76 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            200: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExecuteResponse"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The connector needs re-authorization */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
             /** @description Jira answered with an error */
@@ -1104,24 +2000,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-        };
-    };
-    proxy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description connector id */
-                id: string;
-                /** @description Jira REST path, e.g. rest/api/3/myself */
-                path: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description jiragate refused the request (Jira's own errors pass through unchanged) */
-            "4XX": {
+            /** @description Jira could not be reached */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1129,8 +2009,445 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            /** @description Jira's response, as sent */
+            /** @description Jira did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    proxy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Jira's response, as sent (Jira's own statuses pass through unchanged) */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    proxy_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Forwarded to Jira as sent, with its Content-Type (JSON, or multipart for attachments) */
+        requestBody?: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description Jira's response, as sent (Jira's own statuses pass through unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    proxy_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Forwarded to Jira as sent, with its Content-Type (JSON, or multipart for attachments) */
+        requestBody?: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description Jira's response, as sent (Jira's own statuses pass through unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    proxy_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Jira's response, as sent (Jira's own statuses pass through unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    proxy_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Forwarded to Jira as sent, with its Content-Type (JSON, or multipart for attachments) */
+        requestBody?: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description Jira's response, as sent (Jira's own statuses pass through unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The path would leave the connection's site (traversal, encoded separators, double encoding …); nothing was sent */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time) */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1147,12 +2464,40 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The organization's API keys (prefixes only, never the keys) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListResponse_ApiKeyView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1170,7 +2515,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description Created; the key is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKeyResponse"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1178,12 +2533,58 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            201: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CreatedKeyResponse"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1193,19 +2594,58 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description API key id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description Revoked */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such API key in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The last active platform key cannot be revoked */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1224,12 +2664,40 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The registered OAuth clients (never their secrets) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListResponse_OAuthClientView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1247,7 +2715,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description Registered (the secret is never returned) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClientView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1255,12 +2733,67 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            201: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OAuthClientView"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description This client_id is already registered in the organization; the problem names the record to update instead */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1270,12 +2803,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The jiragate id of the OAuth client */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The OAuth client (never its secret) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1284,7 +2819,35 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthClientView"];
                 };
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such OAuth client in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1299,19 +2862,148 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The jiragate id of the OAuth client */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description Deleted */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such OAuth client in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    update_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The jiragate id of the OAuth client */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOAuthClientRequest"];
+            };
+        };
+        responses: {
+            /** @description The client as it is now (the secret is never returned) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClientView"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the admin scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such OAuth client in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Nothing to change, or an empty secret */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1330,6 +3022,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The organizations this key may see */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1338,7 +3031,26 @@ export interface operations {
                     "application/json": components["schemas"]["ListResponse_OrganizationView"];
                 };
             };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the admin scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1361,6 +3073,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1369,6 +3082,25 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationView"];
                 };
             };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Only a platform key may create organizations */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1377,7 +3109,112 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
+            /** @description An organization of this name exists */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    list_scopes: {
+        parameters: {
+            query?: {
+                /** @description Only the scopes of this action (`entity.action`, e.g. `issues.search`). */
+                action?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every classic and granular scope the actions use (classic first, then by name) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_ScopeView"];
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `action` names no catalog action */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1396,12 +3233,40 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The organization's workspaces */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListResponse_WorkspaceView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1419,7 +3284,17 @@ export interface operations {
             };
         };
         responses: {
-            "4XX": {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceView"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1427,12 +3302,67 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            201: {
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WorkspaceView"];
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A workspace of this name exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
@@ -1466,6 +3396,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The process is up */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1498,14 +3429,14 @@ export interface operations {
     };
     callback: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                code: string | null;
-                error: string | null;
-                error_description: string | null;
-                state: string | null;
+            query?: {
+                code?: string;
+                error?: string;
+                error_description?: string;
+                state?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1592,6 +3523,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Ready to serve: database reachable, migrations applied */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1600,6 +3532,7 @@ export interface operations {
                     "application/json": components["schemas"]["HealthResponse"];
                 };
             };
+            /** @description Not ready (or draining after SIGTERM) */
             503: {
                 headers: {
                     [name: string]: unknown;

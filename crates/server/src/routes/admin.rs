@@ -20,8 +20,8 @@ use crate::views::{
 /// Create an organization (platform keys only).
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
     request_body = CreateOrganizationRequest,
-    responses((status = 201, body = OrganizationView), (status = 403, body = ProblemBody, content_type = "application/problem+json"),
-              (status = 409, body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = OrganizationView), (status = 403, description = "Only a platform key may create organizations", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "An organization of this name exists", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn create_organization(
     State(state): State<AppState>,
@@ -37,7 +37,7 @@ pub async fn create_organization(
 
 /// List organizations (platform keys only).
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
-    responses((status = 200, body = ListResponse<OrganizationView>), (status = 403, body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "The organizations this key may see", body = ListResponse<OrganizationView>), (status = 403, description = "The key lacks the admin scope", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn list_organizations(
     State(state): State<AppState>,
@@ -51,7 +51,7 @@ pub async fn list_organizations(
 
 /// List workspaces of the organization.
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
-    responses((status = 200, body = ListResponse<WorkspaceView>)),
+    responses((status = 200, description = "The organization's workspaces", body = ListResponse<WorkspaceView>)),
     security(("api_key" = [])))]
 pub async fn list_workspaces(
     State(state): State<AppState>,
@@ -69,7 +69,7 @@ pub async fn list_workspaces(
 /// Create (or return the existing) workspace.
 #[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
     request_body = CreateWorkspaceRequest,
-    responses((status = 201, body = WorkspaceView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = WorkspaceView), (status = 409, description = "A workspace of this name exists", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn create_workspace(
     State(state): State<AppState>,
@@ -86,7 +86,7 @@ pub async fn create_workspace(
 /// Create an API key. The key is in this answer only.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys",
     request_body = CreateKeyRequest,
-    responses((status = 201, body = CreatedKeyResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created; the key is shown this once", body = CreatedKeyResponse)),
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ pub async fn create_key(
 
 /// List API keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
-    responses((status = 200, body = ListResponse<ApiKeyView>)),
+    responses((status = 200, description = "The organization's API keys (prefixes only, never the keys)", body = ListResponse<ApiKeyView>)),
     security(("api_key" = ["admin"])))]
 pub async fn list_keys(
     State(state): State<AppState>,
@@ -145,8 +145,8 @@ pub async fn list_keys(
 
 /// Revoke an API key.
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
-    params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    params(("id" = String, Path, description = "API key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such API key in this organization", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "The last active platform key cannot be revoked", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn revoke_key(
     State(state): State<AppState>,

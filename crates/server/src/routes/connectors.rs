@@ -121,7 +121,12 @@ fn new_connection(
 /// Create a connector (the first seed call).
 #[utoipa::path(post, path = "/api/v1/integrations/connectors", tag = "connectors",
     request_body = CreateConnectorRequest,
-    responses((status = 201, body = ConnectorView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created: the credential was verified with Jira and sealed", body = ConnectorView),
+              (status = 409, description = "A connector of this name already exists in the workspace", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 400, description = "Jira refused the credential or the site", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 502, description = "Jira answered with an error", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 503, description = "Jira could not be reached", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 504, description = "Jira did not answer in time", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn create_connector(
     State(state): State<AppState>,
@@ -159,7 +164,7 @@ pub async fn create_connector(
 /// List connectors.
 #[utoipa::path(get, path = "/api/v1/integrations/connectors", tag = "connectors",
     params(ListConnectorsQuery),
-    responses((status = 200, body = ListResponse<ConnectorView>)),
+    responses((status = 200, description = "The organization's connectors (never their secrets)", body = ListResponse<ConnectorView>)),
     security(("api_key" = [])))]
 pub async fn list_connectors(
     State(state): State<AppState>,
@@ -179,7 +184,7 @@ pub async fn list_connectors(
 /// Read a connector (never its secrets).
 #[utoipa::path(get, path = "/api/v1/integrations/connectors/{id}", tag = "connectors",
     params(("id" = String, Path, description = "connector id")),
-    responses((status = 200, body = ConnectorView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "The connector (never its secrets)", body = ConnectorView), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = [])))]
 pub async fn get_connector(
     State(state): State<AppState>,
@@ -197,7 +202,11 @@ pub async fn get_connector(
 #[utoipa::path(patch, path = "/api/v1/integrations/connectors/{id}", tag = "connectors",
     params(("id" = String, Path, description = "connector id")),
     request_body = UpdateConnectorRequest,
-    responses((status = 200, body = ConnectorView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "The connector with its new credentials verified", body = ConnectorView), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 400, description = "Jira refused the new credential", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 502, description = "Jira answered with an error", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 503, description = "Jira could not be reached", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 504, description = "Jira did not answer in time", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn update_connector(
     State(state): State<AppState>,
@@ -216,7 +225,7 @@ pub async fn update_connector(
 /// Delete a connector; its secrets are erased.
 #[utoipa::path(delete, path = "/api/v1/integrations/connectors/{id}", tag = "connectors",
     params(("id" = String, Path, description = "connector id")),
-    responses((status = 204), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 204, description = "Deleted; its secrets are erased"), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn delete_connector(
     State(state): State<AppState>,
@@ -233,7 +242,7 @@ pub async fn delete_connector(
 /// Entities, actions, JSON Schemas of their params, required scopes.
 #[utoipa::path(get, path = "/api/v1/integrations/connectors/{id}/describe", tag = "connectors",
     params(("id" = String, Path, description = "connector id"), DescribeQuery),
-    responses((status = 200, body = Object, description = "`{entities: [{entity, actions: [{action, description, read_only, params_schema, scopes}]}]}`")),
+    responses((status = 200, body = Object, description = "`{entities: [{entity, actions: [{action, description, read_only, params_schema, scopes}]}]}`"), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = [])))]
 pub async fn describe_connector(
     State(state): State<AppState>,
@@ -257,8 +266,12 @@ pub async fn describe_connector(
 #[utoipa::path(post, path = "/api/v1/integrations/connectors/{id}/execute", tag = "connectors",
     params(("id" = String, Path, description = "connector id")),
     request_body = ExecuteRequest,
-    responses((status = 200, body = ExecuteResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
-              (status = 502, body = ProblemBody, content_type = "application/problem+json", description = "Jira answered with an error")),
+    responses((status = 200, description = "The action's result", body = ExecuteResponse), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 400, description = "Jira refused the input (e.g. invalid JQL)", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "The connector needs re-authorization", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 502, description = "Jira answered with an error", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 503, description = "Jira could not be reached", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 504, description = "Jira did not answer in time", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["execute"])))]
 pub async fn execute(
     State(state): State<AppState>,
@@ -291,7 +304,7 @@ pub async fn execute(
 /// Health-check the connector now (`GET /rest/api/3/myself`).
 #[utoipa::path(post, path = "/api/v1/integrations/connectors/{id}/check", tag = "connectors",
     params(("id" = String, Path, description = "connector id")),
-    responses((status = 200, body = CheckResponse)),
+    responses((status = 200, description = "The result of the check (also when Jira refused the credential)", body = CheckResponse), (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["execute"])))]
 pub async fn check(
     State(state): State<AppState>,

@@ -52,7 +52,7 @@ fn parse_credential_for(raw: &str) -> Result<CredentialFor, Problem> {
 /// A fresh access token for an OAuth connector.
 #[utoipa::path(post, path = "/api/v1/credentials/token", tag = "credentials",
     request_body = TokenRequest,
-    responses((status = 200, body = TokenResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "A fresh access token (audited)", body = TokenResponse), (status = 404, description = "No such connector, or none of that owner in the workspace", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "The connector needs re-authorization, or several match", body = ProblemBody, content_type = "application/problem+json"), (status = 502, description = "Jira answered with an error", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "Jira could not be reached", body = ProblemBody, content_type = "application/problem+json"), (status = 504, description = "Jira did not answer in time", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["credentials:read"])))]
 pub async fn token(
     State(state): State<AppState>,

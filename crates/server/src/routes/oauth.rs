@@ -37,7 +37,7 @@ fn parse_session_id(raw: &str) -> Result<ConnectSessionId, Problem> {
     request_body = CreateOAuthClientRequest,
     responses((status = 201, description = "Registered (the secret is never returned)", body = OAuthClientView),
               (status = 409, description = "This client_id is already registered in the organization; the problem names the record to update instead", body = ProblemBody, content_type = "application/problem+json"),
-              (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+              (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -59,7 +59,7 @@ pub async fn create_client(
 
 /// List OAuth clients (secrets are write-only).
 #[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
-    responses((status = 200, body = ListResponse<OAuthClientView>)),
+    responses((status = 200, description = "The registered OAuth clients (never their secrets)", body = ListResponse<OAuthClientView>)),
     security(("api_key" = ["admin"])))]
 pub async fn list_clients(
     State(state): State<AppState>,
@@ -76,8 +76,8 @@ pub async fn list_clients(
 
 /// Read one OAuth client.
 #[utoipa::path(get, path = "/api/v1/oauth/clients/{id}", tag = "oauth",
-    params(("id" = String, Path)),
-    responses((status = 200, body = OAuthClientView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    params(("id" = String, Path, description = "The jiragate id of the OAuth client")),
+    responses((status = 200, description = "The OAuth client (never its secret)", body = OAuthClientView), (status = 404, description = "No such OAuth client in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn get_client(
     State(state): State<AppState>,
@@ -126,8 +126,8 @@ pub async fn update_client(
 
 /// Delete an OAuth client.
 #[utoipa::path(delete, path = "/api/v1/oauth/clients/{id}", tag = "oauth",
-    params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    params(("id" = String, Path, description = "The jiragate id of the OAuth client")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such OAuth client in this organization", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn delete_client(
     State(state): State<AppState>,
@@ -145,7 +145,7 @@ pub async fn delete_client(
 /// Start an OAuth connection: returns the URL to send the user's browser to.
 #[utoipa::path(post, path = "/api/v1/connect/sessions", tag = "oauth",
     request_body = CreateSessionRequest,
-    responses((status = 201, body = CreateSessionResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 201, description = "Started: send the user's browser to `authorize_url`", body = CreateSessionResponse)),
     security(("api_key" = ["connectors:write"])))]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -211,8 +211,8 @@ fn session_view(s: &ConnectSession) -> SessionView {
 
 /// Status of a connect session.
 #[utoipa::path(get, path = "/api/v1/connect/sessions/{id}", tag = "oauth",
-    params(("id" = String, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = ProblemBody, content_type = "application/problem+json")),
+    params(("id" = String, Path, description = "connect session id")),
+    responses((status = 200, description = "The session's state", body = SessionView), (status = 404, description = "No such connect session", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn get_session(
     State(state): State<AppState>,
@@ -230,9 +230,9 @@ pub async fn get_session(
 
 /// Choose the site of a session waiting in `choose_site`.
 #[utoipa::path(post, path = "/api/v1/connect/sessions/{id}/site", tag = "oauth",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "connect session id")),
     request_body = ChooseSiteRequest,
-    responses((status = 200, body = SessionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")),
+    responses((status = 200, description = "The session, now connected", body = SessionView), (status = 404, description = "No such connect session", body = ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["connectors:write"])))]
 pub async fn choose_site(
     State(state): State<AppState>,
@@ -253,6 +253,7 @@ pub async fn choose_site(
 
 /// Query of the OAuth redirect.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub state: Option<String>,
     pub code: Option<String>,

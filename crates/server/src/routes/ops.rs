@@ -15,7 +15,7 @@ use crate::views::{HealthResponse, status_name};
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, body = HealthResponse)))]
+    responses((status = 200, description = "The process is up", body = HealthResponse)))]
 pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "ok",
@@ -25,7 +25,7 @@ pub async fn healthz() -> Json<HealthResponse> {
 
 /// Readiness: the database answers and every migration is applied.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+    responses((status = 200, description = "Ready to serve: database reachable, migrations applied", body = HealthResponse), (status = 503, description = "Not ready (or draining after SIGTERM)", body = HealthResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let not_ready = |detail: String| {
         (

@@ -94,6 +94,47 @@ fn raw_jira_path(raw: &str) -> Option<&str> {
     after.strip_prefix("proxy/")
 }
 
+/// The Jira path to forward, from the raw text after `/proxy/`.
+///
+/// Two forms reach the same Jira path:
+/// - nested, as a person writes it: `rest/api/3/issue/ENG-1`, forwarded as the caller encoded
+///   it;
+/// - one segment, as a client generated from `/openapi.json` sends the `{path}` parameter
+///   (percent-encoded, slashes included): `rest%2Fapi%2F3%2Fissue%2FENG-1`. A path without a
+///   literal `/` that contains an encoded one is decoded exactly once; what comes out is then
+///   one more nested path, checked like every other (`..`, encoded separators, a second layer of
+///   encoding … are refused by the Jira client's `upstream_url`). An encoded `?` or `#` is
+///   refused here: the query travels in the request's own query string.
+fn jira_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, Problem> {
+    let raw = raw.trim_start_matches('/');
+    let encoded_slash = raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] == b'f' || w[2] == b'F'));
+    if raw.contains('/') || !encoded_slash {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| {
+            Problem::validation(
+                "path",
+                format!("{} does not decode to UTF-8", jiragate_engine::quote(raw)),
+            )
+        })?;
+    if decoded.contains(['?', '#']) {
+        return Err(Problem::validation(
+            "path",
+            format!(
+                "{} holds an encoded `?` or `#`; send the query string as the URL's own",
+                jiragate_engine::quote(raw)
+            ),
+        ));
+    }
+    // Not trimmed: a decoded `//host/…` keeps its empty segment and is refused.
+    Ok(std::borrow::Cow::Owned(decoded.into_owned()))
+}
+
 /// Bodies up to this size are buffered so the request can be replayed once after a token
 /// refresh (a 401 on an expired token); larger or unsized bodies stream through unbuffered.
 const REPLAYABLE_BODY_LIMIT: u64 = 1024 * 1024;
@@ -132,10 +173,12 @@ async fn upstream_body(req: Request) -> Result<reqwest::Body, Problem> {
 
 /// Proxy one request to Jira.
 #[utoipa::path(
-    get, path = "/api/v1/integrations/connectors/{id}/proxy/{path}", tag = "proxy",
-    description = "Any method (GET, POST, PUT, PATCH, DELETE) is accepted. The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned unchanged. The caller's Authorization header is never forwarded.",
-    params(("id" = String, Path, description = "connector id"), ("path" = String, Path, description = "Jira REST path, e.g. rest/api/3/myself")),
-    responses((status = 200, description = "Jira's response, as sent"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json", description = "jiragate refused the request (Jira's own errors pass through unchanged)")),
+    method(get, post, put, patch, delete), path = "/api/v1/integrations/connectors/{id}/proxy/{path}", tag = "proxy",
+    description = "The Jira path (e.g. `rest/api/3/myself`), query and body are forwarded with the connection's credential; Jira's status, headers (including rate-limit headers) and body are returned, with Jira's links rewritten to this proxy. The caller's Authorization header is never forwarded. `{path}` may be sent nested (`…/proxy/rest/api/3/myself`) or as one percent-encoded segment (`…/proxy/rest%2Fapi%2F3%2Fmyself`, as generated clients send it), which is decoded once and then checked like a nested path; traversal, encoded separators inside a segment and double encodings are refused with 422.",
+    params(("id" = String, Path, description = "connector id"), ("path" = String, Path, description = "Jira REST path without a query, e.g. `rest/api/3/myself`; the query string is forwarded as sent")),
+    responses((status = 200, description = "Jira's response, as sent (Jira's own statuses pass through unchanged)"),
+              (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json"),
+              (status = "default", description = "Any other status: Jira's answer passed through unchanged, or a jiragate problem (`application/problem+json`, e.g. 503/504 when Jira cannot be reached in time)")),
     security(("api_key" = ["proxy"])))]
 pub async fn proxy(
     State(state): State<AppState>,
@@ -144,12 +187,12 @@ pub async fn proxy(
     req: Request,
 ) -> ApiResult<Response> {
     let conn_ref = conn_ref(&id)?;
-    let path = path.trim_start_matches('/');
-    // Forward the path as the caller encoded it. Whether it stays inside the connection's site
-    // (no `..`, `\`, encoded separators, double encodings …) is decided in one place for every
-    // upstream call (the Jira client's `upstream_url`), which refuses with a 422 before sending.
-    let raw_path = raw_jira_path(req.uri().path()).unwrap_or(path);
-    let mut path_and_query = format!("/{}", raw_path.trim_start_matches('/'));
+    // Forward the path as the caller encoded it (or, from a generated client, decoded once: see
+    // `jira_path`). Whether it stays inside the connection's site (no `..`, `\`, encoded
+    // separators, double encodings …) is decided in one place for every upstream call (the Jira
+    // client's `upstream_url`), which refuses with a 422 before sending.
+    let raw_path = jira_path(raw_jira_path(req.uri().path()).unwrap_or(&path))?;
+    let mut path_and_query = format!("/{raw_path}");
     if let Some(q) = req.uri().query() {
         path_and_query.push('?');
         path_and_query.push_str(q);
@@ -257,6 +300,28 @@ mod tests {
             raw_jira_path("/api/v1/integrations/connectors/abc/describe"),
             None
         );
+    }
+
+    #[test]
+    fn one_encoded_segment_is_decoded_once() {
+        let ok = |raw: &str| jira_path(raw).unwrap().into_owned();
+        assert_eq!(ok("rest/api/3/issue/A%2F1"), "rest/api/3/issue/A%2F1");
+        assert_eq!(ok("rest%2Fapi%2F3%2Fmyself"), "rest/api/3/myself");
+        assert_eq!(
+            ok("rest%2fapi%2f3%2fproject%2FA%2520B"),
+            "rest/api/3/project/A%20B"
+        );
+        // Once only: a second layer stays encoded for `upstream_url` to refuse.
+        assert_eq!(ok("rest%2F%252e%252e%2Fx"), "rest/%2e%2e/x");
+        assert_eq!(ok("%2F%2Fevil%2Fx"), "//evil/x");
+        assert_eq!(ok("%2e%2e"), "%2e%2e");
+        for bad in [
+            "rest%2Fapi%2F3%2Fmyself%3Fx%3D1",
+            "rest%2Fx%23y",
+            "rest%2F%c0%ae",
+        ] {
+            assert!(jira_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

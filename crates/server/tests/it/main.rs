@@ -6,6 +6,7 @@ mod e2e;
 mod graceful;
 mod links;
 mod oauth;
+mod openapi;
 mod records;
 mod router;
 mod security;

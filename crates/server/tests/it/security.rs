@@ -716,3 +716,70 @@ both_backends!(platform_key_revocations_race_safely, |db: Db| async move {
         .count();
     assert_eq!(ok, 1, "{} {} / {} {}", a.status, a.text, b.status, b.text);
 });
+
+/// The `{path}` of the proxy as a client generated from `/openapi.json` sends it: one segment,
+/// percent-encoded, slashes included. It is decoded exactly once and then checked like a nested
+/// path, so a generated client reaches Jira while traversal, a second layer of encoding, encoded
+/// `?`/`#` and host tricks are refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_encoded_path_segment_is_decoded_once_and_checked() {
+    let env = Env::start(Db::Sqlite).await;
+    let canary = Canary::start().await;
+    let site = &env.sim.sites[0];
+    let token_conn = env.seed_connector("enc").await;
+    let oauth_conn = connect_with_subdomain(&env, "enc-oa", None).await;
+    let auth = format!("Bearer {}", env.key());
+    for (id, base) in [
+        (&token_conn, format!("/site/{}", site.subdomain)),
+        (&oauth_conn, format!("/ex/jira/{}", site.cloud_id)),
+    ] {
+        for (form, upstream) in [
+            ("rest%2Fapi%2F3%2Fmyself", "/rest/api/3/myself"),
+            ("rest%2fapi%2f3%2fissue%2FENG-1", "/rest/api/3/issue/ENG-1"),
+            (
+                "rest%2Fapi%2F3%2Fsearch%2Fjql?jql=project%20%3D%20ENG&maxResults=1",
+                "/rest/api/3/search/jql?jql=project%20%3D%20ENG&maxResults=1",
+            ),
+        ] {
+            let before = env.sim.request_log().len();
+            let target = format!("/api/v1/integrations/connectors/{id}/proxy/{form}");
+            let (status, text) =
+                raw(&env.server.url, "GET", &target, &[("Authorization", &auth)]).await;
+            assert_eq!(status, 200, "{form}: {text}");
+            let seen: Vec<String> = env.sim.request_log().into_iter().skip(before).collect();
+            let expected = format!("GET {base}{upstream}");
+            assert!(
+                seen.iter().any(|r| r == &expected),
+                "{form}: expected {expected}, the simulator saw {seen:?}"
+            );
+        }
+        for form in [
+            "..%2F..%2F..%2F__sim%2Fstats",
+            "%2e%2e%2F__sim%2Fstats",
+            "rest%2F%2e%2e%2F%2e%2e%2F__sim%2Fstats",
+            "rest%2F%252e%252e%2F__sim",
+            "rest%2Fapi%2F3%2Fissue%2FA%25252F1",
+            "rest%2Fapi%2F3%2F..%5c..%5c__sim",
+            "rest%2Fapi%2F3%2Fmyself%3Fx%3D1",
+            "rest%2Fapi%2F3%2Fmyself%23x",
+            "rest%2Fapi%2F3%2F%40{C}",
+            "%2F%2F{C}%2Fx",
+            "http:%2F%2F{C}%2Fx",
+            "rest%2Fapi%2F3%2Fx%00",
+            "rest%2Fapi%2F3%2F%c0%ae%c0%ae",
+            "rest%2Fapi%2F3%2F%e2%80%ae",
+        ] {
+            let form = fill(form, &env, &canary);
+            let before = env.sim.request_log().len();
+            let target = format!("/api/v1/integrations/connectors/{id}/proxy/{form}");
+            let (status, text) =
+                raw(&env.server.url, "GET", &target, &[("Authorization", &auth)]).await;
+            // 422 from the path checks; 400 where the router cannot even decode the
+            // segment as UTF-8 (overlong forms).
+            assert!(matches!(status, 400 | 422), "{form}: {text}");
+            let seen: Vec<String> = env.sim.request_log().into_iter().skip(before).collect();
+            assert!(seen.is_empty(), "{form} was refused only after {seen:?}");
+        }
+    }
+    assert_eq!(canary.hits(), 0);
+}
