@@ -91,3 +91,22 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         .layer(from_fn(headers::security_headers))
         .with_state(state)
 }
+
+/// The API key of the browser's console session, if it has a live one: for other browser
+/// pages of the server (e.g. an authorization consent page) that act for the signed-in person.
+/// `secure` must match the console's (`true` when the public URL is https).
+pub async fn signed_in_key(
+    engine: &Engine,
+    headers: &axum::http::HeaderMap,
+    secure: bool,
+) -> Option<jiragate_engine::model::ApiKeyRecord> {
+    let token = session::cookie_value(headers, session::session_cookie_name(secure))?;
+    engine.console_session(&token).await.ok()
+}
+
+/// The console's CSRF token for the browser's session (to embed in forms of other pages that
+/// post back to the server on behalf of a console session).
+pub fn session_csrf(headers: &axum::http::HeaderMap, secure: bool) -> Option<String> {
+    session::cookie_value(headers, session::session_cookie_name(secure))
+        .map(|t| session::csrf_for(&t))
+}
