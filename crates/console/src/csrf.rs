@@ -43,7 +43,12 @@ pub(crate) async fn guard(State(st): State<Console>, req: Request, next: Next) -
                 .find(|(k, _)| k == "csrf")
                 .map(|(_, v)| v)
         });
-    let expected = if parts.uri.path() == "/console/sign-in" {
+    let path = parts.uri.path();
+    let expected = if let Some(rest) = path.strip_prefix("/connect/s/") {
+        let id = rest.split('/').next().unwrap_or_default();
+        crate::pages::connect::page_secret(&parts.headers, id)
+            .map(|s| crate::pages::connect::connect_csrf(&s))
+    } else if path == "/console/sign-in" {
         cookie_value(&parts.headers, sign_in_cookie_name(st.secure))
     } else {
         cookie_value(&parts.headers, session_cookie_name(st.secure)).map(|t| csrf_for(&t))

@@ -11,7 +11,10 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
-    let is_asset = req.uri().path().starts_with("/console/assets/");
+    let path = req.uri().path();
+    let is_asset = path.starts_with("/console/assets/")
+        || path.starts_with("/connect/assets/")
+        || path == "/connect.js";
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(

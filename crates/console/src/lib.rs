@@ -52,7 +52,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         public_url,
         templates: Arc::new(render::Templates::new()),
     };
-    use pages::{audit, connections, keys, oauth_clients, orgs, sign_in};
+    use pages::{audit, connect, connections, keys, oauth_clients, orgs, sign_in};
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(connections::list))
@@ -87,6 +87,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         .route("/console/audit", get(audit::list))
         .route("/console/orgs", get(orgs::list).post(orgs::create))
         .route("/console/assets/{file}", get(render::asset))
+        .route("/connect.js", get(connect::connect_js))
+        .route("/connect/assets/{file}", get(connect::script))
+        .route("/connect/{token}", get(connect::open))
+        .route("/connect/s/{id}", get(connect::page))
+        .route("/connect/s/{id}/api-token", post(connect::api_token))
+        .route("/connect/s/{id}/oauth", post(connect::oauth))
+        .route("/connect/s/{id}/done", get(connect::done))
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn(headers::security_headers))
         .with_state(state)

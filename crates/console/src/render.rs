@@ -41,6 +41,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("audit.html", include_str!("../templates/audit.html")),
     ("orgs.html", include_str!("../templates/orgs.html")),
+    ("connect.html", include_str!("../templates/connect.html")),
+    (
+        "connect_done.html",
+        include_str!("../templates/connect_done.html"),
+    ),
 ];
 
 /// Static files: name, content type, bytes. Written here; nothing vendored.

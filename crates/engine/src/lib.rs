@@ -7,6 +7,7 @@ mod actor;
 pub mod admin;
 mod api_keys;
 pub mod audit;
+pub mod connect_links;
 mod connections;
 pub mod console;
 mod error;

@@ -9,9 +9,10 @@ pub use jiragate_auth::{
 };
 pub use jiragate_catalog::{ActionDef, Catalog, ExecuteOutput};
 pub use jiragate_store::{
-    ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectSession, ConnectSessionId,
-    Connection, ConnectionId, ConnectionStatus, HealthCheck, OAuthClientRecord,
-    OAuthClientRecordId, OrgId, Organization, Owner, SessionStatus, Workspace,
+    ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectLink, ConnectLinkId,
+    ConnectSession, ConnectSessionId, ConnectSettings, Connection, ConnectionId, ConnectionStatus,
+    HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization, Owner, SessionStatus,
+    Workspace,
 };
 
 /// Atlassian Document Format ↔ Markdown (for rendering Jira text to people and models).

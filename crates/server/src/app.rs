@@ -201,6 +201,10 @@ fn api_routes() -> Router<AppState> {
                 .delete(oauth::delete_client),
         )
         .route("/api/v1/connect/sessions", post(oauth::create_session))
+        .route(
+            "/api/v1/connect/settings",
+            get(oauth::get_connect_settings).put(oauth::put_connect_settings),
+        )
         .route("/api/v1/connect/sessions/{id}", get(oauth::get_session))
         .route(
             "/api/v1/connect/sessions/{id}/site",

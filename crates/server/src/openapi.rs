@@ -170,6 +170,8 @@ fn shared_answers(doc: &mut Value) {
         oauth::update_client,
         oauth::delete_client,
         oauth::create_session,
+        oauth::get_connect_settings,
+        oauth::put_connect_settings,
         oauth::get_session,
         oauth::choose_site,
         oauth::callback,

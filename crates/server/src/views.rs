@@ -362,8 +362,11 @@ impl From<&OAuthClientRecord> for OAuthClientView {
 /// Body of `POST /api/v1/connect/sessions`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSessionRequest {
-    /// Id of a registered OAuth client (`POST /api/v1/oauth/clients`).
-    pub oauth_client_id: String,
+    /// Id of a registered OAuth client (`POST /api/v1/oauth/clients`). Required, except for an
+    /// embeddable session (`return_url`) that offers only `api_token`, or whose organization
+    /// has exactly one client.
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
     #[serde(default)]
     #[schema(max_length = 200, pattern = r"^[^/]*$")]
     pub workspace_name: Option<String>,
@@ -384,15 +387,54 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     #[schema(schema_with = api_type_schema)]
     pub api_type: Option<String>,
+    /// Makes this an embeddable session: the end user opens `connect_url` (or the app calls
+    /// `jiragate.connect({sessionToken})` from `/connect.js`), connects, and returns here with
+    /// `connection_id` (redirect) or a `postMessage` to the opener (popup). Its origin must be on
+    /// the organization's allow-list (`PUT /api/v1/connect/settings`).
+    #[serde(default)]
+    #[schema(format = "uri")]
+    pub return_url: Option<String>,
+    /// Embeddable sessions: what the end user may choose (`api_token`, `oauth`); default: both
+    /// when an OAuth client is known, else `api_token`.
+    #[serde(default)]
+    #[schema(inline, value_type = Option<Vec<AuthChoice>>)]
+    pub allowed_auth_types: Option<Vec<String>>,
+}
+
+/// What an embeddable connect session may offer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthChoice {
+    ApiToken,
+    Oauth,
 }
 
 /// Answer of `POST /api/v1/connect/sessions`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreateSessionResponse {
     pub id: String,
-    /// Send the user's browser here.
-    pub authorize_url: String,
+    /// OAuth sessions: send the user's browser here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// Embeddable sessions: the short-lived, single-use token for `/connect.js`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_token: Option<String>,
+    /// Embeddable sessions: the page to open (popup or redirect); it embeds the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
     pub expires_at: String,
+}
+
+/// Body and answer of `PUT`/`GET /api/v1/connect/settings`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectSettingsBody {
+    /// Origins (`https://app.example.com`; plain http only on loopback) that embeddable
+    /// sessions may return to.
+    pub return_origins: Vec<String>,
+    /// The name the connect page shows; default: the organization's name.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub app_name: Option<String>,
 }
 
 /// One Jira site a grant covers.

@@ -89,6 +89,9 @@ id_type!(
 id_type!(
     /// An audit event.
     AuditEventId, "audit event");
+id_type!(
+    /// An embeddable connect link (the page an app sends its end user to).
+    ConnectLinkId, "connect link");
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@
 //! `jiragate-vault`.
 
 mod audit;
+mod connect_links;
 mod connections;
 mod console_sessions;
 mod db;
@@ -24,10 +25,11 @@ mod orgs;
 mod sessions;
 mod time_col;
 
+pub use connect_links::{ConnectLink, ConnectSettings, NewConnectLink};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use ids::{
-    ApiKeyId, AuditEventId, ConnectSessionId, ConnectionId, IdParseError, OAuthClientRecordId,
-    OrgId, WorkspaceId,
+    ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
+    OAuthClientRecordId, OrgId, WorkspaceId,
 };
 pub use model::*;

@@ -2,6 +2,7 @@
 //! as the signed-in key, and renders.
 
 pub(crate) mod audit;
+pub(crate) mod connect;
 pub(crate) mod connections;
 pub(crate) mod keys;
 pub(crate) mod oauth_clients;

@@ -18,8 +18,9 @@ use crate::problem::{ApiResult, Problem, ProblemBody};
 use crate::routes::connectors::parse_api_type;
 use crate::state::AppState;
 use crate::views::{
-    ChooseSiteRequest, CreateOAuthClientRequest, CreateSessionRequest, CreateSessionResponse,
-    ListResponse, OAuthClientView, SessionView, SiteView, UpdateOAuthClientRequest, ts,
+    ChooseSiteRequest, ConnectSettingsBody, CreateOAuthClientRequest, CreateSessionRequest,
+    CreateSessionResponse, ListResponse, OAuthClientView, SessionView, SiteView,
+    UpdateOAuthClientRequest, ts,
 };
 
 fn parse_client_id(raw: &str) -> Result<OAuthClientRecordId, Problem> {
@@ -152,7 +153,16 @@ pub async fn create_session(
     caller: Caller,
     ApiJson(body): ApiJson<CreateSessionRequest>,
 ) -> ApiResult<Response> {
-    let oauth_client_id = parse_client_id(&body.oauth_client_id)
+    if body.return_url.is_some() {
+        return create_embeddable_session(&state, &caller, body).await;
+    }
+    let Some(oauth_client_id) = body.oauth_client_id.as_deref() else {
+        return Err(Problem::validation(
+            "oauth_client_id",
+            "is required (or give return_url for an embeddable session)",
+        ));
+    };
+    let oauth_client_id = parse_client_id(oauth_client_id)
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
     let name = jiragate_engine::check_name("name", &body.name)?;
     let workspace = crate::routes::connectors::workspace_or_default(body.workspace_name)?;
@@ -181,11 +191,107 @@ pub async fn create_session(
         StatusCode::CREATED,
         Json(CreateSessionResponse {
             id: started.session_id.to_string(),
-            authorize_url: started.authorize_url,
+            authorize_url: Some(started.authorize_url),
+            connect_token: None,
+            connect_url: None,
             expires_at: ts(started.expires_at),
         }),
     )
         .into_response())
+}
+
+/// An embeddable session: a connect link for one end user (see `jiragate_engine::connect_links`).
+async fn create_embeddable_session(
+    state: &AppState,
+    caller: &Caller,
+    body: CreateSessionRequest,
+) -> ApiResult<Response> {
+    use secrecy::ExposeSecret;
+    let oauth_client_id = body
+        .oauth_client_id
+        .as_deref()
+        .map(parse_client_id)
+        .transpose()
+        .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
+    let name = jiragate_engine::check_name("name", &body.name)?;
+    let workspace = crate::routes::connectors::workspace_or_default(body.workspace_name)?;
+    let owner = match body.owner {
+        Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
+        _ => Owner::Installation,
+    };
+    let api_type = parse_api_type(body.api_type.as_deref(), "api_type")?;
+    let created = state
+        .engine()
+        .create_connect_link(
+            caller.actor(),
+            &caller.org,
+            jiragate_engine::connect_links::ConnectLinkRequest {
+                workspace,
+                name: Some(name),
+                owner,
+                allowed_auth: body.allowed_auth_types.unwrap_or_default(),
+                scopes: body.scopes,
+                oauth_client_id,
+                api_type,
+                return_url: body.return_url.unwrap_or_default(),
+            },
+        )
+        .await?;
+    let token = created.token.expose_secret().to_owned();
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateSessionResponse {
+            id: created.link.id.to_string(),
+            authorize_url: None,
+            connect_url: Some(format!("{}/connect/{token}", state.public_url())),
+            connect_token: Some(token),
+            expires_at: ts(created.link.expires_at),
+        }),
+    )
+        .into_response())
+}
+
+/// The organization's connect settings: the return origins embeddable sessions may use.
+#[utoipa::path(get, path = "/api/v1/connect/settings", tag = "oauth",
+    responses((status = 200, description = "The settings", body = ConnectSettingsBody)),
+    security(("api_key" = ["connectors:write"])))]
+pub async fn get_connect_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ConnectSettingsBody>> {
+    let s = state
+        .engine()
+        .connect_settings(caller.actor(), &caller.org)
+        .await?;
+    Ok(Json(ConnectSettingsBody {
+        return_origins: s.return_origins,
+        app_name: s.app_name,
+    }))
+}
+
+/// Replaces the organization's connect settings (admin).
+#[utoipa::path(put, path = "/api/v1/connect/settings", tag = "oauth",
+    request_body = ConnectSettingsBody,
+    responses((status = 200, description = "Saved", body = ConnectSettingsBody)),
+    security(("api_key" = ["admin"])))]
+pub async fn put_connect_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ConnectSettingsBody>,
+) -> ApiResult<Json<ConnectSettingsBody>> {
+    let s = state
+        .engine()
+        .put_connect_settings(
+            caller.actor(),
+            &caller.org,
+            &body.return_origins,
+            body.app_name.as_deref(),
+        )
+        .await?;
+    Ok(Json(ConnectSettingsBody {
+        return_origins: s.return_origins,
+        app_name: s.app_name,
+    }))
 }
 
 fn session_view(s: &ConnectSession) -> SessionView {
@@ -288,6 +394,11 @@ pub async fn callback(
         .handle_oauth_callback(st, q.code.as_deref(), error.as_deref())
         .await
     {
+        Ok(OAuthCallback::Connected(conn))
+            if let Some(link) = state.engine().finish_connect_link_for(&conn).await =>
+        {
+            axum::response::Redirect::to(&format!("/connect/s/{}/done", link.id)).into_response()
+        }
         Ok(OAuthCallback::Connected(conn)) => (
             StatusCode::OK,
             Html(html::connected_page(
@@ -361,6 +472,9 @@ pub async fn callback_site(
         .choose_site_with_ticket(&form.ticket, &form.cloud_id)
         .await
     {
+        Ok(conn) if let Some(link) = state.engine().finish_connect_link_for(&conn).await => {
+            axum::response::Redirect::to(&format!("/connect/s/{}/done", link.id)).into_response()
+        }
         Ok(conn) => (
             StatusCode::OK,
             Html(html::connected_page(

@@ -677,3 +677,304 @@ async fn console_cookies_are_secure_behind_an_https_public_url() {
         "{flags}"
     );
 }
+
+// ---- the embeddable connect flow ----------------------------------------------------------------
+
+/// A third-party app on another origin (another port): a page that loads `/connect.js` from
+/// jiragate and shows what `jiragate.connect` resolved to, and a return page.
+async fn start_app(jiragate: String) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Query;
+    use axum::response::Html;
+    use axum::routing::get;
+    use std::collections::HashMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/app.html",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let jg = jiragate.clone();
+                async move {
+                    let token = q.get("token").cloned().unwrap_or_default();
+                    Html(format!(
+                        "<!doctype html><html><head><title>Acme app</title>\
+                         <script src=\"{jg}/connect.js\"></script><script src=\"/app.js\" defer></script></head>\
+                         <body><h1>Acme app</h1><div id=\"cfg\" data-token=\"{token}\"></div>\
+                         <button id=\"popup\">Connect Jira</button> <button id=\"redirect\">Connect Jira (redirect)</button>\
+                         <output id=\"result\"></output></body></html>"
+                    ))
+                }
+            }),
+        )
+        .route(
+            "/app.js",
+            get(|| async {
+                (
+                    [("content-type", "text/javascript")],
+                    "const t = document.getElementById('cfg').dataset.token;\n\
+                     const out = document.getElementById('result');\n\
+                     document.getElementById('popup').addEventListener('click', () => {\n\
+                       jiragate.connect({ sessionToken: t }).then(\n\
+                         r => { out.textContent = 'connected:' + r.connectionId; },\n\
+                         e => { out.textContent = 'error:' + e.message; });\n\
+                     });\n\
+                     document.getElementById('redirect').addEventListener('click', () => {\n\
+                       jiragate.connect({ sessionToken: t, mode: 'redirect' });\n\
+                     });\n",
+                )
+            }),
+        )
+        .route(
+            "/back",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                Html(format!(
+                    "<!doctype html><title>Back at Acme</title><output id=\"result\">{}:{}</output>",
+                    q.get("status").cloned().unwrap_or_default(),
+                    q.get("connection_id").cloned().unwrap_or_default()
+                ))
+            }),
+        );
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, task)
+}
+
+/// An embeddable session for `app` (its origin allowed first); returns (id, token, connect_url).
+async fn embed_session(
+    env: &Env,
+    app: &str,
+    body_extra: serde_json::Value,
+) -> (String, String, String) {
+    let r = env
+        .client
+        .send(
+            reqwest::Method::PUT,
+            &env.url("/api/v1/connect/settings"),
+            Some(env.key()),
+            Some(&json!({"return_origins": [app], "app_name": "Acme app"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut body = json!({"workspace_name": "customers", "return_url": format!("{app}/back"), "owner": "end-user-1"});
+    for (k, v) in body_extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = env
+        .client
+        .post(&env.url("/api/v1/connect/sessions"), Some(env.key()), &body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let v = r.json();
+    assert!(v.get("authorize_url").is_none(), "{v}");
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["connect_token"].as_str().unwrap().to_owned(),
+        v["connect_url"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddable_connect_flow_popup_and_redirect_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let sim_cfg = SimConfig {
+        consent_page: true,
+        ..SimConfig::default()
+    };
+    let env = Env::start_with(Db::Sqlite, sim_cfg, |_| {}).await;
+    crate::oauth::register_client(&env.client, &env.server.url, env.key(), &env.sim).await;
+    let (app, _app_task) = start_app(env.server.url.clone()).await;
+    let (_driver, b) = start_browser().await;
+    let user = env.sim.users[0].clone();
+    let result = async {
+        // ---- popup: the app's page opens jiragate's connect page; the end user pastes a token
+        let (_, token, _) = embed_session(&env, &app, json!({"name": "acme-user-1"})).await;
+        b.goto(&format!("{app}/app.html?token={token}"))
+            .await
+            .unwrap();
+        let main = b.window().await.unwrap();
+        click(&b, "#popup").await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let popup = loop {
+            let handles = b.windows().await.unwrap();
+            if let Some(h) = handles.into_iter().find(|h| *h != main) {
+                break h;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no popup opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        b.switch_to_window(popup).await.unwrap();
+        assert_eq!(text_of(&b, "#app-name").await, "Acme app");
+        assert!(
+            !b.source().await.unwrap().contains(env.key()),
+            "no jiragate key on the page"
+        );
+        screenshot(&b, "connect-popup").await;
+        fill(&b, "#site", &env.sim.sites[0].subdomain).await;
+        fill(&b, "#email", &user.email).await;
+        fill(&b, "#token", &user.api_token).await;
+        click(&b, "#connect-api-token").await;
+        b.switch_to_window(main).await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let out = loop {
+            let t = text_of(&b, "#result").await;
+            if !t.is_empty() {
+                break t;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the app heard nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let conn_id = out
+            .strip_prefix("connected:")
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned();
+        let c = env
+            .client
+            .get(
+                &env.url(&format!("/api/v1/integrations/connectors/{conn_id}")),
+                Some(env.key()),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+        let c = c.json();
+        assert_eq!(c["name"], "acme-user-1", "{c}");
+        assert_eq!(c["workspace_name"], "customers", "{c}");
+
+        // ---- redirect: Connect with Atlassian, consent and site choice, back at return_url
+        let (_, token, _) = embed_session(&env, &app, json!({"name": "acme-user-2"})).await;
+        b.goto(&format!("{app}/app.html?token={token}"))
+            .await
+            .unwrap();
+        click(&b, "#redirect").await;
+        click(&b, "#connect-with-atlassian").await;
+        click(&b, "button[value=approve]").await;
+        let second = &env.sim.sites[1];
+        click(
+            &b,
+            &format!("input[name=cloud_id][value='{}']", second.cloud_id),
+        )
+        .await;
+        click(&b, "button[type=submit]").await;
+        wait_path(&b, "/back").await;
+        let back = text_of(&b, "#result").await;
+        let conn_id = back
+            .strip_prefix("connected:")
+            .unwrap_or_else(|| panic!("{back}"))
+            .to_owned();
+        let c = env
+            .client
+            .get(
+                &env.url(&format!("/api/v1/integrations/connectors/{conn_id}")),
+                Some(env.key()),
+            )
+            .await
+            .json();
+        assert_eq!(c["name"], "acme-user-2", "{c}");
+        assert!(
+            c["site_url"].as_str().unwrap().contains(&second.subdomain),
+            "{c}"
+        );
+    }
+    .await;
+    let _ = b.close().await;
+    result
+}
+
+#[tokio::test]
+async fn embeddable_connect_links_are_single_use_and_return_only_to_allowed_origins() {
+    let env = Env::start(Db::Sqlite).await;
+    let app = "http://127.0.0.1:9"; // never contacted: only its origin matters
+    let (id, token, url) = embed_session(&env, app, json!({"name": "one"})).await;
+    assert_eq!(url, env.url(&format!("/connect/{token}")));
+    let c = http();
+    // first open: a page secret cookie, and the token leaves the URL
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], format!("/connect/s/{id}"));
+    let (name, value, flags) = cookie_pairs(r.headers()).into_iter().next().unwrap();
+    assert_eq!(name, "jiragate_connect");
+    assert!(
+        flags.contains("HttpOnly") && flags.contains("Path=/connect"),
+        "{flags}"
+    );
+    // second open: refused
+    let again = c.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.text().await.unwrap().contains("already used"));
+    // the page needs the cookie; with it, it shows the app and carries the CSP
+    let no_cookie = c
+        .get(env.url(&format!("/connect/s/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), StatusCode::FORBIDDEN);
+    let page = c
+        .get(env.url(&format!("/connect/s/{id}")))
+        .header("cookie", format!("{name}={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Acme app"));
+    assert!(!html.contains(env.key()));
+    // a post without the page's CSRF token changes nothing
+    let r = c
+        .post(env.url(&format!("/connect/s/{id}/api-token")))
+        .header("cookie", format!("{name}={value}"))
+        .form(&[("site", "acme"), ("email", "a@b.c"), ("token", "t")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // a return_url off the allow-list is refused when the session is made
+    let r = env
+        .client
+        .post(
+            &env.url("/api/v1/connect/sessions"),
+            Some(env.key()),
+            &json!({"name": "two", "return_url": "https://evil.example/steal"}),
+        )
+        .await;
+    let p = r.assert_problem(422, "validation");
+    assert!(p["detail"].as_str().unwrap().contains("allow-list"), "{p}");
+    // a plain-http origin off loopback cannot even be allowed
+    let r = env
+        .client
+        .send(
+            reqwest::Method::PUT,
+            &env.url("/api/v1/connect/settings"),
+            Some(env.key()),
+            Some(&json!({"return_origins": ["http://app.example.com"]})),
+            &[],
+        )
+        .await;
+    r.assert_problem(422, "validation");
+    // an unknown token
+    let r = c.get(env.url("/connect/jgc_unknown")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // /connect.js is served for other origins' pages
+    let js = c.get(env.url("/connect.js")).send().await.unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.text().await.unwrap().contains("jiragate.connect"));
+}
