@@ -211,7 +211,8 @@ mod tests {
             for (i, _) in src.match_indices("<script") {
                 let tag = &src[i..src[i..].find('>').map_or(src.len(), |j| i + j)];
                 assert!(
-                    tag.contains("src=\"/console/assets/"),
+                    tag.contains("src=\"/console/assets/")
+                        || tag.contains("src=\"/connect/assets/"),
                     "{name}: inline script {tag}"
                 );
             }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-const FRONT_ENDS: [(&str, &str); 3] = [
+const FRONT_ENDS: [(&str, &str); 4] = [
     ("jiragate", "crates/cli"),
     ("jiragate-server", "crates/server"),
     ("jiragate-mcp", "crates/mcp"),
+    ("jiragate-console", "crates/console"),
 ];
 
 const INNER: [&str; 5] = [
