@@ -70,6 +70,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connect/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's connect settings: the return origins embeddable sessions may use. */
+        get: operations["get_connect_settings"];
+        /** Replaces the organization's connect settings (admin). */
+        put: operations["put_connect_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/credentials/token": {
         parameters: {
             query?: never;
@@ -539,6 +557,16 @@ export interface components {
             version: number;
             workspace_name: string;
         };
+        /** @description Body and answer of `PUT`/`GET /api/v1/connect/settings`. */
+        ConnectSettingsBody: {
+            /** @description The name the connect page shows; default: the organization's name. */
+            app_name?: string | null;
+            /**
+             * @description Origins (`https://app.example.com`; plain http only on loopback) that embeddable
+             *     sessions may return to.
+             */
+            return_origins: string[];
+        };
         /** @description Body of `POST /api/v1/integrations/connectors`. */
         CreateConnectorRequest: {
             /** @description Must be `Jira` (any case) when given. */
@@ -581,14 +609,31 @@ export interface components {
         };
         /** @description Body of `POST /api/v1/connect/sessions`. */
         CreateSessionRequest: {
+            /**
+             * @description Embeddable sessions: what the end user may choose (`api_token`, `oauth`); default: both
+             *     when an OAuth client is known, else `api_token`.
+             */
+            allowed_auth_types?: ("api_token" | "oauth")[] | null;
             /** @enum {string|null} */
             api_type?: "platform" | "service_management" | "jira" | "servicedesk" | "jsm" | null;
             /** @description Name of the connector to create: 1 to 200 characters, no `/`. */
             name: string;
-            /** @description Id of a registered OAuth client (`POST /api/v1/oauth/clients`). */
-            oauth_client_id: string;
+            /**
+             * @description Id of a registered OAuth client (`POST /api/v1/oauth/clients`). Required, except for an
+             *     embeddable session (`return_url`) that offers only `api_token`, or whose organization
+             *     has exactly one client.
+             */
+            oauth_client_id?: string | null;
             /** @description Owner user id; absent = installation. */
             owner?: string | null;
+            /**
+             * Format: uri
+             * @description Makes this an embeddable session: the end user opens `connect_url` (or the app calls
+             *     `jiragate.connect({sessionToken})` from `/connect.js`), connects, and returns here with
+             *     `connection_id` (redirect) or a `postMessage` to the opener (popup). Its origin must be on
+             *     the organization's allow-list (`PUT /api/v1/connect/settings`).
+             */
+            return_url?: string | null;
             /** @description Scopes to ask for; default: the client's. */
             scopes?: string[] | null;
             /** @description Connect this site without asking when the grant covers several. */
@@ -597,8 +642,12 @@ export interface components {
         };
         /** @description Answer of `POST /api/v1/connect/sessions`. */
         CreateSessionResponse: {
-            /** @description Send the user's browser here. */
-            authorize_url: string;
+            /** @description OAuth sessions: send the user's browser here. */
+            authorize_url?: string | null;
+            /** @description Embeddable sessions: the short-lived, single-use token for `/connect.js`. */
+            connect_token?: string | null;
+            /** @description Embeddable sessions: the page to open (popup or redirect); it embeds the token. */
+            connect_url?: string | null;
             expires_at: string;
             id: string;
         };
@@ -1154,6 +1203,140 @@ export interface operations {
             };
             /** @description No such connect session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    get_connect_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectSettingsBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    put_connect_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description Saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectSettingsBody"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
