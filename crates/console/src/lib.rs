@@ -71,6 +71,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
             post(connections::delete),
         )
         .route(
+            "/console/connections/{id}/token",
+            post(connections::replace_token),
+        )
+        .route(
             "/console/oauth-clients",
             get(oauth_clients::list).post(oauth_clients::create),
         )

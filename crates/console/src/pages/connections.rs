@@ -264,6 +264,7 @@ async fn create_from(st: &Console, user: &SignedIn, f: &Fields) -> Result<String
 pub(crate) struct DetailQuery {
     saved: Option<String>,
     checked: Option<String>,
+    replaced: Option<String>,
     action: Option<String>,
 }
 
@@ -277,6 +278,8 @@ pub(crate) async fn detail(
         Some("Saved. Jira accepted the credential; use Test now to check it again at any time.")
     } else if q.checked.is_some() {
         Some("Checked just now.")
+    } else if q.replaced.is_some() {
+        Some("Token replaced. Jira accepted the new token.")
     } else {
         None
     };
@@ -380,6 +383,31 @@ pub(crate) async fn delete(
         .await
     {
         Ok(_) => see_other("/console"),
+        Err(e) => error_page(&st, Some(&user), &e),
+    }
+}
+
+/// Replaces an API-token connection's token (write-only: re-entered whole, verified again).
+pub(crate) async fn replace_token(
+    State(st): State<Console>,
+    user: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    let Some(token) = f.raw("token") else {
+        let e = EngineError::validation("token", "enter the new API token");
+        return error_page(&st, Some(&user), &e);
+    };
+    let creds = jiragate_engine::model::Credentials::ApiToken {
+        email: f.get("email").map(str::to_owned),
+        token: SecretString::from(token.trim().to_owned()),
+    };
+    match st
+        .engine
+        .update_credentials(user.actor(), user.org(), &ConnRef::parse(&id), creds)
+        .await
+    {
+        Ok(conn) => see_other(&format!("/console/connections/{}?replaced=1", conn.id)),
         Err(e) => error_page(&st, Some(&user), &e),
     }
 }

@@ -208,6 +208,17 @@ async fn console_flows_in_a_real_browser() {
         assert!(health.contains("healthy"), "{health}");
         // the token is never rendered anywhere
         assert!(!b.source().await.unwrap().contains(&user.api_token));
+        // replacing it: write-only, verified again (a wrong token is refused, nothing changes)
+        click(&b, "#replace-token summary").await;
+        assert_eq!(wait_css(&b, "#rt-token").await.prop("value").await.unwrap().as_deref(), Some(""));
+        fill(&b, "#rt-token", "not-the-token").await;
+        click(&b, "#replace-token-button").await;
+        assert!(text_of(&b, "#message").await.contains("401") || text_of(&b, "#message").await.to_lowercase().contains("token"));
+        b.goto(&env.url(&conn_path)).await.unwrap();
+        click(&b, "#replace-token summary").await;
+        fill(&b, "#rt-token", &user.api_token).await;
+        click(&b, "#replace-token-button").await;
+        assert!(text_of(&b, "#notice").await.contains("Token replaced"));
 
         // ---- playground: an array result as a table, an object result as key/value rows
         b.goto(&env.url(&format!("{conn_path}?action=issues.search"))).await.unwrap();
