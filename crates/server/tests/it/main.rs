@@ -1,10 +1,13 @@
 //! Integration tests of jiragate-server.
 
+mod byo;
 mod common;
 mod e2e;
 mod graceful;
 mod links;
+mod lock;
 mod oauth;
 mod records;
+mod rotation;
 mod router;
 mod security;
