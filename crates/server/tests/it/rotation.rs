@@ -154,6 +154,37 @@ async fn rotation_keeps_two_postgres_instances_working() {
     let c = Server::spawn(App::build(instance(dir_c.path(), &k2)).await.unwrap()).await;
     works(&client, &c, &key, &conn).await;
 
+    // An instance that cannot unwrap (its key's wrapping removed behind its back) answers
+    // credential_unavailable and never records the connection as `error`.
+    let dir_d = tempfile::tempdir().unwrap();
+    let d = Server::spawn(App::build(instance(dir_d.path(), &k1)).await.unwrap()).await;
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+        sqlx::query("UPDATE data_keys SET prev_master_key_id = NULL, prev_wrapped = NULL")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let _ = db.close().await;
+    }
+    let r = client
+        .post(
+            &format!("{}/api/v1/integrations/connectors/{conn}/check", d.url),
+            Some(&key),
+            &json!({}),
+        )
+        .await;
+    r.assert_problem(500, "credential_unavailable");
+    let status = client
+        .get(
+            &format!("{}/api/v1/integrations/connectors/{conn}", c.url),
+            Some(&key),
+        )
+        .await
+        .json();
+    assert_eq!(status["status"], "healthy", "{status}");
+    d.stop().await.unwrap();
+
     let cfg2 = engine_cfg(&sim, dir_c.path(), Some(&pg.url), Some(&k2));
     let err = match retire_master_key(&cfg2).await {
         Ok(r) => panic!("retired while instances still use the old key: {r:?}"),
