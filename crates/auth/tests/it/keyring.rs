@@ -132,10 +132,10 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         env.svc.check(&env.org, &api.id).await.unwrap().status,
         ConnectionStatus::Healthy
     );
-    let err = Keyring::open_or_init(env.store.clone(), env.master.clone())
+    // Until `retire`, the old key still opens the database (instances on it keep working).
+    Keyring::open_or_init(env.store.clone(), env.master.clone())
         .await
-        .unwrap_err();
-    assert!(matches!(err, AuthError::WrongMasterKey));
+        .unwrap();
     let kr_new = Keyring::open_or_init(env.store.clone(), new_master.clone())
         .await
         .unwrap();
@@ -154,6 +154,23 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         .await
         .unwrap();
     assert_eq!(again.data_keys_rewrapped, 0);
+    // A second rotation waits for the first one's old key to be retired.
+    let err = Keyring::rotate_master(&env.store, &new_master, &MasterKey::generate(), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("retire"), "{err}");
+    let retired = Keyring::retire_previous_master(
+        &env.store,
+        &new_master,
+        std::time::Duration::from_secs(90),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retired.retired_master_key_id, Some(env.master.key_id()));
+    let err = Keyring::open_or_init(env.store.clone(), env.master.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::WrongMasterKey));
 
     // Rotation with re-encryption: new data key version, every secret resealed.
     let newest = MasterKey::generate();
