@@ -17,7 +17,9 @@ async fn rotate_under_a_running_serve_then_retire_after_it_stops() {
     // A fresh server process: the organization's data key is not cached in it.
     let mut served = serve(&env).await;
     let new_key = env.dir.path().join("new.key");
-    let bytes: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    let bytes: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
     std::fs::write(
         &new_key,
         base64::engine::general_purpose::STANDARD.encode(bytes),
@@ -63,10 +65,7 @@ async fn rotate_under_a_running_serve_then_retire_after_it_stops() {
 
     // A graceful stop withdraws the server's report; then retire goes through.
     let pid = served.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     for _ in 0..200 {
         if served.child.try_wait().unwrap().is_some() {
