@@ -191,9 +191,31 @@ impl Keyring {
         Ok(master.unwrap(&rec.wrapped, org.as_ref(), rec.version)?)
     }
 
+    /// Adopts the key in the key file when it is the database's current master key and not
+    /// the one held (a rotation by another process). Returns whether the key changed.
+    pub async fn pick_up_rotated_key(&self) -> Result<bool, AuthError> {
+        let Some(path) = self.inner.key_file.as_ref() else {
+            return Ok(false);
+        };
+        let Ok(key) = MasterKey::from_file(path) else {
+            return Ok(false);
+        };
+        if key.key_id() == self.master_key_id() {
+            return Ok(false);
+        }
+        let Some(check) = self.inner.store.get_key_check().await? else {
+            return Ok(false);
+        };
+        if check.master_key_id != key.key_id() || key.verify_key_check(&check.record).is_err() {
+            return Ok(false);
+        }
+        Ok(self.reload_master(&check.master_key_id).is_some())
+    }
+
     /// A running instance says which master key it holds (`master-key retire` waits for
-    /// instances on the previous one).
+    /// instances on the previous one); first it adopts a rotated key from its key file.
     pub async fn report_in_use(&self, instance: &str) -> Result<(), AuthError> {
+        self.pick_up_rotated_key().await?;
         Ok(self
             .inner
             .store

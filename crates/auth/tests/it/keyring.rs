@@ -225,3 +225,36 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         ConnectionStatus::Healthy
     );
 }
+
+/// A keyring whose master key comes from a file adopts the rotated key written there by
+/// another process (its next report names the new key, so `retire` need not wait for a restart).
+#[tokio::test]
+async fn a_file_keyed_instance_picks_up_the_rotated_key() {
+    let env = Env::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("master.key");
+    std::fs::write(&file, env.master.to_base64().expose_secret()).unwrap();
+    let kr = Keyring::open_with_key_file(env.store.clone(), env.master.clone(), Some(file.clone()))
+        .await
+        .unwrap();
+    assert!(
+        !kr.pick_up_rotated_key().await.unwrap(),
+        "nothing rotated yet"
+    );
+    let new_master = MasterKey::generate();
+    Keyring::rotate_master(&env.store, &env.master, &new_master, false)
+        .await
+        .unwrap();
+    std::fs::write(&file, new_master.to_base64().expose_secret()).unwrap();
+    assert_eq!(kr.master_key_id(), env.master.key_id());
+    assert!(kr.pick_up_rotated_key().await.unwrap());
+    assert_eq!(kr.master_key_id(), new_master.key_id());
+    kr.report_in_use("instance-a").await.unwrap();
+    Keyring::retire_previous_master(&env.store, &new_master, std::time::Duration::from_secs(90))
+        .await
+        .unwrap();
+    // A key file with a key the database does not know is ignored.
+    std::fs::write(&file, MasterKey::generate().to_base64().expose_secret()).unwrap();
+    assert!(!kr.pick_up_rotated_key().await.unwrap());
+    assert_eq!(kr.master_key_id(), new_master.key_id());
+}
