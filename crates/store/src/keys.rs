@@ -385,6 +385,12 @@ impl Store {
             .execute(pool)
             .await
             .op("touch_master_key_user")?;
+            // Reports of instances gone for a day (crashed, never withdrawn) are history.
+            sqlx::query("DELETE FROM master_key_users WHERE seen_at < $1")
+                .bind(DbTime::from(time_col::now() - time::Duration::days(1)))
+                .execute(pool)
+                .await
+                .op("touch_master_key_user")?;
         });
         Ok(())
     }
