@@ -36,6 +36,19 @@ pub enum AuthError {
     /// session that is already connected).
     #[error("connect session {session}: {message}")]
     SessionState { session: String, message: String },
+    /// Bring-your-own tokens were refreshed (the caller's refresh token is spent) but the site
+    /// is ambiguous or unknown: the new tokens wait, sealed, in a connect session.
+    #[error(
+        "{reason}; the refreshed tokens are kept in connect session {session_id} until {} — finish it by choosing the site: POST /api/v1/connect/sessions/{session_id}/site with {{\"cloud_id\": \"<cloud id, subdomain or site URL>\"}}, or `jiragate connect --session {session_id} --site <subdomain>`; sites: {}; do not retry with the old refresh token (it is spent)",
+        expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        sites.iter().map(|s| format!("{} ({}, cloud id {})", s.name, s.url, s.cloud_id)).collect::<Vec<_>>().join(", ")
+    )]
+    SiteChoiceRequired {
+        session_id: String,
+        sites: Vec<crate::sites::SiteChoice>,
+        reason: String,
+        expires_at: time::OffsetDateTime,
+    },
     /// A refresh could not be completed (transient); the previous credential stays in place.
     #[error("connection {connection}: token refresh failed: {message}")]
     Refresh { connection: String, message: String },
@@ -75,6 +88,7 @@ impl AuthError {
             AuthError::Verification { .. } => "verification_failed",
             AuthError::NeedsReauth { .. } => "needs_reauth",
             AuthError::SiteNotFound { .. } => "site_not_found",
+            AuthError::SiteChoiceRequired { .. } => "site_choice_required",
             AuthError::State { .. } => "invalid_state",
             AuthError::OAuth { .. } => "oauth_failed",
             AuthError::SessionState { .. } => "session_state",

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use jiragate_store::{OrgId, Store, StoreError};
+use jiragate_store::{DataKeyRecord, OrgId, Store, StoreError};
 use jiragate_vault::{DataKey, MasterKey, SealContext, SealedSecret, VaultError};
 use secrecy::SecretString;
 
@@ -32,7 +32,14 @@ struct OrgKeys {
 
 struct Inner {
     store: Store,
-    master: MasterKey,
+    /// The master key this instance holds; replaced when the key file names a newer one.
+    master: std::sync::RwLock<MasterKey>,
+    /// Where the master key came from, when a file: re-read when a data key is wrapped by a
+    /// key this instance does not hold (another process rotated the master key).
+    key_file: Option<std::path::PathBuf>,
+    /// With `--reencrypt`: the master key being replaced, so new data key versions stay
+    /// readable by instances still on it.
+    retiring: Option<MasterKey>,
     orgs: DashMap<OrgId, Arc<OrgKeys>>,
     /// Serialises loading/creating data keys inside this process.
     load_lock: tokio::sync::Mutex<()>,
@@ -47,10 +54,22 @@ pub struct Keyring {
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
-            .field("master_key_id", &self.inner.master.key_id())
+            .field("master_key_id", &self.master().key_id())
             .field("cached_orgs", &self.inner.orgs.len())
             .finish()
     }
+}
+
+/// How often a serving instance reports the master key it holds.
+pub const KEY_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What `master-key retire` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetireReport {
+    /// `None`: no previous master key was kept (nothing to retire).
+    pub retired_master_key_id: Option<String>,
+    /// Data keys whose wrapping by the previous key was dropped.
+    pub data_keys_unwrapped: usize,
 }
 
 /// What [`Keyring::rotate_master`] did.
@@ -65,6 +84,25 @@ impl Keyring {
     /// Checks the master key against the database's key-check record, creating the record on
     /// a fresh database. A different key fails with [`AuthError::WrongMasterKey`].
     pub async fn open_or_init(store: Store, master: MasterKey) -> Result<Keyring, AuthError> {
+        Self::open_with(store, master, None, None).await
+    }
+
+    /// [`Keyring::open_or_init`] for a master key read from `key_file`, which is read again
+    /// when a data key turns out to be wrapped by a key this instance does not hold yet.
+    pub async fn open_with_key_file(
+        store: Store,
+        master: MasterKey,
+        key_file: Option<std::path::PathBuf>,
+    ) -> Result<Keyring, AuthError> {
+        Self::open_with(store, master, key_file, None).await
+    }
+
+    async fn open_with(
+        store: Store,
+        master: MasterKey,
+        key_file: Option<std::path::PathBuf>,
+        retiring: Option<MasterKey>,
+    ) -> Result<Keyring, AuthError> {
         let record = match store.get_key_check().await? {
             Some(rec) => rec,
             None => {
@@ -79,13 +117,24 @@ impl Keyring {
                     .ok_or(AuthError::WrongMasterKey)?
             }
         };
-        master
-            .verify_key_check(&record.record)
-            .map_err(|_| AuthError::WrongMasterKey)?;
+        // The current key, or the one the last rotation replaced (still accepted until
+        // `master-key retire`: an instance restarted with it keeps working).
+        let previous_ok = record.previous_master_key_id.as_deref() == Some(&master.key_id())
+            && record
+                .previous_record
+                .as_deref()
+                .is_some_and(|r| master.verify_key_check(r).is_ok());
+        if !previous_ok {
+            master
+                .verify_key_check(&record.record)
+                .map_err(|_| AuthError::WrongMasterKey)?;
+        }
         Ok(Keyring {
             inner: Arc::new(Inner {
                 store,
-                master,
+                master: std::sync::RwLock::new(master),
+                key_file,
+                retiring,
                 orgs: DashMap::new(),
                 load_lock: tokio::sync::Mutex::new(()),
             }),
@@ -93,7 +142,90 @@ impl Keyring {
     }
 
     pub fn master_key_id(&self) -> String {
-        self.inner.master.key_id()
+        self.master().key_id()
+    }
+
+    fn master(&self) -> MasterKey {
+        self.inner
+            .master
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the key file again; adopts the key in it when it is `wanted` (the key that wraps
+    /// the database's data keys now). `None` when there is no file or it holds another key.
+    fn reload_master(&self, wanted: &str) -> Option<MasterKey> {
+        let path = self.inner.key_file.as_ref()?;
+        let key = MasterKey::from_file(path).ok()?;
+        if key.key_id() != wanted {
+            return None;
+        }
+        tracing::info!(
+            master_key_id = %key.key_id(),
+            file = %path.display(),
+            "picked up the rotated master key from its file"
+        );
+        *self
+            .inner
+            .master
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = key.clone();
+        Some(key)
+    }
+
+    /// The data key of one stored version: unwrapped by this instance's master key, by the
+    /// previous wrapping while a rotation's grace period runs, or by a rotated key picked up
+    /// from the key file.
+    fn unwrap_record(&self, rec: &DataKeyRecord, org: &OrgId) -> Result<DataKey, AuthError> {
+        let master = self.master();
+        let id = master.key_id();
+        if rec.wrapped.master_key_id != id {
+            if let Some(prev) = rec.previous.as_ref().filter(|p| p.master_key_id == id) {
+                return Ok(master.unwrap(prev, org.as_ref(), rec.version)?);
+            }
+            if let Some(newer) = self.reload_master(&rec.wrapped.master_key_id) {
+                return Ok(newer.unwrap(&rec.wrapped, org.as_ref(), rec.version)?);
+            }
+        }
+        Ok(master.unwrap(&rec.wrapped, org.as_ref(), rec.version)?)
+    }
+
+    /// Adopts the key in the key file when it is the database's current master key and not
+    /// the one held (a rotation by another process). Returns whether the key changed.
+    pub async fn pick_up_rotated_key(&self) -> Result<bool, AuthError> {
+        let Some(path) = self.inner.key_file.as_ref() else {
+            return Ok(false);
+        };
+        let Ok(key) = MasterKey::from_file(path) else {
+            return Ok(false);
+        };
+        if key.key_id() == self.master_key_id() {
+            return Ok(false);
+        }
+        let Some(check) = self.inner.store.get_key_check().await? else {
+            return Ok(false);
+        };
+        if check.master_key_id != key.key_id() || key.verify_key_check(&check.record).is_err() {
+            return Ok(false);
+        }
+        Ok(self.reload_master(&check.master_key_id).is_some())
+    }
+
+    /// A running instance says which master key it holds (`master-key retire` waits for
+    /// instances on the previous one); first it adopts a rotated key from its key file.
+    pub async fn report_in_use(&self, instance: &str) -> Result<(), AuthError> {
+        self.pick_up_rotated_key().await?;
+        Ok(self
+            .inner
+            .store
+            .touch_master_key_user(instance, &self.master_key_id())
+            .await?)
+    }
+
+    /// A stopping instance withdraws its report.
+    pub async fn withdraw_report(&self, instance: &str) -> Result<(), AuthError> {
+        Ok(self.inner.store.remove_master_key_user(instance).await?)
     }
 
     /// Seals `secret` for (org, record, field) with the organization's current data key
@@ -192,8 +324,16 @@ impl Keyring {
         let mut stored = self.inner.store.get_data_keys(org).await?;
         if stored.is_empty() {
             let dk = DataKey::generate();
-            let wrapped = self.inner.master.wrap(&dk, org.as_ref(), 1);
-            match self.inner.store.put_data_key(org, 1, &wrapped).await {
+            let mut wrapped = self.master().wrap(&dk, org.as_ref(), 1);
+            let mut put = self.inner.store.put_data_key(org, 1, &wrapped).await;
+            // Another process rotated the master key: a new key in the file is ours too.
+            if let Err(StoreError::MasterKeyChanged { current, .. }) = &put
+                && let Some(newer) = self.reload_master(current)
+            {
+                wrapped = newer.wrap(&dk, org.as_ref(), 1);
+                put = self.inner.store.put_data_key(org, 1, &wrapped).await;
+            }
+            match put {
                 Ok(_) => {}
                 // Another instance created version 1 first: the re-read below gives
                 // everybody the same key.
@@ -204,12 +344,7 @@ impl Keyring {
         }
         let mut keys = BTreeMap::new();
         for rec in &stored {
-            keys.insert(
-                rec.version,
-                self.inner
-                    .master
-                    .unwrap(&rec.wrapped, org.as_ref(), rec.version)?,
-            );
+            keys.insert(rec.version, self.unwrap_record(rec, org)?);
         }
         let current = keys.keys().next_back().copied().unwrap_or(1);
         let loaded = Arc::new(OrgKeys { current, keys });
@@ -268,7 +403,10 @@ impl Keyring {
             }
         }
         if reencrypt {
-            let keyring = Keyring::open_or_init(store.clone(), new.clone()).await?;
+            // New data key versions are wrapped by the old key too while it is not retired,
+            // so instances still on it read what is resealed under them.
+            let keyring =
+                Keyring::open_with(store.clone(), new.clone(), None, Some(old.clone())).await?;
             for org in store.list_organizations().await? {
                 keyring.add_data_key_version(&org.id).await?;
                 report.new_data_keys += 1;
@@ -279,14 +417,71 @@ impl Keyring {
     }
 
     /// Creates the next data key version for an organization and makes it current.
+    /// `master-key retire`: forgets the master key the last rotation replaced. Run with the
+    /// current key; refused while an instance reported using the previous key within
+    /// `active_window` (serving instances report every [`KEY_REPORT_INTERVAL`]).
+    pub async fn retire_previous_master(
+        store: &Store,
+        current: &MasterKey,
+        active_window: std::time::Duration,
+    ) -> Result<RetireReport, AuthError> {
+        let check = store.get_key_check().await?.ok_or_else(|| {
+            AuthError::invalid("database", "not initialised with a master key yet")
+        })?;
+        current
+            .verify_key_check(&check.record)
+            .map_err(|_| AuthError::WrongMasterKey)?;
+        let Some(previous) = check.previous_master_key_id else {
+            return Ok(RetireReport::default());
+        };
+        let since = time::OffsetDateTime::now_utc() - active_window;
+        let users = store.master_key_users(&previous, since).await?;
+        if !users.is_empty() {
+            return Err(AuthError::Store(StoreError::InUse {
+                what: "previous master key",
+                id: previous,
+                users: format!(
+                    "{}; restart them with the new master key (or let them pick it up from master.key), wait {} s, then retire again",
+                    users
+                        .iter()
+                        .map(|u| format!(
+                            "instance {} (last report {})",
+                            u.instance_id,
+                            u.seen_at
+                                .format(&time::format_description::well_known::Rfc3339)
+                                .unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    active_window.as_secs()
+                ),
+            }));
+        }
+        let n = store.admin_retire_previous_master_key(&previous).await?;
+        Ok(RetireReport {
+            retired_master_key_id: Some(previous),
+            data_keys_unwrapped: n as usize,
+        })
+    }
+
     async fn add_data_key_version(&self, org: &OrgId) -> Result<u32, AuthError> {
         let _guard = self.inner.load_lock.lock().await;
         let stored = self.inner.store.get_data_keys(org).await?;
         let next = stored.iter().map(|r| r.version).max().unwrap_or(0) + 1;
         let dk = DataKey::generate();
+        let previous = self
+            .inner
+            .retiring
+            .as_ref()
+            .map(|old| old.wrap(&dk, org.as_ref(), next));
         self.inner
             .store
-            .put_data_key(org, next, &self.inner.master.wrap(&dk, org.as_ref(), next))
+            .put_data_key_with_previous(
+                org,
+                next,
+                &self.master().wrap(&dk, org.as_ref(), next),
+                previous.as_ref(),
+            )
             .await?;
         self.inner.orgs.remove(org);
         Ok(next)

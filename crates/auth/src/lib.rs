@@ -21,7 +21,7 @@ mod tokens;
 
 pub use config::{AtlassianEndpoints, AuthConfig, BackgroundConfig, Clock};
 pub use error::AuthError;
-pub use keyring::{Keyring, RotationReport, fields};
+pub use keyring::{KEY_REPORT_INTERVAL, Keyring, RetireReport, RotationReport, fields};
 pub use service::{
     AuthService, CallbackOutcome, ConnectStart, CredentialFor, Credentials, NewApiTokenConnection,
     NewOAuthTokens, StartConnect,

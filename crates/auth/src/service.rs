@@ -727,42 +727,7 @@ impl AuthService {
                 Ok(CallbackOutcome::Connected(conn))
             }
             SiteDecision::AskUser(choices) => {
-                let pending = PendingTokens {
-                    access_token: grant.access_token.expose_secret().to_owned(),
-                    refresh_token: grant.refresh_token.expose_secret().to_owned(),
-                    access_expires_at: grant.access_expires_at,
-                    scopes: grant.granted_scopes.clone(),
-                };
-                let pending_json =
-                    SecretString::from(serde_json::to_string(&pending).map_err(|e| {
-                        AuthError::OAuth {
-                            message: format!("could not park the tokens: {e}"),
-                        }
-                    })?);
-                drop(pending);
-                let sealed = self
-                    .keyring
-                    .seal_str(
-                        org,
-                        session.id.as_ref(),
-                        fields::PENDING_TOKENS,
-                        &pending_json,
-                    )
-                    .await?;
-                self.store
-                    .update_connect_session(
-                        org,
-                        &session.id,
-                        ConnectSessionPatch {
-                            status: Some(SessionStatus::ChooseSite),
-                            sites_json: Some(Some(
-                                serde_json::to_value(&choices).unwrap_or_default(),
-                            )),
-                            sealed_pending_tokens: Some(Some(sealed)),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
+                self.park_tokens(org, &session.id, &grant, &choices).await?;
                 Ok(CallbackOutcome::ChooseSite {
                     session_id: session.id.clone(),
                     sites: choices,
@@ -780,6 +745,109 @@ impl AuthService {
                     .to_owned(),
             }),
         }
+    }
+
+    /// Keeps a grant's tokens (sealed) in a session that waits for a site choice.
+    async fn park_tokens(
+        &self,
+        org: &OrgId,
+        session: &ConnectSessionId,
+        grant: &OAuthGrant,
+        choices: &[SiteChoice],
+    ) -> Result<(), AuthError> {
+        let pending = PendingTokens {
+            access_token: grant.access_token.expose_secret().to_owned(),
+            refresh_token: grant.refresh_token.expose_secret().to_owned(),
+            access_expires_at: grant.access_expires_at,
+            scopes: grant.granted_scopes.clone(),
+        };
+        let pending_json =
+            SecretString::from(
+                serde_json::to_string(&pending).map_err(|e| AuthError::OAuth {
+                    message: format!("could not park the tokens: {e}"),
+                })?,
+            );
+        drop(pending);
+        let sealed = self
+            .keyring
+            .seal_str(org, session.as_ref(), fields::PENDING_TOKENS, &pending_json)
+            .await?;
+        self.store
+            .update_connect_session(
+                org,
+                session,
+                ConnectSessionPatch {
+                    status: Some(SessionStatus::ChooseSite),
+                    sites_json: Some(Some(serde_json::to_value(choices).unwrap_or_default())),
+                    sealed_pending_tokens: Some(Some(sealed)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Bring-your-own tokens were refreshed (the caller's refresh token is spent) but the site
+    /// is not decided: the new tokens wait, sealed, in a connect session that the caller
+    /// finishes with [`AuthService::choose_site`]. The session lives as long as the refreshed
+    /// access token (the connection is verified with it).
+    async fn park_byo_grant(
+        &self,
+        org: &OrgId,
+        parts: &OAuthConnectionParts,
+        grant: OAuthGrant,
+        mut choices: Vec<SiteChoice>,
+        reason: String,
+    ) -> Result<AuthError, AuthError> {
+        choices.sort_by(|a, b| a.name.cmp(&b.name).then(a.url.cmp(&b.url)));
+        let id = ConnectSessionId::new();
+        // The session is never reached through a callback: its state and verifier are random
+        // values nobody holds.
+        let never_given = oauth::generate_state();
+        let sealed_verifier = self
+            .keyring
+            .seal_str(
+                org,
+                id.as_ref(),
+                fields::PKCE_VERIFIER,
+                &oauth::generate_state(),
+            )
+            .await?;
+        let expires_at = grant.access_expires_at - self.cfg.expiry_skew;
+        let session = self
+            .store
+            .create_connect_session(
+                org,
+                NewConnectSession {
+                    id: id.clone(),
+                    oauth_client_id: parts.client_record.clone(),
+                    workspace: parts.workspace.clone(),
+                    name: parts.name.clone(),
+                    owner: parts.owner.clone(),
+                    scopes: grant.granted_scopes.clone(),
+                    subdomain: None,
+                    api_type: parts.api_type,
+                    state_hash: oauth::hash_state(never_given.expose_secret()),
+                    sealed_pkce_verifier: sealed_verifier,
+                    expires_at,
+                },
+            )
+            .await?;
+        self.park_tokens(org, &session.id, &grant, &choices).await?;
+        self.audit(
+            org,
+            "auth",
+            "connect_session.tokens_parked",
+            session.id.as_ref(),
+            serde_json::json!({"reason": reason, "sites": choices.iter().map(|c| &c.url).collect::<Vec<_>>()}),
+        )
+        .await;
+        Ok(AuthError::SiteChoiceRequired {
+            session_id: session.id.to_string(),
+            sites: choices,
+            reason,
+            expires_at: session.expires_at,
+        })
     }
 
     fn grant_from(&self, tokens: TokenSet, requested: &[String]) -> Result<OAuthGrant, AuthError> {
@@ -895,7 +963,14 @@ impl AuthService {
             .clone()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let Some(choice) = choices.iter().find(|c| c.cloud_id == cloud_id) else {
+        // The cloud id, or the site's URL or subdomain (what a caller knows).
+        let wanted = cloud_id.trim().trim_end_matches('/');
+        let template = &self.cfg.endpoints.site_url_template;
+        let Some(choice) = choices.iter().find(|c| {
+            c.cloud_id == wanted
+                || c.url.trim_end_matches('/') == wanted
+                || subdomain_of_url(&c.url, template).as_deref() == Some(wanted)
+        }) else {
             return Err(AuthError::SiteNotFound {
                 requested: cloud_id.to_owned(),
                 available: choices
@@ -1223,23 +1298,59 @@ impl AuthService {
                 req.may_register_client,
             )
             .await?;
+        let parts = OAuthConnectionParts {
+            workspace: req.workspace,
+            name: req.name,
+            api_type: req.api_type,
+            owner: req.owner,
+            client_record: client.id.clone(),
+        };
         let result = async {
             let (grant, resources) = self
                 .validate_oauth_tokens(&client, &secret, &req.refresh_token)
                 .await?;
-            let resource = pick_site(
+            // From here on the caller's refresh token is spent: a refusal keeps the new tokens.
+            let all = || resources.iter().map(SiteChoice::from).collect::<Vec<_>>();
+            let resource = match decide_site(
                 &resources,
                 requested.as_deref(),
                 &self.cfg.endpoints.site_url_template,
-            )?;
+            ) {
+                SiteDecision::Chosen(r) => r,
+                SiteDecision::AskUser(choices) => {
+                    let reason = format!(
+                        "the grant covers several sites ({}) and the request named none",
+                        site_urls(&choices)
+                    );
+                    return Err(self
+                        .park_byo_grant(org, &parts, grant, choices, reason)
+                        .await?);
+                }
+                SiteDecision::NotFound { requested, .. } => {
+                    let choices = all();
+                    let reason = format!(
+                        "site {} is not among the sites this grant covers ({})",
+                        jiragate_jira::quote(&requested),
+                        site_urls(&choices)
+                    );
+                    return Err(self
+                        .park_byo_grant(org, &parts, grant, choices, reason)
+                        .await?);
+                }
+                SiteDecision::NoSites => {
+                    return Err(AuthError::OAuth {
+                        message: "the grant covers no Jira site".to_owned(),
+                    });
+                }
+            };
             self.create_oauth_connection(
                 org,
                 OAuthConnectionParts {
-                    workspace: req.workspace,
-                    name: req.name,
-                    api_type: req.api_type,
-                    owner: req.owner,
-                    client_record: client.id.clone(),
+                    workspace: parts.workspace.clone(),
+                    name: parts.name.clone(),
+                    api_type: parts.api_type,
+                    owner: parts.owner.clone(),
+                    client_record: parts.client_record.clone(),
                 },
                 &resource,
                 grant,
@@ -1247,7 +1358,9 @@ impl AuthService {
             .await
         }
         .await;
-        if result.is_err() && registered_now {
+        // A parked session refers to the client it registered: keep that client.
+        let parked = matches!(result, Err(AuthError::SiteChoiceRequired { .. }));
+        if result.is_err() && registered_now && !parked {
             // A refused request leaves nothing behind, not even the client it registered.
             if let Err(e) = self.store.delete_oauth_client(org, &client.id).await {
                 tracing::warn!(error = %e, "could not remove the OAuth client registered by a refused request");
@@ -1533,6 +1646,15 @@ impl AuthService {
             .send(src.as_ref(), JiraRequest::get("/rest/api/3/myself"))
             .await;
         let latency_ms = started.elapsed().as_millis() as i64;
+        // jiragate could not use its own stored credential (e.g. a master key this instance
+        // does not hold yet): Jira was not asked, so the connection's health is unknown, not
+        // `error`. Report it to the caller and leave the recorded status alone.
+        let result = match result {
+            Err(JiraError::Credential { message }) => {
+                return Err(AuthError::Upstream(JiraError::Credential { message }));
+            }
+            other => other,
+        };
         let (status, reason) = health_from(&conn, result);
         let now = self.now();
         self.store
@@ -1677,6 +1799,14 @@ fn pick_site(
             message: "the grant covers no Jira site".to_owned(),
         }),
     }
+}
+
+fn site_urls(choices: &[SiteChoice]) -> String {
+    choices
+        .iter()
+        .map(|c| c.url.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A refused site reference, named by the field the caller gave.

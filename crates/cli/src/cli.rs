@@ -412,11 +412,18 @@ pub struct ConnectArgs {
     #[arg(long, short = 'w', default_value = "default")]
     pub workspace: String,
     /// Name of the new connection (unique in its workspace).
-    #[arg(long, short = 'n')]
-    pub name: String,
+    #[arg(long, short = 'n', required_unless_present = "session")]
+    pub name: Option<String>,
     /// Connect this site without asking.
     #[arg(long)]
     pub subdomain: Option<String>,
+    /// Finish a connect session that waits for a site choice (e.g. the one a refused
+    /// bring-your-own-token create named) instead of starting a new one; needs --site.
+    #[arg(long, requires = "site", conflicts_with_all = ["name", "subdomain", "scopes"])]
+    pub session: Option<String>,
+    /// With --session: the site to connect (subdomain, site URL or cloud id).
+    #[arg(long, requires = "session")]
+    pub site: Option<String>,
     /// Atlassian OAuth scopes to request, comma-separated (default: the OAuth client's scopes;
     /// see `oauth-clients add --help`).
     #[arg(long, value_delimiter = ',')]
@@ -460,9 +467,15 @@ pub enum MasterKeyCmd {
         after_help = "Example:\n  head -c32 /dev/urandom | base64 > new.key && jiragate master-key rotate --new-key-file new.key"
     )]
     Rotate {
+        /// File holding the new key (base64 of 32 bytes).
         #[arg(long)]
         new_key_file: PathBuf,
+        /// Also move every secret to a fresh data key.
         #[arg(long)]
         reencrypt: bool,
     },
+    /// Forget the master key the last rotation replaced, once no instance uses it (run with the new key); after this the old key may be destroyed.
+    #[command(after_help = "Example:
+  jiragate master-key retire")]
+    Retire,
 }

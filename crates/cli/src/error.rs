@@ -34,9 +34,13 @@ impl CliError {
     pub fn code_for_kind(kind: &str) -> i32 {
         let k = kind.rsplit('/').next().unwrap_or(kind);
         match k {
-            "validation" | "invalid_params" | "unknown_action" | "unknown_entity" | "conflict" => {
-                exit::USAGE
-            }
+            "validation"
+            | "invalid_params"
+            | "unknown_action"
+            | "unknown_entity"
+            | "conflict"
+            | "site_choice_required" => exit::USAGE,
+            "config" => exit::CONFIG,
             "not_found" => exit::NOT_FOUND,
             "needs_reauth" | "forbidden" | "unauthorized" | "missing_scope" | "read_only" => {
                 exit::NEEDS_REAUTH_OR_FORBIDDEN

@@ -16,6 +16,8 @@ pub mod exit {
     pub const NOT_FOUND: i32 = 3;
     pub const NEEDS_REAUTH_OR_FORBIDDEN: i32 = 4;
     pub const UPSTREAM: i32 = 5;
+    /// The operator's configuration (sysexits.h `EX_CONFIG`).
+    pub const CONFIG: i32 = 78;
 }
 
 pub fn color_enabled() -> bool {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use jiragate_auth::{Keyring, TokenStats};
+use jiragate_auth::{Keyring, RetireReport, TokenStats};
 use jiragate_store::{ConnectionStatus, Store};
 use jiragate_vault::MasterKey;
 use secrecy::ExposeSecret;
@@ -67,7 +67,12 @@ impl Engine {
 /// Applies the database migrations; returns the backend's name (`sqlite`, `postgres`).
 pub async fn migrate_database(cfg: &EngineConfig) -> Result<&'static str, EngineError> {
     std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| EngineError::Internal(format!("{}: {e}", cfg.data_dir.display())))?;
+        .map_err(|e| {
+            EngineError::config(format!(
+                "cannot create the data dir {}: {e}; set --data-dir / JIRAGATE_DATA_DIR to a writable directory",
+                cfg.data_dir.display()
+            ))
+        })?;
     let store = Store::connect(&cfg.database_url()).await?;
     store.migrate().await?;
     Ok(store.backend().as_str())
@@ -127,10 +132,15 @@ pub async fn rotate_master_key(
         .await
         .map_err(EngineError::from)?;
     let previous_key_file = if cfg.master_key.is_none() {
+        // Switch the file atomically (a running instance re-reads it when it meets a data key
+        // wrapped by the new key), keeping the previous key next to it until `retire`.
         let path = cfg.data_dir.join("master.key");
         let backup = cfg.data_dir.join("master.key.previous");
-        let _ = std::fs::rename(&path, &backup);
-        write_private_file(&path, new.to_base64().expose_secret().as_bytes())?;
+        let staged = cfg.data_dir.join("master.key.new");
+        write_private_file(&backup, old.to_base64().expose_secret().as_bytes())?;
+        write_private_file(&staged, new.to_base64().expose_secret().as_bytes())?;
+        std::fs::rename(&staged, &path)
+            .map_err(|e| EngineError::config(format!("cannot replace {}: {e}", path.display())))?;
         Some(backup)
     } else {
         None
@@ -141,6 +151,72 @@ pub async fn rotate_master_key(
         secrets_resealed: report.secrets_resealed,
         previous_key_file,
     })
+}
+
+/// `master-key retire`: forgets the master key the last rotation replaced, once no instance
+/// reported using it for three report intervals (90 s). Run with the current (new) key.
+pub async fn retire_master_key(cfg: &EngineConfig) -> Result<RetireReport, MasterKeyError> {
+    let current = match &cfg.master_key {
+        Some(b64) => MasterKey::from_base64(b64.expose_secret())
+            .map_err(|e| MasterKeyError::InvalidCurrentKey(e.to_string()))?,
+        None => MasterKey::from_file(&cfg.data_dir.join("master.key"))
+            .map_err(|e| MasterKeyError::KeyFile(e.to_string()))?,
+    };
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .map_err(EngineError::from)?;
+    store.migrate().await.map_err(EngineError::from)?;
+    let report = Keyring::retire_previous_master(&store, &current, RETIRE_WINDOW)
+        .await
+        .map_err(EngineError::from)?;
+    Ok(report)
+}
+
+/// How long after an instance's last report on the previous master key `retire` still waits.
+pub const RETIRE_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(3 * jiragate_auth::KEY_REPORT_INTERVAL.as_secs());
+
+impl Engine {
+    /// This process's name in the master-key reports: `<instance_id>#<boot_id>`.
+    pub fn instance_name(&self) -> String {
+        let cfg = self.auth.config();
+        format!("{}#{}", cfg.instance_id, cfg.boot_id)
+    }
+
+    /// Reports the master key this instance holds (serving instances, every
+    /// [`jiragate_auth::KEY_REPORT_INTERVAL`]; `master-key retire` waits for them).
+    pub async fn report_master_key(&self) -> Result<(), EngineError> {
+        Ok(self
+            .auth
+            .keyring()
+            .report_in_use(&self.instance_name())
+            .await?)
+    }
+
+    /// Reports now and then every interval until the handle is aborted.
+    pub fn spawn_master_key_reports(&self) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.report_master_key().await {
+                    tracing::warn!(error = %e, "could not report the master key in use");
+                }
+                tokio::time::sleep(jiragate_auth::KEY_REPORT_INTERVAL).await;
+            }
+        })
+    }
+
+    /// A stopping instance withdraws its report.
+    pub async fn withdraw_master_key_report(&self) {
+        if let Err(e) = self
+            .auth
+            .keyring()
+            .withdraw_report(&self.instance_name())
+            .await
+        {
+            tracing::warn!(error = %e, "could not withdraw the master key report");
+        }
+    }
 }
 
 /// Where the master key comes from, and whether it is usable (`jiragate doctor`).

@@ -24,6 +24,16 @@ pub enum EngineError {
     NotAllowed { message: String },
     #[error("{message}")]
     Conflict { message: String },
+    /// Bring-your-own OAuth tokens were refreshed but the request named no site the grant
+    /// covers: the new tokens wait in connect session `session_id` for a site choice
+    /// (`POST /api/v1/connect/sessions/{id}/site`, `jiragate connect --session`).
+    #[error("{message}")]
+    SiteChoiceRequired {
+        session_id: String,
+        sites: Vec<jiragate_auth::SiteChoice>,
+        expires_at: time::OffsetDateTime,
+        message: String,
+    },
     #[error(
         "connection {connection} needs to be re-authorized ({reason}); run `jiragate connect` again or replace its credentials"
     )]
@@ -58,6 +68,10 @@ pub enum EngineError {
     Unavailable(String),
     #[error("master key does not match this database")]
     WrongMasterKey,
+    /// The operator's configuration is wrong (a data dir that cannot be created, an unreadable
+    /// or malformed master key, a file that cannot be written): fix the setting and start again.
+    #[error("configuration problem: {message}")]
+    Config { message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -73,6 +87,7 @@ impl EngineError {
             | EngineError::KeyScope { .. }
             | EngineError::NotAllowed { .. } => "forbidden",
             EngineError::Conflict { .. } => "conflict",
+            EngineError::SiteChoiceRequired { .. } => "site_choice_required",
             EngineError::NeedsReauth { .. } => "needs_reauth",
             EngineError::MissingScope { .. } => "missing_scope",
             EngineError::RateLimited { .. } => "rate_limited",
@@ -87,6 +102,7 @@ impl EngineError {
             EngineError::CredentialUnavailable { .. } => "credential_unavailable",
             EngineError::Unavailable(_) => "unavailable",
             EngineError::WrongMasterKey => "wrong_master_key",
+            EngineError::Config { .. } => "config",
             EngineError::Internal(_) => "internal",
         }
     }
@@ -94,7 +110,7 @@ impl EngineError {
     pub fn http_status(&self) -> u16 {
         match self {
             EngineError::NotFound { .. } => 404,
-            EngineError::Validation { .. } => 422,
+            EngineError::Validation { .. } | EngineError::SiteChoiceRequired { .. } => 422,
             EngineError::Unauthorized => 401,
             EngineError::Forbidden { .. }
             | EngineError::KeyScope { .. }
@@ -111,14 +127,19 @@ impl EngineError {
             EngineError::UpstreamTimeout(_) => 504,
             EngineError::CredentialUnavailable { .. }
             | EngineError::WrongMasterKey
+            | EngineError::Config { .. }
             | EngineError::Internal(_) => 500,
         }
     }
 
-    /// CLI exit codes: 2 usage, 3 not found, 4 needs re-auth or forbidden, 5 upstream.
+    /// CLI exit codes: 2 usage, 3 not found, 4 needs re-auth or forbidden, 5 upstream,
+    /// 78 the operator's configuration (`EX_CONFIG` of sysexits.h).
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::Validation { .. } | EngineError::Conflict { .. } => 2,
+            EngineError::Config { .. } => 78,
+            EngineError::Validation { .. }
+            | EngineError::Conflict { .. }
+            | EngineError::SiteChoiceRequired { .. } => 2,
             EngineError::NotFound { .. } | EngineError::Upstream { status: 404, .. } => 3,
             EngineError::Upstream { status: 403, .. } => 4,
             EngineError::Upstream { status, .. } if (400..500).contains(status) => 2,
@@ -136,6 +157,12 @@ impl EngineError {
             EngineError::CredentialUnavailable { .. }
             | EngineError::WrongMasterKey
             | EngineError::Internal(_) => 1,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        EngineError::Config {
+            message: message.into(),
         }
     }
 
@@ -232,6 +259,20 @@ impl From<CatalogError> for EngineError {
 
 impl From<AuthError> for EngineError {
     fn from(e: AuthError) -> Self {
+        if let AuthError::SiteChoiceRequired {
+            session_id,
+            sites,
+            expires_at,
+            ..
+        } = &e
+        {
+            return EngineError::SiteChoiceRequired {
+                session_id: session_id.clone(),
+                sites: sites.clone(),
+                expires_at: *expires_at,
+                message: e.to_string(),
+            };
+        }
         match e {
             AuthError::NotFound { what, id } => EngineError::NotFound { what, id },
             AuthError::InvalidInput { field, message } => EngineError::Validation {
@@ -247,7 +288,8 @@ impl From<AuthError> for EngineError {
             e @ (AuthError::Verification { .. }
             | AuthError::SiteNotFound { .. }
             | AuthError::State { .. }
-            | AuthError::SessionState { .. }) => EngineError::Validation {
+            | AuthError::SessionState { .. }
+            | AuthError::SiteChoiceRequired { .. }) => EngineError::Validation {
                 field: e.kind().to_string(),
                 message: e.to_string(),
             },

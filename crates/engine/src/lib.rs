@@ -183,20 +183,25 @@ impl Engine {
                 cfg.data_dir.join("master.key").display()
             )));
         }
+        let mut key_file = None;
         let master = match &cfg.master_key {
             Some(b64) => MasterKey::from_base64(b64.expose_secret())
-                .map_err(|e| EngineError::validation("JIRAGATE_MASTER_KEY", e.to_string()))?,
+                .map_err(|e| EngineError::config(format!("JIRAGATE_MASTER_KEY: {e}")))?,
             None => {
                 let (key, created) = MasterKey::load_or_create(&cfg.data_dir).map_err(|e| {
-                    EngineError::Internal(format!("master key in {}: {e}", cfg.data_dir.display()))
+                    EngineError::config(format!(
+                        "master key in {}: {e}; check the file (or set JIRAGATE_MASTER_KEY)",
+                        cfg.data_dir.display()
+                    ))
                 })?;
                 boot.master_key_created = created;
                 boot.master_key_path = Some(cfg.data_dir.join("master.key"));
+                key_file = boot.master_key_path.clone();
                 key
             }
         };
 
-        let keyring = Keyring::open_or_init(store.clone(), master).await?;
+        let keyring = Keyring::open_with_key_file(store.clone(), master, key_file).await?;
         let mut auth_cfg =
             AuthConfig::new(cfg.endpoints.clone(), cfg.public_url.trim_end_matches('/'));
         auth_cfg.allowed_upstream_hosts = cfg.allowed_upstream_hosts.clone();
@@ -284,7 +289,10 @@ async fn ensure_default_org(store: &Store) -> Result<(OrgId, bool), EngineError>
 
 fn ensure_private_dir(dir: &Path) -> Result<(), EngineError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        EngineError::Internal(format!("cannot create data dir {}: {e}", dir.display()))
+        EngineError::config(format!(
+            "cannot create the data dir {}: {e}; set --data-dir / JIRAGATE_DATA_DIR to a writable directory",
+            dir.display()
+        ))
     })?;
     #[cfg(unix)]
     {
@@ -306,9 +314,9 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), EngineError> 
     }
     let mut f = opts
         .open(path)
-        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| EngineError::config(format!("cannot write {}: {e}", path.display())))?;
     f.write_all(bytes)
         .and_then(|_| f.write_all(b"\n"))
-        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| EngineError::config(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
 }

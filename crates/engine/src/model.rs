@@ -5,7 +5,7 @@
 
 pub use jiragate_auth::{
     AtlassianEndpoints, ConnectStart, CredentialFor, Credentials, NewApiTokenConnection,
-    RotationReport, SiteChoice, SiteRef, StartConnect, TokenStats,
+    RetireReport, RotationReport, SiteChoice, SiteRef, StartConnect, TokenStats,
 };
 pub use jiragate_catalog::{ActionDef, Catalog, ExecuteOutput};
 pub use jiragate_store::{

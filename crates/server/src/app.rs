@@ -39,6 +39,33 @@ pub struct App {
     background: Option<tokio::task::JoinHandle<()>>,
     drain_delay: std::time::Duration,
     shutdown_timeout: std::time::Duration,
+    /// On SQLite: the exclusive lock that keeps a second `serve` off this database (released
+    /// when the server stops).
+    _serve_lock: Option<crate::serve_lock::ServeLock>,
+    /// The master-key reports (stopped when the server is dropped or stops).
+    _key_reports: AbortOnDrop,
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The SQLite database file this server will open, if it uses SQLite.
+fn sqlite_file(cfg: &ServerConfig) -> Option<std::path::PathBuf> {
+    let url = cfg.database_url.trim();
+    if url.is_empty() {
+        return Some(cfg.data_dir.join("jiragate.db"));
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 impl App {
@@ -57,6 +84,10 @@ impl App {
             .trim_end_matches('/')
             .to_owned();
         let database_url = (!cfg.database_url.trim().is_empty()).then(|| cfg.database_url.clone());
+        let serve_lock = match sqlite_file(&cfg) {
+            Some(db) => Some(crate::serve_lock::ServeLock::acquire(&db, addr)?),
+            None => None,
+        };
         let (engine, bootstrap) = Engine::open(EngineConfig {
             data_dir: cfg.data_dir.clone(),
             database_url,
@@ -72,6 +103,12 @@ impl App {
         })
         .await?;
         let background = cfg.background.then(|| engine.spawn_background());
+        // Say which master key this instance holds, now and every 30 s: `master-key retire`
+        // waits for instances still on the previous one.
+        if let Err(e) = engine.report_master_key().await {
+            tracing::warn!(error = %e, "could not report the master key in use");
+        }
+        let key_reports = engine.spawn_master_key_reports();
         let state = AppState::new(
             engine,
             prometheus_handle(),
@@ -89,6 +126,8 @@ impl App {
             background,
             drain_delay: cfg.drain_delay,
             shutdown_timeout: cfg.shutdown_timeout,
+            _serve_lock: serve_lock,
+            _key_reports: AbortOnDrop(key_reports),
         })
     }
 
@@ -135,11 +174,10 @@ impl App {
             let _ = stopping.wait_for(|s| *s).await;
             tokio::time::sleep(timeout).await;
         };
-        // Replies written in several pieces (a streamed proxy body, MCP's event stream) must not
-        // wait for the client's delayed ACK (~40 ms on Linux): no Nagle on accepted sockets.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // No Nagle on accepted sockets (replies written in several pieces, a streamed proxy
+        // body or MCP's event stream, must not wait for the client's delayed ACK), and hyper's
+        // own 414/431 answers get problem+json bodies.
+        let listener = crate::head_errors::ProblemListener(self.listener);
         let server = axum::serve(listener, self.router.into_make_service())
             .with_graceful_shutdown(signal)
             .into_future();
@@ -156,6 +194,8 @@ impl App {
         if let Some(bg) = self.background {
             bg.abort();
         }
+        self._key_reports.0.abort();
+        self.state.engine().withdraw_master_key_report().await;
         tracing::info!("jiragate stopped");
         result
     }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod caller;
 pub mod config;
 pub mod extract;
+pub mod head_errors;
 pub mod html;
 pub mod logging;
 pub mod mcp;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve_lock;
 pub mod state;
 pub mod views;
 

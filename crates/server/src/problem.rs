@@ -29,6 +29,8 @@ pub enum ProblemKind {
     Unauthorized,
     Forbidden,
     Conflict,
+    /// Bring-your-own OAuth tokens were refreshed; the site is chosen through a connect session.
+    SiteChoiceRequired,
     UpstreamError,
     /// Jira refused the caller's request with a 4xx (invalid JQL, bad page token …).
     UpstreamRejected,
@@ -42,10 +44,16 @@ pub enum ProblemKind {
     MissingScope,
     RateLimited,
     PayloadTooLarge,
+    /// The request URI is longer than the server reads.
+    UriTooLong,
+    /// The request head has too many or too large headers.
+    HeadersTooLarge,
     MethodNotAllowed,
     UnsupportedMediaType,
     Timeout,
     Unavailable,
+    /// The operator's configuration is wrong.
+    Config,
     Internal,
 }
 
@@ -57,6 +65,7 @@ impl ProblemKind {
             ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::Conflict => "conflict",
+            ProblemKind::SiteChoiceRequired => "site_choice_required",
             ProblemKind::UpstreamError => "upstream_error",
             ProblemKind::UpstreamRejected => "upstream_rejected",
             ProblemKind::UpstreamUnavailable => "upstream_unavailable",
@@ -66,10 +75,13 @@ impl ProblemKind {
             ProblemKind::MissingScope => "missing_scope",
             ProblemKind::RateLimited => "rate_limited",
             ProblemKind::PayloadTooLarge => "payload_too_large",
+            ProblemKind::UriTooLong => "uri_too_long",
+            ProblemKind::HeadersTooLarge => "request_header_fields_too_large",
             ProblemKind::MethodNotAllowed => "method_not_allowed",
             ProblemKind::UnsupportedMediaType => "unsupported_media_type",
             ProblemKind::Timeout => "timeout",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Config => "config",
             ProblemKind::Internal => "internal",
         }
     }
@@ -81,6 +93,7 @@ impl ProblemKind {
             ProblemKind::Unauthorized => "Authentication required",
             ProblemKind::Forbidden => "Not allowed",
             ProblemKind::Conflict => "Conflict",
+            ProblemKind::SiteChoiceRequired => "Choose the site to finish the connection",
             ProblemKind::UpstreamError => "Jira returned an error",
             ProblemKind::UpstreamRejected => "Jira refused the request",
             ProblemKind::UpstreamUnavailable => "Jira could not be reached",
@@ -90,10 +103,13 @@ impl ProblemKind {
             ProblemKind::MissingScope => "The connection lacks a required scope",
             ProblemKind::RateLimited => "Too many requests",
             ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::UriTooLong => "Request URI too long",
+            ProblemKind::HeadersTooLarge => "Request headers too large",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::Timeout => "The request took too long",
             ProblemKind::Unavailable => "Service unavailable",
+            ProblemKind::Config => "Server configuration problem",
             ProblemKind::Internal => "Internal error",
         }
     }
@@ -105,6 +121,7 @@ impl ProblemKind {
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::Conflict => StatusCode::CONFLICT,
+            ProblemKind::SiteChoiceRequired => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::UpstreamError => StatusCode::BAD_GATEWAY,
             ProblemKind::UpstreamRejected => StatusCode::BAD_REQUEST,
             ProblemKind::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -114,11 +131,13 @@ impl ProblemKind {
             ProblemKind::MissingScope => StatusCode::FORBIDDEN,
             ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProblemKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::Config | ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -301,6 +320,37 @@ fn problem_from_engine(err: EngineError) -> Problem {
         EngineError::KeyScope { scope } => Problem::key_scope(scope),
         EngineError::NotAllowed { .. } => Problem::forbidden(detail),
         EngineError::Conflict { .. } => Problem::new(ProblemKind::Conflict, detail),
+        EngineError::SiteChoiceRequired {
+            session_id,
+            sites,
+            expires_at,
+            ..
+        } => {
+            let path = format!("/api/v1/connect/sessions/{session_id}/site");
+            let cli = format!("jiragate connect --session {session_id} --site <subdomain>");
+            Problem::new(ProblemKind::SiteChoiceRequired, detail)
+                .with_status(status)
+                .with("session_id", session_id)
+                .with(
+                    "sites",
+                    serde_json::to_value(&sites).unwrap_or(Value::Array(Vec::new())),
+                )
+                .with(
+                    "expires_at",
+                    expires_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                )
+                .with(
+                    "continue",
+                    serde_json::json!({
+                        "method": "POST",
+                        "path": path,
+                        "body": {"cloud_id": "<cloud id, subdomain or site URL>"},
+                        "cli": cli,
+                    }),
+                )
+        }
         EngineError::NeedsReauth { connection, .. } => {
             Problem::new(ProblemKind::NeedsReauth, detail)
                 .with_status(status)
@@ -356,6 +406,10 @@ fn problem_from_engine(err: EngineError) -> Problem {
         }
         EngineError::Unavailable(_) => {
             Problem::new(ProblemKind::Unavailable, detail).with_status(status)
+        }
+        EngineError::Config { .. } => {
+            tracing::error!(detail = %detail, "configuration problem");
+            Problem::new(ProblemKind::Config, detail).with_status(status)
         }
         EngineError::Internal(msg) => {
             tracing::error!(error = %msg, "engine internal error");

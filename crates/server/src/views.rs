@@ -469,6 +469,7 @@ pub struct SessionView {
 /// Body of `POST /api/v1/connect/sessions/{id}/site`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChooseSiteRequest {
+    /// The site's cloud id (also accepted: its URL or subdomain).
     pub cloud_id: String,
 }
 

@@ -15,6 +15,8 @@ struct DataKeyRow {
     version: i64,
     master_key_id: String,
     wrapped: Vec<u8>,
+    prev_master_key_id: Option<String>,
+    prev_wrapped: Option<Vec<u8>>,
     created_at: DbTime,
 }
 
@@ -31,6 +33,13 @@ impl TryFrom<DataKeyRow> for DataKeyRecord {
                 master_key_id: r.master_key_id,
                 bytes: r.wrapped,
             },
+            previous: match (r.prev_master_key_id, r.prev_wrapped) {
+                (Some(master_key_id), Some(bytes)) => Some(WrappedDataKey {
+                    master_key_id,
+                    bytes,
+                }),
+                _ => None,
+            },
             created_at: r.created_at.into(),
         })
     }
@@ -41,12 +50,22 @@ struct KeyCheckRow {
     master_key_id: String,
     record: Vec<u8>,
     updated_at: DbTime,
+    prev_master_key_id: Option<String>,
+    prev_record: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyUserRow {
+    instance_id: String,
+    master_key_id: String,
+    seen_at: DbTime,
 }
 
 macro_rules! select_data_key {
     ($tail:literal) => {
         concat!(
-            "SELECT org_id, version, master_key_id, wrapped, created_at FROM data_keys ",
+            "SELECT org_id, version, master_key_id, wrapped, prev_master_key_id, prev_wrapped, \
+             created_at FROM data_keys ",
             $tail
         )
     };
@@ -56,7 +75,10 @@ impl Store {
     /// The key-check record, if the database has been initialised with a master key.
     pub async fn get_key_check(&self) -> Result<Option<KeyCheckRecord>, StoreError> {
         let row: Option<KeyCheckRow> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT master_key_id, record, updated_at FROM key_check WHERE id = 1")
+            sqlx::query_as(
+                "SELECT master_key_id, record, updated_at, prev_master_key_id, prev_record \
+                 FROM key_check WHERE id = 1",
+            )
                 .fetch_optional(pool)
                 .await
                 .op("get_key_check")?
@@ -65,6 +87,8 @@ impl Store {
             master_key_id: r.master_key_id,
             record: r.record,
             updated_at: r.updated_at.into(),
+            previous_master_key_id: r.prev_master_key_id,
+            previous_record: r.prev_record,
         }))
     }
 
@@ -100,10 +124,24 @@ impl Store {
         version: u32,
         wrapped: &WrappedDataKey,
     ) -> Result<DataKeyRecord, StoreError> {
+        self.put_data_key_with_previous(org, version, wrapped, None)
+            .await
+    }
+
+    /// [`Store::put_data_key`], also keeping the data key wrapped by the previous master key
+    /// (a version added while a rotation's grace period runs).
+    pub async fn put_data_key_with_previous(
+        &self,
+        org: &OrgId,
+        version: u32,
+        wrapped: &WrappedDataKey,
+        previous: Option<&WrappedDataKey>,
+    ) -> Result<DataKeyRecord, StoreError> {
         let rec = DataKeyRecord {
             org_id: org.clone(),
             version,
             wrapped: wrapped.clone(),
+            previous: previous.cloned(),
             created_at: time_col::now(),
         };
         // Reading the key-check row under a share lock (PostgreSQL) or inside the single
@@ -128,13 +166,15 @@ impl Store {
                 });
             }
             let ins = sqlx::query(
-                "INSERT INTO data_keys (org_id, version, master_key_id, wrapped, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO data_keys (org_id, version, master_key_id, wrapped, prev_master_key_id, \
+                 prev_wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(org.as_str())
             .bind(i64::from(version))
             .bind(&wrapped.master_key_id)
             .bind(&wrapped.bytes)
+            .bind(previous.map(|p| p.master_key_id.clone()))
+            .bind(previous.map(|p| p.bytes.clone()))
             .bind(DbTime::from(rec.created_at))
             .execute(&mut *tx)
             .await;
@@ -205,9 +245,12 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await.op("admin_replace_master_key")?;
             // Writing the key-check row first takes the lock that put_data_key waits on.
+            // The replaced key stays readable (previous columns) until `retire`; a database
+            // still holding a previous key is not rotated again.
             let switched = sqlx::query(
-                "UPDATE key_check SET master_key_id = $2, record = $3, updated_at = $4 \
-                 WHERE id = 1 AND master_key_id = $1",
+                "UPDATE key_check SET prev_master_key_id = master_key_id, prev_record = record, \
+                 master_key_id = $2, record = $3, updated_at = $4 \
+                 WHERE id = 1 AND master_key_id = $1 AND prev_master_key_id IS NULL",
             )
             .bind(old_master_key_id)
             .bind(new_master_key_id)
@@ -218,11 +261,23 @@ impl Store {
             .op("admin_replace_master_key")?
             .rows_affected();
             if switched != 1 {
-                let current: Option<String> =
-                    sqlx::query_scalar("SELECT master_key_id FROM key_check WHERE id = 1")
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .op("admin_replace_master_key")?;
+                let current: Option<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT master_key_id, prev_master_key_id FROM key_check WHERE id = 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .op("admin_replace_master_key")?;
+                if let Some((cur, Some(prev))) = &current
+                    && cur == old_master_key_id
+                {
+                    return Err(StoreError::InvalidInput {
+                        field: "master key",
+                        message: format!(
+                            "the master key {prev} replaced by the last rotation is not retired yet; once every instance runs with {cur}, run `jiragate master-key retire`, then rotate again"
+                        ),
+                    });
+                }
+                let current = current.map(|(c, _)| c);
                 return Err(StoreError::MasterKeyChanged {
                     attempted: old_master_key_id.to_owned(),
                     current: current.unwrap_or_else(|| "(none: database not initialised)".into()),
@@ -230,7 +285,8 @@ impl Store {
             }
             for rec in rewrapped {
                 let n = sqlx::query(
-                    "UPDATE data_keys SET master_key_id = $4, wrapped = $5 \
+                    "UPDATE data_keys SET prev_master_key_id = master_key_id, prev_wrapped = wrapped, \
+                     master_key_id = $4, wrapped = $5 \
                      WHERE org_id = $1 AND version = $2 AND master_key_id = $3",
                 )
                 .bind(rec.org_id.as_str())
@@ -270,5 +326,111 @@ impl Store {
             tx.commit().await.op("admin_replace_master_key")?;
         });
         Ok(())
+    }
+
+    /// ADMIN (`master-key retire`): forgets every wrapping by `previous_master_key_id` (the
+    /// key a rotation replaced) and the previous key-check record, in one transaction.
+    /// Returns how many data keys dropped their previous wrapping.
+    pub async fn admin_retire_previous_master_key(
+        &self,
+        previous_master_key_id: &str,
+    ) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await.op("admin_retire_previous_master_key")?;
+            let n = sqlx::query(
+                "UPDATE key_check SET prev_master_key_id = NULL, prev_record = NULL \
+                 WHERE id = 1 AND prev_master_key_id = $1",
+            )
+            .bind(previous_master_key_id)
+            .execute(&mut *tx)
+            .await
+            .op("admin_retire_previous_master_key")?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::NotFound {
+                    what: "previous master key",
+                    id: previous_master_key_id.to_owned(),
+                });
+            }
+            let keys = sqlx::query(
+                "UPDATE data_keys SET prev_master_key_id = NULL, prev_wrapped = NULL \
+                 WHERE prev_master_key_id = $1",
+            )
+            .bind(previous_master_key_id)
+            .execute(&mut *tx)
+            .await
+            .op("admin_retire_previous_master_key")?
+            .rows_affected();
+            tx.commit().await.op("admin_retire_previous_master_key")?;
+            keys
+        });
+        Ok(n)
+    }
+
+    /// A running instance reports the master key it uses (upsert, stamped now).
+    pub async fn touch_master_key_user(
+        &self,
+        instance_id: &str,
+        master_key_id: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO master_key_users (instance_id, master_key_id, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (instance_id) DO UPDATE SET master_key_id = excluded.master_key_id, \
+                 seen_at = excluded.seen_at",
+            )
+            .bind(instance_id)
+            .bind(master_key_id)
+            .bind(DbTime::now())
+            .execute(pool)
+            .await
+            .op("touch_master_key_user")?;
+            // Reports of instances gone for a day (crashed, never withdrawn) are history.
+            sqlx::query("DELETE FROM master_key_users WHERE seen_at < $1")
+                .bind(DbTime::from(time_col::now() - time::Duration::days(1)))
+                .execute(pool)
+                .await
+                .op("touch_master_key_user")?;
+        });
+        Ok(())
+    }
+
+    /// A stopping instance withdraws its report.
+    pub async fn remove_master_key_user(&self, instance_id: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM master_key_users WHERE instance_id = $1")
+                .bind(instance_id)
+                .execute(pool)
+                .await
+                .op("remove_master_key_user")?;
+        });
+        Ok(())
+    }
+
+    /// Instances that reported using `master_key_id` since `since`.
+    pub async fn master_key_users(
+        &self,
+        master_key_id: &str,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<crate::model::MasterKeyUser>, StoreError> {
+        let rows: Vec<KeyUserRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT instance_id, master_key_id, seen_at FROM master_key_users \
+                 WHERE master_key_id = $1 AND seen_at >= $2 ORDER BY instance_id",
+            )
+            .bind(master_key_id)
+            .bind(DbTime::from(since))
+            .fetch_all(pool)
+            .await
+            .op("master_key_users")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::model::MasterKeyUser {
+                instance_id: r.instance_id,
+                master_key_id: r.master_key_id,
+                seen_at: r.seen_at.into(),
+            })
+            .collect())
     }
 }

@@ -157,6 +157,9 @@ pub struct DataKeyRecord {
     pub org_id: OrgId,
     pub version: u32,
     pub wrapped: jiragate_vault::WrappedDataKey,
+    /// The same data key wrapped by the previous master key, kept after a rotation until
+    /// `master-key retire` so instances still on that key keep working.
+    pub previous: Option<jiragate_vault::WrappedDataKey>,
     pub created_at: OffsetDateTime,
 }
 
@@ -166,6 +169,17 @@ pub struct KeyCheckRecord {
     pub master_key_id: String,
     pub record: Vec<u8>,
     pub updated_at: OffsetDateTime,
+    /// The master key a rotation replaced, still accepted until `master-key retire`.
+    pub previous_master_key_id: Option<String>,
+    pub previous_record: Option<Vec<u8>>,
+}
+
+/// A running instance and the master key it uses (reported while it serves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterKeyUser {
+    pub instance_id: String,
+    pub master_key_id: String,
+    pub seen_at: OffsetDateTime,
 }
 
 /// Input for [`crate::Store::create_oauth_client`]. The id is chosen by the caller because

@@ -132,10 +132,10 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         env.svc.check(&env.org, &api.id).await.unwrap().status,
         ConnectionStatus::Healthy
     );
-    let err = Keyring::open_or_init(env.store.clone(), env.master.clone())
+    // Until `retire`, the old key still opens the database (instances on it keep working).
+    Keyring::open_or_init(env.store.clone(), env.master.clone())
         .await
-        .unwrap_err();
-    assert!(matches!(err, AuthError::WrongMasterKey));
+        .unwrap();
     let kr_new = Keyring::open_or_init(env.store.clone(), new_master.clone())
         .await
         .unwrap();
@@ -154,6 +154,23 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         .await
         .unwrap();
     assert_eq!(again.data_keys_rewrapped, 0);
+    // A second rotation waits for the first one's old key to be retired.
+    let err = Keyring::rotate_master(&env.store, &new_master, &MasterKey::generate(), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("retire"), "{err}");
+    let retired = Keyring::retire_previous_master(
+        &env.store,
+        &new_master,
+        std::time::Duration::from_secs(90),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retired.retired_master_key_id, Some(env.master.key_id()));
+    let err = Keyring::open_or_init(env.store.clone(), env.master.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::WrongMasterKey));
 
     // Rotation with re-encryption: new data key version, every secret resealed.
     let newest = MasterKey::generate();
@@ -207,4 +224,37 @@ async fn rotation_rewraps_online_and_reencrypt_reseals_everything() {
         svc.check(&env.org, &api.id).await.unwrap().status,
         ConnectionStatus::Healthy
     );
+}
+
+/// A keyring whose master key comes from a file adopts the rotated key written there by
+/// another process (its next report names the new key, so `retire` need not wait for a restart).
+#[tokio::test]
+async fn a_file_keyed_instance_picks_up_the_rotated_key() {
+    let env = Env::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("master.key");
+    std::fs::write(&file, env.master.to_base64().expose_secret()).unwrap();
+    let kr = Keyring::open_with_key_file(env.store.clone(), env.master.clone(), Some(file.clone()))
+        .await
+        .unwrap();
+    assert!(
+        !kr.pick_up_rotated_key().await.unwrap(),
+        "nothing rotated yet"
+    );
+    let new_master = MasterKey::generate();
+    Keyring::rotate_master(&env.store, &env.master, &new_master, false)
+        .await
+        .unwrap();
+    std::fs::write(&file, new_master.to_base64().expose_secret()).unwrap();
+    assert_eq!(kr.master_key_id(), env.master.key_id());
+    assert!(kr.pick_up_rotated_key().await.unwrap());
+    assert_eq!(kr.master_key_id(), new_master.key_id());
+    kr.report_in_use("instance-a").await.unwrap();
+    Keyring::retire_previous_master(&env.store, &new_master, std::time::Duration::from_secs(90))
+        .await
+        .unwrap();
+    // A key file with a key the database does not know is ignored.
+    std::fs::write(&file, MasterKey::generate().to_base64().expose_secret()).unwrap();
+    assert!(!kr.pick_up_rotated_key().await.unwrap());
+    assert_eq!(kr.master_key_id(), new_master.key_id());
 }

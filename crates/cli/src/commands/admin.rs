@@ -291,12 +291,46 @@ pub async fn oauth_clients(g: &Global, cmd: OauthClientsCmd) -> Result<(), CliEr
     }
 }
 
+fn master_key_error(e: MasterKeyError) -> CliError {
+    match e {
+        MasterKeyError::InvalidNewKey(e) => {
+            CliError::usage(format!("--new-key-file: {e} (expected base64 of 32 bytes)"))
+        }
+        MasterKeyError::InvalidCurrentKey(e) => CliError::new(
+            crate::output::exit::CONFIG,
+            format!("JIRAGATE_MASTER_KEY: {e}"),
+        ),
+        MasterKeyError::KeyFile(e) => CliError::new(crate::output::exit::CONFIG, e),
+        MasterKeyError::Engine(e) => e.into(),
+    }
+}
+
 pub async fn master_key(g: &Global, cmd: MasterKeyCmd) -> Result<(), CliError> {
-    let MasterKeyCmd::Rotate {
-        new_key_file,
-        reencrypt,
-    } = cmd;
     let out = Printer::new(g.output);
+    let (new_key_file, reencrypt) = match cmd {
+        MasterKeyCmd::Rotate {
+            new_key_file,
+            reencrypt,
+        } => (new_key_file, reencrypt),
+        MasterKeyCmd::Retire => {
+            let cfg = context::engine_config(g, None, true, false)?;
+            let report = admin::retire_master_key(&cfg)
+                .await
+                .map_err(master_key_error)?;
+            match &report.retired_master_key_id {
+                Some(id) => eprintln!(
+                    "master key {id} retired: nothing needs it any more; destroy it (and master.key.previous) when your backups no longer need it"
+                ),
+                None => eprintln!("no previous master key is kept; nothing to retire"),
+            }
+            out.value(
+                &json!({"retired_master_key_id": report.retired_master_key_id,
+                        "data_keys_unwrapped": report.data_keys_unwrapped}),
+                &["retired_master_key_id", "data_keys_unwrapped"],
+            );
+            return Ok(());
+        }
+    };
     let text = std::fs::read_to_string(&new_key_file)
         .map_err(|e| CliError::usage(format!("--new-key-file {}: {e}", new_key_file.display())))?;
     let cfg = context::engine_config(g, None, true, false)?;
@@ -307,19 +341,17 @@ pub async fn master_key(g: &Global, cmd: MasterKeyCmd) -> Result<(), CliError> {
                 "--new-key-file {}: {e} (expected base64 of 32 bytes)",
                 new_key_file.display()
             )),
-            MasterKeyError::InvalidCurrentKey(e) => {
-                CliError::usage(format!("JIRAGATE_MASTER_KEY: {e}"))
-            }
-            MasterKeyError::KeyFile(e) => CliError::failure(e),
-            MasterKeyError::Engine(e) => e.into(),
+            other => master_key_error(other),
         })?;
     // The embedded default keeps its key in the data dir: the engine switched the file too.
     match &report.previous_key_file {
         Some(backup) => eprintln!(
-            "master.key replaced; the previous key is in {} until you delete it",
+            "master.key replaced (running instances pick it up); the previous key is in {} and stays readable until `jiragate master-key retire`",
             backup.display()
         ),
-        None => eprintln!("set JIRAGATE_MASTER_KEY to the new key before the next start"),
+        None => eprintln!(
+            "running instances keep working on the previous key; restart each with JIRAGATE_MASTER_KEY set to the new key, then run `jiragate master-key retire`"
+        ),
     }
     let v = json!({
         "data_keys_rewrapped": report.data_keys_rewrapped,

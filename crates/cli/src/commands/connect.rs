@@ -38,6 +38,9 @@ const CONNECTION_COLUMNS: &[&str] = &[
 
 pub async fn run(g: &Global, a: ConnectArgs) -> Result<(), CliError> {
     let out = Printer::new(g.output);
+    if let (Some(session), Some(site)) = (&a.session, &a.site) {
+        return finish_session(g, &out, session, site).await;
+    }
     match context::remote(g)? {
         Some(rc) => remote_connect(&rc, &out, a).await,
         None => local_connect(g, &out, a).await,
@@ -240,7 +243,7 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
             StartConnect {
                 oauth_client_id: client.id.clone(),
                 workspace: a.workspace.clone(),
-                name: a.name.clone(),
+                name: a.name.clone().unwrap_or_default(),
                 scopes: a.scopes.clone(),
                 subdomain: a.subdomain.clone(),
                 owner: Owner::Installation,
@@ -277,6 +280,48 @@ async fn local_connect(g: &Global, out: &Printer, a: ConnectArgs) -> Result<(), 
     };
     print_connection(out, &conn);
     Ok(())
+}
+
+/// `connect --session ID --site S`: chooses the site of a session that waits for one.
+async fn finish_session(
+    g: &Global,
+    out: &Printer,
+    session: &str,
+    site: &str,
+) -> Result<(), CliError> {
+    match context::remote(g)? {
+        Some(rc) => {
+            let st = rc
+                .post(
+                    &format!("/api/v1/connect/sessions/{session}/site"),
+                    &json!({"cloud_id": site}),
+                )
+                .await?;
+            let conn_id = st
+                .get("connector_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let conn = rc
+                .get(&format!("/api/v1/integrations/connectors/{conn_id}"))
+                .await?;
+            out.value(&conn, CONNECTION_COLUMNS);
+            Ok(())
+        }
+        None => {
+            let engine = context::local(g).await?;
+            let id = session.parse().map_err(|_| {
+                CliError::from(EngineError::NotFound {
+                    what: "connect session",
+                    id: session.to_owned(),
+                })
+            })?;
+            let (conn, _) = engine
+                .choose_site(Actor::Operator, &engine.default_org, &id, site)
+                .await?;
+            print_connection(out, &conn);
+            Ok(())
+        }
+    }
 }
 
 fn print_connection(out: &Printer, c: &Connection) {

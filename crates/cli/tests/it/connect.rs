@@ -124,3 +124,103 @@ async fn connect_in_local_mode_with_the_loopback_callback() {
     .await;
     assert!(o.status.success(), "{}", all_output(&o));
 }
+
+/// A grant of the simulator's first OAuth client over both sites, as a caller's own OAuth app
+/// would hold it: (refresh token, client id, client secret).
+async fn own_grant(env: &Env) -> (String, String, String) {
+    let c = &env.sim.oauth_clients[0];
+    let redirect = c.redirect_uris[0].clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/authorize", env.sim.auth_url))
+        .query(&[
+            ("audience", "api.atlassian.com"),
+            ("client_id", c.client_id.as_str()),
+            ("scope", "read:jira-work read:jira-user offline_access"),
+            ("redirect_uri", redirect.as_str()),
+            ("state", "cli-byo"),
+            ("response_type", "code"),
+            ("prompt", "consent"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let t: Value = http
+        .post(format!("{}/oauth/token", env.sim.auth_url))
+        .json(
+            &serde_json::json!({"grant_type": "authorization_code", "client_id": c.client_id,
+            "client_secret": c.client_secret, "code": code, "redirect_uri": redirect}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        t["refresh_token"].as_str().unwrap().to_owned(),
+        c.client_id.clone(),
+        c.client_secret.clone(),
+    )
+}
+
+/// A bring-your-own-token create that cannot decide the site parks the tokens; the command
+/// the problem names (`connect --session … --site …`) finishes it against the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_session_finishes_a_parked_byo_create() {
+    let env = Env::new().await;
+    let served = crate::remote::serve(&env).await;
+    let (refresh, client_id, secret) = own_grant(&env).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/integrations/connectors", served.base))
+        .bearer_auth(&served.key)
+        .json(&serde_json::json!({"workspace_name": "w", "name": "byo",
+            "credentials": {"refresh_token": refresh, "client_id": client_id, "client_secret": secret}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let p: Value = r.json().await.unwrap();
+    let cli = p["continue"]["cli"]
+        .as_str()
+        .expect("continue.cli")
+        .to_owned();
+    let session = p["session_id"].as_str().unwrap().to_owned();
+    assert!(
+        cli.starts_with(&format!("jiragate connect --session {session} --site ")),
+        "{p}"
+    );
+    let site = env.sim.sites[1].subdomain.clone();
+    let mut c = env.cmd();
+    c.env("JIRAGATE_SERVER", &served.base)
+        .env("JIRAGATE_API_KEY", &served.key)
+        .args([
+            "connect",
+            "--session",
+            &session,
+            "--site",
+            &site,
+            "-o",
+            "json",
+        ]);
+    let o = run(c).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let conn: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(conn["name"], "byo", "{conn}");
+    let text = conn.to_string();
+    assert!(
+        text.contains(&env.sim.sites[1].cloud_id) || text.contains(&site),
+        "{conn}"
+    );
+    assert!(!all_output(&o).contains(&refresh));
+}

@@ -8,6 +8,7 @@ mod mcp;
 mod papercuts;
 mod records;
 mod remote;
+mod rotation;
 mod sandbox;
 mod support;
 mod tour;

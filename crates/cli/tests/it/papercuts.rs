@@ -147,3 +147,31 @@ async fn flags_have_help_and_scopes_are_listed() {
     let h = stdout(&env.jg(&["connect", "--help"]).await);
     assert!(h.contains("Name of the new connection"), "{h}");
 }
+
+/// A wrong setting is the operator's configuration, not an internal error: exit 78 (EX_CONFIG)
+/// and a message that says which setting to fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_are_labelled_as_configuration() {
+    let env = Env::new().await;
+    std::fs::create_dir_all(env.dir.path()).unwrap();
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let mut c = env.cmd();
+    c.env("JIRAGATE_DATA_DIR", file.join("data"))
+        .args(["keys", "list"]);
+    let o = run(c).await;
+    assert_eq!(o.status.code(), Some(78), "{}", all_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("configuration problem"), "{err}");
+    assert!(err.contains("JIRAGATE_DATA_DIR"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+
+    let mut c = env.cmd();
+    c.env("JIRAGATE_MASTER_KEY", "not-a-key")
+        .args(["keys", "list"]);
+    let o = run(c).await;
+    assert_eq!(o.status.code(), Some(78), "{}", all_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("configuration problem"), "{err}");
+    assert!(err.contains("JIRAGATE_MASTER_KEY"), "{err}");
+}

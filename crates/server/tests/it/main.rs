@@ -1,12 +1,15 @@
 //! Integration tests of jiragate-server.
 
+mod byo;
 mod common;
 mod console;
 mod e2e;
 mod graceful;
 mod links;
+mod lock;
 mod oauth;
 mod openapi;
 mod records;
+mod rotation;
 mod router;
 mod security;

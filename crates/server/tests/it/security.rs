@@ -783,3 +783,41 @@ async fn one_encoded_path_segment_is_decoded_once_and_checked() {
     }
     assert_eq!(canary.hits(), 0);
 }
+
+/// Heads that break hyper's own limits (answered before any service runs) still get a
+/// problem+json body with a stable type, over raw TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_get_problem_bodies() {
+    let env = Env::start(Db::Sqlite).await;
+    let problem_of = |status: u16, text: &str, slug: &str| {
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(
+            v["type"],
+            format!("https://jiragate.dev/problems/{slug}"),
+            "{v}"
+        );
+        assert_eq!(v["status"], status, "{v}");
+        assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+    };
+    // A 100 KB issue key in the path: 414.
+    let key = "A".repeat(100 * 1024);
+    let target = format!("/api/v1/integrations/connectors/x/proxy/rest/api/3/issue/{key}");
+    let (status, text) = raw(&env.server.url, "GET", &target, &[]).await;
+    assert_eq!(status, 414, "{}", &text[..text.len().min(300)]);
+    problem_of(414, &text, "uri_too_long");
+    // 200 headers: 431.
+    let names: Vec<String> = (0..200).map(|i| format!("x-h{i}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let (status, text) = raw(&env.server.url, "GET", "/healthz", &headers).await;
+    assert_eq!(status, 431, "{text}");
+    problem_of(431, &text, "request_header_fields_too_large");
+    // The server still answers normally afterwards.
+    let (status, _) = raw(&env.server.url, "GET", "/healthz", &[]).await;
+    assert_eq!(status, 200);
+}

@@ -13,6 +13,7 @@ both_backends!(
     migrations_are_tracked,
     master_key_replacement_is_atomic_under_concurrent_reads,
     master_key_replacement_refuses_incomplete_or_stale_input,
+    replacement_keeps_the_previous_wrapping_until_retired,
     deleting_a_connection_erases_its_secrets,
 );
 
@@ -264,4 +265,105 @@ async fn debug_output_never_shows_the_database_password() {
     let store = Store::connect(&url).await.unwrap();
     assert!(!format!("{store:?}").contains("pw-canary-123"));
     assert!(format!("{store:?}").contains("Postgres"));
+}
+
+/// A replacement keeps every data key's previous wrapping (and the previous key check) until
+/// retired; a second replacement waits for that; instances' key reports are kept and withdrawn.
+async fn replacement_keeps_the_previous_wrapping_until_retired(db: &TestDb) {
+    let s = &db.store;
+    let old = MasterKey::generate();
+    let new = MasterKey::generate();
+    seed_keys(s, &old, 2).await;
+    let rewrapped: Vec<DataKeyRecord> = s
+        .admin_list_all_data_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|rec| {
+            let dk = old
+                .unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version)
+                .unwrap();
+            DataKeyRecord {
+                wrapped: new.wrap(&dk, rec.org_id.as_str(), rec.version),
+                ..rec
+            }
+        })
+        .collect();
+    s.admin_replace_master_key(&old.key_id(), &new.key_id(), &new.key_check(), &rewrapped)
+        .await
+        .unwrap();
+    let kc = s.get_key_check().await.unwrap().unwrap();
+    assert_eq!(kc.previous_master_key_id, Some(old.key_id()));
+    old.verify_key_check(kc.previous_record.as_deref().unwrap())
+        .unwrap();
+    for rec in s.admin_list_all_data_keys().await.unwrap() {
+        let prev = rec.previous.as_ref().expect("previous wrapping kept");
+        let by_old = old.unwrap(prev, rec.org_id.as_str(), rec.version).unwrap();
+        let by_new = new
+            .unwrap(&rec.wrapped, rec.org_id.as_str(), rec.version)
+            .unwrap();
+        let ctx = jiragate_vault::SealContext {
+            org_id: rec.org_id.as_str(),
+            record_id: "r",
+            field: "f",
+            key_version: rec.version,
+        };
+        let sealed = by_old.seal(&ctx, &secrecy::SecretString::from("same key"));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            by_new.open(&ctx, &sealed).unwrap().expose_secret(),
+            "same key"
+        );
+    }
+    // No second replacement before the first one's key is retired.
+    let newest = MasterKey::generate();
+    let err = s
+        .admin_replace_master_key(&new.key_id(), &newest.key_id(), &newest.key_check(), &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("retire"), "{err}");
+
+    // Key reports: listed by key and time, withdrawn on request.
+    s.touch_master_key_user("a#1", &old.key_id()).await.unwrap();
+    s.touch_master_key_user("b#1", &new.key_id()).await.unwrap();
+    let since = time::OffsetDateTime::now_utc() - Duration::from_secs(60);
+    let users = s.master_key_users(&old.key_id(), since).await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].instance_id, "a#1");
+    s.touch_master_key_user("a#1", &new.key_id()).await.unwrap();
+    assert!(
+        s.master_key_users(&old.key_id(), since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.remove_master_key_user("b#1").await.unwrap();
+    assert_eq!(
+        s.master_key_users(&new.key_id(), since)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert_eq!(
+        s.admin_retire_previous_master_key(&old.key_id())
+            .await
+            .unwrap(),
+        4
+    );
+    let kc = s.get_key_check().await.unwrap().unwrap();
+    assert_eq!(kc.previous_master_key_id, None);
+    assert!(
+        s.admin_list_all_data_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.previous.is_none())
+    );
+    assert!(
+        s.admin_retire_previous_master_key(&old.key_id())
+            .await
+            .is_err()
+    );
 }
