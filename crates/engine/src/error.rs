@@ -44,6 +44,12 @@ pub enum EngineError {
     MissingScope { scope: String, action: String },
     #[error("Jira is rate limiting this connection; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// jiragate shed the request before calling Jira: the connection is at capacity.
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Jira answered with an error status. Its kind says whose fault it is: a 404 is
     /// `not_found`, a 403 `forbidden`, any other 4xx `upstream_rejected` (the caller's input:
     /// invalid JQL, a bad page token …, with Jira's status), a 5xx `upstream_error`.
@@ -91,6 +97,7 @@ impl EngineError {
             EngineError::NeedsReauth { .. } => "needs_reauth",
             EngineError::MissingScope { .. } => "missing_scope",
             EngineError::RateLimited { .. } => "rate_limited",
+            EngineError::Overloaded { .. } => "overloaded",
             EngineError::Upstream { status: 404, .. } => "not_found",
             EngineError::Upstream { status: 403, .. } => "forbidden",
             EngineError::Upstream { status, .. } if (400..500).contains(status) => {
@@ -119,6 +126,7 @@ impl EngineError {
             EngineError::Conflict { .. } => 409,
             EngineError::NeedsReauth { .. } => 409,
             EngineError::RateLimited { .. } => 429,
+            EngineError::Overloaded { .. } => 503,
             // The caller's request was at fault: keep Jira's status (401 and 429 never get
             // here; they become needs_reauth and rate_limited).
             EngineError::Upstream { status, .. } if (400..500).contains(status) => *status,
@@ -150,6 +158,7 @@ impl EngineError {
             | EngineError::NeedsReauth { .. }
             | EngineError::MissingScope { .. } => 4,
             EngineError::RateLimited { .. }
+            | EngineError::Overloaded { .. }
             | EngineError::Upstream { .. }
             | EngineError::UpstreamUnavailable(_)
             | EngineError::UpstreamTimeout(_)
@@ -212,6 +221,10 @@ impl From<JiraError> for EngineError {
                 EngineError::Validation { field, message }
             }
             other @ JiraError::Timeout { .. } => EngineError::UpstreamTimeout(other.to_string()),
+            ref other @ JiraError::Overloaded { retry_after, .. } => EngineError::Overloaded {
+                message: other.to_string(),
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
             other @ JiraError::Transport { .. } => {
                 EngineError::UpstreamUnavailable(other.to_string())
             }

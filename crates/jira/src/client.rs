@@ -8,11 +8,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use time::OffsetDateTime;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::error::{self, JiraError};
-use crate::limiter::ConnectionLimiter;
+use crate::limiter::{ConnectionLimiter, Refusal};
+
+/// What a shed request is told: try again after this long.
+const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
 use crate::request::{JiraRequest, JiraResponse, RequestBody};
 use crate::retry;
 use crate::target::{Target, TokenSource};
@@ -30,6 +32,11 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// Concurrent in-flight requests per `Target::connection_key`.
     pub per_connection_concurrency: usize,
+    /// Requests that may wait for a busy connection's slot; more are shed at once
+    /// (`Overloaded`, retry after 1 s).
+    pub max_queued_per_connection: usize,
+    /// Longest wait for a slot (bounded by the call's deadline); longer is shed too.
+    pub max_queue_wait: Duration,
     /// Longest single wait we accept for a 429 (longer = return `RateLimited`), and the cap of
     /// backoff delays.
     pub max_retry_wait: Duration,
@@ -49,6 +56,8 @@ impl Default for ClientConfig {
             deadline: Duration::from_secs(120),
             max_retries: 4,
             per_connection_concurrency: 8,
+            max_queued_per_connection: 64,
+            max_queue_wait: Duration::from_secs(5),
             max_retry_wait: Duration::from_secs(60),
             user_agent: concat!("jiragate/", env!("CARGO_PKG_VERSION")).to_owned(),
             base_backoff: Duration::from_millis(250),
@@ -224,7 +233,7 @@ enum Final {
         response: reqwest::Response,
         target: Target,
         /// Held while a buffered body is read.
-        _permit: Option<OwnedSemaphorePermit>,
+        _permit: Option<crate::limiter::SlotPermit>,
     },
     /// Still 429 after the retry budget; the answer is kept for the proxy.
     RateLimited {
@@ -430,15 +439,51 @@ impl JiraClient {
             // Checked before every attempt: a refresh may hand back a different target.
             let url = self.checked_url(&target, call.path_and_query)?;
             self.wait_for_hold(&target.connection_key, deadline).await?;
-            let permit = self
+            let left = deadline.saturating_duration_since(Instant::now());
+            let max_wait = cfg.max_queue_wait.min(left);
+            let permit = match self
                 .inner
                 .limiter
-                .acquire(&target.connection_key)
+                .acquire(
+                    &target.connection_key,
+                    cfg.max_queued_per_connection,
+                    max_wait,
+                )
                 .await
-                .map_err(|_| JiraError::Transport {
-                    connection: target.connection_key.clone(),
-                    message: "client is shutting down".to_owned(),
-                })?;
+            {
+                Ok(p) => p,
+                Err(Refusal::WaitedTooLong) if max_wait < cfg.max_queue_wait => {
+                    return Err(JiraError::Timeout {
+                        connection: target.connection_key.clone(),
+                    });
+                }
+                Err(Refusal::QueueFull { waiting }) => {
+                    metrics::counter!("jiragate_jira_shed_total", "reason" => "queue_full")
+                        .increment(1);
+                    return Err(JiraError::Overloaded {
+                        connection: target.connection_key.clone(),
+                        waiting,
+                        slots: cfg.per_connection_concurrency,
+                        retry_after: SHED_RETRY_AFTER,
+                    });
+                }
+                Err(Refusal::WaitedTooLong) => {
+                    metrics::counter!("jiragate_jira_shed_total", "reason" => "waited_too_long")
+                        .increment(1);
+                    return Err(JiraError::Overloaded {
+                        connection: target.connection_key.clone(),
+                        waiting: cfg.max_queued_per_connection,
+                        slots: cfg.per_connection_concurrency,
+                        retry_after: SHED_RETRY_AFTER,
+                    });
+                }
+                Err(Refusal::Closed) => {
+                    return Err(JiraError::Transport {
+                        connection: target.connection_key.clone(),
+                        message: "client is shutting down".to_owned(),
+                    });
+                }
+            };
             // A 429 may have arrived for this connection while we waited for the slot.
             if self
                 .inner

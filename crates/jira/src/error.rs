@@ -35,6 +35,18 @@ pub enum JiraError {
     },
     #[error("connection {connection}: Jira did not answer within the deadline")]
     Timeout { connection: String },
+    /// Shed before anything was sent: the connection's slots are busy and enough requests
+    /// already wait for them (or this one waited too long).
+    #[error(
+        "connection {connection} is at capacity ({slots} requests in flight, {waiting} waiting); nothing was sent to Jira; retry after {} s",
+        retry_after.as_secs_f64().ceil()
+    )]
+    Overloaded {
+        connection: String,
+        waiting: usize,
+        slots: usize,
+        retry_after: Duration,
+    },
     #[error("connection {connection}: could not reach Jira: {message}")]
     Transport { connection: String, message: String },
     #[error("Jira sent a response we could not understand: {message}")]
@@ -111,6 +123,7 @@ impl JiraError {
             JiraError::MissingScope { .. } => "missing_scope",
             JiraError::RateLimited { .. } => "rate_limited",
             JiraError::Timeout { .. } => "timeout",
+            JiraError::Overloaded { .. } => "overloaded",
             JiraError::Transport { .. } => "transport",
             JiraError::InvalidResponse { .. } => "invalid_response",
             JiraError::Credential { .. } => "credential",

@@ -1,11 +1,18 @@
 //! Per-connection state shared by every request of this process: a concurrency limit (one
 //! semaphore per `connection_key`, created on demand and forgotten once nothing uses it; the map
-//! holds only weak references) and a rate-limit hold. When Jira answers 429 (or says the budget
+//! holds only weak references) with a bounded wait in front of it, and a rate-limit hold.
+//!
+//! Admission is bounded: when a connection's slots are busy, at most `max_waiting` requests
+//! wait, each for at most `max_wait`. Past that a request is refused at once (shed) instead of
+//! queueing until the caller's deadline — under overload callers get a fast, retryable answer
+//! and jiragate stops calling Jira for answers nobody waits for any more. When Jira answers 429 (or says the budget
 //! is spent), the whole connection waits until the time Jira named, not just the request that
 //! saw it: Atlassian counts and penalises per credential.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -24,8 +31,43 @@ pub(crate) struct ConnectionLimiter {
 
 #[derive(Debug, Default)]
 struct Slots {
-    by_connection: HashMap<String, Weak<Semaphore>>,
+    by_connection: HashMap<String, Weak<Slot>>,
     sweep_at: usize,
+}
+
+/// One connection's slots and how many requests wait for one.
+#[derive(Debug)]
+struct Slot {
+    semaphore: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// A slot of a connection; keeps the connection's entry alive while held.
+#[derive(Debug)]
+pub(crate) struct SlotPermit {
+    _permit: OwnedSemaphorePermit,
+    _slot: Arc<Slot>,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `waiting` requests already wait for this connection.
+    QueueFull { waiting: usize },
+    /// It waited `max_wait` without getting a slot.
+    WaitedTooLong,
+    /// The limiter is shutting down.
+    Closed,
+}
+
+/// Decrements a waiting count when the wait ends, however it ends (also when the caller's
+/// future is dropped).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ConnectionLimiter {
@@ -62,7 +104,7 @@ impl ConnectionLimiter {
             .filter(|t| *t > Instant::now())
     }
 
-    fn semaphore(&self, connection_key: &str) -> Arc<Semaphore> {
+    fn slot(&self, connection_key: &str) -> Arc<Slot> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(alive) = slots
@@ -72,7 +114,10 @@ impl ConnectionLimiter {
         {
             return alive;
         }
-        let fresh = Arc::new(Semaphore::new(self.permits_per_connection));
+        let fresh = Arc::new(Slot {
+            semaphore: Arc::new(Semaphore::new(self.permits_per_connection)),
+            waiting: AtomicUsize::new(0),
+        });
         slots
             .by_connection
             .insert(connection_key.to_owned(), Arc::downgrade(&fresh));
@@ -83,13 +128,34 @@ impl ConnectionLimiter {
         fresh
     }
 
-    /// Waits for a slot of this connection. The permit keeps the semaphore alive.
-    /// Fails only if the semaphore was closed, which this module never does.
+    /// A slot of this connection: at once when one is free; else after waiting behind fewer
+    /// than `max_waiting` others for at most `max_wait`; else refused.
     pub(crate) async fn acquire(
         &self,
         connection_key: &str,
-    ) -> Result<OwnedSemaphorePermit, tokio::sync::AcquireError> {
-        self.semaphore(connection_key).acquire_owned().await
+        max_waiting: usize,
+        max_wait: Duration,
+    ) -> Result<SlotPermit, Refusal> {
+        let slot = self.slot(connection_key);
+        if let Ok(permit) = slot.semaphore.clone().try_acquire_owned() {
+            return Ok(SlotPermit {
+                _permit: permit,
+                _slot: slot,
+            });
+        }
+        let ahead = slot.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&slot.waiting);
+        if ahead >= max_waiting {
+            return Err(Refusal::QueueFull { waiting: ahead });
+        }
+        match tokio::time::timeout(max_wait, slot.semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(SlotPermit {
+                _permit: permit,
+                _slot: slot.clone(),
+            }),
+            Ok(Err(_)) => Err(Refusal::Closed),
+            Err(_) => Err(Refusal::WaitedTooLong),
+        }
     }
 
     /// Number of connections currently tracked with live users (for tests and metrics).
@@ -112,28 +178,31 @@ impl ConnectionLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
 
     #[tokio::test]
     async fn limits_each_connection_separately() {
         let limiter = ConnectionLimiter::new(2);
-        let a1 = limiter.acquire("a").await.unwrap();
-        let _a2 = limiter.acquire("a").await.unwrap();
+        let a1 = limiter.acquire("a", 100, WAIT).await.unwrap();
+        let _a2 = limiter.acquire("a", 100, WAIT).await.unwrap();
         // A third permit for "a" must wait; "b" is independent.
-        let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a")).await;
+        let third =
+            tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a", 100, WAIT)).await;
         assert!(
             third.is_err(),
             "third permit for the same connection must wait"
         );
-        let _b = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("b"))
+        let _b = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("b", 100, WAIT))
             .await
             .expect("other connection is not limited")
             .unwrap();
         drop(a1);
-        let _again = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a"))
-            .await
-            .expect("released permit is reusable")
-            .unwrap();
+        let _again =
+            tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a", 100, WAIT))
+                .await
+                .expect("released permit is reusable")
+                .unwrap();
     }
 
     #[tokio::test]
@@ -156,7 +225,10 @@ mod tests {
     async fn forgets_unused_connections() {
         let limiter = ConnectionLimiter::new(1);
         for i in 0..200 {
-            let _p = limiter.acquire(&format!("conn-{i}")).await.unwrap();
+            let _p = limiter
+                .acquire(&format!("conn-{i}"), 100, WAIT)
+                .await
+                .unwrap();
         }
         assert_eq!(limiter.live_connections(), 0);
         assert!(
@@ -164,5 +236,39 @@ mod tests {
             "dead entries are swept: {}",
             limiter.tracked_entries()
         );
+    }
+
+    #[tokio::test]
+    async fn admission_is_bounded_in_count_and_time() {
+        let limiter = Arc::new(ConnectionLimiter::new(1));
+        let held = limiter.acquire("a", 2, WAIT).await.unwrap();
+        // two may wait …
+        let l1 = limiter.clone();
+        let w1 = tokio::spawn(async move { l1.acquire("a", 2, WAIT).await.map(|_| ()) });
+        let l2 = limiter.clone();
+        let w2 = tokio::spawn(async move { l2.acquire("a", 2, WAIT).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // … a third is refused at once
+        assert_eq!(
+            limiter.acquire("a", 2, WAIT).await.err(),
+            Some(Refusal::QueueFull { waiting: 2 })
+        );
+        drop(held);
+        assert!(w1.await.unwrap().is_ok() && w2.await.unwrap().is_ok());
+        // a wait has a time limit, and a refused or dropped waiter leaves no count behind
+        let held = limiter.acquire("a", 2, WAIT).await.unwrap();
+        assert_eq!(
+            limiter
+                .acquire("a", 2, Duration::from_millis(30))
+                .await
+                .err(),
+            Some(Refusal::WaitedTooLong)
+        );
+        let dropped =
+            tokio::time::timeout(Duration::from_millis(20), limiter.acquire("a", 2, WAIT)).await;
+        assert!(dropped.is_err());
+        let slot = limiter.slot("a");
+        assert_eq!(slot.waiting.load(Ordering::SeqCst), 0);
+        drop(held);
     }
 }

@@ -43,6 +43,8 @@ pub enum ProblemKind {
     NeedsReauth,
     MissingScope,
     RateLimited,
+    /// jiragate shed the request (the connection is at capacity); Jira was not called.
+    Overloaded,
     PayloadTooLarge,
     /// The request URI is longer than the server reads.
     UriTooLong,
@@ -74,6 +76,7 @@ impl ProblemKind {
             ProblemKind::NeedsReauth => "needs_reauth",
             ProblemKind::MissingScope => "missing_scope",
             ProblemKind::RateLimited => "rate_limited",
+            ProblemKind::Overloaded => "overloaded",
             ProblemKind::PayloadTooLarge => "payload_too_large",
             ProblemKind::UriTooLong => "uri_too_long",
             ProblemKind::HeadersTooLarge => "request_header_fields_too_large",
@@ -102,6 +105,7 @@ impl ProblemKind {
             ProblemKind::NeedsReauth => "The connection needs to be re-authorized",
             ProblemKind::MissingScope => "The connection lacks a required scope",
             ProblemKind::RateLimited => "Too many requests",
+            ProblemKind::Overloaded => "Connection at capacity",
             ProblemKind::PayloadTooLarge => "Request body too large",
             ProblemKind::UriTooLong => "Request URI too long",
             ProblemKind::HeadersTooLarge => "Request headers too large",
@@ -130,6 +134,7 @@ impl ProblemKind {
             ProblemKind::NeedsReauth => StatusCode::CONFLICT,
             ProblemKind::MissingScope => StatusCode::FORBIDDEN,
             ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ProblemKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -387,6 +392,14 @@ fn problem_from_engine(err: EngineError) -> Problem {
             if let Some(h) = hint {
                 p = p.with("hint", h);
             }
+            p
+        }
+        EngineError::Overloaded {
+            retry_after_secs, ..
+        } => {
+            metrics::counter!("jiragate_shed_total").increment(1);
+            let mut p = Problem::new(ProblemKind::Overloaded, detail).with_status(status);
+            p.retry_after = Some(Duration::from_secs(retry_after_secs));
             p
         }
         EngineError::UpstreamUnavailable(_) => {

@@ -55,6 +55,49 @@ async fn limits_concurrency_per_connection() {
     );
 }
 
+/// Overload: one slot, two may wait; the rest are shed at once with `Overloaded` and never
+/// reach Jira, instead of queueing until the deadline.
+#[tokio::test]
+async fn excess_requests_are_shed_before_they_reach_jira() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (base, log) = serve(gauge_server(in_flight, peak.clone())).await;
+    let client = JiraClient::new(jiragate_jira::ClientConfig {
+        per_connection_concurrency: 1,
+        max_queued_per_connection: 2,
+        ..fast_config()
+    });
+    let src = StaticTokenSource(basic_target(&base));
+    let calls = (0..10).map(|_| client.send(&src, JiraRequest::get("/x")));
+    let results = within(10, join_all(calls)).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let shed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(ok, 3, "one in flight and two waiting are served");
+    assert_eq!(shed.len(), 7);
+    for e in &shed {
+        assert_eq!(e.kind(), "overloaded", "{e}");
+        assert!(e.to_string().contains("nothing was sent to Jira"), "{e}");
+    }
+    assert_eq!(log.count(), 3, "shed requests never reach Jira");
+
+    // A wait for a slot is bounded in time as well.
+    let client = JiraClient::new(jiragate_jira::ClientConfig {
+        per_connection_concurrency: 1,
+        max_queued_per_connection: 100,
+        max_queue_wait: Duration::from_millis(20),
+        ..fast_config()
+    });
+    let calls = (0..4).map(|_| client.send(&src, JiraRequest::get("/x")));
+    let results = within(10, join_all(calls)).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.kind() == "overloaded")
+    );
+}
+
 #[tokio::test]
 async fn different_connections_do_not_share_a_limit() {
     let in_flight = Arc::new(AtomicUsize::new(0));
