@@ -179,6 +179,11 @@ export interface Stack {
 }
 
 export async function startStack(...simArgs: string[]): Promise<Stack> {
+  return startStackWith({}, ...simArgs);
+}
+
+/** As `startStack`, with extra environment for `jiragate serve` (e.g. its per-key limit). */
+export async function startStackWith(serveEnv: Record<string, string>, ...simArgs: string[]): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "jiragate-ts-"));
   const simLog = join(dir, "sim.log");
   const simProc = launch(binary("ATLASSIAN_SIM_BIN", "atlassian-sim"), ["--listen", "127.0.0.1:0", ...simArgs], simLog, { PATH: process.env["PATH"] ?? "" }, dir);
@@ -207,6 +212,7 @@ export async function startStack(...simArgs: string[]): Promise<Stack> {
       JIRAGATE_JIRA_SITE_URL: info.site_url,
       JIRAGATE_LOG: "warn",
       NO_COLOR: "1",
+      ...serveEnv,
     }, dir);
     const proc = serveProc;
     const url = await waitFor("jiragate serve", () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(serveLog, "utf8"))?.[1], proc, serveLog);
