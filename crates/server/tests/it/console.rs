@@ -111,8 +111,41 @@ async fn wait_css(b: &Browser, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no element {css}: {e}"))
 }
 
+/// The text of `css`, read again if the page was replaced under us (a stale element).
 async fn text_of(b: &Browser, css: &str) -> String {
-    wait_css(b, css).await.text().await.unwrap()
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match wait_css(b, css).await.text().await {
+            Ok(t) => return t,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("text of {css}: {e}"),
+        }
+    }
+}
+
+/// Waits until `css` shows text containing `needle` (the page after a navigation, not the one
+/// before it, which may have had the same element).
+async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(el) = b.find(Locator::Css(css)).await
+            && let Ok(t) = el.text().await
+        {
+            if t.contains(needle) {
+                return t;
+            }
+            last = t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css} never showed {needle:?}; last: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn fill(b: &Browser, css: &str, value: &str) {
@@ -200,12 +233,11 @@ async fn console_flows_in_a_real_browser() {
         screenshot(&b, "new-connection").await;
         click(&b, "#save").await;
         let conn_path = wait_path(&b, "/console/connections/").await;
-        assert!(text_of(&b, "#notice").await.contains("Saved"));
+        wait_text(&b, "#notice", "Saved").await;
         assert_eq!(text_of(&b, "#status").await, "healthy");
         click(&b, "#test-now").await;
-        assert!(text_of(&b, "#notice").await.contains("Checked"));
-        let health = text_of(&b, "#health").await;
-        assert!(health.contains("healthy"), "{health}");
+        wait_text(&b, "#notice", "Checked").await;
+        wait_text(&b, "#health", "healthy").await;
         // the token is never rendered anywhere
         assert!(!b.source().await.unwrap().contains(&user.api_token));
         // replacing it: write-only, verified again (a wrong token is refused, nothing changes)
@@ -218,7 +250,7 @@ async fn console_flows_in_a_real_browser() {
         click(&b, "#replace-token summary").await;
         fill(&b, "#rt-token", &user.api_token).await;
         click(&b, "#replace-token-button").await;
-        assert!(text_of(&b, "#notice").await.contains("Token replaced"));
+        wait_text(&b, "#notice", "Token replaced").await;
 
         // ---- playground: an array result as a table, an object result as key/value rows
         b.goto(&env.url(&format!("{conn_path}?action=issues.search"))).await.unwrap();
@@ -241,8 +273,7 @@ async fn console_flows_in_a_real_browser() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         click(&b, "#run").await;
-        let rows = text_of(&b, "#result-table").await;
-        assert!(rows.contains(&user.account_id), "{rows}");
+        wait_text(&b, "#result-table", &user.account_id).await;
 
         // ---- register an OAuth client, picking scopes with the two-list picker
         click(&b, "nav a[href='/console/oauth-clients']").await;
@@ -259,7 +290,7 @@ async fn console_flows_in_a_real_browser() {
         screenshot(&b, "oauth-client").await;
         click(&b, "#register-client").await;
         wait_path(&b, "/console/oauth-clients/").await;
-        assert!(text_of(&b, "#notice").await.contains("Registered"));
+        wait_text(&b, "#notice", "Registered").await;
         assert!(text_of(&b, "#callback-url").await.ends_with("/oauth/callback"));
         assert!(!b.source().await.unwrap().contains(&oc.client_secret));
 
@@ -292,7 +323,7 @@ async fn console_flows_in_a_real_browser() {
         wait_css(&b, "#keys").await;
         assert!(!b.source().await.unwrap().contains(&new_key), "a key is shown once only");
         click(&b, "button[aria-label='Revoke key from-the-console']").await;
-        assert!(text_of(&b, "#notice").await.contains("revoked"));
+        wait_text(&b, "#notice", "revoked").await;
         let r = env.client.get(&env.url("/api/v1/integrations/connectors"), Some(&new_key)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
 
