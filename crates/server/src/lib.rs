@@ -15,6 +15,7 @@ pub mod extract;
 pub mod html;
 pub mod logging;
 pub mod mcp;
+pub mod mcp_oauth;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

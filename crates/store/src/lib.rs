@@ -18,6 +18,7 @@ mod error;
 mod ids;
 mod keys;
 mod leases;
+mod mcp_auth;
 mod model;
 mod oauth;
 mod orgs;
@@ -30,4 +31,5 @@ pub use ids::{
     ApiKeyId, AuditEventId, ConnectSessionId, ConnectionId, IdParseError, OAuthClientRecordId,
     OrgId, WorkspaceId,
 };
+pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
 pub use model::*;

@@ -5,6 +5,7 @@ mod console;
 mod e2e;
 mod graceful;
 mod links;
+mod mcp_auth;
 mod oauth;
 mod openapi;
 mod records;
