@@ -476,6 +476,7 @@ pub enum McpGrantsCmd {
         connection: Option<String>,
     },
     /// Revoke a grant: its access and refresh tokens stop working at once.
+    #[command(after_help = "Example:\n  jiragate mcp-grants revoke 0193c0de-…")]
     Revoke { id: String },
 }
 
