@@ -126,8 +126,25 @@ def _start(tmp: Path, extra_env: dict[str, str]) -> Iterator[Stack]:
         stop(sim, signal.SIGINT)
 
 
+@dataclass
+class Tls:
+    ca: Path
+    cert: Path
+    key: Path
+
+
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    """`serve` with the operator's allowance for client metadata documents on loopback."""
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    from tls import make_certs
+
+    return Tls(*make_certs(tmp_path_factory.mktemp("tls")))
+
+
+@pytest.fixture(scope="session")
+def stack(tls: Tls) -> Iterator[Stack]:
+    """`serve` with the operator's allowance for client metadata documents on loopback, trusting
+    the test CA (SSL_CERT_FILE) that signs the loopback https server of those documents."""
     with tempfile.TemporaryDirectory(prefix="jiragate-mcp-auth-") as d:
-        yield from _start(Path(d), {"JIRAGATE_MCP_CIMD_ALLOW_PRIVATE": "true"})
+        yield from _start(
+            Path(d), {"JIRAGATE_MCP_CIMD_ALLOW_PRIVATE": "true", "SSL_CERT_FILE": str(tls.ca)}
+        )

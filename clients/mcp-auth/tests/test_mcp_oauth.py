@@ -6,6 +6,7 @@ consent), exchanges the code with PKCE, then lists tools and calls them with the
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -177,3 +178,83 @@ def test_declined_consent_gives_no_access(stack: Stack) -> None:
         anyio.run(run_session, stack, provider(stack, browser, storage, "jira:read"), body)
     assert "access_denied" in repr(err.value) or "access_denied" in str(browser.redirected_to)
     assert storage.tokens is None
+
+
+class DocumentServer:
+    """Serves one client ID metadata document over https on 127.0.0.1."""
+
+    def __init__(self, tls: Any, doc_for: Any) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.fetches += 1
+                body = json.dumps(doc_for(outer.url)).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.fetches = 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls.cert), str(tls.key))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/oauth/client.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def test_client_id_metadata_document(stack: Stack, tls: Any) -> None:
+    docs = DocumentServer(
+        tls,
+        lambda url: {
+            "client_id": url,
+            "client_name": "pytest CIMD agent",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    try:
+        storage, browser = MemoryStorage(), Browser(stack)
+        auth = OAuthClientProvider(
+            server_url=f"{stack.url}/mcp",
+            client_metadata=OAuthClientMetadata(
+                client_name="pytest CIMD agent",
+                redirect_uris=[REDIRECT_URI],
+                grant_types=["authorization_code", "refresh_token"],
+                response_types=["code"],
+                token_endpoint_auth_method="none",
+                scope="jira:read",
+            ),
+            storage=storage,
+            redirect_handler=browser.open,
+            callback_handler=browser.callback,
+            client_metadata_url=docs.url,
+        )
+
+        async def body(session: ClientSession) -> None:
+            listed = await session.call_tool("jira_list_connections", {})
+            assert not listed.is_error, text_of(listed)
+            assert stack.connection_id in text_of(listed)
+
+        anyio.run(run_session, stack, auth, body)
+        # no registration: the client id is the document's URL, which jiragate fetched
+        assert storage.client is not None and storage.client.client_id == docs.url
+        assert docs.fetches >= 1
+        assert "pytest CIMD agent" in browser.consent_page
+    finally:
+        docs.close()
