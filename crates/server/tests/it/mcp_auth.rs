@@ -931,3 +931,69 @@ async fn mcp_client_id_metadata_documents() {
     let r = start(&authorize_url(&env, &good, cb, &p, &[])).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// rmcp's own OAuth client (`auth` feature): discovery from the 401's metadata, dynamic
+/// registration, PKCE, the code exchange with `iss` checked; then the transport carries the
+/// token it manages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_oauth_client_authorizes_and_calls_tools() {
+    use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+
+    let env = Env::start(Db::Sqlite).await;
+    let conn = env.seed_connector("rmcp").await;
+    let redirect = "http://127.0.0.1:4712/callback";
+    let mut state = OAuthState::new(env.url("/mcp"), None)
+        .await
+        .expect("OAuth state");
+    state
+        .start_authorization(
+            AuthorizationRequest::new(redirect)
+                .with_scopes(["jira:read"])
+                .with_client_name("rmcp agent"),
+        )
+        .await
+        .expect("discovery and registration");
+    let authorize = state.get_authorization_url().await.unwrap();
+    assert!(
+        authorize.starts_with(&env.url("/oauth/mcp/authorize")),
+        "{authorize}"
+    );
+    // the browser: consent in a console session
+    let (cookie, _) = sign_in(&env, env.key()).await;
+    let r = start(&authorize).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = consent_page(&env, &location(&r), &cookie).await;
+    assert!(html.contains("rmcp agent"), "{html}");
+    let r = post_consent(
+        &env,
+        &cookie,
+        &[
+            ("csrf", &field(&html, "csrf")),
+            ("request", &field(&html, "request")),
+            ("connection", &conn),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    let back = location(&r);
+    assert!(back.starts_with(redirect), "{back}");
+    state
+        .handle_callback_url(&back)
+        .await
+        .expect("code exchange");
+    let manager = state.into_authorization_manager().expect("authorized");
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::default(), manager),
+        StreamableHttpClientTransportConfig::with_uri(env.url("/mcp")),
+    );
+    let client = tokio::time::timeout(
+        Duration::from_secs(20),
+        ClientConfig::default().serve(transport),
+    )
+    .await
+    .expect("initialize in time")
+    .expect("initialize");
+    let listed = call(&client, "jira_list_connections", json!({})).await;
+    assert!(text(&listed).contains(&conn), "{}", text(&listed));
+    let _ = client.cancel().await;
+}
