@@ -183,6 +183,8 @@ pub struct McpAuthority {
     resource: String,
     cfg: McpAuthConfig,
     cimd_cache: Arc<Mutex<HashMap<String, (Instant, McpClient)>>>,
+    /// When this instance last removed expired tokens.
+    last_purge: Arc<Mutex<Option<Instant>>>,
 }
 
 fn random_token(prefix: &str) -> String {
@@ -328,6 +330,7 @@ impl McpAuthority {
             issuer,
             cfg,
             cimd_cache: Arc::new(Mutex::new(HashMap::new())),
+            last_purge: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -793,7 +796,33 @@ impl McpAuthority {
         Ok(with_state(vec![("code", code)]))
     }
 
+    /// Removes expired tokens at most every ten minutes, off the request path.
+    fn purge_now_and_then(&self) {
+        let due = match self.last_purge.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() > StdDuration::from_secs(600));
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            let store = self.engine.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store
+                    .purge_expired_mcp_tokens(OffsetDateTime::now_utc())
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not purge expired MCP tokens");
+                }
+            });
+        }
+    }
+
     async fn issue(&self, grant: &McpGrantRecord, client_id: &str) -> Result<Value, OAuthError> {
+        self.purge_now_and_then();
         let access = random_token(ACCESS_TOKEN_PREFIX);
         let refresh = random_token("jgmr_");
         let data = serde_json::to_string(&TokenData {

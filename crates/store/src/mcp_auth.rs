@@ -257,6 +257,19 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Removes tokens that expired before `now` (used refresh tokens stay until they expire, so
+    /// a reuse is still recognised while the token could have been valid).
+    pub async fn purge_expired_mcp_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query("DELETE FROM mcp_tokens WHERE expires_at <= $1")
+                .bind(DbTime::from(now))
+                .execute(pool)
+                .await
+                .op("purge_expired_mcp_tokens")?
+                .rows_affected()
+        }))
+    }
+
     /// Stores a new grant.
     pub async fn insert_mcp_grant(&self, g: &McpGrantRecord) -> Result<(), StoreError> {
         with_pool!(self, pool => {
