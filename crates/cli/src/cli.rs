@@ -151,7 +151,7 @@ pub enum Command {
     /// Manage API keys for the HTTP API.
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// MCP authorization grants: which MCP clients may use which connection (`/mcp` OAuth).
+    /// MCP authorization grants: which MCP clients may use which connection.
     #[command(subcommand, name = "mcp-grants")]
     McpGrants(McpGrantsCmd),
     /// Master key operations.

@@ -864,9 +864,17 @@ impl McpAuthority {
             Some(id) => self.engine.store.find_mcp_grant(id).await?,
             None => None,
         };
-        grant
+        let grant = grant
             .filter(|g| g.revoked_at.is_none())
-            .ok_or_else(|| OAuthError::grant("the grant was revoked"))
+            .ok_or_else(|| OAuthError::grant("the grant was revoked"))?;
+        // A grant acts with the approving key's rights: it ends with that key.
+        self.engine
+            .store
+            .get_api_key(&grant.org_id, &grant.api_key_id)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or_else(|| OAuthError::grant("the API key that approved this grant was revoked"))?;
+        Ok(grant)
     }
 
     async fn revoke_grant_of(&self, grant_id: Option<&str>, why: &str) {

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::both_backends;
 use crate::common::{Db, Env};
-use crate::console::{field, http, sign_in};
+use crate::console::{cookie_pairs, field, http, sign_in};
 
 const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
 
@@ -286,6 +286,33 @@ async fn mcp_status(env: &Env, bearer: Option<&str>) -> (StatusCode, String) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (r.status(), www)
+}
+
+/// Signs in to the console with a key that need not see the console's admin pages.
+async fn sign_in_without_admin(env: &Env, key: &str) -> String {
+    let page = http()
+        .get(env.url("/console/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let (name, nonce, _) = cookie_pairs(page.headers()).into_iter().next().unwrap();
+    let r = http()
+        .post(env.url("/console/sign-in"))
+        .header("cookie", format!("{name}={nonce}"))
+        .form(&[
+            ("csrf", nonce.as_str()),
+            ("api_key", key),
+            ("next", "/console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (n, v, _) = cookie_pairs(r.headers())
+        .into_iter()
+        .find(|(n, v, _)| n == "jiragate_session" && !v.is_empty())
+        .expect("session cookie");
+    format!("{n}={v}")
 }
 
 /// Signs in, approves, exchanges: (client_id, tokens).
@@ -745,6 +772,52 @@ async fn mcp_authorization_refusals() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+
+    // a grant ends with the API key that approved it
+    let cookie_exec = sign_in_without_admin(&env, &execute_only).await;
+    let client_c = register(&env, &[LOOPBACK_REDIRECT]).await;
+    let pc = pkce();
+    let back =
+        authorize_and_approve(&env, &client_c, cb, &pc, "jira:read", &conn, &cookie_exec).await;
+    let (status, tokens) = exchange(&env, &client_c, cb, &back["code"], &pc.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access_c = tokens["access_token"].as_str().unwrap();
+    assert_eq!(mcp_status(&env, Some(access_c)).await.0, StatusCode::OK);
+    let keys = env
+        .client
+        .get(&env.url("/api/v1/keys"), Some(env.key()))
+        .await
+        .json();
+    let key_id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "k-execute")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = env
+        .client
+        .send(
+            reqwest::Method::DELETE,
+            &env.url(&format!("/api/v1/keys/{key_id}")),
+            Some(env.key()),
+            None,
+            &[],
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    assert_eq!(
+        mcp_status(&env, Some(access_c)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, err) = refresh(&env, &client_c, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{err}"
+    );
 
     // the person declines: access_denied with state and iss
     let r = start(&authorize_url(&env, &client_id, cb, &p, &[])).await;
