@@ -87,6 +87,17 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
     if token.starts_with(jiragate_engine::mcp_auth::ACCESS_TOKEN_PREFIX) {
         return match state.inner.mcp_auth.authenticate(&token).await {
             Ok(access) => {
+                // A grant acts with the approving key's rights, and spends its request budget.
+                if let Some(limiter) = &state.inner.limiter
+                    && let Err(wait) = limiter.check(access.key.id.as_ref())
+                {
+                    metrics::counter!(crate::metrics::KEY_RATE_LIMITED).increment(1);
+                    return Problem::rate_limited(
+                        wait,
+                        "this authorization's API key sent too many requests; retry after the given delay",
+                    )
+                    .into_response();
+                }
                 let backend = LocalBackend::for_grant(
                     state.engine().clone(),
                     access.key,

@@ -1070,3 +1070,27 @@ async fn rmcp_oauth_client_authorizes_and_calls_tools() {
     assert!(text(&listed).contains(&conn), "{}", text(&listed));
     let _ = client.cancel().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tokens_spend_the_approving_keys_rate_limit() {
+    let env = Env::start_with(Db::Sqlite, Default::default(), |cfg| {
+        cfg.rate_limit_per_key = Some(jiragate_server::RateLimitConfig {
+            per_second: 0.01,
+            burst: 40,
+        });
+    })
+    .await;
+    let conn = env.seed_connector("c").await;
+    let (_, tokens) = full_grant(&env, &conn, "jira:read").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..45 {
+        statuses.push(mcp_status(&env, Some(access)).await.0);
+    }
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
