@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Tests of the client libraries, of outside tools on /openapi.json and of third-party Jira
-# clients (clients/compat) against a real `jiragate serve` and `atlassian-sim`.
+# Tests of the client libraries, of outside tools on /openapi.json, of third-party Jira
+# clients (clients/compat) and of the MCP SDK's OAuth client (clients/mcp-auth) against a real `jiragate serve` and `atlassian-sim`.
 #
 #   clients/run-tests.sh
 #
@@ -80,4 +80,21 @@ compat_started=$SECONDS
 (cd "$compat_dir" && "$compat_py" -m pytest -q)
 compat_secs=$((SECONDS - compat_started))
 
-printf '\nclient tests passed: pytest %ss, node --test %ss, compat %ss, %ss in all\n' "$py_secs" "$ts_secs" "$compat_secs" "$((SECONDS - started))"
+# ---- Remote MCP with MCP authorization (clients/mcp-auth) ----------------------------------------
+# The official MCP Python SDK's OAuth client provider against `serve`: discovery, registration,
+# consent (the test plays the browser), tokens, then tool calls.
+mcp_auth_dir="$here/mcp-auth"
+section "mcp-auth: venv and the pinned MCP SDK"
+if [[ ! -x "$mcp_auth_dir/.venv/bin/python" ]]; then
+  "$python" -m venv "$mcp_auth_dir/.venv"
+fi
+mcp_auth_py="$mcp_auth_dir/.venv/bin/python"
+"$mcp_auth_py" -m pip install --quiet --constraint "$mcp_auth_dir/constraints.txt" \
+  --requirement "$mcp_auth_dir/requirements.txt"
+
+section "mcp-auth: pytest"
+mcp_auth_started=$SECONDS
+(cd "$mcp_auth_dir" && "$mcp_auth_py" -m pytest -q)
+mcp_auth_secs=$((SECONDS - mcp_auth_started))
+
+printf '\nclient tests passed: pytest %ss, node --test %ss, compat %ss, mcp-auth %ss, %ss in all\n' "$py_secs" "$ts_secs" "$compat_secs" "$mcp_auth_secs" "$((SECONDS - started))"

@@ -151,6 +151,9 @@ pub enum Command {
     /// Manage API keys for the HTTP API.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// MCP authorization grants: which MCP clients may use which connection.
+    #[command(subcommand, name = "mcp-grants")]
+    McpGrants(McpGrantsCmd),
     /// Master key operations.
     #[command(subcommand, name = "master-key")]
     MasterKey(MasterKeyCmd),
@@ -197,6 +200,16 @@ pub struct ServeArgs {
     /// Seconds in-flight requests may take to finish after that.
     #[arg(long, env = "JIRAGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+    /// MCP authorization: refuse dynamic client registration (RFC 7591) at /oauth/mcp/register.
+    #[arg(long, env = "JIRAGATE_MCP_DISABLE_DCR")]
+    pub mcp_disable_dcr: bool,
+    /// MCP authorization: refuse client ID metadata documents (https client ids).
+    #[arg(long, env = "JIRAGATE_MCP_DISABLE_CIMD")]
+    pub mcp_disable_cimd: bool,
+    /// MCP authorization: fetch client ID metadata documents from loopback and private
+    /// addresses, over http too (closed networks, tests). Off: https to public addresses only.
+    #[arg(long, env = "JIRAGATE_MCP_CIMD_ALLOW_PRIVATE")]
+    pub mcp_cimd_allow_private: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -457,6 +470,20 @@ pub enum KeysCmd {
     /// List API keys (never the key).
     List,
     /// Revoke an API key.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpGrantsCmd {
+    /// List the MCP grants (client, connection, mode, when, revoked).
+    #[command(after_help = "Example:\n  jiragate mcp-grants list --connection demo/jira")]
+    List {
+        /// Only the grants of this connection (id or workspace/name).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Revoke a grant: its access and refresh tokens stop working at once.
+    #[command(after_help = "Example:\n  jiragate mcp-grants revoke 0193c0de-…")]
     Revoke { id: String },
 }
 

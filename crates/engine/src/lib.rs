@@ -14,6 +14,7 @@ mod error;
 mod hot_cache;
 pub mod keys;
 pub mod links;
+pub mod mcp_auth;
 pub mod model;
 pub mod oauth;
 mod orgs;

@@ -23,6 +23,10 @@ pub struct LocalBackend {
     org: OrgId,
     /// `None`: the operator on the host (stdio on the data dir).
     key: Option<ApiKeyRecord>,
+    /// An MCP authorization grant: only this connection is visible and usable.
+    only: Option<ConnectionId>,
+    /// The grant is read-only: every action runs with `read_only` (writes are refused).
+    force_read_only: bool,
 }
 
 impl LocalBackend {
@@ -32,6 +36,8 @@ impl LocalBackend {
             engine,
             org,
             key: None,
+            only: None,
+            force_read_only: false,
         }
     }
 
@@ -41,6 +47,37 @@ impl LocalBackend {
             engine,
             org,
             key: Some(key),
+            only: None,
+            force_read_only: false,
+        }
+    }
+
+    /// A backend for an MCP authorization grant: acts as the key that approved it, on the
+    /// granted connection only, read-only unless the grant allows writes.
+    pub fn for_grant(
+        engine: Engine,
+        key: ApiKeyRecord,
+        org: OrgId,
+        connection: ConnectionId,
+        read_only: bool,
+    ) -> Self {
+        LocalBackend {
+            engine,
+            org,
+            key: Some(key),
+            only: Some(connection),
+            force_read_only: read_only,
+        }
+    }
+
+    /// Refuses a connection outside the grant.
+    fn admit(&self, info: &ConnectionInfo) -> Result<(), ToolError> {
+        match &self.only {
+            Some(id) if id.as_str() != info.id => Err(ToolError::new(
+                "forbidden",
+                "this authorization grants access to one connection only; call jira_list_connections",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -130,7 +167,11 @@ impl Backend for LocalBackend {
             .list_connections(self.actor(), &self.org, None)
             .await
             .map_err(engine_error)?;
-        Ok(records.into_iter().map(connection_info).collect())
+        Ok(records
+            .into_iter()
+            .filter(|r| self.only.as_ref().is_none_or(|id| *id == r.id))
+            .map(connection_info)
+            .collect())
     }
 
     async fn resolve(&self, selector: &str) -> Result<ConnectionInfo, ToolError> {
@@ -142,7 +183,11 @@ impl Backend for LocalBackend {
             .get_connection(self.actor(), &self.org, &reference)
             .await
         {
-            Ok(record) => Ok(connection_info(record)),
+            Ok(record) => {
+                let info = connection_info(record);
+                self.admit(&info)?;
+                Ok(info)
+            }
             // A bare name outside workspace `default` may still name exactly one connection;
             // otherwise the listing says which connections exist.
             Err(EngineError::NotFound { .. }) => {
@@ -153,6 +198,7 @@ impl Backend for LocalBackend {
     }
 
     async fn check(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
+        self.admit(connection)?;
         let reference = Self::reference(connection)?;
         let (_, health) = self
             .engine
@@ -163,6 +209,7 @@ impl Backend for LocalBackend {
     }
 
     async fn describe(&self, connection: &ConnectionInfo) -> Result<Value, ToolError> {
+        self.admit(connection)?;
         let reference = Self::reference(connection)?;
         self.engine
             .describe(self.actor(), &self.org, &reference, None)
@@ -175,12 +222,13 @@ impl Backend for LocalBackend {
         connection: &ConnectionInfo,
         call: ActionCall,
     ) -> Result<ActionOutput, ToolError> {
+        self.admit(connection)?;
         let reference = Self::reference(connection)?;
         let request = ActionRequest {
             entity: call.entity,
             action: call.action,
             params: call.params,
-            read_only: call.read_only,
+            read_only: call.read_only || self.force_read_only,
         };
         let output = self
             .engine

@@ -115,6 +115,7 @@ impl App {
             cfg.rate_limit_per_key.map(KeyRateLimiter::new),
             public_url,
             cfg.endpoints.api_url.clone(),
+            cfg.mcp_auth.clone(),
         );
         let router = build_router(state.clone(), &cfg)?;
         Ok(App {
@@ -321,6 +322,7 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
     );
     let mut router = api_routes()
         .merge(crate::mcp::mcp_routes(&state))
+        .merge(crate::mcp_oauth::routes())
         .merge(console)
         .fallback(ops::fallback)
         .layer(

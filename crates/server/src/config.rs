@@ -90,6 +90,9 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// Then: how long in-flight requests may take to finish before the server stops anyway.
     pub shutdown_timeout: Duration,
+    /// MCP authorization: which client registration styles are accepted, and whether client
+    /// metadata documents may live on private addresses.
+    pub mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +114,7 @@ impl Default for ServerConfig {
             instance_id: None,
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
+            mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod head_errors;
 pub mod html;
 pub mod logging;
 pub mod mcp;
+pub mod mcp_oauth;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

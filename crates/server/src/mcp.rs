@@ -2,16 +2,18 @@
 //! authentication (same problem documents, same per-key rate limit as `/api/v1`).
 //!
 //! The caller is authenticated here and the MCP service receives a [`RequestBackend`] for the
-//! caller's organization in the request extensions, so the MCP crate's own resolver is only a
+//! caller's organization in the request extensions (for an MCP access token: the grant's
+//! connection only, with the grant's mode), so the MCP crate's own resolver is only a
 //! fallback. Open SSE streams end when the server shuts down (cancellation token), so graceful
 //! shutdown is not held up by idle MCP clients.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jiragate_mcp::{EngineKeyResolver, LocalBackend, McpOptions, RequestBackend};
 use rmcp::transport::StreamableHttpServerConfig;
 
@@ -37,19 +39,104 @@ pub fn mcp_routes(state: &AppState) -> Router<AppState> {
     }
 }
 
-async fn authenticate(
-    State(state): State<AppState>,
-    caller: Caller,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, Problem> {
-    state.engine().authorize_mcp(caller.actor())?;
+/// The `WWW-Authenticate` challenge of `/mcp` (RFC 6750 §3, RFC 9728 §5.1): where the
+/// protected resource metadata is, and the error when a token was presented and refused.
+fn challenge(state: &AppState, error: Option<&str>) -> HeaderValue {
+    let meta = state.inner.mcp_auth.resource_metadata_url();
+    let quoted = |s: &str| s.replace(['"', '\\'], "'");
+    let value = match error {
+        Some(description) => format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{}\"",
+            quoted(description),
+            quoted(&meta)
+        ),
+        None => format!(
+            "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+            quoted(&meta),
+            jiragate_engine::mcp_auth::SCOPE_READ
+        ),
+    };
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"jiragate\""))
+}
+
+fn unauthorized(state: &AppState, detail: &str, error: Option<&str>) -> Response {
+    let mut resp = Problem::unauthorized(detail.to_owned()).into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge(state, error));
+    resp
+}
+
+/// Who calls `/mcp`: a jiragate-issued MCP access token (acts on its grant's connection with
+/// its mode), or an API key as before; anything else is a 401 that points to the metadata.
+async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim().to_owned());
+    let Some(token) = presented else {
+        return unauthorized(
+            &state,
+            "authorize with OAuth (see the resource metadata) or send `Authorization: Bearer <api key>`",
+            None,
+        );
+    };
+    if token.starts_with(jiragate_engine::mcp_auth::ACCESS_TOKEN_PREFIX) {
+        return match state.inner.mcp_auth.authenticate(&token).await {
+            Ok(access) => {
+                // A grant acts with the approving key's rights, and spends its request budget.
+                if let Some(limiter) = &state.inner.limiter
+                    && let Err(wait) = limiter.check(access.key.id.as_ref())
+                {
+                    metrics::counter!(crate::metrics::KEY_RATE_LIMITED).increment(1);
+                    return Problem::rate_limited(
+                        wait,
+                        "this authorization's API key sent too many requests; retry after the given delay",
+                    )
+                    .into_response();
+                }
+                let backend = LocalBackend::for_grant(
+                    state.engine().clone(),
+                    access.key,
+                    access.org,
+                    access.connection,
+                    access.read_only,
+                );
+                let mut req = req;
+                req.extensions_mut()
+                    .insert(RequestBackend(Arc::new(backend)));
+                next.run(req).await
+            }
+            Err(description) => unauthorized(&state, &description, Some(&description)),
+        };
+    }
+    let (mut parts, body) = req.into_parts();
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(c) => c,
+        Err(problem) => {
+            let mut resp = problem.into_response();
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    challenge(&state, Some("the API key or token is not valid")),
+                );
+            }
+            return resp;
+        }
+    };
+    if let Err(e) = state.engine().authorize_mcp(caller.actor()) {
+        return Problem::from(e).into_response();
+    }
     let backend = LocalBackend::for_key(
         state.engine().clone(),
         caller.key.clone(),
         caller.org.clone(),
     );
+    let mut req = Request::from_parts(parts, body);
     req.extensions_mut()
         .insert(RequestBackend(Arc::new(backend)));
-    Ok(next.run(req).await)
+    next.run(req).await
 }

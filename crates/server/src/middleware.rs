@@ -71,7 +71,13 @@ pub async fn normalize_problems(req: Request, next: Next) -> Response {
         }
         return resp;
     }
-    if resp.extensions().get::<Proxied>().is_some() || content_type.starts_with("text/html") {
+    if resp.extensions().get::<Proxied>().is_some()
+        || resp
+            .extensions()
+            .get::<crate::mcp_oauth::OAuthAnswer>()
+            .is_some()
+        || content_type.starts_with("text/html")
+    {
         return resp;
     }
     let kind = kind_for_status(status);

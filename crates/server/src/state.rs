@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub key_touches: DashMap<String, Instant>,
     /// Set when shutdown starts: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The authorization server of `/mcp`.
+    pub mcp_auth: jiragate_engine::mcp_auth::McpAuthority,
 }
 
 impl AppState {
@@ -37,9 +39,15 @@ impl AppState {
         limiter: Option<KeyRateLimiter>,
         public_url: String,
         api_url: String,
+        mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                mcp_auth: jiragate_engine::mcp_auth::McpAuthority::new(
+                    engine.clone(),
+                    &public_url,
+                    mcp_auth,
+                ),
                 engine,
                 metrics,
                 limiter,

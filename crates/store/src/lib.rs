@@ -19,6 +19,7 @@ mod error;
 mod ids;
 mod keys;
 mod leases;
+mod mcp_auth;
 mod model;
 mod oauth;
 mod orgs;
@@ -32,4 +33,5 @@ pub use ids::{
     ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
     OAuthClientRecordId, OrgId, WorkspaceId,
 };
+pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
 pub use model::*;

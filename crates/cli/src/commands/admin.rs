@@ -8,7 +8,7 @@ use jiragate_engine::{Actor, ApiScope};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::cli::{Global, KeysCmd, MasterKeyCmd, OauthClientsCmd, OutputFormat};
+use crate::cli::{Global, KeysCmd, MasterKeyCmd, McpGrantsCmd, OauthClientsCmd, OutputFormat};
 use crate::context;
 use crate::error::CliError;
 use crate::output::Printer;
@@ -130,6 +130,73 @@ pub async fn keys(g: &Global, cmd: KeysCmd) -> Result<(), CliError> {
                         .parse()
                         .map_err(|_| CliError::not_found(format!("no API key '{id}'")))?;
                     e.revoke_api_key(Actor::Operator, &e.default_org, &kid)
+                        .await?;
+                }
+            }
+            out.note("revoked");
+            Ok(())
+        }
+    }
+}
+
+/// `jiragate mcp-grants list|revoke`, locally or against `--server`.
+pub async fn mcp_grants(g: &Global, cmd: McpGrantsCmd) -> Result<(), CliError> {
+    let out = Printer::new(g.output);
+    let remote = context::remote(g)?;
+    match cmd {
+        McpGrantsCmd::List { connection } => {
+            let v = match &remote {
+                Some(rc) => {
+                    let path = match &connection {
+                        Some(c) => format!(
+                            "/api/v1/mcp/grants?connection={}",
+                            percent_encoding::utf8_percent_encode(
+                                c,
+                                percent_encoding::NON_ALPHANUMERIC
+                            )
+                        ),
+                        None => "/api/v1/mcp/grants".to_owned(),
+                    };
+                    rc.get_list(&path).await?
+                }
+                None => {
+                    let e = context::local(g).await?;
+                    let reference = connection.as_deref().map(jiragate_engine::ConnRef::parse);
+                    let grants = e
+                        .list_mcp_grants(Actor::Operator, &e.default_org, reference.as_ref())
+                        .await?;
+                    to_value(&grants)
+                }
+            };
+            out.value(
+                &v,
+                &[
+                    "id",
+                    "client_name",
+                    "client_id",
+                    "connection_id",
+                    "scope",
+                    "created_at",
+                    "revoked_at",
+                ],
+            );
+            Ok(())
+        }
+        McpGrantsCmd::Revoke { id } => {
+            match &remote {
+                Some(rc) => {
+                    rc.delete(&format!(
+                        "/api/v1/mcp/grants/{}",
+                        percent_encoding::utf8_percent_encode(
+                            &id,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    ))
+                    .await?;
+                }
+                None => {
+                    let e = context::local(g).await?;
+                    e.revoke_mcp_grant(Actor::Operator, &e.default_org, &id)
                         .await?;
                 }
             }

@@ -134,6 +134,12 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
         drain_delay: std::time::Duration::from_secs(a.drain_delay),
         body_limit: a.max_body_bytes,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
+        mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig {
+            dcr: !a.mcp_disable_dcr,
+            cimd: !a.mcp_disable_cimd,
+            cimd_allow_private: a.mcp_cimd_allow_private,
+            ..Default::default()
+        },
         ..cfg
     };
     let app = App::build(cfg).await.map_err(startup_error)?;

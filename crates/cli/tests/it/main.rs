@@ -5,6 +5,7 @@ mod export;
 mod help;
 mod local;
 mod mcp;
+mod mcp_grants;
 mod papercuts;
 mod records;
 mod remote;

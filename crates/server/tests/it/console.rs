@@ -386,14 +386,14 @@ async fn console_flows_in_a_real_browser() {
 // ---- the rules, with a plain HTTP client ------------------------------------------------------
 
 /// A browser-like client that keeps no cookies by itself: the tests set them explicitly.
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn cookie_pairs(headers: &HeaderMap) -> Vec<(String, String, String)> {
+pub(crate) fn cookie_pairs(headers: &HeaderMap) -> Vec<(String, String, String)> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -406,7 +406,7 @@ fn cookie_pairs(headers: &HeaderMap) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn field(html: &str, name: &str) -> String {
+pub(crate) fn field(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&needle)
@@ -416,7 +416,7 @@ fn field(html: &str, name: &str) -> String {
 }
 
 /// Signs in as `key`; returns (session cookie header value, CSRF token of the session).
-async fn sign_in(env: &Env, key: &str) -> (String, String) {
+pub(crate) async fn sign_in(env: &Env, key: &str) -> (String, String) {
     let c = http();
     let page = c.get(env.url("/console/sign-in")).send().await.unwrap();
     let pre = cookie_pairs(page.headers());

@@ -7,6 +7,7 @@ mod e2e;
 mod graceful;
 mod links;
 mod lock;
+mod mcp_auth;
 mod oauth;
 mod openapi;
 mod records;

@@ -18,7 +18,142 @@ both_backends!(
     audit_and_health,
     oauth_client_ids_are_unique_and_clients_update,
     audit_query_filters_and_pages,
+    mcp_grants_and_tokens,
 );
+
+async fn mcp_grants_and_tokens(db: &TestDb) {
+    let s = &db.store;
+    let org = org(s, "o").await;
+    let other = crate::common::org(s, "other").await;
+    let conn = s
+        .create_connection(&org, new_connection("c"), NewCredential::default())
+        .await
+        .unwrap();
+    let key = s
+        .create_api_key(
+            &org,
+            NewApiKey {
+                name: "k".into(),
+                prefix: "jg_k".into(),
+                key_hash: "key-hash".into(),
+                scopes: vec!["admin".into()],
+                platform: false,
+            },
+        )
+        .await
+        .unwrap();
+    s.insert_mcp_client("jgmc_1", "Agent", "[\"http://127.0.0.1/cb\"]")
+        .await
+        .unwrap();
+    assert!(s.insert_mcp_client("jgmc_1", "Again", "[]").await.is_err());
+    assert_eq!(
+        s.find_mcp_client("jgmc_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_name,
+        "Agent"
+    );
+    let now = OffsetDateTime::now_utc();
+    let grant = McpGrantRecord {
+        id: "g1".into(),
+        org_id: org.clone(),
+        connection_id: conn.id.clone(),
+        api_key_id: key.id.clone(),
+        client_id: "jgmc_1".into(),
+        client_name: "Agent".into(),
+        scope: "jira:read".into(),
+        resource: "http://x/mcp".into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    s.insert_mcp_grant(&grant).await.unwrap();
+    s.insert_mcp_token(
+        "h-refresh",
+        "refresh",
+        Some("g1"),
+        "{}",
+        now + time::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    s.insert_mcp_token(
+        "h-old",
+        "access",
+        Some("g1"),
+        "{}",
+        now - time::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    // single use: exactly one consumer wins, and the kind must match
+    assert!(
+        s.consume_mcp_token("h-refresh", "access", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let won = s
+        .consume_mcp_token("h-refresh", "refresh", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(won.grant_id.as_deref(), Some("g1"));
+    assert!(
+        s.consume_mcp_token("h-refresh", "refresh", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.find_mcp_token("h-refresh", "refresh")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_some()
+    );
+    // purge: only expired rows
+    assert_eq!(s.purge_expired_mcp_tokens(now).await.unwrap(), 1);
+    assert!(
+        s.find_mcp_token("h-refresh", "refresh")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // listing and revoking are scoped by organization
+    assert_eq!(s.list_mcp_grants(&org, None).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_mcp_grants(&org, Some(&conn.id)).await.unwrap().len(),
+        1
+    );
+    assert!(s.list_mcp_grants(&other, None).await.unwrap().is_empty());
+    assert!(!s.revoke_mcp_grant(&other, "g1", now).await.unwrap());
+    assert!(
+        s.find_mcp_grant("g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(s.revoke_mcp_grant(&org, "g1", now).await.unwrap());
+    assert!(
+        s.find_mcp_grant("g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // revoking deletes the grant's tokens
+    assert!(
+        s.find_mcp_token("h-refresh", "refresh")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
 
 async fn organizations_and_workspaces(db: &TestDb) {
     let s = &db.store;

@@ -1,0 +1,397 @@
+//! MCP authorization over HTTP: discovery documents (RFC 9728, RFC 8414), dynamic client
+//! registration (RFC 7591), the authorization endpoint and its consent page (signed-in console
+//! session), the token endpoint, revocation (RFC 7009), and the grants API. The decisions are
+//! the engine's ([`McpAuthority`]); this module parses and renders, in the RFCs' formats
+//! (`{"error", "error_description"}` JSON, error redirects with `error`, `state`, `iss`).
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Form, Json, Router};
+use jiragate_engine::ConnRef;
+use jiragate_engine::mcp_auth::{AuthorizeOutcome, McpAuthority, OAuthError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::caller::Caller;
+use crate::html::escape;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Marks a JSON error answer that follows the OAuth RFCs rather than problem+json, so the
+/// problem normaliser leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct OAuthAnswer;
+
+/// The consent page's path (under `/console`, so the console's sign-in returns here).
+pub const CONSENT_PATH: &str = "/console/mcp/consent";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server),
+        )
+        .route("/oauth/mcp/register", post(register))
+        .route("/oauth/mcp/authorize", get(authorize))
+        .route("/oauth/mcp/token", post(token))
+        .route("/oauth/mcp/revoke", post(revoke))
+        .route(CONSENT_PATH, get(consent_page).post(consent_submit))
+        .route("/api/v1/mcp/grants", get(list_grants))
+        .route("/api/v1/mcp/grants/{id}", delete(revoke_grant))
+}
+
+fn authority(state: &AppState) -> &McpAuthority {
+    &state.inner.mcp_auth
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    resp.extensions_mut().insert(OAuthAnswer);
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn oauth_error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json_answer(status, e.body())
+}
+
+fn bad_body(what: &str) -> Response {
+    json_answer(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": "invalid_request", "error_description": what }),
+    )
+}
+
+async fn protected_resource(State(state): State<AppState>) -> Response {
+    json_answer(
+        StatusCode::OK,
+        authority(&state).protected_resource_metadata(),
+    )
+}
+
+async fn authorization_server(State(state): State<AppState>) -> Response {
+    json_answer(
+        StatusCode::OK,
+        authority(&state).authorization_server_metadata(),
+    )
+}
+
+async fn register(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "invalid_client_metadata", "error_description": "the body must be a JSON object" }),
+        );
+    };
+    match authority(&state).register(&body).await {
+        Ok(v) => json_answer(StatusCode::CREATED, v),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_body("send application/x-www-form-urlencoded parameters");
+    };
+    match authority(&state).token(&form).await {
+        Ok(v) => json_answer(StatusCode::OK, v),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_body("send application/x-www-form-urlencoded parameters");
+    };
+    match authority(&state).revoke(&form).await {
+        Ok(()) => json_answer(StatusCode::OK, json!({})),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// A page of its own: no script at all, inline style only, never framed, never cached.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>{title} · jiragate</title>
+<style>
+body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#172b4d}}
+h1{{font-size:1.4rem}} .bad{{color:#ae2e24}} code{{background:#f1f2f4;padding:0 .25rem}}
+label{{display:block;padding:.6rem;border:1px solid #dcdfe4;border-radius:6px;margin:.4rem 0}}
+button{{margin:1rem .5rem 0 0;padding:.5rem 1.2rem;border:0;border-radius:4px;background:#0c66e4;color:#fff;font-size:1rem}}
+button.deny{{background:#626f86}}
+</style></head><body>
+{body}
+</body></html>"#,
+        title = escape(title),
+    );
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "Authorization failed",
+        &format!(
+            r#"<h1 class="bad">This authorization request cannot continue</h1><p>{}</p>"#,
+            escape(message)
+        ),
+    )
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut resp = StatusCode::SEE_OTHER.into_response();
+            resp.headers_mut().insert(header::LOCATION, v);
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "the redirect URI is not valid"),
+    }
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match authority(&state).authorize(&q).await {
+        AuthorizeOutcome::Consent { request } => {
+            see_other(&format!("{CONSENT_PATH}?request={request}"))
+        }
+        AuthorizeOutcome::ErrorPage { message } => error_page(StatusCode::BAD_REQUEST, &message),
+        AuthorizeOutcome::ErrorRedirect { location } => see_other(&location),
+    }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.public_url().starts_with("https://")
+}
+
+fn request_param_ok(r: &str) -> bool {
+    r.starts_with("jgmq_")
+        && r.len() < 100
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[derive(Deserialize)]
+struct ConsentQuery {
+    request: Option<String>,
+}
+
+async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ConsentQuery>,
+) -> Response {
+    let Some(request) = q.request.filter(|r| request_param_ok(r)) else {
+        return error_page(StatusCode::BAD_REQUEST, "The link has no valid request.");
+    };
+    let engine = state.engine();
+    let Some(key) = jiragate_console::signed_in_key(engine, &headers, secure(&state)).await else {
+        let next = format!("{CONSENT_PATH}?request={request}");
+        let next: String =
+            percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+                .collect();
+        return see_other(&format!("/console/sign-in?next={next}"));
+    };
+    let Some(csrf) = jiragate_console::session_csrf(&headers, secure(&state)) else {
+        return error_page(StatusCode::UNAUTHORIZED, "Sign in to the console first.");
+    };
+    let pending = match authority(&state).pending(&request).await {
+        Ok(p) => p,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let connections = match engine
+        .list_connections(jiragate_engine::Actor::Key(&key), &key.org_id, None)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    if connections.is_empty() {
+        return error_page(
+            StatusCode::CONFLICT,
+            "This organization has no Jira connection yet: create one in the console first.",
+        );
+    }
+    let mut options = String::new();
+    for (i, c) in connections.iter().enumerate() {
+        options.push_str(&format!(
+            r#"<label><input type="radio" name="connection" value="{id}"{checked}> <strong>{ws}/{name}</strong> <code>{site}</code></label>"#,
+            id = escape(c.id.as_str()),
+            checked = if i == 0 { " checked" } else { "" },
+            ws = escape(&c.workspace),
+            name = escape(&c.name),
+            site = escape(&c.site_url),
+        ));
+    }
+    let mode = if pending.writes {
+        "read and write Jira data (create, edit, transition, comment) — <code>jira:read jira:write</code>"
+    } else {
+        "read Jira data only — <code>jira:read</code>"
+    };
+    let body = format!(
+        r#"<h1>Allow <strong>{client}</strong> to use jiragate?</h1>
+<p>Client id <code>{client_id}</code><br>It will receive tokens at <strong>{host}</strong>.</p>
+<p>It asks to {mode}, through one connection, as <strong>{key_name}</strong> (the API key you signed in with).</p>
+<form method="post" action="{path}">
+<input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="request" value="{request}">
+<fieldset><legend>Connection</legend>{options}</fieldset>
+<button type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny" class="deny">Deny</button>
+</form>"#,
+        client = escape(&pending.client_name),
+        client_id = escape(&pending.client_id),
+        host = escape(&pending.redirect_host),
+        key_name = escape(&key.name),
+        path = CONSENT_PATH,
+        csrf = escape(&csrf),
+        request = escape(&request),
+    );
+    page(StatusCode::OK, "Authorize an MCP client", &body)
+}
+
+/// A browser-sent `Origin` must be this server.
+fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if origin == state.public_url() {
+        return true;
+    }
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        })
+}
+
+async fn consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+    };
+    if !origin_ok(&state, &headers) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "The form was sent from another site.",
+        );
+    }
+    let engine = state.engine();
+    let Some(key) = jiragate_console::signed_in_key(engine, &headers, secure(&state)).await else {
+        return error_page(StatusCode::UNAUTHORIZED, "Sign in to the console first.");
+    };
+    let expected = jiragate_console::session_csrf(&headers, secure(&state)).unwrap_or_default();
+    let presented = form.get("csrf").map(String::as_str).unwrap_or_default();
+    if expected.is_empty() || !jiragate_engine::keys::hashes_equal(&expected, presented) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "The form's security token is missing or does not belong to this session.",
+        );
+    }
+    let Some(request) = form.get("request").filter(|r| request_param_ok(r)) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form has no valid request.");
+    };
+    let approve = match form.get("decision").map(String::as_str) {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
+    };
+    let connection = form.get("connection").map(String::as_str);
+    if approve && connection.is_none_or(str::is_empty) {
+        return error_page(StatusCode::BAD_REQUEST, "Choose a connection.");
+    }
+    match authority(&state)
+        .decide(&key, request, connection, approve)
+        .await
+    {
+        Ok(location) => see_other(&location),
+        Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct GrantsQuery {
+    connection: Option<String>,
+}
+
+async fn list_grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<GrantsQuery>,
+) -> Result<Json<Value>, Problem> {
+    let reference = q.connection.as_deref().map(ConnRef::parse);
+    let grants = state
+        .engine()
+        .list_mcp_grants(caller.actor(), &caller.org, reference.as_ref())
+        .await?;
+    Ok(Json(json!({ "data": grants })))
+}
+
+async fn revoke_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state
+        .engine()
+        .revoke_mcp_grant(caller.actor(), &caller.org, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
