@@ -547,6 +547,53 @@ impl AuthService {
         org: &OrgId,
         req: StartConnect,
     ) -> Result<ConnectStart, AuthError> {
+        self.start_session(org, req, None).await
+    }
+
+    /// Re-authorizes an existing OAuth connection in place (Reconnect): a connect session whose
+    /// callback replaces the connection's tokens, on the same site, instead of creating one.
+    pub async fn start_reconnect(
+        &self,
+        org: &OrgId,
+        conn_id: &ConnectionId,
+    ) -> Result<ConnectStart, AuthError> {
+        let conn = self.connection(org, conn_id).await?;
+        if conn.auth_kind != AuthKind::OAuth2 {
+            return Err(AuthError::invalid(
+                "connection",
+                "only OAuth 2.0 connections are re-authorized with Atlassian; replace an API token instead",
+            ));
+        }
+        let client = conn.oauth_client_id.clone().ok_or_else(|| {
+            AuthError::invalid(
+                "connection",
+                "the connection has no registered OAuth client to re-authorize with",
+            )
+        })?;
+        let scopes: Vec<String> = conn
+            .scopes
+            .iter()
+            .filter(|s| *s != "offline_access")
+            .cloned()
+            .collect();
+        let req = StartConnect {
+            oauth_client_id: client,
+            workspace: conn.workspace.clone(),
+            name: conn.name.clone(),
+            scopes: (!scopes.is_empty()).then_some(scopes),
+            subdomain: None,
+            owner: conn.owner.clone(),
+            api_type: conn.api_type,
+        };
+        self.start_session(org, req, Some(conn.id.clone())).await
+    }
+
+    async fn start_session(
+        &self,
+        org: &OrgId,
+        req: StartConnect,
+        reconnect: Option<ConnectionId>,
+    ) -> Result<ConnectStart, AuthError> {
         validate_names(&req.workspace, &req.name)?;
         let subdomain = match req.subdomain.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -560,11 +607,12 @@ impl AuthService {
                 what: "oauth client",
                 id: req.oauth_client_id.to_string(),
             })?;
-        if self
-            .store
-            .find_connection(org, &req.workspace, &req.name)
-            .await?
-            .is_some()
+        if reconnect.is_none()
+            && self
+                .store
+                .find_connection(org, &req.workspace, &req.name)
+                .await?
+                .is_some()
         {
             return Err(AuthError::invalid(
                 "name",
@@ -614,6 +662,7 @@ impl AuthService {
                     state_hash: oauth::hash_state(authz.state.expose_secret()),
                     sealed_pkce_verifier: sealed_verifier,
                     expires_at,
+                    reconnect_connection_id: reconnect,
                 },
             )
             .await?;
@@ -715,6 +764,12 @@ impl AuthService {
             .map_err(|e| AuthError::OAuth {
                 message: format!("accessible-resources failed: {e}"),
             })?;
+        if let Some(conn_id) = &session.reconnect_connection_id {
+            let conn = self
+                .reauthorize_from_session(session, conn_id, &client, &resources, grant)
+                .await?;
+            return Ok(CallbackOutcome::Connected(conn));
+        }
         match decide_site(
             &resources,
             session.subdomain.as_deref(),
@@ -830,6 +885,7 @@ impl AuthService {
                     state_hash: oauth::hash_state(never_given.expose_secret()),
                     sealed_pkce_verifier: sealed_verifier,
                     expires_at,
+                    reconnect_connection_id: None,
                 },
             )
             .await?;
@@ -1059,6 +1115,87 @@ impl AuthService {
             )
             .await?;
         Ok(conn)
+    }
+
+    /// Reconnect: the new grant must reach the connection's own site; its tokens replace the
+    /// connection's (sealed first, then committed), and the connection is healthy again.
+    async fn reauthorize_from_session(
+        &self,
+        session: &ConnectSession,
+        conn_id: &ConnectionId,
+        client: &OAuthClientRecord,
+        resources: &[AccessibleResource],
+        grant: OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let org = &session.org_id;
+        let conn = self.connection(org, conn_id).await?;
+        let cloud = conn.cloud_id.clone().unwrap_or_default();
+        if !resources.iter().any(|r| r.id == cloud) {
+            return Err(AuthError::SiteNotFound {
+                requested: conn.site_url.clone(),
+                available: resources.iter().map(|r| r.url.clone()).collect(),
+            });
+        }
+        let sealed_access = self
+            .keyring
+            .seal_str(
+                org,
+                conn.id.as_ref(),
+                fields::ACCESS_TOKEN,
+                &grant.access_token,
+            )
+            .await?;
+        let sealed_refresh = self
+            .keyring
+            .seal_str(
+                org,
+                conn.id.as_ref(),
+                fields::REFRESH_TOKEN,
+                &grant.refresh_token,
+            )
+            .await?;
+        self.store
+            .replace_credential(
+                org,
+                &conn.id,
+                NewCredential {
+                    sealed_api_token: None,
+                    sealed_access_token: Some(sealed_access),
+                    sealed_refresh_token: Some(sealed_refresh),
+                    access_expires_at: Some(grant.access_expires_at),
+                    refresh_issued_at: Some(self.now()),
+                },
+            )
+            .await?;
+        self.tokens.invalidate(&conn.id);
+        let updated = self
+            .store
+            .update_connection(
+                org,
+                &conn.id,
+                conn.version,
+                ConnectionPatch {
+                    oauth_client_id: Some(Some(client.id.clone())),
+                    scopes: Some(grant.granted_scopes.clone()),
+                    status: Some(ConnectionStatus::Healthy),
+                    status_reason: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.store
+            .update_connect_session(
+                org,
+                &session.id,
+                ConnectSessionPatch {
+                    status: Some(SessionStatus::Connected),
+                    connection_id: Some(Some(conn.id.clone())),
+                    sealed_pending_tokens: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(updated)
     }
 
     async fn create_oauth_connection(

@@ -75,6 +75,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
             post(connections::replace_token),
         )
         .route(
+            "/console/connections/{id}/reconnect",
+            post(connections::reconnect),
+        )
+        .route(
             "/console/oauth-clients",
             get(oauth_clients::list).post(oauth_clients::create),
         )

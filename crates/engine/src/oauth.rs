@@ -280,6 +280,29 @@ impl Engine {
         Ok(self.auth.start_connect(org, req).await?)
     }
 
+    /// Re-authorizes an OAuth connection in place (`connectors:write`): the URL to send the
+    /// person's browser to; the callback replaces the connection's tokens on the same site.
+    pub async fn reconnect_oauth(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        r: &crate::ConnRef,
+    ) -> Result<ConnectStart, EngineError> {
+        actor.require(ApiScope::ConnectorsWrite)?;
+        let conn = self.resolve(org, r).await?;
+        let started = self.auth.start_reconnect(org, &conn.id).await?;
+        self.hot.forget_connection(&conn.id);
+        self.append_audit(
+            actor,
+            org,
+            "connector.reconnect.start",
+            conn.id.as_ref(),
+            json!({"session": started.session_id}),
+        )
+        .await;
+        Ok(started)
+    }
+
     /// A connect session (`connectors:write`).
     pub async fn get_connect_session(
         &self,

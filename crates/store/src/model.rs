@@ -351,6 +351,8 @@ pub struct NewConnectSession {
     pub state_hash: String,
     pub sealed_pkce_verifier: String,
     pub expires_at: OffsetDateTime,
+    /// Re-authorize this existing connection instead of creating one (Reconnect).
+    pub reconnect_connection_id: Option<ConnectionId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -381,6 +383,8 @@ pub struct ConnectSession {
     /// Set once, atomically, when the callback consumed the state.
     #[serde(with = "time::serde::rfc3339::option")]
     pub consumed_at: Option<OffsetDateTime>,
+    /// The connection this session re-authorizes in place, if it is a Reconnect.
+    pub reconnect_connection_id: Option<ConnectionId>,
 }
 
 /// Changes for [`crate::Store::update_connect_session`] (`Some(None)` clears a column).

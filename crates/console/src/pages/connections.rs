@@ -387,6 +387,22 @@ pub(crate) async fn delete(
     }
 }
 
+/// Reconnect: re-authorize an OAuth connection with Atlassian, in place.
+pub(crate) async fn reconnect(
+    State(st): State<Console>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    match st
+        .engine
+        .reconnect_oauth(user.actor(), user.org(), &ConnRef::parse(&id))
+        .await
+    {
+        Ok(start) => see_other(&start.authorize_url),
+        Err(e) => error_page(&st, Some(&user), &e),
+    }
+}
+
 /// Replaces an API-token connection's token (write-only: re-entered whole, verified again).
 pub(crate) async fn replace_token(
     State(st): State<Console>,

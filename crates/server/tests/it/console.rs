@@ -310,6 +310,39 @@ async fn console_flows_in_a_real_browser() {
         assert!(facts.contains("OAuth 2.0"), "{facts}");
         assert!(facts.contains(&second.subdomain), "{facts}");
 
+        // ---- Reconnect: Atlassian revokes the grant; the connection is re-authorized in place
+        let oauth_path = path_of(&b).await;
+        let oauth_id = oauth_path.rsplit('/').next().unwrap().to_owned();
+        let reader = env.key_with(&["credentials:read"]).await;
+        let token = env
+            .client
+            .post(&env.url("/api/v1/credentials/token"), Some(&reader), &json!({"connector_id": oauth_id}))
+            .await
+            .json();
+        let access = token["access_token"].as_str().expect("access token").to_owned();
+        let revoked = env
+            .client
+            .http
+            .post(format!("{}/__sim/revoke", env.sim.auth_url))
+            .json(&json!({"access_token": access}))
+            .send()
+            .await
+            .unwrap();
+        assert!(revoked.status().is_success());
+        env.sim.advance_clock(7200);
+        click(&b, "#test-now").await;
+        wait_text(&b, "#status", "needs_reauth").await;
+        assert!(text_of(&b, "#reauth").await.contains("Reconnect"));
+        click(&b, "#reconnect").await;
+        click(&b, "button[value=approve]").await; // consent again; the site is the connection's
+        click(&b, "#open-in-console").await;
+        wait_path(&b, &oauth_path).await;
+        wait_text(&b, "#status", "healthy").await;
+        click(&b, "#test-now").await;
+        wait_text(&b, "#notice", "Checked").await;
+        assert_eq!(text_of(&b, "#status").await, "healthy");
+        assert!(text_of(&b, "dl.facts").await.contains(&second.subdomain));
+
         // ---- API keys: shown once, then revoked
         click(&b, "nav a[href='/console/keys']").await;
         fill(&b, "#key-name", "from-the-console").await;

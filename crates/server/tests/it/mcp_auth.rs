@@ -842,20 +842,28 @@ async fn mcp_authorization_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_tokens_expire_and_are_bound_to_one_resource() {
-    let env = Env::start_with(Db::Sqlite, Default::default(), |cfg| {
+    // PostgreSQL: two instances share the database (SQLite allows one `serve`).
+    let env = Env::start_with(Db::Postgres, Default::default(), |cfg| {
         cfg.mcp_auth.access_ttl = time::Duration::seconds(2);
     })
     .await;
+    let pg_url = env._pg.as_ref().expect("postgres").url.clone();
     let conn = env.seed_connector("c").await;
     let (client_id, tokens) = full_grant(&env, &conn, "jira:read").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(tokens["expires_in"], 2);
     // the database holds hashes only
-    let mut stored = Vec::new();
-    for f in ["jiragate.db", "jiragate.db-wal"] {
-        stored.extend(std::fs::read(env._dir.path().join(f)).unwrap_or_default());
-    }
-    let stored = String::from_utf8_lossy(&stored);
+    let pool = sqlx::PgPool::connect(&pg_url).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(t::text, ' '), '') FROM mcp_tokens t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        stored.len() > 64,
+        "the token table holds the grant's hashes: {stored}"
+    );
+    pool.close().await;
     for secret in [access.as_str(), tokens["refresh_token"].as_str().unwrap()] {
         assert!(
             !stored.contains(secret),
@@ -869,6 +877,7 @@ async fn mcp_tokens_expire_and_are_bound_to_one_resource() {
     // A second instance on the same database has another public URL, so another resource:
     // the token was not issued for it.
     let mut cfg = crate::common::base_config(&env.sim, env._dir.path());
+    cfg.database_url = pg_url.clone();
     cfg.mcp_auth.access_ttl = time::Duration::seconds(2);
     let other = jiragate_server::App::build(cfg).await.unwrap();
     let other = crate::common::Server::spawn(other).await;

@@ -194,5 +194,6 @@ pub fn new_session(
         state_hash: state_hash.into(),
         sealed_pkce_verifier: "jgv1.1.verifier".into(),
         expires_at: time::OffsetDateTime::now_utc() + ttl,
+        reconnect_connection_id: None,
     }
 }
