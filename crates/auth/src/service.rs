@@ -1750,7 +1750,7 @@ impl AuthService {
         }
         let t = self
             .tokens
-            .token_with_expiry(org, conn_id, Need::ValidFor(self.cfg.expiry_skew))
+            .token_with_expiry(org, conn_id, Need::Fresh)
             .await?;
         let JiraAuth::Bearer(token) = t.target.auth else {
             return Err(AuthError::invalid(

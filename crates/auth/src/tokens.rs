@@ -43,6 +43,16 @@ pub(crate) struct CachedToken {
     /// Serve from memory until then.
     pub cache_until: OffsetDateTime,
     pub generation: i64,
+    /// How long before `cache_until` this token counts as due for a refresh: the configured
+    /// skew, but at most a quarter of the token's lifetime, so a token that lives 30 s or
+    /// less is not refreshed on every call.
+    pub margin: Duration,
+}
+
+/// The refresh margin of a token that lives `lifetime`: `skew`, at most a quarter of it.
+pub(crate) fn refresh_margin(lifetime: time::Duration, skew: Duration) -> Duration {
+    let quarter = Duration::try_from(lifetime / 4).unwrap_or(Duration::ZERO);
+    skew.min(quarter)
 }
 
 impl fmt::Debug for CachedToken {
@@ -58,6 +68,8 @@ impl fmt::Debug for CachedToken {
 /// What a refresh flight must deliver.
 #[derive(Clone)]
 pub(crate) enum Need {
+    /// A token not yet due for a refresh (valid beyond its own refresh margin).
+    Fresh,
     /// A token that stays valid for at least this long.
     ValidFor(Duration),
     /// Any valid token other than this one (it was just refused with 401).
@@ -132,11 +144,11 @@ struct Slot {
 }
 
 impl Slot {
-    fn fresh(&self, now: OffsetDateTime, skew: Duration) -> Option<CachedToken> {
+    fn fresh(&self, now: OffsetDateTime) -> Option<CachedToken> {
         let guard = self.cached.read().unwrap_or_else(|p| p.into_inner());
         guard
             .as_ref()
-            .filter(|c| c.cache_until > now + skew)
+            .filter(|c| c.cache_until > now + c.margin)
             .cloned()
     }
 
@@ -258,7 +270,7 @@ impl TokenManager {
         {
             slot.last_used
                 .store(now.unix_timestamp(), Ordering::Relaxed);
-            if let Some(t) = slot.fresh(now, self.inner.cfg.expiry_skew) {
+            if let Some(t) = slot.fresh(now) {
                 self.inner
                     .counters
                     .cache_hits
@@ -266,7 +278,7 @@ impl TokenManager {
                 return Ok(t.target);
             }
         }
-        self.token_with_expiry(org, conn, Need::ValidFor(self.inner.cfg.expiry_skew))
+        self.token_with_expiry(org, conn, Need::Fresh)
             .await
             .map(|t| t.target)
     }
@@ -312,12 +324,7 @@ impl TokenManager {
         // Re-check under the flight lock: a flight may have finished just now.
         if may_use_cache
             && let Some(t) = slot.cached()
-            && satisfies_cached(
-                &t,
-                &need,
-                self.inner.cfg.clock.now(),
-                self.inner.cfg.expiry_skew,
-            )
+            && satisfies_cached(&t, &need, self.inner.cfg.clock.now())
         {
             return Ok(t);
         }
@@ -540,6 +547,7 @@ impl TokenManager {
             access_expires_at: None,
             cache_until: self.inner.cfg.clock.now() + API_TOKEN_CACHE_TTL,
             generation: cred.generation,
+            margin: self.inner.cfg.expiry_skew,
         })
     }
 
@@ -564,6 +572,11 @@ impl TokenManager {
             access_expires_at: Some(expires),
             cache_until: expires,
             generation: cred.generation,
+            // Issued when the refresh token was (both come from one token answer).
+            margin: match cred.refresh_issued_at {
+                Some(issued) => refresh_margin(expires - issued, self.inner.cfg.expiry_skew),
+                None => self.inner.cfg.expiry_skew,
+            },
         }))
     }
 
@@ -580,14 +593,9 @@ impl TokenManager {
         let ok = match need {
             Need::IssuedAfter(after) => {
                 cred.refresh_issued_at.is_some_and(|at| at > *after)
-                    && satisfies_cached(
-                        &t,
-                        &Need::ValidFor(self.inner.cfg.expiry_skew),
-                        now,
-                        self.inner.cfg.expiry_skew,
-                    )
+                    && satisfies_cached(&t, &Need::Fresh, now)
             }
-            other => satisfies_cached(&t, other, now, self.inner.cfg.expiry_skew),
+            other => satisfies_cached(&t, other, now),
         };
         Ok(ok.then_some(t))
     }
@@ -763,6 +771,7 @@ impl TokenManager {
             access_expires_at: Some(expires_at),
             cache_until: expires_at,
             generation,
+            margin: refresh_margin(expires_at - now, self.inner.cfg.expiry_skew),
         })
     }
 
@@ -839,10 +848,11 @@ fn token_eq(target: &Target, token: &SecretString) -> bool {
     }
 }
 
-fn satisfies_cached(t: &CachedToken, need: &Need, now: OffsetDateTime, skew: Duration) -> bool {
+fn satisfies_cached(t: &CachedToken, need: &Need, now: OffsetDateTime) -> bool {
     match need {
+        Need::Fresh => t.cache_until > now + t.margin,
         Need::ValidFor(d) => t.cache_until > now + *d,
-        Need::NotToken(failed) => t.cache_until > now + skew && !token_eq(&t.target, failed),
+        Need::NotToken(failed) => t.cache_until > now + t.margin && !token_eq(&t.target, failed),
         // Memory does not know when the refresh token was issued: go to the store.
         Need::IssuedAfter(_) => false,
     }

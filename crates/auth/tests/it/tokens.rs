@@ -472,3 +472,43 @@ async fn scheduled_health_checks_are_due_by_interval_and_rate_limited() {
     env.svc.run_background_pass().await; // a new pass = a new minute window here
     assert!(checked(&env, a.id.clone()).await && checked(&env, b.id.clone()).await);
 }
+
+/// A token that lives 20 s (less than the 30 s refresh skew) is refreshed when a quarter of its
+/// life is left, not on every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_tokens_are_not_refreshed_on_every_call() {
+    let env = Env::sqlite_with(
+        |sim| sim.access_token_ttl = std::time::Duration::from_secs(20),
+        |_| {},
+    )
+    .await;
+    let conn = env.oauth_connection("short").await;
+    let before = env.sim.stats().await;
+    let tm = env.svc.tokens();
+    let first = bearer(&tm.get_valid_token(&env.org, &conn.id).await.unwrap());
+    for _ in 0..20 {
+        let t = tm.get_valid_token(&env.org, &conn.id).await.unwrap();
+        assert_eq!(bearer(&t), first, "a fresh 20 s token is reused");
+    }
+    let mid = env.sim.stats().await;
+    assert_eq!(
+        mid.token_requests.refresh_token - before.token_requests.refresh_token,
+        0,
+        "no refresh while the token has more than a quarter of its life left"
+    );
+    env.advance(16); // 4 s left: inside the 5 s margin of a 20 s token
+    let second = bearer(&tm.get_valid_token(&env.org, &conn.id).await.unwrap());
+    assert_ne!(second, first, "due: refreshed");
+    for _ in 0..10 {
+        assert_eq!(
+            bearer(&tm.get_valid_token(&env.org, &conn.id).await.unwrap()),
+            second
+        );
+    }
+    let after = env.sim.stats().await;
+    assert_eq!(
+        after.token_requests.refresh_token - before.token_requests.refresh_token,
+        1
+    );
+    assert_eq!(after.refresh_token_reuse, 0);
+}
