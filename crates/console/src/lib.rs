@@ -52,7 +52,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         public_url,
         templates: Arc::new(render::Templates::new()),
     };
-    use pages::{audit, connect, connections, keys, oauth_clients, orgs, sign_in};
+    use pages::{audit, connect, connections, keys, mcp_grants, oauth_clients, orgs, sign_in};
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(connections::list))
@@ -93,6 +93,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route("/console/audit", get(audit::list))
+        .route("/console/mcp-grants", get(mcp_grants::list))
+        .route("/console/mcp-grants/{id}/revoke", post(mcp_grants::revoke))
         .route("/console/orgs", get(orgs::list).post(orgs::create))
         .route("/console/assets/{file}", get(render::asset))
         .route("/connect.js", get(connect::connect_js))

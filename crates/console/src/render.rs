@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("audit.html", include_str!("../templates/audit.html")),
     ("orgs.html", include_str!("../templates/orgs.html")),
+    (
+        "mcp_grants.html",
+        include_str!("../templates/mcp_grants.html"),
+    ),
     ("connect.html", include_str!("../templates/connect.html")),
     (
         "connect_done.html",

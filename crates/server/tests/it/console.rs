@@ -1053,3 +1053,57 @@ async fn embeddable_connect_links_are_single_use_and_return_only_to_allowed_orig
     );
     assert!(js.text().await.unwrap().contains("jiragate.connect"));
 }
+
+#[tokio::test]
+async fn console_lists_and_revokes_mcp_grants() {
+    let env = Env::start(Db::Sqlite).await;
+    let conn = env.seed_connector("jira").await;
+    let (_client, tokens) = crate::mcp_auth::full_grant(&env, &conn, "jira:read").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        crate::mcp_auth::mcp_status(&env, Some(&access)).await.0,
+        StatusCode::OK
+    );
+    let (cookie, csrf) = sign_in(&env, env.key()).await;
+    let c = http();
+    let page = c
+        .get(env.url(&format!("/console/mcp-grants?connection={conn}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("w&#x2f;jira"),
+        "the connection is named: {html}"
+    ); // minijinja escapes "/"
+    assert!(html.contains("jira:read"));
+    assert!(!html.contains(&access), "no token on the page");
+    let start =
+        html.find("/console/mcp-grants/").expect("a revoke form") + "/console/mcp-grants/".len();
+    let id = html[start..].split('/').next().unwrap().to_owned();
+    let r = c
+        .post(env.url(&format!("/console/mcp-grants/{id}/revoke")))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::mcp_auth::mcp_status(&env, Some(&access)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the revoked grant's token no longer works"
+    );
+    let html = c
+        .get(env.url("/console/mcp-grants"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("badge-revoked"));
+}

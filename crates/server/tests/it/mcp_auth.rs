@@ -270,7 +270,7 @@ fn text(r: &CallToolResult) -> String {
 }
 
 /// `POST /mcp` initialize with a bearer token: status and `WWW-Authenticate`.
-async fn mcp_status(env: &Env, bearer: Option<&str>) -> (StatusCode, String) {
+pub(crate) async fn mcp_status(env: &Env, bearer: Option<&str>) -> (StatusCode, String) {
     let mut req = http()
         .post(env.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
@@ -316,7 +316,7 @@ async fn sign_in_without_admin(env: &Env, key: &str) -> String {
 }
 
 /// Signs in, approves, exchanges: (client_id, tokens).
-async fn full_grant(env: &Env, connection: &str, scope: &str) -> (String, Value) {
+pub(crate) async fn full_grant(env: &Env, connection: &str, scope: &str) -> (String, Value) {
     let client_id = register(env, &[LOOPBACK_REDIRECT]).await;
     let (cookie, _) = sign_in(env, env.key()).await;
     let p = pkce();
