@@ -6,6 +6,7 @@
 //! A measurement, not a test: it exits 0 whether the targets are met or not.
 
 mod calls;
+mod overload;
 mod procs;
 mod report;
 mod stats;
@@ -62,6 +63,16 @@ pub struct Args {
     /// turn it off (0 = as many as the planned calls need). Ignored when the limit is off.
     #[arg(long, default_value_t = 0)]
     pub key_pool: usize,
+    /// Measure the overload curve instead (issue 20): open-loop load at 0.5x to 2x one
+    /// connection's capacity against a simulator that answers after --overload-latency-ms.
+    #[arg(long)]
+    pub overload: bool,
+    /// Simulator latency for --overload.
+    #[arg(long, default_value_t = 50)]
+    pub overload_latency_ms: u64,
+    /// Seconds per load step for --overload.
+    #[arg(long, default_value_t = 10.0)]
+    pub overload_seconds: f64,
 }
 
 impl Args {
@@ -130,7 +141,13 @@ async fn main() {
     let args = Args::parse().effective();
     let mut procs = Procs::default();
     let outcome = tokio::select! {
-        r = run(&args, &mut procs) => r,
+        r = async {
+            if args.overload {
+                overload::run(&args, &mut procs).await
+            } else {
+                run(&args, &mut procs).await
+            }
+        } => r,
         _ = interrupted() => Err(anyhow::anyhow!("interrupted; stopping the child processes")),
     };
     procs.stop_all().await;

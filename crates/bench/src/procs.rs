@@ -131,6 +131,11 @@ pub struct SimInfo {
 }
 
 pub async fn start_sim(bin: &Path, issues: u32) -> Result<(Proc, SimInfo)> {
+    start_sim_with(bin, issues, &[]).await
+}
+
+/// As [`start_sim`], with extra simulator flags (e.g. `--fault latency=50ms`).
+pub async fn start_sim_with(bin: &Path, issues: u32, extra: &[&str]) -> Result<(Proc, SimInfo)> {
     let mut cmd = Command::new(bin);
     cmd.args([
         "--listen",
@@ -140,6 +145,7 @@ pub async fn start_sim(bin: &Path, issues: u32) -> Result<(Proc, SimInfo)> {
         "--sites",
         "acme",
     ]);
+    cmd.args(extra);
     let (mut proc, out) = Proc::spawn("atlassian-sim", cmd)?;
     let out = out.context("simulator stdout")?;
     let mut lines = BufReader::new(out).lines();

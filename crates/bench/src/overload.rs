@@ -1,0 +1,168 @@
+//! `--overload`: the overload curve (issue 20). The simulator answers every request after a
+//! fixed latency, so one connection's capacity through jiragate is known: its per-connection
+//! slots (8) divided by that latency. An open-loop load (a request every 1/rate s, whatever
+//! came back) is offered at multiples of that capacity; for each step the run prints offered vs
+//! served calls/s, p50/p99 of the admitted calls, how many were shed (503 `overloaded`) and how
+//! fast, and the upstream request rate — then jiragate's RSS under load and after 10 s idle.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::procs::{self, Procs};
+use crate::stats::{self, Samples};
+use crate::{Args, create_connection, http_client, sample_issues, sim_requests};
+
+/// jiragate's default per-connection concurrency (`ClientConfig::per_connection_concurrency`).
+const SLOTS: f64 = 8.0;
+
+#[derive(Default)]
+struct Step {
+    ok: Samples,
+    shed: Samples,
+    other: u64,
+    first_other: Option<String>,
+}
+
+pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
+    let jiragate_bin = args
+        .jiragate_bin
+        .clone()
+        .unwrap_or_else(|| procs::sibling_binary("jiragate"));
+    let sim_bin = args
+        .sim_bin
+        .clone()
+        .unwrap_or_else(|| procs::sibling_binary("atlassian-sim"));
+    let latency_ms = args.overload_latency_ms;
+    let capacity = SLOTS * 1000.0 / latency_ms as f64;
+    let http = http_client()?;
+    let (sim_proc, sim) = procs::start_sim_with(
+        &sim_bin,
+        50,
+        &["--fault", &format!("latency={latency_ms}ms")],
+    )
+    .await?;
+    procs.sim = Some(sim_proc);
+    let tmp = tempfile::Builder::new().prefix("jiragate-overload-").tempdir()?;
+    let serve = procs::start_serve(&jiragate_bin, &tmp.path().join("data"), &sim, &http, Some("off".into())).await?;
+    let serve_pid = serve.proc.pid;
+    let base = serve.base_url.clone();
+    let key = serve.admin_key.clone();
+    procs.serve = Some(serve.proc);
+    let conn = create_connection(&http, &base, &key, &sim).await?;
+    let (_, issues) = sample_issues(&http, &sim).await?;
+    let issue = issues.first().cloned().context("no issue to read")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = stats::rss_mib(serve_pid);
+    let seconds = args.overload_seconds;
+    println!(
+        "overload curve: sim latency {latency_ms} ms, {SLOTS} slots per connection -> capacity {capacity:.0} calls/s; {seconds:.0} s per step, open loop"
+    );
+    println!(
+        "{:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>11} {:>10}",
+        "x cap", "offered/s", "served/s", "shed", "p50 ms", "p99 ms", "other", "shed p99 ms", "upstream/s"
+    );
+    let mut rows = Vec::new();
+    let mut peak_rss: Option<f64> = None;
+    for factor in [0.5, 1.0, 1.5, 2.0] {
+        let rate = capacity * factor;
+        let step = Arc::new(Mutex::new(Step::default()));
+        let upstream_before = sim_requests(&http, &sim).await;
+        let started = Instant::now();
+        let every = Duration::from_secs_f64(1.0 / rate);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut tasks = Vec::new();
+        let mut offered = 0u64;
+        while started.elapsed().as_secs_f64() < seconds {
+            tick.tick().await;
+            offered += 1;
+            if offered % 50 == 0
+                && let Some(now) = stats::rss_mib(serve_pid)
+            {
+                peak_rss = Some(peak_rss.map_or(now, |p: f64| p.max(now)));
+            }
+            let (http, step) = (http.clone(), step.clone());
+            let url = format!("{base}/api/v1/integrations/connectors/{conn}/execute");
+            let body = json!({"entity": "issues", "action": "get", "params": {"key": issue}});
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                let t0 = Instant::now();
+                let r = http.post(url).bearer_auth(key).json(&body).send().await;
+                let took = t0.elapsed();
+                let mut s = step.lock().await;
+                match r {
+                    Ok(resp) if resp.status().is_success() => s.ok.push(took),
+                    Ok(resp) if resp.status().as_u16() == 503 => {
+                        let v: Value = resp.json().await.unwrap_or(Value::Null);
+                        if v["type"].as_str().is_some_and(|t| t.ends_with("/overloaded")) {
+                            s.shed.push(took);
+                        } else {
+                            s.other += 1;
+                            s.first_other.get_or_insert_with(|| v.to_string());
+                        }
+                    }
+                    Ok(resp) => {
+                        s.other += 1;
+                        let st = resp.status();
+                        s.first_other.get_or_insert_with(|| st.to_string());
+                    }
+                    Err(e) => {
+                        s.other += 1;
+                        s.first_other.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let upstream = match (upstream_before, sim_requests(&http, &sim).await) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / wall),
+            _ => None,
+        };
+        let mut s = step.lock().await;
+        let served = s.ok.len() as f64 / wall;
+        let shed = s.shed.len();
+        let (p50, p99, shed_p99) = (s.ok.percentile_ms(0.5), s.ok.percentile_ms(0.99), s.shed.percentile_ms(0.99));
+        let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        println!(
+            "{factor:>8.1} {:>9.0} {served:>9.0} {shed:>8} {:>9} {:>9} {:>8} {:>11} {:>10}",
+            offered as f64 / wall,
+            fmt(p50),
+            fmt(p99),
+            s.other,
+            fmt(shed_p99),
+            upstream.map_or("-".to_owned(), |u| format!("{u:.0}")),
+        );
+        if let Some(e) = &s.first_other {
+            println!("         first other error: {e}");
+        }
+        rows.push(json!({
+            "factor": factor, "offered_per_s": offered as f64 / wall, "served_per_s": served,
+            "shed": shed, "other_errors": s.other, "p50_ms": p50, "p99_ms": p99,
+            "shed_p99_ms": shed_p99, "upstream_per_s": upstream,
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after_idle = stats::rss_mib(serve_pid);
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} MiB"));
+    println!(
+        "RSS: idle {}, peak under load {}, 10 s after the load {}",
+        fmt(idle_rss),
+        fmt(peak_rss),
+        fmt(after_idle)
+    );
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "overload": rows, "capacity_per_s": capacity, "latency_ms": latency_ms,
+            "rss_mib": {"idle": idle_rss, "peak": peak_rss, "after_idle_10s": after_idle},
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
+    }
+    Ok(())
+}
