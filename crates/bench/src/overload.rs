@@ -87,7 +87,7 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
             }
             let (http, step) = (http.clone(), step.clone());
             let url = format!("{base}/api/v1/integrations/connectors/{conn}/execute");
-            let body = json!({"entity": "issues", "action": "get", "params": {"key": issue}});
+            let body = json!({"entity": "issues", "action": "get", "params": {"issue": issue}});
             let key = key.clone();
             tasks.push(tokio::spawn(async move {
                 let t0 = Instant::now();
