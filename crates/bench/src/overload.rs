@@ -46,8 +46,17 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     )
     .await?;
     procs.sim = Some(sim_proc);
-    let tmp = tempfile::Builder::new().prefix("jiragate-overload-").tempdir()?;
-    let serve = procs::start_serve(&jiragate_bin, &tmp.path().join("data"), &sim, &http, Some("off".into())).await?;
+    let tmp = tempfile::Builder::new()
+        .prefix("jiragate-overload-")
+        .tempdir()?;
+    let serve = procs::start_serve(
+        &jiragate_bin,
+        &tmp.path().join("data"),
+        &sim,
+        &http,
+        Some("off".into()),
+    )
+    .await?;
     let serve_pid = serve.proc.pid;
     let base = serve.base_url.clone();
     let key = serve.admin_key.clone();
@@ -63,7 +72,15 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     );
     println!(
         "{:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>11} {:>10}",
-        "x cap", "offered/s", "served/s", "shed", "p50 ms", "p99 ms", "other", "shed p99 ms", "upstream/s"
+        "x cap",
+        "offered/s",
+        "served/s",
+        "shed",
+        "p50 ms",
+        "p99 ms",
+        "other",
+        "shed p99 ms",
+        "upstream/s"
     );
     let mut rows = Vec::new();
     let mut peak_rss: Option<f64> = None;
@@ -98,7 +115,10 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
                     Ok(resp) if resp.status().is_success() => s.ok.push(took),
                     Ok(resp) if resp.status().as_u16() == 503 => {
                         let v: Value = resp.json().await.unwrap_or(Value::Null);
-                        if v["type"].as_str().is_some_and(|t| t.ends_with("/overloaded")) {
+                        if v["type"]
+                            .as_str()
+                            .is_some_and(|t| t.ends_with("/overloaded"))
+                        {
                             s.shed.push(took);
                         } else {
                             s.other += 1;
@@ -128,7 +148,11 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         let mut s = step.lock().await;
         let served = s.ok.len() as f64 / wall;
         let shed = s.shed.len();
-        let (p50, p99, shed_p99) = (s.ok.percentile_ms(0.5), s.ok.percentile_ms(0.99), s.shed.percentile_ms(0.99));
+        let (p50, p99, shed_p99) = (
+            s.ok.percentile_ms(0.5),
+            s.ok.percentile_ms(0.99),
+            s.shed.percentile_ms(0.99),
+        );
         let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         println!(
             "{factor:>8.1} {:>9.0} {served:>9.0} {shed:>8} {:>9} {:>9} {:>8} {:>11} {:>10}",
