@@ -97,7 +97,7 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         while started.elapsed().as_secs_f64() < seconds {
             tick.tick().await;
             offered += 1;
-            if offered % 50 == 0
+            if offered.is_multiple_of(50)
                 && let Some(now) = stats::rss_mib(serve_pid)
             {
                 peak_rss = Some(peak_rss.map_or(now, |p: f64| p.max(now)));
