@@ -193,6 +193,14 @@ pub struct ServeArgs {
     /// probe interval, e.g. 10 on Kubernetes), before no longer accepting connections.
     #[arg(long, env = "JIRAGATE_DRAIN_DELAY", default_value_t = 0)]
     pub drain_delay: u64,
+    /// Requests that may wait for a busy Jira connection (8 in flight each); more are refused
+    /// at once with 503 `overloaded` and `Retry-After`, without calling Jira.
+    #[arg(long, env = "JIRAGATE_MAX_QUEUED_PER_CONNECTION", default_value_t = 64)]
+    pub max_queued_per_connection: usize,
+    /// Longest wait, in seconds, for a busy Jira connection before a request is refused the
+    /// same way.
+    #[arg(long, env = "JIRAGATE_MAX_QUEUE_WAIT", default_value_t = 5.0)]
+    pub max_queue_wait: f64,
     /// Largest request body in bytes (attachments through the proxy included); larger ones
     /// get 413 and the connection is closed.
     #[arg(long, env = "JIRAGATE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]

@@ -79,6 +79,7 @@ pub fn engine_config(
         migrate,
         background,
         bootstrap_admin_key: true,
+        admission: Default::default(),
     })
 }
 

@@ -44,6 +44,25 @@ pub const DEFAULT_ORG: &str = "default";
 /// Workspace used when a caller names none.
 pub const DEFAULT_WORKSPACE: &str = "default";
 
+/// Bounded admission in front of each connection's concurrency slots: at most
+/// `max_queued_per_connection` requests wait for a busy connection, each at most
+/// `max_queue_wait`; the rest are shed at once with `overloaded` (503, `Retry-After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    pub max_queued_per_connection: usize,
+    pub max_queue_wait: std::time::Duration,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        let c = ClientConfig::default();
+        AdmissionLimits {
+            max_queued_per_connection: c.max_queued_per_connection,
+            max_queue_wait: c.max_queue_wait,
+        }
+    }
+}
+
 pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// `None` = `sqlite://<data_dir>/jiragate.db`.
@@ -66,6 +85,9 @@ pub struct EngineConfig {
     pub background: bool,
     /// Write `<data_dir>/admin.key` when the database is new.
     pub bootstrap_admin_key: bool,
+    /// Load shedding per connection (`JIRAGATE_MAX_QUEUED_PER_CONNECTION`,
+    /// `JIRAGATE_MAX_QUEUE_WAIT`).
+    pub admission: AdmissionLimits,
 }
 
 /// What `open` did that the operator should hear about.
@@ -222,6 +244,8 @@ impl Engine {
         })?;
         let jira = JiraClient::new(ClientConfig {
             upstream_policy: Some(policy),
+            max_queued_per_connection: cfg.admission.max_queued_per_connection,
+            max_queue_wait: cfg.admission.max_queue_wait,
             ..ClientConfig::default()
         });
         let auth = AuthService::new(store.clone(), keyring, jira.clone(), auth_cfg);

@@ -42,6 +42,7 @@ fn engine_config(data_dir: PathBuf, endpoints: AtlassianEndpoints) -> EngineConf
         migrate: true,
         background: false,
         bootstrap_admin_key: false,
+        admission: Default::default(),
     }
 }
 

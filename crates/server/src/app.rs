@@ -100,6 +100,7 @@ impl App {
             // The server owns the background task so graceful shutdown can stop it.
             background: false,
             bootstrap_admin_key: true,
+            admission: cfg.admission,
         })
         .await?;
         let background = cfg.background.then(|| engine.spawn_background());

@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub allowed_upstream_hosts: Vec<String>,
     /// A stable, unique name of this instance (see `EngineConfig::instance_id`).
     pub instance_id: Option<String>,
+    /// Load shedding per connection (see `jiragate_engine::AdmissionLimits`).
+    pub admission: jiragate_engine::AdmissionLimits,
     /// After the shutdown signal: how long to keep serving with `/readyz` at 503, so a load
     /// balancer stops routing here first (set it to the balancer's probe interval or more).
     pub drain_delay: Duration,
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             rate_limit_per_key: Some(RateLimitConfig::default()),
             allowed_upstream_hosts: Vec::new(),
             instance_id: None,
+            admission: jiragate_engine::AdmissionLimits::default(),
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
             mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig::default(),

@@ -132,6 +132,18 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
         rate_limit_per_key: RateLimitConfig::parse(&a.rate_limit_per_key)
             .map_err(|e| CliError::usage(format!("--rate-limit-per-key {e}")))?,
         drain_delay: std::time::Duration::from_secs(a.drain_delay),
+        admission: jiragate_engine::AdmissionLimits {
+            max_queued_per_connection: a.max_queued_per_connection,
+            max_queue_wait: std::time::Duration::try_from_secs_f64(a.max_queue_wait)
+                .ok()
+                .filter(|d| *d <= std::time::Duration::from_secs(3600))
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--max-queue-wait {} is not a number of seconds between 0 and 3600",
+                        a.max_queue_wait
+                    ))
+                })?,
+        },
         body_limit: a.max_body_bytes,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
         mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig {

@@ -22,6 +22,7 @@ pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
         migrate: true,
         background: false,
         bootstrap_admin_key: true,
+        admission: Default::default(),
     }
 }
 

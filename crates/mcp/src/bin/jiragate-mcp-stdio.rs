@@ -53,6 +53,7 @@ async fn main() -> ExitCode {
         migrate: true,
         background: false,
         bootstrap_admin_key: false,
+        admission: Default::default(),
     };
     let (engine, _bootstrap) = match Engine::open(config).await {
         Ok(opened) => opened,

@@ -53,6 +53,7 @@ impl Fixture {
             migrate: true,
             background: false,
             bootstrap_admin_key: false,
+            admission: Default::default(),
         })
         .await
         .expect("engine opens");

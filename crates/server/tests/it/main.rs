@@ -10,6 +10,7 @@ mod lock;
 mod mcp_auth;
 mod oauth;
 mod openapi;
+mod overload;
 mod records;
 mod rotation;
 mod router;

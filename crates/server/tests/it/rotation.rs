@@ -29,6 +29,7 @@ fn engine_cfg(
         migrate: true,
         background: false,
         bootstrap_admin_key: false,
+        admission: Default::default(),
     }
 }
 
