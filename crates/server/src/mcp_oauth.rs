@@ -366,25 +366,83 @@ async fn consent_submit(
     }
 }
 
-#[derive(Deserialize)]
-struct GrantsQuery {
+/// Query of `GET /api/v1/mcp/grants`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GrantsQuery {
+    /// Only grants of this connection (id or `workspace/name`).
     connection: Option<String>,
 }
 
-async fn list_grants(
+/// One MCP grant: an MCP client allowed to act on one connection.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct McpGrantView {
+    pub id: String,
+    pub org_id: String,
+    pub connection_id: String,
+    /// The API key (console session) that approved it; the grant never exceeds its rights.
+    pub api_key_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    /// `jira:read`, or `jira:read jira:write`.
+    pub scope: String,
+    /// The audience its tokens are bound to (`<public URL>/mcp`).
+    pub resource: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; present once revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// Answer of `GET /api/v1/mcp/grants`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct McpGrantList {
+    pub data: Vec<McpGrantView>,
+}
+
+/// The MCP grants of the organization (admin).
+#[utoipa::path(get, path = "/api/v1/mcp/grants", tag = "mcp",
+    params(GrantsQuery),
+    responses((status = 200, description = "The grants, newest first", body = McpGrantList),
+        (status = 404, description = "No such connection", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn list_grants(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<GrantsQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<McpGrantList>, Problem> {
     let reference = q.connection.as_deref().map(ConnRef::parse);
     let grants = state
         .engine()
         .list_mcp_grants(caller.actor(), &caller.org, reference.as_ref())
         .await?;
-    Ok(Json(json!({ "data": grants })))
+    let ts = |t: time::OffsetDateTime| crate::views::ts(t);
+    Ok(Json(McpGrantList {
+        data: grants
+            .into_iter()
+            .map(|g| McpGrantView {
+                id: g.id,
+                org_id: g.org_id.to_string(),
+                connection_id: g.connection_id.to_string(),
+                api_key_id: g.api_key_id.to_string(),
+                client_id: g.client_id,
+                client_name: g.client_name,
+                scope: g.scope,
+                resource: g.resource,
+                created_at: ts(g.created_at),
+                revoked_at: g.revoked_at.map(ts),
+            })
+            .collect(),
+    }))
 }
 
-async fn revoke_grant(
+/// Revokes an MCP grant and every token it issued (admin).
+#[utoipa::path(delete, path = "/api/v1/mcp/grants/{id}", tag = "mcp",
+    params(("id" = String, Path, description = "MCP grant id")),
+    responses((status = 204, description = "Revoked"),
+        (status = 404, description = "No such grant in this organization", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

@@ -179,6 +179,8 @@ fn shared_answers(doc: &mut Value) {
         records::list_scopes,
         records::list_audit,
         credentials::token,
+        crate::mcp_oauth::list_grants,
+        crate::mcp_oauth::revoke_grant,
         admin::create_organization,
         admin::list_organizations,
         admin::list_workspaces,

@@ -264,6 +264,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mcp/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The MCP grants of the organization (admin). */
+        get: operations["list_grants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp/grants/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes an MCP grant and every token it issued (admin). */
+        delete: operations["revoke_grant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/oauth/clients": {
         parameters: {
             query?: never;
@@ -526,6 +560,7 @@ export interface components {
         };
         /** @description Body of `POST /api/v1/connect/sessions/{id}/site`. */
         ChooseSiteRequest: {
+            /** @description The site's cloud id (also accepted: its URL or subdomain). */
             cloud_id: string;
         };
         /** @description A connector as returned by the API. Never contains a secret. */
@@ -786,6 +821,28 @@ export interface components {
                 id: string;
                 name: string;
             }[];
+        };
+        /** @description Answer of `GET /api/v1/mcp/grants`. */
+        McpGrantList: {
+            data: components["schemas"]["McpGrantView"][];
+        };
+        /** @description One MCP grant: an MCP client allowed to act on one connection. */
+        McpGrantView: {
+            /** @description The API key (console session) that approved it; the grant never exceeds its rights. */
+            api_key_id: string;
+            client_id: string;
+            client_name: string;
+            connection_id: string;
+            /** @description RFC 3339. */
+            created_at: string;
+            id: string;
+            org_id: string;
+            /** @description The audience its tokens are bound to (`<public URL>/mcp`). */
+            resource: string;
+            /** @description RFC 3339; present once revoked. */
+            revoked_at?: string | null;
+            /** @description `jira:read`, or `jira:read jira:write`. */
+            scope: string;
         };
         /** @description A registered OAuth 2.0 (3LO) app. The secret is write-only. */
         OAuthClientView: {
@@ -2820,6 +2877,131 @@ export interface operations {
             };
             /** @description The last active platform key cannot be revoked */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    list_grants: {
+        parameters: {
+            query?: {
+                /** @description Only grants of this connection (id or `workspace/name`). */
+                connection?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grants, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpGrantList"];
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connection */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    revoke_grant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description MCP grant id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such grant in this organization */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
