@@ -104,11 +104,21 @@ async fn start_browser() -> (Driver, Browser) {
 }
 
 async fn wait_css(b: &Browser, css: &str) -> fantoccini::elements::Element {
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    match b.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        Ok(el) => el,
+        Err(e) => {
+            // Say where the browser is, so a failure can be read without a rerun.
+            let url = b
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let src = b.source().await.unwrap_or_default();
+            let main = src.find("<main").map_or(&src[..], |i| &src[i..]);
+            let main: String = main.chars().take(1500).collect();
+            panic!("no element {css}: {e}\nat {url}\n{main}")
+        }
+    }
 }
 
 /// The text of `css`, read again if the page was replaced under us (a stale element).
@@ -232,8 +242,10 @@ async fn console_flows_in_a_real_browser() {
         fill(&b, "#token", &user.api_token).await;
         screenshot(&b, "new-connection").await;
         click(&b, "#save").await;
-        let conn_path = wait_path(&b, "/console/connections/").await;
+        // The connection's page (not the form's own `/console/connections/new`).
         wait_text(&b, "#notice", "Saved").await;
+        let conn_path = path_of(&b).await;
+        assert_ne!(conn_path, "/console/connections/new");
         assert_eq!(text_of(&b, "#status").await, "healthy");
         click(&b, "#test-now").await;
         wait_text(&b, "#notice", "Checked").await;
