@@ -1129,59 +1129,11 @@ impl AuthService {
     ) -> Result<Connection, AuthError> {
         let org = &session.org_id;
         let conn = self.connection(org, conn_id).await?;
-        let cloud = conn.cloud_id.clone().unwrap_or_default();
-        if !resources.iter().any(|r| r.id == cloud) {
-            return Err(AuthError::SiteNotFound {
-                requested: conn.site_url.clone(),
-                available: resources.iter().map(|r| r.url.clone()).collect(),
-            });
-        }
-        let sealed_access = self
-            .keyring
-            .seal_str(
-                org,
-                conn.id.as_ref(),
-                fields::ACCESS_TOKEN,
-                &grant.access_token,
-            )
+        let (credential, patch) = self
+            .oauth_replacement(org, &conn, client, resources, &grant)
             .await?;
-        let sealed_refresh = self
-            .keyring
-            .seal_str(
-                org,
-                conn.id.as_ref(),
-                fields::REFRESH_TOKEN,
-                &grant.refresh_token,
-            )
-            .await?;
-        self.store
-            .replace_credential(
-                org,
-                &conn.id,
-                NewCredential {
-                    sealed_api_token: None,
-                    sealed_access_token: Some(sealed_access),
-                    sealed_refresh_token: Some(sealed_refresh),
-                    access_expires_at: Some(grant.access_expires_at),
-                    refresh_issued_at: Some(self.now()),
-                },
-            )
-            .await?;
-        self.tokens.invalidate(&conn.id);
         let updated = self
-            .store
-            .update_connection(
-                org,
-                &conn.id,
-                conn.version,
-                ConnectionPatch {
-                    oauth_client_id: Some(Some(client.id.clone())),
-                    scopes: Some(grant.granted_scopes.clone()),
-                    status: Some(ConnectionStatus::Healthy),
-                    status_reason: Some(None),
-                    ..Default::default()
-                },
-            )
+            .install_credential(org, &conn, credential, patch)
             .await?;
         self.store
             .update_connect_session(
@@ -1534,7 +1486,6 @@ impl AuthService {
         creds: Credentials,
     ) -> Result<Connection, AuthError> {
         let conn = self.connection(org, conn_id).await?;
-        let now = self.now();
         let (credential, patch) = match (conn.auth_kind, creds) {
             (
                 AuthKind::ApiToken | AuthKind::ScopedApiToken,
@@ -1599,47 +1550,8 @@ impl AuthService {
                 let (grant, resources) = self
                     .validate_oauth_tokens(&client, &secret, &refresh_token)
                     .await?;
-                let cloud = conn.cloud_id.clone().unwrap_or_default();
-                if !resources.iter().any(|r| r.id == cloud) {
-                    return Err(AuthError::SiteNotFound {
-                        requested: conn.site_url.clone(),
-                        available: resources.iter().map(|r| r.url.clone()).collect(),
-                    });
-                }
-                let sealed_access = self
-                    .keyring
-                    .seal_str(
-                        org,
-                        conn.id.as_ref(),
-                        fields::ACCESS_TOKEN,
-                        &grant.access_token,
-                    )
-                    .await?;
-                let sealed_refresh = self
-                    .keyring
-                    .seal_str(
-                        org,
-                        conn.id.as_ref(),
-                        fields::REFRESH_TOKEN,
-                        &grant.refresh_token,
-                    )
-                    .await?;
-                (
-                    NewCredential {
-                        sealed_api_token: None,
-                        sealed_access_token: Some(sealed_access),
-                        sealed_refresh_token: Some(sealed_refresh),
-                        access_expires_at: Some(grant.access_expires_at),
-                        refresh_issued_at: Some(now),
-                    },
-                    ConnectionPatch {
-                        oauth_client_id: Some(Some(client.id.clone())),
-                        scopes: Some(grant.granted_scopes.clone()),
-                        status: Some(ConnectionStatus::Healthy),
-                        status_reason: Some(None),
-                        ..Default::default()
-                    },
-                )
+                self.oauth_replacement(org, &conn, &client, &resources, &grant)
+                    .await?
             }
             (kind, _) => {
                 return Err(AuthError::invalid(
@@ -1656,13 +1568,8 @@ impl AuthService {
                 ));
             }
         };
-        self.store
-            .replace_credential(org, &conn.id, credential)
-            .await?;
-        self.tokens.invalidate(&conn.id);
         let updated = self
-            .store
-            .update_connection(org, &conn.id, conn.version, patch)
+            .install_credential(org, &conn, credential, patch)
             .await?;
         self.audit(
             org,
@@ -1673,6 +1580,77 @@ impl AuthService {
         )
         .await;
         Ok(updated)
+    }
+
+    /// A new grant for `conn`'s own site, as the sealed credential and the connection changes
+    /// that install it (`SiteNotFound` when the grant does not reach that site).
+    async fn oauth_replacement(
+        &self,
+        org: &OrgId,
+        conn: &Connection,
+        client: &OAuthClientRecord,
+        resources: &[AccessibleResource],
+        grant: &OAuthGrant,
+    ) -> Result<(NewCredential, ConnectionPatch), AuthError> {
+        let cloud = conn.cloud_id.clone().unwrap_or_default();
+        if !resources.iter().any(|r| r.id == cloud) {
+            return Err(AuthError::SiteNotFound {
+                requested: conn.site_url.clone(),
+                available: resources.iter().map(|r| r.url.clone()).collect(),
+            });
+        }
+        let sealed_access = self
+            .keyring
+            .seal_str(
+                org,
+                conn.id.as_ref(),
+                fields::ACCESS_TOKEN,
+                &grant.access_token,
+            )
+            .await?;
+        let sealed_refresh = self
+            .keyring
+            .seal_str(
+                org,
+                conn.id.as_ref(),
+                fields::REFRESH_TOKEN,
+                &grant.refresh_token,
+            )
+            .await?;
+        Ok((
+            NewCredential {
+                sealed_api_token: None,
+                sealed_access_token: Some(sealed_access),
+                sealed_refresh_token: Some(sealed_refresh),
+                access_expires_at: Some(grant.access_expires_at),
+                refresh_issued_at: Some(self.now()),
+            },
+            ConnectionPatch {
+                oauth_client_id: Some(Some(client.id.clone())),
+                scopes: Some(grant.granted_scopes.clone()),
+                status: Some(ConnectionStatus::Healthy),
+                status_reason: Some(None),
+                ..Default::default()
+            },
+        ))
+    }
+
+    /// Commits a replaced credential, forgets cached tokens, then updates the connection.
+    async fn install_credential(
+        &self,
+        org: &OrgId,
+        conn: &Connection,
+        credential: NewCredential,
+        patch: ConnectionPatch,
+    ) -> Result<Connection, AuthError> {
+        self.store
+            .replace_credential(org, &conn.id, credential)
+            .await?;
+        self.tokens.invalidate(&conn.id);
+        Ok(self
+            .store
+            .update_connection(org, &conn.id, conn.version, patch)
+            .await?)
     }
 
     async fn connection(&self, org: &OrgId, id: &ConnectionId) -> Result<Connection, AuthError> {
