@@ -27,8 +27,8 @@ const TOKEN_PREFIX: &str = "jgc_";
 #[derive(Debug, Clone)]
 pub struct ConnectLinkRequest {
     pub workspace: String,
-    /// The connection's name; default `jira-<8 characters of the link id>`.
-    pub name: Option<String>,
+    /// The connection's name.
+    pub name: String,
     pub owner: Owner,
     pub allowed_auth: Vec<String>,
     pub scopes: Option<Vec<String>>,
@@ -208,11 +208,7 @@ impl Engine {
         }
         let workspace = check_name("workspace_name", &req.workspace)?;
         let token = random_token(TOKEN_PREFIX);
-        let id_hint = ConnectLinkId::new();
-        let name = match &req.name {
-            Some(n) => check_name("name", n)?,
-            None => format!("jira-{}", &id_hint.as_str()[id_hint.as_str().len() - 8..]),
-        };
+        let name = check_name("name", &req.name)?;
         let app_name = match settings.app_name {
             Some(n) => n,
             None => self

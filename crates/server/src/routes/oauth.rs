@@ -151,7 +151,7 @@ pub async fn delete_client(
 pub async fn create_session(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateSessionRequest>,
+    ApiJson(mut body): ApiJson<CreateSessionRequest>,
 ) -> ApiResult<Response> {
     if body.return_url.is_some() {
         return create_embeddable_session(&state, &caller, body).await;
@@ -164,13 +164,12 @@ pub async fn create_session(
     };
     let oauth_client_id = parse_client_id(oauth_client_id)
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
-    let name = jiragate_engine::check_name("name", &body.name)?;
-    let workspace = crate::routes::connectors::workspace_or_default(body.workspace_name)?;
-    let owner = match body.owner {
-        Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
-        _ => Owner::Installation,
-    };
-    let api_type = parse_api_type(body.api_type.as_deref(), "api_type")?;
+    let SessionTarget {
+        name,
+        workspace,
+        owner,
+        api_type,
+    } = session_target(&mut body)?;
     let started = state
         .engine()
         .start_connect(
@@ -200,11 +199,31 @@ pub async fn create_session(
         .into_response())
 }
 
+/// What both kinds of connect session name: the connection to make and who owns it.
+struct SessionTarget {
+    name: String,
+    workspace: String,
+    owner: Owner,
+    api_type: jiragate_engine::model::ApiType,
+}
+
+fn session_target(body: &mut CreateSessionRequest) -> ApiResult<SessionTarget> {
+    Ok(SessionTarget {
+        name: jiragate_engine::check_name("name", &body.name)?,
+        workspace: crate::routes::connectors::workspace_or_default(body.workspace_name.take())?,
+        owner: match body.owner.take() {
+            Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
+            _ => Owner::Installation,
+        },
+        api_type: parse_api_type(body.api_type.as_deref(), "api_type")?,
+    })
+}
+
 /// An embeddable session: a connect link for one end user (see `jiragate_engine::connect_links`).
 async fn create_embeddable_session(
     state: &AppState,
     caller: &Caller,
-    body: CreateSessionRequest,
+    mut body: CreateSessionRequest,
 ) -> ApiResult<Response> {
     use secrecy::ExposeSecret;
     let oauth_client_id = body
@@ -213,13 +232,12 @@ async fn create_embeddable_session(
         .map(parse_client_id)
         .transpose()
         .map_err(|_| Problem::validation("oauth_client_id", "not a registered OAuth client id"))?;
-    let name = jiragate_engine::check_name("name", &body.name)?;
-    let workspace = crate::routes::connectors::workspace_or_default(body.workspace_name)?;
-    let owner = match body.owner {
-        Some(u) if !u.trim().is_empty() => Owner::User(u.trim().to_owned()),
-        _ => Owner::Installation,
-    };
-    let api_type = parse_api_type(body.api_type.as_deref(), "api_type")?;
+    let SessionTarget {
+        name,
+        workspace,
+        owner,
+        api_type,
+    } = session_target(&mut body)?;
     let created = state
         .engine()
         .create_connect_link(
@@ -227,7 +245,7 @@ async fn create_embeddable_session(
             &caller.org,
             jiragate_engine::connect_links::ConnectLinkRequest {
                 workspace,
-                name: Some(name),
+                name,
                 owner,
                 allowed_auth: body.allowed_auth_types.unwrap_or_default(),
                 scopes: body.scopes,
