@@ -462,6 +462,21 @@ pub(crate) fn field(html: &str, name: &str) -> String {
 
 /// Signs in as `key`; returns (session cookie header value, CSRF token of the session).
 pub(crate) async fn sign_in(env: &Env, key: &str) -> (String, String) {
+    let cookie = session_cookie(env, key).await;
+    let page = http()
+        .get(env.url("/console/keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = field(&page.text().await.unwrap(), "csrf");
+    (cookie, csrf)
+}
+
+/// Signs in as `key` (any scopes) through the sign-in form; returns the session cookie header
+/// value, after checking its flags.
+pub(crate) async fn session_cookie(env: &Env, key: &str) -> String {
     let c = http();
     let page = c.get(env.url("/console/sign-in")).send().await.unwrap();
     let pre = cookie_pairs(page.headers());
@@ -490,16 +505,7 @@ pub(crate) async fn sign_in(env: &Env, key: &str) -> (String, String) {
         !flags.contains("Secure"),
         "plain http: no Secure flag ({flags})"
     );
-    let cookie = format!("{sname}={token}");
-    let page = c
-        .get(env.url("/console/keys"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let csrf = field(&page.text().await.unwrap(), "csrf");
-    (cookie, csrf)
+    format!("{sname}={token}")
 }
 
 async fn key_count(env: &Env) -> usize {

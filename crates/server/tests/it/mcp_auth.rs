@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::both_backends;
 use crate::common::{Db, Env};
-use crate::console::{cookie_pairs, field, http, sign_in};
+use crate::console::{field, http, sign_in};
 
 const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
 
@@ -286,33 +286,6 @@ pub(crate) async fn mcp_status(env: &Env, bearer: Option<&str>) -> (StatusCode, 
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (r.status(), www)
-}
-
-/// Signs in to the console with a key that need not see the console's admin pages.
-async fn sign_in_without_admin(env: &Env, key: &str) -> String {
-    let page = http()
-        .get(env.url("/console/sign-in"))
-        .send()
-        .await
-        .unwrap();
-    let (name, nonce, _) = cookie_pairs(page.headers()).into_iter().next().unwrap();
-    let r = http()
-        .post(env.url("/console/sign-in"))
-        .header("cookie", format!("{name}={nonce}"))
-        .form(&[
-            ("csrf", nonce.as_str()),
-            ("api_key", key),
-            ("next", "/console"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (n, v, _) = cookie_pairs(r.headers())
-        .into_iter()
-        .find(|(n, v, _)| n == "jiragate_session" && !v.is_empty())
-        .expect("session cookie");
-    format!("{n}={v}")
 }
 
 /// Signs in, approves, exchanges: (client_id, tokens).
@@ -774,7 +747,7 @@ async fn mcp_authorization_refusals() {
     assert_eq!(r.status(), StatusCode::OK);
 
     // a grant ends with the API key that approved it
-    let cookie_exec = sign_in_without_admin(&env, &execute_only).await;
+    let cookie_exec = crate::console::session_cookie(&env, &execute_only).await;
     let client_c = register(&env, &[LOOPBACK_REDIRECT]).await;
     let pc = pkce();
     let back =
