@@ -351,10 +351,46 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %loggable_path(req.uri().path()))
                 }),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
     );
     Ok(router)
+}
+
+/// The request path as the access log records it: a connect link's single-use token
+/// (`/connect/<token>`) is a secret until used, so it is replaced by `[token]`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/connect/") {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with("s/") && !rest.starts_with("assets/") =>
+        {
+            std::borrow::Cow::Borrowed("/connect/[token]")
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+#[cfg(test)]
+mod loggable_path_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn connect_tokens_never_reach_the_access_log() {
+        assert_eq!(loggable_path("/connect/jgc_secret123"), "/connect/[token]");
+        assert_eq!(
+            loggable_path("/connect/s/0190-id/done"),
+            "/connect/s/0190-id/done"
+        );
+        assert_eq!(
+            loggable_path("/connect/assets/connect-done.js"),
+            "/connect/assets/connect-done.js"
+        );
+        assert_eq!(loggable_path("/connect.js"), "/connect.js");
+        assert_eq!(
+            loggable_path("/api/v1/integrations/connectors"),
+            "/api/v1/integrations/connectors"
+        );
+    }
 }
