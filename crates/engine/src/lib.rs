@@ -19,6 +19,7 @@ pub mod model;
 pub mod oauth;
 mod orgs;
 pub mod proxy;
+mod rate_holds;
 mod scope_docs;
 pub mod scopes;
 
@@ -242,10 +243,17 @@ impl Engine {
                 format!("{e}; check JIRAGATE_ATLASSIAN_* and JIRAGATE_ALLOWED_UPSTREAM_HOSTS"),
             )
         })?;
+        // Instances sharing PostgreSQL share Jira's rate-limit holds (see [`rate_holds`]).
+        let hold_board = store.is_shared().then(|| {
+            Arc::new(rate_holds::DbHoldBoard {
+                store: store.clone(),
+            }) as Arc<dyn jiragate_jira::HoldBoard>
+        });
         let jira = JiraClient::new(ClientConfig {
             upstream_policy: Some(policy),
             max_queued_per_connection: cfg.admission.max_queued_per_connection,
             max_queue_wait: cfg.admission.max_queue_wait,
+            hold_board,
             ..ClientConfig::default()
         });
         let auth = AuthService::new(store.clone(), keyring, jira.clone(), auth_cfg);
@@ -275,10 +283,30 @@ impl Engine {
         Ok((engine, boot))
     }
 
-    /// Starts the background work (proactive refresh, keep-alive, scheduled health checks);
-    /// the caller owns the handle so a graceful shutdown can stop it.
+    /// Starts the background work (proactive refresh, keep-alive, scheduled health checks, and
+    /// applying rate-limit holds published by other instances); the caller owns the handle so
+    /// a graceful shutdown can stop it: aborting it stops all of them.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
-        self.auth.spawn_background()
+        let tasks = [
+            self.auth.spawn_background(),
+            tokio::spawn(rate_holds::apply_shared_holds(
+                self.store.clone(),
+                self.jira.clone(),
+            )),
+        ];
+        tokio::spawn(async move {
+            let _stop_with_me = tasks.map(AbortOnDrop);
+            std::future::pending::<()>().await
+        })
+    }
+}
+
+/// Aborts a task when dropped (a parent task's cancellation reaches its children).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -46,6 +46,17 @@ pub struct ClientConfig {
     /// Which bases a credential may be sent to. `None` only checks paths (library use and
     /// tests against arbitrary local servers); the engine always sets it.
     pub upstream_policy: Option<crate::upstream::UpstreamPolicy>,
+    /// Where this instance tells other instances that Jira asked a connection to wait (the
+    /// engine backs it with the shared database). `None`: this process is alone.
+    pub hold_board: Option<Arc<dyn HoldBoard>>,
+}
+
+/// Shares rate-limit holds with other instances that call Jira with the same credentials.
+/// Imports go the other way, through [`JiraClient::hold_connection`].
+pub trait HoldBoard: Send + Sync + std::fmt::Debug {
+    /// Jira asked `connection_key` to wait `wait` (a 429, or a spent budget). Must not block:
+    /// it is called on the request path.
+    fn publish(&self, connection_key: &str, wait: Duration);
 }
 
 impl Default for ClientConfig {
@@ -62,6 +73,7 @@ impl Default for ClientConfig {
             user_agent: concat!("jiragate/", env!("CARGO_PKG_VERSION")).to_owned(),
             base_backoff: Duration::from_millis(250),
             upstream_policy: None,
+            hold_board: None,
         }
     }
 }
@@ -300,6 +312,27 @@ impl JiraClient {
     /// Number of connections with requests in flight or waiting for a slot.
     pub fn busy_connections(&self) -> usize {
         self.inner.limiter.live_connections()
+    }
+
+    /// Slots `connection_key` may use now: the configured concurrency, or less after 429s.
+    pub fn concurrency_window(&self, connection_key: &str) -> usize {
+        self.inner.limiter.window(connection_key)
+    }
+
+    /// Holds every request of `connection_key` back for `wait`, as if this instance had seen
+    /// the 429 itself (another instance did). Not published again.
+    pub fn hold_connection(&self, connection_key: &str, wait: Duration) {
+        if let Some(until) = Instant::now().checked_add(wait) {
+            self.inner.limiter.hold_until(connection_key, until);
+        }
+    }
+
+    /// A hold this instance found out by itself: applied here and told to the others.
+    fn hold_and_publish(&self, connection_key: &str, wait: Duration) {
+        self.hold_connection(connection_key, wait);
+        if let Some(board) = &self.inner.cfg.hold_board {
+            board.publish(connection_key, wait);
+        }
     }
 
     /// Sends one request: per-connection limit, 429 waits, backoff for idempotent 5xx, one
@@ -557,10 +590,15 @@ impl JiraClient {
                 let wait = demanded.unwrap_or_else(|| {
                     retry::backoff(cfg.base_backoff, retries, cfg.max_retry_wait)
                 });
-                // Every request of this connection waits, not only this one.
-                if let Some(until) = Instant::now().checked_add(wait) {
-                    self.inner.limiter.hold_until(&target.connection_key, until);
-                }
+                // Every request of this connection waits, not only this one, here and on the
+                // other instances; and fewer go at once from now on.
+                self.hold_and_publish(&target.connection_key, wait);
+                let window = self
+                    .inner
+                    .limiter
+                    .record_rate_limited(&target.connection_key, &permit);
+                metrics::gauge!("jiragate_jira_concurrency_window", "connection" => target.connection_key.clone())
+                    .set(window as f64);
                 let within_budget = replayable
                     && retries < cfg.max_retries
                     && wait <= cfg.max_retry_wait
@@ -611,6 +649,11 @@ impl JiraClient {
                 }
             }
 
+            if !status.is_server_error() {
+                self.inner
+                    .limiter
+                    .record_success(&target.connection_key, &permit);
+            }
             self.pace(&target.connection_key, &response);
             return Ok(Final::Answer {
                 response,
@@ -654,10 +697,8 @@ impl JiraClient {
         if !spent {
             return;
         }
-        if let Some(wait) = retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc())
-            && let Some(until) = Instant::now().checked_add(wait)
-        {
-            self.inner.limiter.hold_until(connection_key, until);
+        if let Some(wait) = retry::rate_limit_wait(response.headers(), OffsetDateTime::now_utc()) {
+            self.hold_and_publish(connection_key, wait);
         }
     }
 

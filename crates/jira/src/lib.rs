@@ -15,7 +15,7 @@ pub mod text;
 pub mod upstream;
 pub mod urls;
 
-pub use client::{ClientConfig, FORWARDING_HEADERS, JiraClient, strip_for_upstream};
+pub use client::{ClientConfig, FORWARDING_HEADERS, HoldBoard, JiraClient, strip_for_upstream};
 pub use error::{ErrorBody, JiraError, UNNAMED_SCOPE};
 pub use paginate::{MAX_PAGES, PageStyle};
 pub use request::{JiraRequest, JiraResponse, RequestBody};

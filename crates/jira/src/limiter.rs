@@ -8,6 +8,13 @@
 //! and jiragate stops calling Jira for answers nobody waits for any more. When Jira answers 429 (or says the budget
 //! is spent), the whole connection waits until the time Jira named, not just the request that
 //! saw it: Atlassian counts and penalises per credential.
+//!
+//! Concurrency adapts to Jira (AIMD): a 429 halves the connection's window of slots (once per
+//! [`DECREASE_SPACING`], since the requests in flight at that moment all hear the same news),
+//! and each window's worth of answers without a 429 opens one more slot, up to the configured
+//! number. A lowered window is remembered while it is below the maximum and the connection was
+//! busy within [`WINDOW_MEMORY`]; after that quiet time the connection starts from the
+//! maximum again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +27,12 @@ use tokio::time::Instant;
 /// Sweeping dead entries costs O(n); do it only when the map has grown this much.
 const SWEEP_AT_LEAST: usize = 32;
 
+/// 429s closer together than this are one congestion event: one halving, not several.
+pub(crate) const DECREASE_SPACING: Duration = Duration::from_secs(1);
+
+/// How long a lowered window outlives the connection's last request.
+pub(crate) const WINDOW_MEMORY: Duration = Duration::from_secs(60);
+
 #[derive(Debug)]
 pub(crate) struct ConnectionLimiter {
     permits_per_connection: usize,
@@ -27,6 +40,9 @@ pub(crate) struct ConnectionLimiter {
     /// Until when each connection must not call Jira. Strong entries (a hold must outlive the
     /// requests that saw it), pruned once expired.
     holds: Mutex<HashMap<String, Instant>>,
+    /// Slots whose window is below the maximum, kept alive (strongly) so the lowered window
+    /// survives gaps between requests; pruned once restored or quiet for [`WINDOW_MEMORY`].
+    lowered: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 #[derive(Debug, Default)]
@@ -40,13 +56,43 @@ struct Slots {
 struct Slot {
     semaphore: Arc<Semaphore>,
     waiting: AtomicUsize,
+    window: Mutex<Window>,
+}
+
+/// The AIMD state of one connection. Invariant: permits in the semaphore (free and taken)
+/// minus `debt` equals `limit`.
+#[derive(Debug)]
+struct Window {
+    /// Slots this connection may use now (1..=maximum).
+    limit: usize,
+    /// Permits to retire as they come back: the window shrank while they were taken.
+    debt: usize,
+    /// Answers without a 429 since the window last grew.
+    successes: usize,
+    last_decrease: Option<Instant>,
+    last_used: Instant,
 }
 
 /// A slot of a connection; keeps the connection's entry alive while held.
 #[derive(Debug)]
 pub(crate) struct SlotPermit {
-    _permit: OwnedSemaphorePermit,
-    _slot: Arc<Slot>,
+    permit: Option<OwnedSemaphorePermit>,
+    slot: Arc<Slot>,
+}
+
+impl Drop for SlotPermit {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let mut w = self.slot.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.last_used = Instant::now();
+        if w.debt > 0 {
+            // The window shrank while this permit was out: retire it instead of returning it.
+            w.debt -= 1;
+            permit.forget();
+        }
+    }
 }
 
 /// Why a request was not admitted.
@@ -79,7 +125,80 @@ impl ConnectionLimiter {
                 sweep_at: SWEEP_AT_LEAST,
             }),
             holds: Mutex::new(HashMap::new()),
+            lowered: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Jira answered 429 on this connection: halve its window (at most once per
+    /// [`DECREASE_SPACING`]). Returns the window now in force.
+    pub(crate) fn record_rate_limited(&self, connection_key: &str, permit: &SlotPermit) -> usize {
+        let slot = &permit.slot;
+        let limit = {
+            let mut w = slot.window.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            w.last_used = now;
+            w.successes = 0;
+            if w.last_decrease
+                .is_some_and(|at| now.duration_since(at) < DECREASE_SPACING)
+            {
+                return w.limit;
+            }
+            w.last_decrease = Some(now);
+            let target = (w.limit / 2).max(1);
+            let cut = w.limit - target;
+            // Free permits go at once; the rest as they come back.
+            let retired = slot.semaphore.forget_permits(cut);
+            w.debt += cut - retired;
+            w.limit = target;
+            target
+        };
+        if limit < self.permits_per_connection {
+            let mut lowered = self.lowered.lock().unwrap_or_else(|p| p.into_inner());
+            lowered.insert(connection_key.to_owned(), slot.clone());
+            if lowered.len() >= SWEEP_AT_LEAST {
+                let max = self.permits_per_connection;
+                lowered.retain(|_, s| s.is_lowered_and_recent(max));
+            }
+        }
+        limit
+    }
+
+    /// An answer without a 429: after a window's worth of them, open one more slot.
+    pub(crate) fn record_success(&self, connection_key: &str, permit: &SlotPermit) {
+        let slot = &permit.slot;
+        let restored = {
+            let mut w = slot.window.lock().unwrap_or_else(|p| p.into_inner());
+            if w.limit >= self.permits_per_connection {
+                return;
+            }
+            w.successes += 1;
+            if w.successes < w.limit {
+                return;
+            }
+            w.successes = 0;
+            w.limit += 1;
+            if w.debt > 0 {
+                w.debt -= 1;
+            } else {
+                slot.semaphore.add_permits(1);
+            }
+            w.limit >= self.permits_per_connection
+        };
+        if restored {
+            let mut lowered = self.lowered.lock().unwrap_or_else(|p| p.into_inner());
+            lowered.remove(connection_key);
+        }
+    }
+
+    /// The number of slots this connection may use now (the maximum when it is not tracked).
+    pub(crate) fn window(&self, connection_key: &str) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .by_connection
+            .get(connection_key)
+            .and_then(Weak::upgrade)
+            .map(|s| s.window.lock().unwrap_or_else(|p| p.into_inner()).limit)
+            .unwrap_or(self.permits_per_connection)
     }
 
     /// Holds every request of `connection_key` back until `until` (extends, never shortens).
@@ -117,11 +236,26 @@ impl ConnectionLimiter {
         let fresh = Arc::new(Slot {
             semaphore: Arc::new(Semaphore::new(self.permits_per_connection)),
             waiting: AtomicUsize::new(0),
+            window: Mutex::new(Window {
+                limit: self.permits_per_connection,
+                debt: 0,
+                successes: 0,
+                last_decrease: None,
+                last_used: Instant::now(),
+            }),
         });
         slots
             .by_connection
             .insert(connection_key.to_owned(), Arc::downgrade(&fresh));
         if slots.by_connection.len() >= slots.sweep_at {
+            drop(slots);
+            // Forget lowered windows that went quiet first, so their entries can go too.
+            let max = self.permits_per_connection;
+            self.lowered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, s| s.is_lowered_and_recent(max));
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.by_connection.retain(|_, w| w.strong_count() > 0);
             slots.sweep_at = (slots.by_connection.len() * 2).max(SWEEP_AT_LEAST);
         }
@@ -139,8 +273,8 @@ impl ConnectionLimiter {
         let slot = self.slot(connection_key);
         if let Ok(permit) = slot.semaphore.clone().try_acquire_owned() {
             return Ok(SlotPermit {
-                _permit: permit,
-                _slot: slot,
+                permit: Some(permit),
+                slot,
             });
         }
         let ahead = slot.waiting.fetch_add(1, Ordering::SeqCst);
@@ -150,8 +284,8 @@ impl ConnectionLimiter {
         }
         match tokio::time::timeout(max_wait, slot.semaphore.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(SlotPermit {
-                _permit: permit,
-                _slot: slot.clone(),
+                permit: Some(permit),
+                slot: slot.clone(),
             }),
             Ok(Err(_)) => Err(Refusal::Closed),
             Err(_) => Err(Refusal::WaitedTooLong),
@@ -172,6 +306,13 @@ impl ConnectionLimiter {
     pub(crate) fn tracked_entries(&self) -> usize {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.by_connection.len()
+    }
+}
+
+impl Slot {
+    fn is_lowered_and_recent(&self, max: usize) -> bool {
+        let w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.limit < max && w.last_used.elapsed() < WINDOW_MEMORY
     }
 }
 
@@ -270,5 +411,83 @@ mod tests {
         let slot = limiter.slot("a");
         assert_eq!(slot.waiting.load(Ordering::SeqCst), 0);
         drop(held);
+    }
+
+    /// How many permits of "a" can be taken at once right now (all released again).
+    async fn takeable(limiter: &ConnectionLimiter) -> usize {
+        let mut held = Vec::new();
+        while let Ok(p) = limiter.acquire("a", 0, Duration::from_millis(1)).await {
+            held.push(p);
+        }
+        held.len()
+    }
+
+    #[tokio::test]
+    async fn a_429_halves_the_window_and_answers_reopen_it() {
+        let limiter = ConnectionLimiter::new(8);
+        let p = limiter.acquire("a", 0, WAIT).await.unwrap();
+        assert_eq!(limiter.record_rate_limited("a", &p), 4);
+        // More 429s from the same moment are the same event.
+        assert_eq!(limiter.record_rate_limited("a", &p), 4);
+        drop(p);
+        assert_eq!(
+            takeable(&limiter).await,
+            4,
+            "halved at once when slots are free"
+        );
+        assert_eq!(limiter.window("a"), 4);
+        // A window's worth of answers (4) opens one slot, then 5 more the next, …
+        let p = limiter.acquire("a", 0, WAIT).await.unwrap();
+        for _ in 0..4 {
+            limiter.record_success("a", &p);
+        }
+        assert_eq!(limiter.window("a"), 5);
+        for _ in 0..(5 + 6 + 7) {
+            limiter.record_success("a", &p);
+        }
+        assert_eq!(limiter.window("a"), 8);
+        for _ in 0..100 {
+            limiter.record_success("a", &p);
+        }
+        drop(p);
+        assert_eq!(
+            takeable(&limiter).await,
+            8,
+            "never beyond the configured maximum"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_shrinks_while_its_slots_are_taken() {
+        let limiter = ConnectionLimiter::new(8);
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(limiter.acquire("a", 0, WAIT).await.unwrap());
+        }
+        assert_eq!(limiter.record_rate_limited("a", &held[0]), 4);
+        // Four of the eight returning slots are retired; nobody gets one until then.
+        for _ in 0..4 {
+            held.pop();
+            assert!(
+                limiter
+                    .acquire("a", 0, Duration::from_millis(1))
+                    .await
+                    .is_err()
+            );
+        }
+        held.clear();
+        assert_eq!(takeable(&limiter).await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_lowered_window_outlives_gaps_between_requests() {
+        let limiter = ConnectionLimiter::new(8);
+        {
+            let p = limiter.acquire("a", 0, WAIT).await.unwrap();
+            limiter.record_rate_limited("a", &p);
+        }
+        // No request holds the connection's entry now, yet the window is still lowered.
+        assert_eq!(limiter.window("a"), 4);
+        assert_eq!(takeable(&limiter).await, 4);
     }
 }

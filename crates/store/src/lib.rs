@@ -23,6 +23,7 @@ mod mcp_auth;
 mod model;
 mod oauth;
 mod orgs;
+mod rate_holds;
 mod sessions;
 mod time_col;
 
@@ -35,3 +36,4 @@ pub use ids::{
 };
 pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
 pub use model::*;
+pub use rate_holds::{RATE_HOLD_CHANNEL, RateHold, RateHoldListener};

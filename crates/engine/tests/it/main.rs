@@ -4,5 +4,6 @@ mod bootstrap;
 mod boundary;
 mod execute;
 mod hot_cache;
+mod rate_holds;
 mod records;
 mod support;

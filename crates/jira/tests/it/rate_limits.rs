@@ -127,3 +127,91 @@ async fn a_spent_budget_stops_every_caller_until_reset() {
         "after the budget was spent, callers kept calling Jira: {stats:?}"
     );
 }
+
+/// A server that answers after 30 ms and records, for each request, how many were in flight
+/// when it arrived; request number `fail_at` gets a 429 with `Retry-After: 0`.
+#[derive(Clone, Default)]
+struct Concurrency {
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    arrivals: Arc<std::sync::Mutex<Vec<(usize, bool)>>>,
+}
+
+async fn concurrency_server(fail_at: usize) -> (String, Concurrency) {
+    use std::sync::atomic::Ordering;
+    let seen = Concurrency::default();
+    let state = seen.clone();
+    let router = axum::Router::new().route(
+        "/rest/api/3/myself",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move {
+                let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                let number = {
+                    let mut a = state.arrivals.lock().unwrap();
+                    a.push((now, false));
+                    a.len()
+                };
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                if number == fail_at {
+                    state.arrivals.lock().unwrap()[number - 1].1 = true;
+                    return (
+                        http::StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "0")],
+                        "{}",
+                    );
+                }
+                (http::StatusCode::OK, [("x-answer", "ok")], "{}")
+            }
+        }),
+    );
+    let (base, _log) = serve(router).await;
+    (base, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_halves_the_connections_concurrency_and_answers_reopen_it() {
+    let (base, seen) = concurrency_server(40).await;
+    let client = JiraClient::new(fast_config());
+    let src = Arc::new(StaticTokenSource(basic_target(&base)));
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let (client, src) = (client.clone(), src.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..6 {
+                client
+                    .send(src.as_ref(), JiraRequest::get("/rest/api/3/myself"))
+                    .await
+                    .expect("every call succeeds, the 429 one after its retry");
+            }
+        }));
+    }
+    for t in tasks {
+        within(60, t).await.unwrap();
+    }
+    let arrivals = seen.arrivals.lock().unwrap().clone();
+    let limited = arrivals
+        .iter()
+        .position(|(_, l)| *l)
+        .expect("the 429 was sent");
+    let before = arrivals[..limited].iter().map(|(n, _)| *n).max().unwrap();
+    assert_eq!(
+        before, 8,
+        "before the 429 all 8 slots were used: {arrivals:?}"
+    );
+    // Requests that arrived while the 429'd one was being answered were already admitted;
+    // count from the first arrival after it was answered (the 8 then in flight have gone).
+    let after: Vec<usize> = arrivals[limited + 8..limited + 12]
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        after.iter().all(|n| *n <= 6),
+        "after the 429 at most half the slots, plus those reopened by answers since, are used: {after:?}"
+    );
+    assert_eq!(
+        client.concurrency_window("conn-test"),
+        8,
+        "enough answers without a 429 reopen the whole window"
+    );
+}

@@ -1,0 +1,133 @@
+//! A 429 seen by one instance holds the connection back on the other instances sharing the
+//! PostgreSQL database (issue 20), counted by the simulator's own Retry-After violation counter.
+
+use std::time::Duration;
+
+use jiragate_auth::{NewApiTokenConnection, SiteRef};
+use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine, NewConnection};
+use jiragate_store::{ApiType, Owner};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn myself() -> ActionRequest {
+    ActionRequest {
+        entity: "myself".into(),
+        action: "get".into(),
+        params: json!({}),
+        read_only: true,
+    }
+}
+
+/// Moves the simulator's clock to the start of its next minute, so a rate-limit window that
+/// starts now lasts about 60 s (the test must not straddle a reset).
+async fn align_sim_clock_to_a_minute(sim: &atlassian_sim::SimHandle) {
+    let http = jiragate_jira::reqwest::Client::new();
+    let advance = |secs: u64| {
+        http.post(format!("{}/__sim/clock/advance", sim.auth_url))
+            .json(&json!({ "seconds": secs }))
+            .send()
+    };
+    let now: Value = advance(0).await.unwrap().json().await.unwrap();
+    let now = now["now"].as_str().unwrap().to_owned();
+    // "…T12:34:56…": the seconds of the minute.
+    let secs: u64 = now
+        .split('T')
+        .nth(1)
+        .and_then(|t| t.get(6..8))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("simulator time {now}"));
+    advance(60 - secs).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_one_instance_holds_the_connection_on_the_other() {
+    let Some((url, name)) = pg_database().await else {
+        panic!("PostgreSQL unreachable: set JIRAGATE_TEST_POSTGRES_URL (see .ci/run)");
+    };
+    let sim = sim().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = SecretString::from({
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
+    });
+    let mk = |d: &std::path::Path| {
+        let mut c = config(d, &sim);
+        c.database_url = Some(url.clone());
+        c.master_key = Some(master.clone());
+        c
+    };
+    let (a, _) = Engine::open(mk(d1.path())).await.unwrap();
+    let (b, _) = Engine::open(mk(d2.path())).await.unwrap();
+    let (bg_a, bg_b) = (a.spawn_background(), b.spawn_background());
+    let org = a.default_org.clone();
+    let u = &sim.users[0];
+    let conn = a
+        .create_connection(
+            Actor::Operator,
+            &org,
+            NewConnection::ApiToken(NewApiTokenConnection {
+                workspace: "w".into(),
+                name: "shared".into(),
+                site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
+                email: u.email.clone(),
+                token: SecretString::from(u.api_token.clone()),
+                scoped: Some(false),
+                api_type: ApiType::Platform,
+                owner: Owner::Installation,
+            }),
+        )
+        .await
+        .unwrap();
+    let r = ConnRef::Id(conn.id.clone());
+    // Both instances work normally first.
+    a.execute(Actor::Operator, &org, &r, myself())
+        .await
+        .unwrap();
+    b.execute(Actor::Operator, &org, &r, myself())
+        .await
+        .unwrap();
+
+    // The credential's budget is spent for the rest of this (freshly started) minute: Jira
+    // answers instance A with a 429 that says to wait about a minute. A waits it out.
+    align_sim_clock_to_a_minute(&sim).await;
+    sim.set_rate_limit(Some(0));
+    let waiting_a = {
+        let (a, org, r) = (a.clone(), org.clone(), r.clone());
+        tokio::spawn(async move { a.execute(Actor::Operator, &org, &r, myself()).await })
+    };
+    let started = std::time::Instant::now();
+    while sim.stats().await.rate_limited == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "A never got its 429"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the simulator's in-flight grace (250 ms): from here a request is a violation.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = sim.stats().await;
+
+    // B never saw a 429, yet does not call Jira inside A's window: it waits (or is told to).
+    let b_call = tokio::time::timeout(
+        Duration::from_secs(2),
+        b.execute(Actor::Operator, &org, &r, myself()),
+    )
+    .await;
+    let after = sim.stats().await;
+    assert_eq!(
+        after.retry_after_violations, 0,
+        "instance B called Jira inside the Retry-After window A was given; B: {b_call:?}; {after:?}"
+    );
+    assert_eq!(
+        after.rate_limited, before.rate_limited,
+        "B's call reached Jira: {after:?}"
+    );
+    waiting_a.abort();
+    bg_a.abort();
+    bg_b.abort();
+    sim.set_rate_limit(None);
+    drop((a, b));
+    drop_pg_database(&name).await;
+}
