@@ -181,12 +181,82 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         fmt(peak_rss),
         fmt(after_idle)
     );
+    let verdicts = criteria(&rows, capacity, idle_rss, peak_rss, after_idle);
+    for (name, ok, detail) in &verdicts {
+        println!("{} {name}: {detail}", if *ok { "PASS" } else { "FAIL" });
+    }
     if let Some(path) = &args.json {
+        let checks: Vec<Value> = verdicts
+            .iter()
+            .map(|(name, ok, detail)| json!({"criterion": name, "pass": ok, "detail": detail}))
+            .collect();
         let doc = json!({
             "overload": rows, "capacity_per_s": capacity, "latency_ms": latency_ms,
             "rss_mib": {"idle": idle_rss, "peak": peak_rss, "after_idle_10s": after_idle},
+            "criteria": checks,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
     }
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, ok, _)| !ok)
+        .map(|(name, _, _)| *name)
+        .collect();
+    anyhow::ensure!(failed.is_empty(), "overload criteria failed: {failed:?}");
     Ok(())
+}
+
+/// The queue-wait deadline `serve` runs with by default (`JIRAGATE_MAX_QUEUE_WAIT`).
+const QUEUE_WAIT_MS: f64 = 5000.0;
+
+/// Issue 20's "done means" for overload, judged on the 2x step: admitted calls' p99 under the
+/// queue-wait deadline (plus one upstream answer), refusals within 100 ms, the upstream rate
+/// never above capacity (5 % measuring slack), RSS under 64 MiB and back within 20 % of idle
+/// 10 s after the load.
+fn criteria(
+    rows: &[Value],
+    capacity: f64,
+    idle: Option<f64>,
+    peak: Option<f64>,
+    after: Option<f64>,
+) -> Vec<(&'static str, bool, String)> {
+    let at_2x = rows.iter().find(|r| r["factor"].as_f64() == Some(2.0));
+    let num = |key: &str| at_2x.and_then(|r| r[key].as_f64());
+    let latency = rows
+        .first()
+        .and_then(|r| r["p50_ms"].as_f64())
+        .unwrap_or(0.0);
+    let mut out = Vec::new();
+    let p99 = num("p99_ms");
+    out.push((
+        "admitted p99 at 2x under the queue deadline",
+        p99.is_some_and(|p| p < QUEUE_WAIT_MS + latency),
+        format!("{p99:?} ms < {:.0} ms", QUEUE_WAIT_MS + latency),
+    ));
+    let shed = num("shed_p99_ms");
+    out.push((
+        "refusals within 100 ms",
+        shed.is_some_and(|p| p < 100.0),
+        format!("shed p99 {shed:?} ms"),
+    ));
+    let upstream_max = rows
+        .iter()
+        .filter_map(|r| r["upstream_per_s"].as_f64())
+        .fold(None, |m: Option<f64>, u| Some(m.map_or(u, |m| m.max(u))));
+    out.push((
+        "upstream rate never above capacity",
+        upstream_max.is_some_and(|u| u <= capacity * 1.05),
+        format!("max {upstream_max:?}/s, capacity {capacity:.0}/s"),
+    ));
+    out.push((
+        "RSS under 64 MiB",
+        peak.is_some_and(|p| p < 64.0),
+        format!("peak {peak:?} MiB"),
+    ));
+    out.push((
+        "RSS back within 20 % of idle 10 s after",
+        matches!((idle, after), (Some(i), Some(a)) if a <= i * 1.2),
+        format!("idle {idle:?} MiB, after {after:?} MiB"),
+    ));
+    out
 }
