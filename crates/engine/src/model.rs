@@ -12,7 +12,8 @@ pub use jiragate_store::{
     ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectLink, ConnectLinkId,
     ConnectSession, ConnectSessionId, ConnectSettings, Connection, ConnectionId, ConnectionStatus,
     HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization, Owner, SessionStatus,
-    Workspace,
+    WebhookDelivery, WebhookDeliveryId, WebhookEvent, WebhookEventId, WebhookSubscription,
+    WebhookSubscriptionId, Workspace, DeliveryStatus,
 };
 
 /// Atlassian Document Format ↔ Markdown (for rendering Jira text to people and models).
