@@ -576,7 +576,7 @@ impl Webhooks {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(|s| jiragate_jira::quote(s).to_string())
+                    .map(jiragate_jira::quote)
                     .collect()
             })
             .unwrap_or_default();

@@ -745,7 +745,8 @@ impl Store {
         dead_after: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
         let now = DbTime::now();
-        let n = with_pool!(self, pool => {
+        // A pending delivery is left as it is: the worker sends it anyway.
+        with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, \
                  dead_after = $2, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL \
@@ -757,8 +758,7 @@ impl Store {
             .bind(id.0)
             .execute(pool)
             .await
-            .op("replay_webhook_delivery")?
-            .rows_affected()
+            .op("replay_webhook_delivery")?;
         });
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2");
         let row: Option<DeliveryRow> = with_pool!(self, pool => {
@@ -769,14 +769,7 @@ impl Store {
                 .await
                 .op("replay_webhook_delivery")?
         });
-        match row {
-            None => Ok(None),
-            Some(r) if n == 0 && r.status == "pending" => {
-                // Already pending: nothing to replay, the worker will send it.
-                r.try_into().map(Some)
-            }
-            Some(r) => r.try_into().map(Some),
-        }
+        row.map(TryInto::try_into).transpose()
     }
 
     /// How many deliveries are pending (all organizations; for metrics).

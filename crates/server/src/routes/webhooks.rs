@@ -200,8 +200,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
               (status = 400, description = "No webhook identifier or not a Jira event", body = ProblemBody, content_type = "application/problem+json"),
               (status = 401, description = "Unsigned, forged, stale or for an unknown connector; nothing was stored", body = ProblemBody, content_type = "application/problem+json"),
               (status = 413, description = "The body is larger than the receiver accepts", body = ProblemBody, content_type = "application/problem+json"),
-              (status = 429, description = "Too many deliveries for this connector", body = ProblemBody, content_type = "application/problem+json")),
-    security(()))]
+              (status = 429, description = "Too many deliveries for this connector", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn receive(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

@@ -323,7 +323,7 @@ async fn unsigned_forged_stale_and_wrong_secret_deliveries_are_refused() {
         let cases: Vec<(&str, Option<String>)> = vec![
             ("unsigned", None),
             ("forged signature", Some(jwt(&hs, &claims(now, now + 180), b"not the client secret"))),
-            ("wrong secret (another app)", Some(jwt(&hs, &claims(now, now + 180), env.sim.oauth_clients.get(1).map(|c| c.client_secret.as_bytes()).unwrap_or(b"other")))),
+            ("wrong secret (another app)", Some(jwt(&hs, &claims(now, now + 180), env.sim.oauth_clients.get(1).map(|c| c.client_secret.as_bytes()).unwrap_or(&b"other"[..])))),
             ("stale (expired an hour ago)", Some(jwt(&hs, &claims(now - 3780, now - 3600), good_key))),
             ("replayed-stale (issued a day ago, still unexpired)", Some(jwt(&hs, &claims(now - 86_400, now + 180), good_key))),
             ("issued in the future", Some(jwt(&hs, &claims(now + 3600, now + 3780), good_key))),
@@ -517,6 +517,42 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         assert_eq!(got.len(), n, "each delivered once");
         assert!(got.iter().all(|g| signature_valid(&secret, g)));
         drop(b);
+    })
+    .await
+    .expect("finished in time");
+}
+
+/// No instance runs for 31 days, so Jira drops the registration; the next start registers it
+/// again and the subscription records the new id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_jira_dropped_is_made_again_at_start() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let env = Env::start_with(Db::Sqlite, SimConfig::default(), fast_webhooks).await;
+        let sub = Subscriber::start().await;
+        let conn = oauth_connection(&env).await;
+        let project = env.project_keys().await[0].clone();
+        let created = subscribe(&env, &conn, &project, &sub.url).await;
+        let old_id = created["jira_webhook_id"].as_i64().unwrap();
+        let key = env.key().to_owned();
+        let Env { sim, server, client, _pg, _dir } = env;
+        server.stop().await.unwrap();
+
+        sim.advance_clock(31 * 86_400);
+        let mut cfg = base_config(&sim, _dir.path());
+        fast_webhooks(&mut cfg);
+        let app = App::build(cfg).await.expect("restart");
+        let mut server = Server::spawn(app).await;
+        server.admin_key = key;
+        let env = Env { sim, server, client, _pg, _dir };
+        let subs_url = env.url(&format!("/api/v1/integrations/connectors/{conn}/webhooks/subscriptions"));
+        eventually(30, "registered again with a new id", || async {
+            let subs = env.client.get(&subs_url, Some(env.key())).await.json();
+            let now_id = subs["data"][0]["jira_webhook_id"].as_i64();
+            now_id.is_some_and(|id| id != old_id)
+                && jira_webhooks(&env, &conn).await.iter().any(|h| h["id"].as_i64() == now_id)
+        })
+        .await;
+        assert!(!jira_webhooks(&env, &conn).await.iter().any(|h| h["id"] == old_id));
     })
     .await
     .expect("finished in time");
