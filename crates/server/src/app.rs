@@ -45,7 +45,7 @@ pub struct App {
     /// The master-key reports (stopped when the server is dropped or stops).
     _key_reports: AbortOnDrop,
     /// The webhook delivery worker and refresh job; stopped with the server.
-    webhook_workers: Vec<AbortOnDrop>,
+    _webhook_workers: Vec<AbortOnDrop>,
 }
 
 /// A task that ends with its owner.
@@ -136,7 +136,7 @@ impl App {
             shutdown_timeout: cfg.shutdown_timeout,
             _serve_lock: serve_lock,
             _key_reports: AbortOnDrop(key_reports),
-            webhook_workers: webhook_workers.into_iter().map(AbortOnDrop).collect(),
+            _webhook_workers: webhook_workers.into_iter().map(AbortOnDrop).collect(),
         })
     }
 
