@@ -10,8 +10,8 @@
 //! only as its SHA-256 hash. These tokens are never sent to Atlassian, and no Atlassian token
 //! ever leaves through this flow: the MCP client only ever holds jiragate's own tokens.
 
-use std::collections::HashMap;
 use crate::net_guard::ResolveError;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 

@@ -23,11 +23,12 @@ pub(crate) async fn resolve_checked(
     timeout: Duration,
     allow_private: bool,
 ) -> Result<SocketAddr, ResolveError> {
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
-        .await
-        .map_err(|_| ResolveError::Timeout)?
-        .map_err(|_| ResolveError::NoAddress)?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| ResolveError::Timeout)?
+            .map_err(|_| ResolveError::NoAddress)?
+            .collect();
     let first = addrs.first().copied().ok_or(ResolveError::NoAddress)?;
     if !allow_private && !addrs.iter().all(|a| is_public(a.ip())) {
         return Err(ResolveError::NotPublic);
@@ -70,8 +71,6 @@ pub(crate) fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +95,4 @@ mod tests {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
-
 }

@@ -354,7 +354,11 @@ impl Webhooks {
                 }
                 Err(e) => {
                     // Nothing half-made stays behind.
-                    let _ = self.engine.store.delete_webhook_subscription(org, &sub.id).await;
+                    let _ = self
+                        .engine
+                        .store
+                        .delete_webhook_subscription(org, &sub.id)
+                        .await;
                     return Err(e);
                 }
             },
@@ -430,8 +434,8 @@ impl Webhooks {
             })?;
         if let Some(jira_id) = sub.jira_webhook_id {
             let src = self.engine.auth.token_source(org, &conn);
-            let req = JiraRequest::delete("/rest/api/3/webhook")
-                .json(json!({"webhookIds": [jira_id]}));
+            let req =
+                JiraRequest::delete("/rest/api/3/webhook").json(json!({"webhookIds": [jira_id]}));
             if let Err(e) = self.engine.jira.send(&*src, req).await {
                 // The registration expires by itself within 30 days; the subscription goes.
                 tracing::warn!(connection = %conn.id, error = %e, "could not delete the dynamic webhook at Jira");
@@ -680,8 +684,8 @@ impl Webhooks {
             .filter(|s| !s.is_empty() && s.len() <= 200)
             .ok_or_else(|| BadRequest("X-Atlassian-Webhook-Identifier is missing".into()))?
             .to_owned();
-        let payload: Value = serde_json::from_slice(&body)
-            .map_err(|_| BadRequest("the body is not JSON".into()))?;
+        let payload: Value =
+            serde_json::from_slice(&body).map_err(|_| BadRequest("the body is not JSON".into()))?;
         let event = payload["webhookEvent"]
             .as_str()
             .filter(|e| !e.is_empty() && e.len() <= 100)
@@ -799,8 +803,8 @@ impl Webhooks {
             Value::Array(a) if a.iter().any(|x| x.as_str() == Some(&client.client_id)) => {}
             _ => return Err(Unauthorized(RejectReason::BadSignature)),
         }
-        let parsed: JwtClaims = serde_json::from_value(claims)
-            .map_err(|_| Unauthorized(RejectReason::BadSignature))?;
+        let parsed: JwtClaims =
+            serde_json::from_value(claims).map_err(|_| Unauthorized(RejectReason::BadSignature))?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let leeway = self.cfg.jwt_leeway.as_secs() as i64;
         if parsed.iat > now + leeway || parsed.iat < now - self.cfg.jwt_max_age.as_secs() as i64 {

@@ -126,7 +126,9 @@ async fn deliver_one(hooks: &Webhooks, client: &reqwest::Client, owner: &str, d:
         },
         // The lease lapsed and another worker took the row: its outcome counts.
         Ok(false) => {}
-        Err(e) => tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook delivery"),
+        Err(e) => {
+            tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook delivery")
+        }
     }
 }
 

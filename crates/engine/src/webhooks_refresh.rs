@@ -110,11 +110,18 @@ async fn refresh_connection(
     }
     let mut done = 0;
     for s in subs {
-        let Some(id) = s.jira_webhook_id else { continue };
+        let Some(id) = s.jira_webhook_id else {
+            continue;
+        };
         if live.contains(&id) {
             engine
                 .store
-                .set_webhook_registration(org, &s.id, Some(id), expires.or(s.registration_expires_at))
+                .set_webhook_registration(
+                    org,
+                    &s.id,
+                    Some(id),
+                    expires.or(s.registration_expires_at),
+                )
                 .await?;
             done += 1;
         } else {

@@ -156,7 +156,9 @@ pub struct ClaimedDelivery {
 /// How an attempt ended.
 #[derive(Debug, Clone)]
 pub enum DeliveryOutcome {
-    Delivered { status: u16 },
+    Delivered {
+        status: u16,
+    },
     /// Try again at `next_attempt_at`.
     Retry {
         status: Option<u16>,
@@ -352,7 +354,9 @@ impl Store {
         org: &OrgId,
         id: &WebhookSubscriptionId,
     ) -> Result<Option<WebhookSubscription>, StoreError> {
-        let sql = format!("SELECT {SUB_COLUMNS} FROM webhook_subscriptions WHERE org_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {SUB_COLUMNS} FROM webhook_subscriptions WHERE org_id = $1 AND id = $2"
+        );
         let row: Option<SubRow> = with_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(org.as_str())
@@ -482,13 +486,13 @@ impl Store {
             .op("ensure_webhook_receiver_secret")?
             .rows_affected()
         });
-        let stored = self
-            .webhook_receiver_secret(org, conn)
-            .await?
-            .ok_or(StoreError::NotFound {
-                what: "webhook receiver",
-                id: conn.to_string(),
-            })?;
+        let stored =
+            self.webhook_receiver_secret(org, conn)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    what: "webhook receiver",
+                    id: conn.to_string(),
+                })?;
         Ok((stored, inserted > 0))
     }
 
@@ -760,7 +764,9 @@ impl Store {
             .await
             .op("replay_webhook_delivery")?;
         });
-        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2"
+        );
         let row: Option<DeliveryRow> = with_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(org.as_str())

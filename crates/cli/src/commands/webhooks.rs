@@ -89,8 +89,7 @@ pub async fn run(g: &Global, cmd: WebhooksCmd) -> Result<(), CliError> {
             }
             WebhooksCmd::List { connection } => {
                 let id = remote_id(&rc, &connection).await?;
-                rc.get_list(&format!("{}/subscriptions", base(&id)))
-                    .await?
+                rc.get_list(&format!("{}/subscriptions", base(&id))).await?
             }
             WebhooksCmd::Delete {
                 connection,

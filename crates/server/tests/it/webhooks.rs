@@ -233,7 +233,9 @@ async fn issue_update_reaches_the_subscriber_once_signed() {
         let listed = env
             .client
             .get(
-                &env.url(&format!("/api/v1/integrations/connectors/{conn}/webhooks/subscriptions")),
+                &env.url(&format!(
+                    "/api/v1/integrations/connectors/{conn}/webhooks/subscriptions"
+                )),
                 Some(env.key()),
             )
             .await;
@@ -262,17 +264,28 @@ async fn issue_update_reaches_the_subscriber_once_signed() {
         assert_eq!(got.len(), 2, "one delivery per change: {got:?}");
         for g in &got {
             assert!(signature_valid(&secret, g), "signature of {g:?}");
-            assert!(!signature_valid("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", g));
+            assert!(!signature_valid(
+                "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                g
+            ));
             assert_eq!(g.attempt, "1");
             let body: Value = serde_json::from_str(&g.body).unwrap();
             assert_eq!(body["webhookEvent"], "jira:issue_updated");
             assert_eq!(body["issue"]["key"], issue.as_str());
         }
         assert_ne!(got[0].id, got[1].id);
-        assert_eq!(events(&env, &conn).await.len(), 2, "the duplicate was not stored");
+        assert_eq!(
+            events(&env, &conn).await.len(),
+            2,
+            "the duplicate was not stored"
+        );
         let metrics = env.client.get(&env.url("/metrics"), None).await.text;
-        assert!(metrics.contains("jiragate_webhooks_duplicates_total"), "{metrics}");
-        env.client.assert_never_seen(&[&env.sim.oauth_clients[0].client_secret]);
+        assert!(
+            metrics.contains("jiragate_webhooks_duplicates_total"),
+            "{metrics}"
+        );
+        env.client
+            .assert_never_seen(&[&env.sim.oauth_clients[0].client_secret]);
     })
     .await
     .expect("finished in time");
@@ -287,7 +300,10 @@ fn jwt(header: &Value, claims: &Value, key: &[u8]) -> String {
     let input = format!("{}.{}", b64url(header), b64url(claims));
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
     mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 fn qsh(path: &str) -> String {
@@ -384,17 +400,31 @@ async fn a_subscriber_that_was_down_receives_everything_in_order() {
         for i in 0..3 {
             edit_issue(&env, &issue, &format!("change {i}")).await;
             // Each change reaches jiragate before the next is made.
-            eventually(30, "the change stored", || async { events(&env, &conn).await.len() == i + 1 }).await;
+            eventually(30, "the change stored", || async {
+                events(&env, &conn).await.len() == i + 1
+            })
+            .await;
         }
         eventually(30, "retries while the subscriber is down", || async {
-            deliveries(&env, &conn).await.iter().any(|d| d["attempts"].as_i64() >= Some(2))
+            deliveries(&env, &conn)
+                .await
+                .iter()
+                .any(|d| d["attempts"].as_i64() >= Some(2))
         })
         .await;
         // In order: only the first change of the issue is attempted while it is pending.
         let ds = deliveries(&env, &conn).await;
-        let attempted: Vec<i64> = ds.iter().filter(|d| d["attempts"].as_i64() > Some(0)).map(|d| d["id"].as_i64().unwrap()).collect();
+        let attempted: Vec<i64> = ds
+            .iter()
+            .filter(|d| d["attempts"].as_i64() > Some(0))
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect();
         let first = ds.iter().map(|d| d["id"].as_i64().unwrap()).min().unwrap();
-        assert_eq!(attempted, vec![first], "later changes wait for the first: {ds:?}");
+        assert_eq!(
+            attempted,
+            vec![first],
+            "later changes wait for the first: {ds:?}"
+        );
         assert!(sub.got().is_empty());
 
         sub.down.store(false, Ordering::SeqCst);
@@ -404,12 +434,23 @@ async fn a_subscriber_that_was_down_receives_everything_in_order() {
         assert_eq!(got.len(), 3, "{got:?}");
         let mut stored = events(&env, &conn).await;
         stored.reverse(); // oldest first
-        let expected: Vec<String> = stored.iter().map(|e| format!("msg_{}", e["id"].as_str().unwrap())).collect();
+        let expected: Vec<String> = stored
+            .iter()
+            .map(|e| format!("msg_{}", e["id"].as_str().unwrap()))
+            .collect();
         let delivered: Vec<String> = got.iter().map(|g| g.id.clone()).collect();
         assert_eq!(delivered, expected, "in the order received");
-        assert!(got[0].attempt.parse::<u32>().unwrap() >= 2, "the first was retried: {got:?}");
+        assert!(
+            got[0].attempt.parse::<u32>().unwrap() >= 2,
+            "the first was retried: {got:?}"
+        );
         assert!(got.iter().all(|g| signature_valid(&secret, g)));
-        assert!(deliveries(&env, &conn).await.iter().all(|d| d["status"] == "delivered"));
+        assert!(
+            deliveries(&env, &conn)
+                .await
+                .iter()
+                .all(|d| d["status"] == "delivered")
+        );
     })
     .await
     .expect("finished in time");
@@ -420,7 +461,9 @@ async fn jira_webhooks(env: &Env, conn: &str) -> Vec<Value> {
     let r = env
         .client
         .get(
-            &env.url(&format!("/api/v1/integrations/connectors/{conn}/proxy/rest/api/3/webhook")),
+            &env.url(&format!(
+                "/api/v1/integrations/connectors/{conn}/proxy/rest/api/3/webhook"
+            )),
             Some(env.key()),
         )
         .await;
@@ -444,18 +487,24 @@ async fn registration_is_refreshed_before_it_expires() {
         let created = subscribe(&env, &conn, &project, &sub.url).await;
         let id = created["jira_webhook_id"].as_i64().unwrap();
         let hooks = jira_webhooks(&env, &conn).await;
-        let first_expiry = hooks.iter().find(|h| h["id"] == id).unwrap()["expirationDate"].as_i64().unwrap();
+        let first_expiry = hooks.iter().find(|h| h["id"] == id).unwrap()["expirationDate"]
+            .as_i64()
+            .unwrap();
 
         env.sim.advance_clock(29 * 86_400);
         eventually(30, "the registration refreshed after the jump", || async {
             jira_webhooks(&env, &conn).await.iter().any(|h| {
-                h["id"] == id && h["expirationDate"].as_i64().unwrap_or(0) > first_expiry + 28 * 86_400_000
+                h["id"] == id
+                    && h["expirationDate"].as_i64().unwrap_or(0) > first_expiry + 28 * 86_400_000
             })
         })
         .await;
         env.sim.advance_clock(2 * 86_400);
         let hooks = jira_webhooks(&env, &conn).await;
-        assert!(hooks.iter().any(|h| h["id"] == id), "still registered on day 31: {hooks:?}");
+        assert!(
+            hooks.iter().any(|h| h["id"] == id),
+            "still registered on day 31: {hooks:?}"
+        );
     })
     .await
     .expect("finished in time");
@@ -500,8 +549,23 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
             "{}/rest/api/3/search/jql?jql=project%3D{project}&maxResults=5&fields=summary",
             env.sim.site_url(&env.sim.sites[0].subdomain)
         );
-        let found: Value = env.client.http.get(url).basic_auth(&u.email, Some(&u.api_token)).send().await.unwrap().json().await.unwrap();
-        let issues: Vec<String> = found["issues"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_owned()).collect();
+        let found: Value = env
+            .client
+            .http
+            .get(url)
+            .basic_auth(&u.email, Some(&u.api_token))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issues: Vec<String> = found["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_owned())
+            .collect();
         let mut n = 0;
         for round in 0..4 {
             for key in &issues {
@@ -509,7 +573,10 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
                 n += 1;
             }
         }
-        eventually(60, "every event delivered", || async { sub.got().len() >= n }).await;
+        eventually(60, "every event delivered", || async {
+            sub.got().len() >= n
+        })
+        .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let got = sub.got();
         let ids: HashSet<&str> = got.iter().map(|g| g.id.as_str()).collect();
@@ -534,7 +601,13 @@ async fn a_registration_jira_dropped_is_made_again_at_start() {
         let created = subscribe(&env, &conn, &project, &sub.url).await;
         let old_id = created["jira_webhook_id"].as_i64().unwrap();
         let key = env.key().to_owned();
-        let Env { sim, server, client, _pg, _dir } = env;
+        let Env {
+            sim,
+            server,
+            client,
+            _pg,
+            _dir,
+        } = env;
         server.stop().await.unwrap();
 
         sim.advance_clock(31 * 86_400);
@@ -543,16 +616,32 @@ async fn a_registration_jira_dropped_is_made_again_at_start() {
         let app = App::build(cfg).await.expect("restart");
         let mut server = Server::spawn(app).await;
         server.admin_key = key;
-        let env = Env { sim, server, client, _pg, _dir };
-        let subs_url = env.url(&format!("/api/v1/integrations/connectors/{conn}/webhooks/subscriptions"));
+        let env = Env {
+            sim,
+            server,
+            client,
+            _pg,
+            _dir,
+        };
+        let subs_url = env.url(&format!(
+            "/api/v1/integrations/connectors/{conn}/webhooks/subscriptions"
+        ));
         eventually(30, "registered again with a new id", || async {
             let subs = env.client.get(&subs_url, Some(env.key())).await.json();
             let now_id = subs["data"][0]["jira_webhook_id"].as_i64();
             now_id.is_some_and(|id| id != old_id)
-                && jira_webhooks(&env, &conn).await.iter().any(|h| h["id"].as_i64() == now_id)
+                && jira_webhooks(&env, &conn)
+                    .await
+                    .iter()
+                    .any(|h| h["id"].as_i64() == now_id)
         })
         .await;
-        assert!(!jira_webhooks(&env, &conn).await.iter().any(|h| h["id"] == old_id));
+        assert!(
+            !jira_webhooks(&env, &conn)
+                .await
+                .iter()
+                .any(|h| h["id"] == old_id)
+        );
     })
     .await
     .expect("finished in time");

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use jiragate_store::{
     ConnectionId, DeliveryOutcome, DeliveryStatus, NewCredential, NewWebhookEvent,
-    NewWebhookSubscription, OrgId,
-    WebhookSubscriptionId,
+    NewWebhookSubscription, OrgId, WebhookSubscriptionId,
 };
 use time::OffsetDateTime;
 
@@ -76,12 +75,19 @@ async fn events_are_deduplicated_and_fanned_out(db: &TestDb) {
         .await
         .unwrap();
     assert!(again.is_none(), "the same identifier is a duplicate");
-    assert_eq!(s.list_webhook_events(&org, &conn, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_webhook_events(&org, &conn, 10).await.unwrap().len(),
+        1
+    );
     let ds = s
         .list_webhook_deliveries(&org, &conn, None, 10)
         .await
         .unwrap();
-    assert_eq!(ds.len(), 2, "one delivery per subscription, none for the duplicate");
+    assert_eq!(
+        ds.len(),
+        2,
+        "one delivery per subscription, none for the duplicate"
+    );
     assert!(ds.iter().all(|d| d.status == DeliveryStatus::Pending));
 }
 
@@ -89,39 +95,92 @@ async fn claims_keep_each_issue_in_order(db: &TestDb) {
     let s = &db.store;
     let (org, conn, subs) = setup(db, 1).await;
     for (i, issue) in ["A-1", "A-1", "A-2", "A-1"].iter().enumerate() {
-        s.record_webhook_event(&event(&org, &conn, &format!("w-{i}"), issue), &subs, later())
-            .await
-            .unwrap();
+        s.record_webhook_event(
+            &event(&org, &conn, &format!("w-{i}"), issue),
+            &subs,
+            later(),
+        )
+        .await
+        .unwrap();
     }
     let now = OffsetDateTime::now_utc();
     let lease = now + Duration::from_secs(60);
-    let c = s.claim_webhook_deliveries("w", now, lease, 10).await.unwrap();
+    let c = s
+        .claim_webhook_deliveries("w", now, lease, 10)
+        .await
+        .unwrap();
     let bodies: Vec<&str> = c.iter().map(|d| d.body.as_str()).collect();
-    assert_eq!(bodies, vec!["{\"id\":\"w-0\"}", "{\"id\":\"w-2\"}"], "the head of each issue");
+    assert_eq!(
+        bodies,
+        vec!["{\"id\":\"w-0\"}", "{\"id\":\"w-2\"}"],
+        "the head of each issue"
+    );
     // A failed head keeps the rest of its issue waiting.
     let retry_at = now + Duration::from_secs(3600);
-    assert!(s
-        .finish_webhook_delivery(c[0].id, "w", &DeliveryOutcome::Retry { status: Some(503), error: "down".into(), next_attempt_at: retry_at })
+    assert!(
+        s.finish_webhook_delivery(
+            c[0].id,
+            "w",
+            &DeliveryOutcome::Retry {
+                status: Some(503),
+                error: "down".into(),
+                next_attempt_at: retry_at
+            }
+        )
         .await
-        .unwrap());
-    assert!(s
-        .finish_webhook_delivery(c[1].id, "w", &DeliveryOutcome::Delivered { status: 204 })
+        .unwrap()
+    );
+    assert!(
+        s.finish_webhook_delivery(c[1].id, "w", &DeliveryOutcome::Delivered { status: 204 })
+            .await
+            .unwrap()
+    );
+    let c2 = s
+        .claim_webhook_deliveries("w", now, lease, 10)
         .await
-        .unwrap());
-    let c2 = s.claim_webhook_deliveries("w", now, lease, 10).await.unwrap();
+        .unwrap();
     assert!(c2.is_empty(), "w-1 waits for w-0: {c2:?}");
     // Once delivered, the next of the issue is due.
-    let c3 = s.claim_webhook_deliveries("w", retry_at, retry_at + Duration::from_secs(60), 10).await.unwrap();
+    let c3 = s
+        .claim_webhook_deliveries("w", retry_at, retry_at + Duration::from_secs(60), 10)
+        .await
+        .unwrap();
     assert_eq!(c3.len(), 1);
     assert_eq!(c3[0].attempts, 1);
-    s.finish_webhook_delivery(c3[0].id, "w", &DeliveryOutcome::Delivered { status: 200 }).await.unwrap();
-    let c4 = s.claim_webhook_deliveries("w", now, lease, 10).await.unwrap();
-    assert_eq!(c4.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), vec!["{\"id\":\"w-1\"}"]);
+    s.finish_webhook_delivery(c3[0].id, "w", &DeliveryOutcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    let c4 = s
+        .claim_webhook_deliveries("w", now, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        c4.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        vec!["{\"id\":\"w-1\"}"]
+    );
     // Dead-lettered, then replayed.
-    assert!(s.finish_webhook_delivery(c4[0].id, "w", &DeliveryOutcome::Dead { status: Some(500), error: "gave up".into() }).await.unwrap());
-    let dead = s.list_webhook_deliveries(&org, &conn, Some(DeliveryStatus::Dead), 10).await.unwrap();
+    assert!(
+        s.finish_webhook_delivery(
+            c4[0].id,
+            "w",
+            &DeliveryOutcome::Dead {
+                status: Some(500),
+                error: "gave up".into()
+            }
+        )
+        .await
+        .unwrap()
+    );
+    let dead = s
+        .list_webhook_deliveries(&org, &conn, Some(DeliveryStatus::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
-    let replayed = s.replay_webhook_delivery(&org, dead[0].id, later()).await.unwrap().unwrap();
+    let replayed = s
+        .replay_webhook_delivery(&org, dead[0].id, later())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(replayed.status, DeliveryStatus::Pending);
     assert_eq!(replayed.attempts, 0);
 }
@@ -130,9 +189,13 @@ async fn two_pools_never_claim_the_same_delivery(db: &TestDb) {
     let (org, conn, subs) = setup(db, 1).await;
     let s = db.store.clone();
     for i in 0..60 {
-        s.record_webhook_event(&event(&org, &conn, &format!("w-{i}"), &format!("A-{i}")), &subs, later())
-            .await
-            .unwrap();
+        s.record_webhook_event(
+            &event(&org, &conn, &format!("w-{i}"), &format!("A-{i}")),
+            &subs,
+            later(),
+        )
+        .await
+        .unwrap();
     }
     let pools = [db.store.clone(), db.second_store().await];
     let mut tasks = Vec::new();
@@ -152,7 +215,16 @@ async fn two_pools_never_claim_the_same_delivery(db: &TestDb) {
                     continue;
                 }
                 for d in c {
-                    assert!(store.finish_webhook_delivery(d.id, &owner, &DeliveryOutcome::Delivered { status: 200 }).await.unwrap());
+                    assert!(
+                        store
+                            .finish_webhook_delivery(
+                                d.id,
+                                &owner,
+                                &DeliveryOutcome::Delivered { status: 200 }
+                            )
+                            .await
+                            .unwrap()
+                    );
                     mine.push(d.id);
                 }
             }
@@ -171,15 +243,46 @@ async fn two_pools_never_claim_the_same_delivery(db: &TestDb) {
 async fn a_lapsed_lease_is_taken_over(db: &TestDb) {
     let s = &db.store;
     let (org, conn, subs) = setup(db, 1).await;
-    s.record_webhook_event(&event(&org, &conn, "w-0", "A-1"), &subs, later()).await.unwrap();
+    s.record_webhook_event(&event(&org, &conn, "w-0", "A-1"), &subs, later())
+        .await
+        .unwrap();
     let now = OffsetDateTime::now_utc();
-    let c = s.claim_webhook_deliveries("dead-worker", now, now + Duration::from_secs(30), 10).await.unwrap();
+    let c = s
+        .claim_webhook_deliveries("dead-worker", now, now + Duration::from_secs(30), 10)
+        .await
+        .unwrap();
     assert_eq!(c.len(), 1);
-    assert!(s.claim_webhook_deliveries("other", now, now + Duration::from_secs(30), 10).await.unwrap().is_empty(), "leased");
+    assert!(
+        s.claim_webhook_deliveries("other", now, now + Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
     // The first worker died; after its lease lapses another takes the delivery.
     let after = now + Duration::from_secs(31);
-    let c2 = s.claim_webhook_deliveries("other", after, after + Duration::from_secs(30), 10).await.unwrap();
+    let c2 = s
+        .claim_webhook_deliveries("other", after, after + Duration::from_secs(30), 10)
+        .await
+        .unwrap();
     assert_eq!(c2.len(), 1);
-    assert!(!s.finish_webhook_delivery(c[0].id, "dead-worker", &DeliveryOutcome::Delivered { status: 200 }).await.unwrap(), "the old holder no longer owns it");
-    assert!(s.finish_webhook_delivery(c2[0].id, "other", &DeliveryOutcome::Delivered { status: 200 }).await.unwrap());
+    assert!(
+        !s.finish_webhook_delivery(
+            c[0].id,
+            "dead-worker",
+            &DeliveryOutcome::Delivered { status: 200 }
+        )
+        .await
+        .unwrap(),
+        "the old holder no longer owns it"
+    );
+    assert!(
+        s.finish_webhook_delivery(
+            c2[0].id,
+            "other",
+            &DeliveryOutcome::Delivered { status: 200 }
+        )
+        .await
+        .unwrap()
+    );
 }
