@@ -704,7 +704,7 @@ impl Webhooks {
             .map_err(EngineError::from)?;
         let targets: Vec<WebhookSubscriptionId> = subs
             .into_iter()
-            .filter(|s| s.events.iter().any(|e| *e == event))
+            .filter(|s| s.events.contains(&event))
             .filter(|s| match (&matched, s.jira_webhook_id) {
                 // A dynamic delivery names the registrations it matched (their JQL filters).
                 (Some(ids), Some(mine)) => ids.contains(&mine),

@@ -119,8 +119,10 @@ impl App {
             public_url,
             cfg.endpoints.api_url.clone(),
             cfg.mcp_auth.clone(),
-            cfg.webhooks.clone(),
-            cfg.webhook_rate_limit.map(KeyRateLimiter::new),
+            (
+                cfg.webhooks.clone(),
+                cfg.webhook_rate_limit.map(KeyRateLimiter::new),
+            ),
         );
         // The outbox worker and the registration refresh job (see jiragate_engine::webhooks).
         let webhook_workers = state.webhooks().spawn_workers();

@@ -44,8 +44,11 @@ impl AppState {
         public_url: String,
         api_url: String,
         mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
-        webhooks: jiragate_engine::webhooks::WebhookConfig,
-        hook_limiter: Option<KeyRateLimiter>,
+        // The webhook settings and the receiver's per-connection limiter.
+        (webhooks, hook_limiter): (
+            jiragate_engine::webhooks::WebhookConfig,
+            Option<KeyRateLimiter>,
+        ),
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
