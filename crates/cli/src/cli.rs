@@ -126,6 +126,9 @@ pub enum Command {
     /// Create, list, describe and use Jira connections.
     #[command(subcommand)]
     Connectors(ConnectorsCmd),
+    /// Webhooks: subscribe URLs to a connection's Jira events; events and deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCmd),
     /// Register Atlassian OAuth 2.0 (3LO) apps.
     #[command(subcommand, name = "oauth-clients")]
     OauthClients(OauthClientsCmd),
@@ -218,6 +221,10 @@ pub struct ServeArgs {
     /// addresses, over http too (closed networks, tests). Off: https to public addresses only.
     #[arg(long, env = "JIRAGATE_MCP_CIMD_ALLOW_PRIVATE")]
     pub mcp_cimd_allow_private: bool,
+    /// Webhooks: accept subscriber URLs on loopback and private addresses, over http too
+    /// (closed networks, tests). Off: https to public addresses only.
+    #[arg(long, env = "JIRAGATE_WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -513,4 +520,52 @@ pub enum MasterKeyCmd {
     #[command(after_help = "Example:
   jiragate master-key retire")]
     Retire,
+}
+
+/// `jiragate webhooks …`. CONNECTION is an id, `workspace/name`, or a name in `default`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCmd {
+    /// Subscribe a URL to some of a connection's Jira events; prints the signing secret once.
+    #[command(
+        after_help = "Example:\n  jiragate webhooks subscribe w/jira --event jira:issue_updated --jql 'project = ABC' --url https://hooks.example.com/jira"
+    )]
+    Subscribe {
+        connection: String,
+        /// A Jira event (repeatable), e.g. jira:issue_updated, comment_created.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+        /// JQL choosing the issues (Jira's webhook subset).
+        #[arg(long)]
+        jql: String,
+        /// Only changes of these fields (repeatable).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// The subscriber's https URL.
+        #[arg(long)]
+        url: String,
+    },
+    /// List a connection's subscriptions.
+    List { connection: String },
+    /// Delete a subscription (and its webhook at Jira).
+    Delete {
+        connection: String,
+        subscription: String,
+    },
+    /// Events received from Jira, newest first.
+    Events {
+        connection: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Deliveries to subscribers, newest first.
+    Deliveries {
+        connection: String,
+        /// pending, delivered or dead.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Send a delivery again.
+    Replay { connection: String, delivery: i64 },
 }

@@ -16,12 +16,16 @@ pub mod keys;
 pub mod links;
 pub mod mcp_auth;
 pub mod model;
+mod net_guard;
 pub mod oauth;
 mod orgs;
 pub mod proxy;
 mod rate_holds;
 mod scope_docs;
 pub mod scopes;
+pub mod webhooks;
+mod webhooks_delivery;
+mod webhooks_refresh;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

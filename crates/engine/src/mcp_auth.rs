@@ -10,8 +10,8 @@
 //! only as its SHA-256 hash. These tokens are never sent to Atlassian, and no Atlassian token
 //! ever leaves through this flow: the MCP client only ever holds jiragate's own tokens.
 
+use crate::net_guard::ResolveError;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -248,40 +248,6 @@ fn redirect_uri_acceptable(uri: &str) -> bool {
     }
 }
 
-/// Addresses a metadata fetch may reach without the operator's allowance.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b))
-        }
-    }
-}
-
 fn host_of(uri: &str) -> String {
     reqwest::Url::parse(uri)
         .ok()
@@ -508,18 +474,13 @@ impl McpAuthority {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let addrs: Vec<std::net::SocketAddr> =
-            tokio::time::timeout(CIMD_TIMEOUT, tokio::net::lookup_host((bare.as_str(), port)))
-                .await
-                .map_err(|_| "resolving the client id host timed out")?
-                .map_err(|_| "the client id host does not resolve")?
-                .collect();
-        let Some(first) = addrs.first().copied() else {
-            return Err("the client id host does not resolve".into());
-        };
-        if !allow && !addrs.iter().all(|a| is_public(a.ip())) {
-            return Err("the client id URL points to a private, loopback or link-local address, which this server does not fetch".into());
-        }
+        let first = crate::net_guard::resolve_checked(&bare, port, CIMD_TIMEOUT, allow)
+            .await
+            .map_err(|e| match e {
+                ResolveError::Timeout => "resolving the client id host timed out",
+                ResolveError::NoAddress => "the client id host does not resolve",
+                ResolveError::NotPublic => "the client id URL points to a private, loopback or link-local address, which this server does not fetch",
+            })?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -1153,27 +1114,6 @@ mod tests {
             "https://app.example/cb",
             "https://app.example/cb"
         ));
-    }
-
-    #[test]
-    fn private_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "100.64.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

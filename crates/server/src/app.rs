@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::metrics::{prometheus_handle, track_requests};
 use crate::middleware::{PanicToProblem, normalize_problems, request_timeout};
 use crate::ratelimit::KeyRateLimiter;
-use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records};
+use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records, webhooks};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,6 +44,8 @@ pub struct App {
     _serve_lock: Option<crate::serve_lock::ServeLock>,
     /// The master-key reports (stopped when the server is dropped or stops).
     _key_reports: AbortOnDrop,
+    /// The webhook delivery worker and refresh job; stopped with the server.
+    _webhook_workers: Vec<AbortOnDrop>,
 }
 
 /// A task that ends with its owner.
@@ -117,7 +119,13 @@ impl App {
             public_url,
             cfg.endpoints.api_url.clone(),
             cfg.mcp_auth.clone(),
+            (
+                cfg.webhooks.clone(),
+                cfg.webhook_rate_limit.map(KeyRateLimiter::new),
+            ),
         );
+        // The outbox worker and the registration refresh job (see jiragate_engine::webhooks).
+        let webhook_workers = state.webhooks().spawn_workers();
         let router = build_router(state.clone(), &cfg)?;
         Ok(App {
             addr,
@@ -130,6 +138,7 @@ impl App {
             shutdown_timeout: cfg.shutdown_timeout,
             _serve_lock: serve_lock,
             _key_reports: AbortOnDrop(key_reports),
+            _webhook_workers: webhook_workers.into_iter().map(AbortOnDrop).collect(),
         })
     }
 
@@ -270,6 +279,32 @@ fn api_routes() -> Router<AppState> {
         .route(
             "/api/v1/keys/{id}",
             axum::routing::delete(admin::revoke_key),
+        )
+        .route(
+            "/hooks/jira/{id}",
+            post(webhooks::receive).layer(DefaultBodyLimit::max(
+                jiragate_engine::webhooks::WebhookConfig::default().max_body_bytes,
+            )),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/webhooks/subscriptions",
+            post(webhooks::create_subscription).get(webhooks::list_subscriptions),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/webhooks/subscriptions/{sub}",
+            axum::routing::delete(webhooks::delete_subscription),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/webhooks/events",
+            get(webhooks::list_events),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/webhooks/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/api/v1/integrations/connectors/{id}/webhooks/deliveries/{delivery}/replay",
+            post(webhooks::replay_delivery),
         )
         .route("/api/v1/audit", get(records::list_audit))
         .route("/api/v1/scopes", get(records::list_scopes))

@@ -95,6 +95,10 @@ pub struct ServerConfig {
     /// MCP authorization: which client registration styles are accepted, and whether client
     /// metadata documents may live on private addresses.
     pub mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
+    /// Webhooks: subscriber URL policy, retries, the delivery worker and the refresh job.
+    pub webhooks: jiragate_engine::webhooks::WebhookConfig,
+    /// Budget of the public receiver `/hooks/jira/{id}` per connection; `None` = unlimited.
+    pub webhook_rate_limit: Option<RateLimitConfig>,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +122,11 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
             mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig::default(),
+            webhooks: jiragate_engine::webhooks::WebhookConfig::default(),
+            webhook_rate_limit: Some(RateLimitConfig {
+                per_second: 100.0,
+                burst: 1000,
+            }),
         }
     }
 }

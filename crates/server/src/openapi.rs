@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::ProblemBody;
-use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records};
+use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records, webhooks};
 
 struct ApiKeyAuth;
 
@@ -164,6 +164,13 @@ fn shared_answers(doc: &mut Value) {
         connectors::execute,
         connectors::check,
         proxy::proxy,
+        webhooks::receive,
+        webhooks::create_subscription,
+        webhooks::list_subscriptions,
+        webhooks::delete_subscription,
+        webhooks::list_events,
+        webhooks::list_deliveries,
+        webhooks::replay_delivery,
         oauth::create_client,
         oauth::list_clients,
         oauth::get_client,
@@ -199,6 +206,7 @@ fn shared_answers(doc: &mut Value) {
     tags(
         (name = "connectors", description = "Jira connections: create, read, use"),
         (name = "proxy", description = "Raw Jira REST with the credential injected"),
+        (name = "webhooks", description = "Jira events in (verified, deduplicated, stored) and delivered to subscribers at least once"),
         (name = "oauth", description = "OAuth 2.0 (3LO) clients and connect sessions"),
         (name = "credentials", description = "Fresh access tokens (audited)"),
         (name = "organizations", description = "Tenants (platform keys)"),

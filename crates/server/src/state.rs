@@ -30,6 +30,10 @@ pub(crate) struct Inner {
     pub draining: std::sync::atomic::AtomicBool,
     /// The authorization server of `/mcp`.
     pub mcp_auth: jiragate_engine::mcp_auth::McpAuthority,
+    /// Webhooks: the receiver, subscriptions and deliveries.
+    pub webhooks: jiragate_engine::webhooks::Webhooks,
+    /// Per-connection limit of the public webhook receiver.
+    pub hook_limiter: Option<KeyRateLimiter>,
 }
 
 impl AppState {
@@ -40,9 +44,20 @@ impl AppState {
         public_url: String,
         api_url: String,
         mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
+        // The webhook settings and the receiver's per-connection limiter.
+        (webhooks, hook_limiter): (
+            jiragate_engine::webhooks::WebhookConfig,
+            Option<KeyRateLimiter>,
+        ),
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                webhooks: jiragate_engine::webhooks::Webhooks::new(
+                    engine.clone(),
+                    &public_url,
+                    webhooks,
+                ),
+                hook_limiter,
                 mcp_auth: jiragate_engine::mcp_auth::McpAuthority::new(
                     engine.clone(),
                     &public_url,
@@ -62,6 +77,10 @@ impl AppState {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    pub fn webhooks(&self) -> &jiragate_engine::webhooks::Webhooks {
+        &self.inner.webhooks
     }
 
     /// Base URL of the Atlassian API gateway this server talks to.

@@ -92,6 +92,12 @@ id_type!(
 id_type!(
     /// An embeddable connect link (the page an app sends its end user to).
     ConnectLinkId, "connect link");
+id_type!(
+    /// A webhook subscription (a subscriber URL for some of a connection's Jira events).
+    WebhookSubscriptionId, "webhook subscription");
+id_type!(
+    /// A webhook event received from Jira.
+    WebhookEventId, "webhook event");
 
 #[cfg(test)]
 mod tests {

@@ -26,14 +26,19 @@ mod orgs;
 mod rate_holds;
 mod sessions;
 mod time_col;
+mod webhooks;
 
 pub use connect_links::{ConnectLink, ConnectSettings, NewConnectLink};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use ids::{
     ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
-    OAuthClientRecordId, OrgId, WorkspaceId,
+    OAuthClientRecordId, OrgId, WebhookEventId, WebhookSubscriptionId, WorkspaceId,
 };
 pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
 pub use model::*;
 pub use rate_holds::{RATE_HOLD_CHANNEL, RateHold, RateHoldListener};
+pub use webhooks::{
+    ClaimedDelivery, DeliveryOutcome, DeliveryStatus, NewWebhookEvent, NewWebhookSubscription,
+    WebhookDelivery, WebhookDeliveryId, WebhookEvent, WebhookSubscription,
+};

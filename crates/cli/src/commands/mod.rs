@@ -7,6 +7,7 @@ mod connectors;
 mod doctor;
 mod records;
 mod serve;
+mod webhooks;
 
 use clap::CommandFactory;
 
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sandbox(a) => serve::sandbox(&g, a).await,
         Command::Mcp(a) => serve::mcp(&g, a).await,
         Command::Connectors(c) => connectors::run(&g, c).await,
+        Command::Webhooks(c) => webhooks::run(&g, c).await,
         Command::OauthClients(c) => admin::oauth_clients(&g, c).await,
         Command::Connect(a) => connect::run(&g, a).await,
         Command::Audit(a) => records::audit(&g, a).await,

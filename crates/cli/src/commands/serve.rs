@@ -152,6 +152,10 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
             cimd_allow_private: a.mcp_cimd_allow_private,
             ..Default::default()
         },
+        webhooks: jiragate_engine::webhooks::WebhookConfig {
+            allow_private_subscribers: a.webhooks_allow_private,
+            ..Default::default()
+        },
         ..cfg
     };
     let app = App::build(cfg).await.map_err(startup_error)?;

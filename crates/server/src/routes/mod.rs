@@ -7,3 +7,4 @@ pub mod oauth;
 pub mod ops;
 pub mod proxy;
 pub mod records;
+pub mod webhooks;

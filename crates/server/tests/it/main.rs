@@ -15,3 +15,4 @@ mod records;
 mod rotation;
 mod router;
 mod security;
+mod webhooks;

@@ -6,3 +6,4 @@ mod crud;
 mod isolation;
 mod leases;
 mod lifecycle;
+mod webhooks;

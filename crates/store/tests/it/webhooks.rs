@@ -1,0 +1,288 @@
+//! The webhook outbox: deduplication by Jira's identifier, in-order claims per subscription
+//! and issue, exclusive leases across two pools, and lapsed leases taken over (nothing lost
+//! when a worker dies).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use jiragate_store::{
+    ConnectionId, DeliveryOutcome, DeliveryStatus, NewCredential, NewWebhookEvent,
+    NewWebhookSubscription, OrgId, WebhookSubscriptionId,
+};
+use time::OffsetDateTime;
+
+use crate::common::*;
+
+both_backends!(
+    events_are_deduplicated_and_fanned_out,
+    claims_keep_each_issue_in_order,
+    two_pools_never_claim_the_same_delivery,
+    a_lapsed_lease_is_taken_over
+);
+
+async fn setup(db: &TestDb, subs: usize) -> (OrgId, ConnectionId, Vec<WebhookSubscriptionId>) {
+    let s = &db.store;
+    let org = org(s, "o").await;
+    let conn = s
+        .create_connection(&org, new_connection("c"), NewCredential::default())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..subs {
+        let sub = s
+            .create_webhook_subscription(&NewWebhookSubscription {
+                id: WebhookSubscriptionId::new(),
+                org_id: org.clone(),
+                connection_id: conn.id.clone(),
+                events: vec!["jira:issue_updated".into()],
+                jql_filter: "project = A".into(),
+                field_ids: None,
+                url: format!("https://subscriber.example/{i}"),
+                sealed_secret: "jgv1.sealed".into(),
+            })
+            .await
+            .unwrap();
+        ids.push(sub.id);
+    }
+    (org, conn.id, ids)
+}
+
+fn event(org: &OrgId, conn: &ConnectionId, ident: &str, issue: &str) -> NewWebhookEvent {
+    NewWebhookEvent {
+        org_id: org.clone(),
+        connection_id: conn.clone(),
+        webhook_identifier: ident.into(),
+        event: "jira:issue_updated".into(),
+        issue_key: Some(issue.into()),
+        body: format!("{{\"id\":\"{ident}\"}}"),
+    }
+}
+
+fn later() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::from_secs(86_400)
+}
+
+async fn events_are_deduplicated_and_fanned_out(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 2).await;
+    let first = s
+        .record_webhook_event(&event(&org, &conn, "w-1", "A-1"), &subs, later())
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let again = s
+        .record_webhook_event(&event(&org, &conn, "w-1", "A-1"), &subs, later())
+        .await
+        .unwrap();
+    assert!(again.is_none(), "the same identifier is a duplicate");
+    assert_eq!(
+        s.list_webhook_events(&org, &conn, 10).await.unwrap().len(),
+        1
+    );
+    let ds = s
+        .list_webhook_deliveries(&org, &conn, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ds.len(),
+        2,
+        "one delivery per subscription, none for the duplicate"
+    );
+    assert!(ds.iter().all(|d| d.status == DeliveryStatus::Pending));
+}
+
+async fn claims_keep_each_issue_in_order(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 1).await;
+    for (i, issue) in ["A-1", "A-1", "A-2", "A-1"].iter().enumerate() {
+        s.record_webhook_event(
+            &event(&org, &conn, &format!("w-{i}"), issue),
+            &subs,
+            later(),
+        )
+        .await
+        .unwrap();
+    }
+    let now = OffsetDateTime::now_utc();
+    let lease = now + Duration::from_secs(60);
+    let c = s
+        .claim_webhook_deliveries("w", now, lease, 10)
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = c.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        vec!["{\"id\":\"w-0\"}", "{\"id\":\"w-2\"}"],
+        "the head of each issue"
+    );
+    // A failed head keeps the rest of its issue waiting.
+    let retry_at = now + Duration::from_secs(3600);
+    assert!(
+        s.finish_webhook_delivery(
+            c[0].id,
+            "w",
+            &DeliveryOutcome::Retry {
+                status: Some(503),
+                error: "down".into(),
+                next_attempt_at: retry_at
+            }
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.finish_webhook_delivery(c[1].id, "w", &DeliveryOutcome::Delivered { status: 204 })
+            .await
+            .unwrap()
+    );
+    let c2 = s
+        .claim_webhook_deliveries("w", now, lease, 10)
+        .await
+        .unwrap();
+    assert!(c2.is_empty(), "w-1 waits for w-0: {c2:?}");
+    // Once delivered, the next of the issue is due.
+    let c3 = s
+        .claim_webhook_deliveries("w", retry_at, retry_at + Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(c3.len(), 1);
+    assert_eq!(c3[0].attempts, 1);
+    s.finish_webhook_delivery(c3[0].id, "w", &DeliveryOutcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    let c4 = s
+        .claim_webhook_deliveries("w", now, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        c4.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        vec!["{\"id\":\"w-1\"}"]
+    );
+    // Dead-lettered, then replayed.
+    assert!(
+        s.finish_webhook_delivery(
+            c4[0].id,
+            "w",
+            &DeliveryOutcome::Dead {
+                status: Some(500),
+                error: "gave up".into()
+            }
+        )
+        .await
+        .unwrap()
+    );
+    let dead = s
+        .list_webhook_deliveries(&org, &conn, Some(DeliveryStatus::Dead), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    let replayed = s
+        .replay_webhook_delivery(&org, dead[0].id, later())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayed.status, DeliveryStatus::Pending);
+    assert_eq!(replayed.attempts, 0);
+}
+
+async fn two_pools_never_claim_the_same_delivery(db: &TestDb) {
+    let (org, conn, subs) = setup(db, 1).await;
+    let s = db.store.clone();
+    for i in 0..60 {
+        s.record_webhook_event(
+            &event(&org, &conn, &format!("w-{i}"), &format!("A-{i}")),
+            &subs,
+            later(),
+        )
+        .await
+        .unwrap();
+    }
+    let pools = [db.store.clone(), db.second_store().await];
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = pools[w % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            let mut mine = Vec::new();
+            for _ in 0..40 {
+                let now = OffsetDateTime::now_utc();
+                let c = store
+                    .claim_webhook_deliveries(&owner, now, now + Duration::from_secs(60), 4)
+                    .await
+                    .unwrap();
+                if c.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+                for d in c {
+                    assert!(
+                        store
+                            .finish_webhook_delivery(
+                                d.id,
+                                &owner,
+                                &DeliveryOutcome::Delivered { status: 200 }
+                            )
+                            .await
+                            .unwrap()
+                    );
+                    mine.push(d.id);
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every delivery claimed");
+    assert_eq!(distinct.len(), 60, "none claimed twice");
+}
+
+async fn a_lapsed_lease_is_taken_over(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 1).await;
+    s.record_webhook_event(&event(&org, &conn, "w-0", "A-1"), &subs, later())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let c = s
+        .claim_webhook_deliveries("dead-worker", now, now + Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert!(
+        s.claim_webhook_deliveries("other", now, now + Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    // The first worker died; after its lease lapses another takes the delivery.
+    let after = now + Duration::from_secs(31);
+    let c2 = s
+        .claim_webhook_deliveries("other", after, after + Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(c2.len(), 1);
+    assert!(
+        !s.finish_webhook_delivery(
+            c[0].id,
+            "dead-worker",
+            &DeliveryOutcome::Delivered { status: 200 }
+        )
+        .await
+        .unwrap(),
+        "the old holder no longer owns it"
+    );
+    assert!(
+        s.finish_webhook_delivery(
+            c2[0].id,
+            "other",
+            &DeliveryOutcome::Delivered { status: 200 }
+        )
+        .await
+        .unwrap()
+    );
+}
