@@ -24,7 +24,7 @@ pub use error::AuthError;
 pub use keyring::{KEY_REPORT_INTERVAL, Keyring, RetireReport, RotationReport, fields};
 pub use service::{
     AuthService, CallbackOutcome, ConnectStart, CredentialFor, Credentials, NewApiTokenConnection,
-    NewOAuthTokens, StartConnect,
+    MCP_SIGN_IN_WORKSPACE, NewOAuthTokens, StartConnect,
 };
 pub use sites::{SiteChoice, SiteRef};
 pub use tokens::{ConnectionTokenSource, TokenManager, TokenStats, connection_base_url};

@@ -11,6 +11,7 @@ pub use jiragate_catalog::{ActionDef, Catalog, ExecuteOutput};
 pub use jiragate_store::{
     ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectLink, ConnectLinkId,
     ConnectSession, ConnectSessionId, ConnectSettings, Connection, ConnectionId, ConnectionStatus,
+    GrantPrincipal,
     HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization, Owner, SessionStatus,
     Workspace,
 };

@@ -33,5 +33,7 @@ pub use ids::{
     ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
     OAuthClientRecordId, OrgId, WorkspaceId,
 };
-pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
+pub use mcp_auth::{
+    GrantPrincipal, McpClientRecord, McpGrantRecord, McpSettingsRecord, McpTokenRecord,
+};
 pub use model::*;
