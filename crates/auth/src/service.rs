@@ -1237,8 +1237,9 @@ impl AuthService {
             }
             SiteDecision::NoSites => {
                 return Err(AuthError::OAuth {
-                    message: "the grant covers no Jira site (the person may have no access to any site)"
-                        .to_owned(),
+                    message:
+                        "the grant covers no Jira site (the person may have no access to any site)"
+                            .to_owned(),
                 });
             }
         };
@@ -1252,7 +1253,9 @@ impl AuthService {
             .await
             .map_err(|e| AuthError::Verification {
                 site: resource.url.clone(),
-                message: format!("who signed in could not be read (/myself, needs read:jira-user): {e}"),
+                message: format!(
+                    "who signed in could not be read (/myself, needs read:jira-user): {e}"
+                ),
             })?;
         let account_id = me
             .account_id

@@ -17,7 +17,9 @@ pub enum Actor<'a> {
     /// A person signed in with Atlassian through an MCP authorization grant (Atlassian
     /// sign-in mode): may run actions (`execute`) and nothing else; the grant limits it to
     /// that person's own connection, where Jira's own permissions apply.
-    AtlassianUser { account_id: &'a str },
+    AtlassianUser {
+        account_id: &'a str,
+    },
 }
 
 impl Actor<'_> {

@@ -24,6 +24,9 @@ pub const HOT_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Entries per map; past it the map is emptied (simple, and bounded memory).
 const MAX_ENTRIES: usize = 10_000;
 
+/// A verified MCP access and when its token expires.
+type McpEntry = (McpAccess, OffsetDateTime);
+
 #[derive(Default)]
 pub(crate) struct HotCache {
     /// By key hash.
@@ -31,7 +34,7 @@ pub(crate) struct HotCache {
     /// By (organization, reference as given: id or `workspace/name`).
     connections: Mutex<HashMap<(OrgId, String), (Connection, Instant)>>,
     /// By MCP access token hash: the verified access and the token's expiry.
-    mcp: Mutex<HashMap<String, ((McpAccess, OffsetDateTime), Instant)>>,
+    mcp: Mutex<HashMap<String, (McpEntry, Instant)>>,
 }
 
 fn fresh<T: Clone>(entry: Option<&(T, Instant)>) -> Option<T> {

@@ -812,6 +812,11 @@ impl McpAuthority {
             return Ok(self.declined(&d));
         }
         Actor::Key(key).require(ApiScope::Execute)?;
+        if self.settings_of(&key.org_id).await?.sign_in == SignInMode::Atlassian {
+            return Err(EngineError::NotAllowed {
+                message: "people of this organization authorize MCP clients by signing in with Atlassian, not through the console".into(),
+            });
+        }
         let reference = ConnRef::parse(connection.unwrap_or_default());
         let conn = self
             .engine
@@ -1105,7 +1110,10 @@ impl McpAuthority {
             })?;
         let d: RequestData =
             serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let org = OrgId::from_db(s.org_id.clone());
+        let org: OrgId = s
+            .org_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
         let conn_id: ConnectionId = s
             .connection_id
             .parse()
@@ -1158,7 +1166,10 @@ impl McpAuthority {
         if !approve {
             return Ok(self.declined(&d));
         }
-        let org = OrgId::from_db(s.org_id.clone());
+        let org: OrgId = s
+            .org_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
         let conn: ConnectionId = s
             .connection_id
             .parse()
@@ -1248,9 +1259,7 @@ impl McpAuthority {
         let grant = grant
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| OAuthError::grant("the grant was revoked"))?;
-        self.principal_of(&grant)
-            .await
-            .map_err(|m| OAuthError::grant(m))?;
+        self.principal_of(&grant).await.map_err(OAuthError::grant)?;
         Ok(grant)
     }
 
@@ -1553,9 +1562,7 @@ impl Engine {
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
         if let Some(s) = &subdomain
-            && !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(EngineError::validation(
                 "subdomain",

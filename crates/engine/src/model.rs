@@ -11,9 +11,8 @@ pub use jiragate_catalog::{ActionDef, Catalog, ExecuteOutput};
 pub use jiragate_store::{
     ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectLink, ConnectLinkId,
     ConnectSession, ConnectSessionId, ConnectSettings, Connection, ConnectionId, ConnectionStatus,
-    GrantPrincipal,
-    HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization, Owner, SessionStatus,
-    Workspace,
+    GrantPrincipal, HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization,
+    Owner, SessionStatus, Workspace,
 };
 
 /// Atlassian Document Format ↔ Markdown (for rendering Jira text to people and models).

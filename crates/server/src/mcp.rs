@@ -125,15 +125,13 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
                         access.connection,
                         access.read_only,
                     ),
-                    McpPrincipal::AtlassianUser { account_id } => {
-                        LocalBackend::for_atlassian_user(
-                            state.engine().clone(),
-                            account_id,
-                            access.org,
-                            access.connection,
-                            access.read_only,
-                        )
-                    }
+                    McpPrincipal::AtlassianUser { account_id } => LocalBackend::for_atlassian_user(
+                        state.engine().clone(),
+                        account_id,
+                        access.org,
+                        access.connection,
+                        access.read_only,
+                    ),
                 };
                 let mut req = req;
                 req.extensions_mut()
@@ -219,7 +217,11 @@ fn insufficient_scope(state: &AppState) -> Response {
     let value = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"{}\"",
         jiragate_engine::mcp_auth::SCOPE_WRITE,
-        state.inner.mcp_auth.resource_metadata_url().replace(['"', '\\'], "'"),
+        state
+            .inner
+            .mcp_auth
+            .resource_metadata_url()
+            .replace(['"', '\\'], "'"),
         description
     );
     if let Ok(v) = HeaderValue::from_str(&value) {

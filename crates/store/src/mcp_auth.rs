@@ -434,7 +434,9 @@ impl Store {
         });
         Ok(row.map(|r| McpSettingsRecord {
             sign_in: r.sign_in,
-            oauth_client_id: r.oauth_client_id.map(crate::ids::OAuthClientRecordId::from_db),
+            oauth_client_id: r
+                .oauth_client_id
+                .map(crate::ids::OAuthClientRecordId::from_db),
             subdomain: r.subdomain,
             updated_at: r.updated_at.into(),
         }))

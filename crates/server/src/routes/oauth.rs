@@ -414,7 +414,12 @@ pub async fn callback(
     {
         // An MCP client's Atlassian sign-in: on to that person's consent page.
         Ok(OAuthCallback::Connected(conn))
-            if let Some(next) = state.inner.mcp_auth.after_sign_in(st, &conn).await.transpose() =>
+            if let Some(next) = state
+                .inner
+                .mcp_auth
+                .after_sign_in(st, &conn)
+                .await
+                .transpose() =>
         {
             match next {
                 Ok(location) => axum::response::Redirect::to(&location).into_response(),

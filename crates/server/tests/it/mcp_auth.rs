@@ -1143,7 +1143,12 @@ async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: 
     assert!(next.starts_with("/oauth/mcp/sign-in?request="), "{next}");
     // One organization: straight on to Atlassian, through the organization's OAuth client.
     let r = http().get(env.url(&next)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
     let atlassian = location(&r);
     assert!(atlassian.starts_with(&env.sim.auth_url), "{atlassian}");
     assert_eq!(
@@ -1158,9 +1163,17 @@ async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: 
     let back = url::Url::parse(&location(&r)).unwrap();
     let callback = env.url(&format!("{}?{}", back.path(), back.query().unwrap_or("")));
     let r = http().get(&callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
     let consent = location(&r);
-    assert!(consent.starts_with("/oauth/mcp/consent?ticket="), "{consent}");
+    assert!(
+        consent.starts_with("/oauth/mcp/consent?ticket="),
+        "{consent}"
+    );
     let r = http().get(env.url(&consent)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
@@ -1213,7 +1226,11 @@ async fn myself_through_mcp(env: &Env, access: &str) -> String {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    assert_eq!(conns.len(), 1, "exactly the person's own connection: {listed}");
+    assert_eq!(
+        conns.len(),
+        1,
+        "exactly the person's own connection: {listed}"
+    );
     let conn = conns[0]["id"].as_str().unwrap().to_owned();
     let me = call(
         &client,
@@ -1232,8 +1249,7 @@ both_backends!(
         let env = Env::start(db).await;
         let _shared = env.seed_connector("shared").await;
         let oauth_client =
-            crate::oauth::register_client(&env.client, &env.server.url, env.key(), &env.sim)
-                .await;
+            crate::oauth::register_client(&env.client, &env.server.url, env.key(), &env.sim).await;
         // The setting: admin only, validated, console by default.
         let r = env
             .client
@@ -1257,8 +1273,10 @@ both_backends!(
                 reqwest::Method::PUT,
                 &env.url("/api/v1/mcp/settings"),
                 Some(env.key()),
-                Some(&json!({"sign_in": "atlassian", "oauth_client_id": oauth_client,
-                        "subdomain": env.sim.sites[0].subdomain})),
+                Some(
+                    &json!({"sign_in": "atlassian", "oauth_client_id": oauth_client,
+                        "subdomain": env.sim.sites[0].subdomain}),
+                ),
                 &[],
             )
             .await;
