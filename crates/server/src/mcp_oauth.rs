@@ -545,7 +545,7 @@ pub async fn get_settings(
 #[utoipa::path(put, path = "/api/v1/mcp/settings", tag = "mcp",
     request_body = McpSettingsView,
     responses((status = 200, description = "The settings now", body = McpSettingsView),
-        (status = 400, description = "Invalid settings", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid settings", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such OAuth client", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
     security(("api_key" = ["admin"])))]
 pub async fn put_settings(

@@ -1266,7 +1266,8 @@ both_backends!(
                 &[],
             )
             .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.json()["field"], "sign_in");
         let r = env
             .client
             .send(
