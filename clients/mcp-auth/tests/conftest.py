@@ -141,6 +141,38 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
 
 
 @pytest.fixture(scope="session")
+def signin_stack() -> Iterator[Stack]:
+    """A `serve` of its own whose organization identifies people by Atlassian sign-in: the
+    simulator's OAuth app is registered (its callback is this serve's `/oauth/callback`) and
+    the MCP setting says `atlassian`, on the first site."""
+    with tempfile.TemporaryDirectory(prefix="jiragate-mcp-signin-") as d:
+        for s in _start(Path(d), {}):
+            sim_base = str(s.sim["auth_url"]).rstrip("/")
+            r = httpx2.post(
+                f"{sim_base}/__sim/redirect-uri", json={"redirect_uri": f"{s.url}/oauth/callback"}, timeout=10
+            )
+            assert r.status_code == 200, r.text
+            admin = {"authorization": f"Bearer {s.admin_key}"}
+            app = s.sim["oauth_clients"][0]
+            r = httpx2.post(
+                f"{s.url}/api/v1/oauth/clients",
+                headers=admin,
+                json={"client_id": app["client_id"], "client_secret": app["client_secret"],
+                      "scopes": ["read:jira-work", "write:jira-work", "read:jira-user"]},
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            r = httpx2.put(
+                f"{s.url}/api/v1/mcp/settings",
+                headers=admin,
+                json={"sign_in": "atlassian", "subdomain": s.sim["sites"][0]["subdomain"]},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+            yield s
+
+
+@pytest.fixture(scope="session")
 def stack(tls: Tls) -> Iterator[Stack]:
     """`serve` with the operator's allowance for client metadata documents on loopback, trusting
     the test CA (SSL_CERT_FILE) that signs the loopback https server of those documents."""

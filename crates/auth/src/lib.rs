@@ -23,8 +23,8 @@ pub use config::{AtlassianEndpoints, AuthConfig, BackgroundConfig, Clock};
 pub use error::AuthError;
 pub use keyring::{KEY_REPORT_INTERVAL, Keyring, RetireReport, RotationReport, fields};
 pub use service::{
-    AuthService, CallbackOutcome, ConnectStart, CredentialFor, Credentials, NewApiTokenConnection,
-    NewOAuthTokens, StartConnect,
+    AuthService, CallbackOutcome, ConnectStart, CredentialFor, Credentials, MCP_SIGN_IN_WORKSPACE,
+    NewApiTokenConnection, NewOAuthTokens, StartConnect,
 };
 pub use sites::{SiteChoice, SiteRef};
 pub use tokens::{ConnectionTokenSource, TokenManager, TokenStats, connection_base_url};

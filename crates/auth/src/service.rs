@@ -12,7 +12,7 @@ use jiragate_store::{
     ApiType, AuthKind, ConnectSession, ConnectSessionId, ConnectSessionPatch, Connection,
     ConnectionId, ConnectionPatch, ConnectionStatus, HealthCheck, NewAuditEvent, NewConnectSession,
     NewConnection, NewCredential, NewOAuthClient, OAuthClientRecord, OAuthClientRecordId, OrgId,
-    Owner, SessionStatus, Store,
+    Owner, SessionPurpose, SessionStatus, Store,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,10 @@ impl NewApiTokenConnection {
         })
     }
 }
+
+/// The workspace of the user connections that MCP Atlassian sign-in creates (one per person,
+/// named by their Atlassian account id).
+pub const MCP_SIGN_IN_WORKSPACE: &str = "mcp-users";
 
 /// Request to start an OAuth 2.0 (3LO) connect session.
 #[derive(Debug, Clone)]
@@ -547,7 +551,32 @@ impl AuthService {
         org: &OrgId,
         req: StartConnect,
     ) -> Result<ConnectStart, AuthError> {
-        self.start_session(org, req, None).await
+        self.start_session(org, req, None, SessionPurpose::Connect)
+            .await
+    }
+
+    /// Starts an MCP client's Atlassian sign-in through the organization's OAuth client: a
+    /// connect session whose callback creates or reuses the signed-in person's own user
+    /// connection ([`MCP_SIGN_IN_WORKSPACE`], named by their Atlassian account id) instead of
+    /// a named one. `subdomain` picks the site when the person's grant covers several.
+    pub async fn start_mcp_sign_in(
+        &self,
+        org: &OrgId,
+        oauth_client_id: &OAuthClientRecordId,
+        subdomain: Option<String>,
+    ) -> Result<ConnectStart, AuthError> {
+        let req = StartConnect {
+            oauth_client_id: oauth_client_id.clone(),
+            workspace: MCP_SIGN_IN_WORKSPACE.to_owned(),
+            // Decided on the callback, from who signed in.
+            name: "sign-in".to_owned(),
+            scopes: None,
+            subdomain,
+            owner: Owner::Installation,
+            api_type: ApiType::Platform,
+        };
+        self.start_session(org, req, None, SessionPurpose::McpSignIn)
+            .await
     }
 
     /// Re-authorizes an existing OAuth connection in place (Reconnect): a connect session whose
@@ -585,7 +614,8 @@ impl AuthService {
             owner: conn.owner.clone(),
             api_type: conn.api_type,
         };
-        self.start_session(org, req, Some(conn.id.clone())).await
+        self.start_session(org, req, Some(conn.id.clone()), SessionPurpose::Connect)
+            .await
     }
 
     async fn start_session(
@@ -593,6 +623,7 @@ impl AuthService {
         org: &OrgId,
         req: StartConnect,
         reconnect: Option<ConnectionId>,
+        purpose: SessionPurpose,
     ) -> Result<ConnectStart, AuthError> {
         validate_names(&req.workspace, &req.name)?;
         let subdomain = match req.subdomain.as_deref().map(str::trim) {
@@ -608,6 +639,7 @@ impl AuthService {
                 id: req.oauth_client_id.to_string(),
             })?;
         if reconnect.is_none()
+            && purpose == SessionPurpose::Connect
             && self
                 .store
                 .find_connection(org, &req.workspace, &req.name)
@@ -663,6 +695,7 @@ impl AuthService {
                     sealed_pkce_verifier: sealed_verifier,
                     expires_at,
                     reconnect_connection_id: reconnect,
+                    purpose,
                 },
             )
             .await?;
@@ -764,6 +797,23 @@ impl AuthService {
             .map_err(|e| AuthError::OAuth {
                 message: format!("accessible-resources failed: {e}"),
             })?;
+        if session.purpose == SessionPurpose::McpSignIn {
+            let conn = self
+                .sign_in_connection(session, &client, &resources, grant)
+                .await?;
+            self.store
+                .update_connect_session(
+                    org,
+                    &session.id,
+                    ConnectSessionPatch {
+                        status: Some(SessionStatus::Connected),
+                        connection_id: Some(Some(conn.id.clone())),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            return Ok(CallbackOutcome::Connected(conn));
+        }
         if let Some(conn_id) = &session.reconnect_connection_id {
             let conn = self
                 .reauthorize_from_session(session, conn_id, &client, &resources, grant)
@@ -886,6 +936,7 @@ impl AuthService {
                     sealed_pkce_verifier: sealed_verifier,
                     expires_at,
                     reconnect_connection_id: None,
+                    purpose: SessionPurpose::Connect,
                 },
             )
             .await?;
@@ -1148,6 +1199,107 @@ impl AuthService {
             )
             .await?;
         Ok(updated)
+    }
+
+    /// An MCP sign-in's grant: the person's own user connection (owner `user:<account id>`,
+    /// named by the account id in [`MCP_SIGN_IN_WORKSPACE`]), created on their first sign-in
+    /// and given the fresh tokens on every later one.
+    async fn sign_in_connection(
+        &self,
+        session: &ConnectSession,
+        client: &OAuthClientRecord,
+        resources: &[AccessibleResource],
+        grant: OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let org = &session.org_id;
+        let resource = match decide_site(
+            resources,
+            session.subdomain.as_deref(),
+            &self.cfg.endpoints.site_url_template,
+        ) {
+            SiteDecision::Chosen(r) => r,
+            SiteDecision::AskUser(choices) => {
+                return Err(AuthError::OAuth {
+                    message: format!(
+                        "the sign-in covers several Jira sites ({}); an administrator chooses the one MCP sign-in uses (jiragate mcp-settings set --subdomain <name>)",
+                        site_urls(&choices)
+                    ),
+                });
+            }
+            SiteDecision::NotFound {
+                requested,
+                available,
+            } => {
+                return Err(AuthError::SiteNotFound {
+                    requested,
+                    available,
+                });
+            }
+            SiteDecision::NoSites => {
+                return Err(AuthError::OAuth {
+                    message:
+                        "the grant covers no Jira site (the person may have no access to any site)"
+                            .to_owned(),
+                });
+            }
+        };
+        let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &resource.id);
+        let me = self
+            .myself(Target::new(
+                base,
+                JiraAuth::Bearer(grant.access_token.clone()),
+                "verification",
+            ))
+            .await
+            .map_err(|e| AuthError::Verification {
+                site: resource.url.clone(),
+                message: format!(
+                    "who signed in could not be read (/myself, needs read:jira-user): {e}"
+                ),
+            })?;
+        let account_id = me
+            .account_id
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| AuthError::Verification {
+                site: resource.url.clone(),
+                message: "Jira did not say who signed in (no accountId)".to_owned(),
+            })?;
+        let name = account_id.trim().to_owned();
+        validate_names(MCP_SIGN_IN_WORKSPACE, &name)?;
+        if let Some(conn) = self
+            .store
+            .find_connection(org, MCP_SIGN_IN_WORKSPACE, &name)
+            .await?
+        {
+            let (credential, patch) = self
+                .oauth_replacement(org, &conn, client, resources, &grant)
+                .await?;
+            let updated = self
+                .install_credential(org, &conn, credential, patch)
+                .await?;
+            self.audit(
+                org,
+                "auth",
+                "connection.sign_in",
+                conn.id.as_ref(),
+                serde_json::json!({"account_id": account_id, "reused": true}),
+            )
+            .await;
+            return Ok(updated);
+        }
+        self.create_oauth_connection(
+            org,
+            OAuthConnectionParts {
+                workspace: MCP_SIGN_IN_WORKSPACE.to_owned(),
+                name,
+                api_type: ApiType::Platform,
+                owner: Owner::User(account_id),
+                client_record: client.id.clone(),
+            },
+            &resource,
+            grant,
+        )
+        .await
     }
 
     async fn create_oauth_connection(

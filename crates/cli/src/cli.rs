@@ -157,6 +157,9 @@ pub enum Command {
     /// MCP authorization grants: which MCP clients may use which connection.
     #[command(subcommand, name = "mcp-grants")]
     McpGrants(McpGrantsCmd),
+    /// How the organization identifies people behind MCP authorizations (console or Atlassian sign-in).
+    #[command(subcommand, name = "mcp-settings")]
+    McpSettings(McpSettingsCmd),
     /// Master key operations.
     #[command(subcommand, name = "master-key")]
     MasterKey(MasterKeyCmd),
@@ -500,6 +503,28 @@ pub enum McpGrantsCmd {
     /// Revoke a grant: its access and refresh tokens stop working at once.
     #[command(after_help = "Example:\n  jiragate mcp-grants revoke 0193c0de-…")]
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpSettingsCmd {
+    /// Show the settings.
+    Show,
+    /// Set how people are identified: `console` (someone signed in to the console approves a
+    /// shared connection) or `atlassian` (each person signs in with Atlassian and acts as
+    /// themselves on their own user connection).
+    #[command(
+        after_help = "Example:\n  jiragate mcp-settings set --sign-in atlassian --subdomain acme"
+    )]
+    Set {
+        #[arg(long, value_parser = ["console", "atlassian"])]
+        sign_in: String,
+        /// The OAuth client (jiragate id) sign-in goes through; default: the only one.
+        #[arg(long)]
+        oauth_client: Option<String>,
+        /// The site sign-in connects to when a person's grant covers several.
+        #[arg(long)]
+        subdomain: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,12 @@ use crate::keys::{self, ApiScope};
 pub enum Actor<'a> {
     Key(&'a ApiKeyRecord),
     Operator,
+    /// A person signed in with Atlassian through an MCP authorization grant (Atlassian
+    /// sign-in mode): may run actions (`execute`) and nothing else; the grant limits it to
+    /// that person's own connection, where Jira's own permissions apply.
+    AtlassianUser {
+        account_id: &'a str,
+    },
 }
 
 impl Actor<'_> {
@@ -22,6 +28,7 @@ impl Actor<'_> {
         match self {
             Actor::Key(k) => k.platform,
             Actor::Operator => true,
+            Actor::AtlassianUser { .. } => false,
         }
     }
 
@@ -30,6 +37,7 @@ impl Actor<'_> {
         match self {
             Actor::Key(k) => keys::allows(&k.scopes, scope),
             Actor::Operator => true,
+            Actor::AtlassianUser { .. } => scope == ApiScope::Execute,
         }
     }
 
@@ -60,6 +68,7 @@ impl Actor<'_> {
         match self {
             Actor::Key(k) => format!("api_key:{}", k.id),
             Actor::Operator => "operator".to_string(),
+            Actor::AtlassianUser { account_id } => format!("atlassian_user:{account_id}"),
         }
     }
 }

@@ -2,8 +2,11 @@
 //! connection are kept for [`HOT_CACHE_TTL`], so a busy caller costs one hash and two map
 //! look-ups instead of two database queries per request.
 //!
+//! Verified MCP access tokens (`jgma_…`, by hash) are kept the same way, never past the token's
+//! own expiry, so an `/mcp` call with one costs no database query either.
+//!
 //! Bounds: a change made through this engine (key revoked, connection deleted, credentials
-//! replaced, health re-checked) drops the affected entries at once; a change made by another
+//! replaced, health re-checked, MCP grant or token revoked) drops the affected entries at once; a change made by another
 //! instance on the same PostgreSQL database is seen within [`HOT_CACHE_TTL`]. Nothing secret
 //! is kept: key records hold no key or hash, connection records no credential.
 
@@ -12,11 +15,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiragate_store::{ApiKeyId, ApiKeyRecord, Connection, ConnectionId, OrgId};
+use time::OffsetDateTime;
+
+use crate::mcp_auth::{McpAccess, McpPrincipal};
 
 /// How long another instance's change may go unseen here.
 pub const HOT_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Entries per map; past it the map is emptied (simple, and bounded memory).
 const MAX_ENTRIES: usize = 10_000;
+
+/// A verified MCP access and when its token expires.
+type McpEntry = (McpAccess, OffsetDateTime);
 
 #[derive(Default)]
 pub(crate) struct HotCache {
@@ -24,6 +33,8 @@ pub(crate) struct HotCache {
     keys: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
     /// By (organization, reference as given: id or `workspace/name`).
     connections: Mutex<HashMap<(OrgId, String), (Connection, Instant)>>,
+    /// By MCP access token hash: the verified access and the token's expiry.
+    mcp: Mutex<HashMap<String, (McpEntry, Instant)>>,
 }
 
 fn fresh<T: Clone>(entry: Option<&(T, Instant)>) -> Option<T> {
@@ -59,6 +70,44 @@ impl HotCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, (rec, _)| rec.id != *id);
+        // MCP grants approved by the key end with it.
+        self.forget_mcp_where(|a| matches!(&a.principal, McpPrincipal::Key(k) if k.id == *id));
+    }
+
+    /// A verified MCP access token, if seen within the TTL and not expired since.
+    pub(crate) fn mcp_access(&self, hash: &str) -> Option<McpAccess> {
+        fresh(self.mcp.lock().unwrap_or_else(|p| p.into_inner()).get(hash))
+            .filter(|(_, expires_at)| *expires_at > OffsetDateTime::now_utc())
+            .map(|(access, _)| access)
+    }
+
+    pub(crate) fn put_mcp_access(
+        &self,
+        hash: String,
+        access: McpAccess,
+        expires_at: OffsetDateTime,
+    ) {
+        put(&self.mcp, hash, (access, expires_at));
+    }
+
+    /// Drops one access token (revoked by its client).
+    pub(crate) fn forget_mcp_token(&self, hash: &str) {
+        self.mcp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+
+    /// Drops every access token of one grant (revoked).
+    pub(crate) fn forget_mcp_grant(&self, grant_id: &str) {
+        self.forget_mcp_where(|a| a.grant_id == grant_id);
+    }
+
+    fn forget_mcp_where(&self, gone: impl Fn(&McpAccess) -> bool) {
+        self.mcp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, ((a, _), _)| !gone(a));
     }
 
     pub(crate) fn connection(&self, org: &OrgId, reference: &str) -> Option<Connection> {
@@ -80,5 +129,7 @@ impl HotCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, (c, _)| c.id != *id);
+        // A grant on a removed (or re-owned) connection is checked again.
+        self.forget_mcp_where(|a| a.connection == *id);
     }
 }

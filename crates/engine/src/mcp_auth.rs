@@ -17,7 +17,10 @@ use std::time::{Duration as StdDuration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jiragate_store::{ApiKeyRecord, ConnectionId, McpGrantRecord, OrgId};
+use jiragate_store::{
+    ApiKeyRecord, ConnectionId, GrantPrincipal, McpGrantRecord, McpSettingsRecord,
+    OAuthClientRecordId, OrgId, Owner, SessionPurpose,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -140,14 +143,82 @@ pub struct PendingAuthorization {
     pub writes: bool,
 }
 
-/// A verified access token: act as `key` in `org`, on `connection` only.
+/// Who a verified access token acts as.
+#[derive(Debug, Clone)]
+pub enum McpPrincipal {
+    /// Console mode: the (still valid) API key that approved the grant.
+    Key(ApiKeyRecord),
+    /// Atlassian sign-in mode: the person who signed in, by Atlassian account id.
+    AtlassianUser { account_id: String },
+}
+
+/// A verified access token: act as `principal` in `org`, on `connection` only.
 #[derive(Debug, Clone)]
 pub struct McpAccess {
     pub grant_id: String,
-    pub key: ApiKeyRecord,
+    pub principal: McpPrincipal,
     pub org: OrgId,
     pub connection: ConnectionId,
     pub read_only: bool,
+}
+
+/// How an organization identifies the person behind an MCP authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMode {
+    /// Someone signed in to the console (with an API key) approves, for a shared connection.
+    #[default]
+    Console,
+    /// The person signs in with Atlassian through the organization's OAuth client; the grant
+    /// acts as them, on their own user connection.
+    Atlassian,
+}
+
+impl SignInMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInMode::Console => "console",
+            SignInMode::Atlassian => "atlassian",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "console" => Some(SignInMode::Console),
+            "atlassian" => Some(SignInMode::Atlassian),
+            _ => None,
+        }
+    }
+}
+
+/// An organization's MCP authorization settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct McpSettings {
+    pub sign_in: SignInMode,
+    /// The OAuth client Atlassian sign-in uses (`None`: the organization's only one).
+    pub oauth_client_id: Option<OAuthClientRecordId>,
+    /// The site Atlassian sign-in connects to when a person's grant covers several.
+    pub subdomain: Option<String>,
+}
+
+/// The next step of an authorization request once it is known which organization it is for.
+#[derive(Debug)]
+pub enum SignInStep {
+    /// Several organizations: ask the person which one.
+    AskOrganization,
+    /// Console mode: the console consent page (console sign-in first).
+    Console { location: String },
+    /// Atlassian sign-in mode: send the browser to Atlassian.
+    Atlassian { authorize_url: String },
+}
+
+/// What the consent page of a signed-in person shows.
+#[derive(Debug, Clone)]
+pub struct SignedInConsent {
+    pub pending: PendingAuthorization,
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub site_url: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -167,6 +238,22 @@ struct CodeData {
     redirect_uri: String,
     code_challenge: String,
     resource: String,
+}
+
+/// Links an Atlassian sign-in (its connect session) to the authorization request it serves.
+#[derive(Serialize, Deserialize)]
+struct SignInData {
+    request_hash: String,
+    org_id: String,
+}
+
+/// What a signed-in person's consent ticket stands for.
+#[derive(Serialize, Deserialize)]
+struct SignedInData {
+    request_hash: String,
+    org_id: String,
+    connection_id: String,
+    account_id: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -681,44 +768,82 @@ impl McpAuthority {
         connection: Option<&str>,
         approve: bool,
     ) -> Result<String, EngineError> {
+        let d = self.consume_request(&keys::hash(request)).await?;
+        if !approve {
+            return Ok(self.declined(&d));
+        }
+        Actor::Key(key).require(ApiScope::Execute)?;
+        if self.settings_of(&key.org_id).await?.sign_in == SignInMode::Atlassian {
+            return Err(EngineError::NotAllowed {
+                message: "people of this organization authorize MCP clients by signing in with Atlassian, not through the console".into(),
+            });
+        }
+        let reference = ConnRef::parse(connection.unwrap_or_default());
+        let conn = self
+            .engine
+            .get_connection(Actor::Key(key), &key.org_id, &reference)
+            .await?;
+        self.grant_and_code(
+            &d,
+            Actor::Key(key),
+            &key.org_id,
+            &conn.id,
+            GrantPrincipal::ApiKey {
+                api_key_id: key.id.clone(),
+            },
+        )
+        .await
+    }
+
+    /// Consumes a pending request by the hash of its token (single use).
+    async fn consume_request(&self, request_hash: &str) -> Result<RequestData, EngineError> {
         let rec = self
             .engine
             .store
-            .consume_mcp_token(&keys::hash(request), "request", OffsetDateTime::now_utc())
+            .consume_mcp_token(request_hash, "request", OffsetDateTime::now_utc())
             .await?
             .filter(|r| r.expires_at > OffsetDateTime::now_utc())
             .ok_or_else(|| EngineError::NotFound {
                 what: "authorization request (answered already, or expired)",
                 id: String::new(),
             })?;
-        let d: RequestData =
-            serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let state = d.state.clone().unwrap_or_default();
-        let with_state = |mut pairs: Vec<(&str, String)>| {
-            if d.state.is_some() {
-                pairs.push(("state", state.clone()));
-            }
-            pairs.push(("iss", self.issuer.clone()));
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            append_query(&d.redirect_uri, &refs)
-        };
-        if !approve {
-            return Ok(with_state(vec![
+        serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// Where the client's redirect URI goes with `pairs`, `state` and `iss` (RFC 9207).
+    fn back_to_client(&self, d: &RequestData, mut pairs: Vec<(&str, String)>) -> String {
+        if let Some(state) = &d.state {
+            pairs.push(("state", state.clone()));
+        }
+        pairs.push(("iss", self.issuer.clone()));
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        append_query(&d.redirect_uri, &refs)
+    }
+
+    fn declined(&self, d: &RequestData) -> String {
+        self.back_to_client(
+            d,
+            vec![
                 ("error", "access_denied".into()),
                 ("error_description", "the person declined".into()),
-            ]));
-        }
-        Actor::Key(key).require(ApiScope::Execute)?;
-        let reference = ConnRef::parse(connection.unwrap_or_default());
-        let conn = self
-            .engine
-            .get_connection(Actor::Key(key), &key.org_id, &reference)
-            .await?;
+            ],
+        )
+    }
+
+    /// Creates the grant for `principal` on `connection` and the code the client redeems.
+    async fn grant_and_code(
+        &self,
+        d: &RequestData,
+        actor: Actor<'_>,
+        org: &OrgId,
+        connection: &ConnectionId,
+        principal: GrantPrincipal,
+    ) -> Result<String, EngineError> {
         let grant = McpGrantRecord {
             id: uuid_like(),
-            org_id: key.org_id.clone(),
-            connection_id: conn.id.clone(),
-            api_key_id: key.id.clone(),
+            org_id: org.clone(),
+            connection_id: connection.clone(),
+            principal,
             client_id: d.client_id.clone(),
             client_name: d.client_name.clone(),
             scope: d.scope.clone(),
@@ -746,15 +871,282 @@ impl McpAuthority {
             .await?;
         self.engine
             .append_audit(
-                Actor::Key(key),
-                &key.org_id,
+                actor,
+                org,
                 "mcp_grant.create",
                 &grant.id,
                 json!({ "client_id": d.client_id, "client_name": d.client_name,
-                        "connection_id": conn.id, "scope": d.scope }),
+                        "connection_id": connection, "scope": d.scope }),
             )
             .await;
-        Ok(with_state(vec![("code", code)]))
+        Ok(self.back_to_client(d, vec![("code", code)]))
+    }
+
+    // ----- Atlassian sign-in mode ----------------------------------------------------------
+
+    /// Whether an authorization request must first find out its organization (some
+    /// organization identifies people by Atlassian sign-in); otherwise it goes straight to the
+    /// console consent page.
+    pub async fn needs_organization(&self) -> Result<bool, EngineError> {
+        Ok(self.engine.store.any_mcp_atlassian_sign_in().await?)
+    }
+
+    /// The next step of a pending request for `organization` (a name or id; `None`: the only
+    /// organization, if there is just one).
+    pub async fn sign_in_step(
+        &self,
+        request: &str,
+        organization: Option<&str>,
+    ) -> Result<SignInStep, EngineError> {
+        // The request must still be pending (and is left pending).
+        self.request_data(request).await?;
+        let store = &self.engine.store;
+        let org = match organization.map(str::trim).filter(|o| !o.is_empty()) {
+            Some(o) => {
+                let by_name = store.get_organization_by_name(o).await?;
+                let found = match by_name {
+                    Some(found) => Some(found),
+                    None => match o.parse::<OrgId>() {
+                        Ok(id) => store.get_organization(&id).await?,
+                        Err(_) => None,
+                    },
+                };
+                found.ok_or_else(|| EngineError::NotFound {
+                    what: "organization",
+                    id: o.chars().take(80).collect(),
+                })?
+            }
+            None => {
+                let mut all = store.list_organizations().await?;
+                if all.len() != 1 {
+                    return Ok(SignInStep::AskOrganization);
+                }
+                all.remove(0)
+            }
+        };
+        let settings = self.settings_of(&org.id).await?;
+        match settings.sign_in {
+            SignInMode::Console => Ok(SignInStep::Console {
+                location: format!("/console/mcp/consent?request={request}"),
+            }),
+            SignInMode::Atlassian => {
+                let client = self.sign_in_client(&org.id, &settings).await?;
+                let started = self
+                    .engine
+                    .auth
+                    .start_mcp_sign_in(&org.id, &client, settings.subdomain.clone())
+                    .await?;
+                let data = SignInData {
+                    request_hash: keys::hash(request),
+                    org_id: org.id.to_string(),
+                };
+                store
+                    .insert_mcp_token(
+                        &sign_in_key(started.session_id.as_ref()),
+                        "sign_in",
+                        None,
+                        &serde_json::to_string(&data).unwrap_or_default(),
+                        OffsetDateTime::now_utc() + REQUEST_TTL,
+                    )
+                    .await?;
+                Ok(SignInStep::Atlassian {
+                    authorize_url: started.authorize_url,
+                })
+            }
+        }
+    }
+
+    /// The OAuth client Atlassian sign-in goes through: the configured one, or the
+    /// organization's only one.
+    async fn sign_in_client(
+        &self,
+        org: &OrgId,
+        settings: &McpSettings,
+    ) -> Result<OAuthClientRecordId, EngineError> {
+        if let Some(id) = &settings.oauth_client_id {
+            return Ok(id.clone());
+        }
+        let mut clients = self.engine.store.list_oauth_clients(org).await?;
+        if clients.len() == 1 {
+            return Ok(clients.remove(0).id);
+        }
+        Err(EngineError::Conflict {
+            message: "Atlassian sign-in needs the organization's OAuth client: register one, or name it (jiragate mcp-settings set --oauth-client <id>)".into(),
+        })
+    }
+
+    async fn settings_of(&self, org: &OrgId) -> Result<McpSettings, EngineError> {
+        Ok(match self.engine.store.get_mcp_settings(org).await? {
+            Some(r) => McpSettings {
+                sign_in: SignInMode::parse(&r.sign_in).unwrap_or_default(),
+                oauth_client_id: r.oauth_client_id,
+                subdomain: r.subdomain,
+            },
+            None => McpSettings::default(),
+        })
+    }
+
+    /// After the OAuth callback connected `connection`: if the callback's `state` belonged to
+    /// an MCP sign-in, the consent page to send the browser to (`Ok(None)`: an ordinary
+    /// connect). The sign-in link is single use.
+    pub async fn after_sign_in(
+        &self,
+        raw_state: &str,
+        connection: &jiragate_store::Connection,
+    ) -> Result<Option<String>, EngineError> {
+        let store = &self.engine.store;
+        let hash = jiragate_auth::oauth::hash_state(raw_state);
+        let Some(session) = store.find_session_by_state_hash(&hash).await? else {
+            return Ok(None);
+        };
+        if session.purpose != SessionPurpose::McpSignIn {
+            return Ok(None);
+        }
+        let now = OffsetDateTime::now_utc();
+        let rec = store
+            .consume_mcp_token(&sign_in_key(session.id.as_ref()), "sign_in", now)
+            .await?
+            .filter(|r| r.expires_at > now)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "authorization request (answered already, or expired)",
+                id: String::new(),
+            })?;
+        let link: SignInData =
+            serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let Owner::User(account_id) = &connection.owner else {
+            return Err(EngineError::Internal(
+                "an MCP sign-in produced a connection without a user owner".into(),
+            ));
+        };
+        if link.org_id != connection.org_id.as_str() {
+            return Err(EngineError::Internal(
+                "an MCP sign-in crossed organizations".into(),
+            ));
+        }
+        let ticket = random_token("jgms_");
+        let data = SignedInData {
+            request_hash: link.request_hash,
+            org_id: link.org_id,
+            connection_id: connection.id.to_string(),
+            account_id: account_id.clone(),
+        };
+        store
+            .insert_mcp_token(
+                &keys::hash(&ticket),
+                "signed_in",
+                None,
+                &serde_json::to_string(&data).unwrap_or_default(),
+                now + REQUEST_TTL,
+            )
+            .await?;
+        Ok(Some(format!("{SIGNED_IN_CONSENT_PATH}?ticket={ticket}")))
+    }
+
+    async fn signed_in_data(&self, ticket: &str) -> Result<SignedInData, EngineError> {
+        let rec = self
+            .engine
+            .store
+            .find_mcp_token(&keys::hash(ticket), "signed_in")
+            .await?
+            .filter(|r| r.used_at.is_none() && r.expires_at > OffsetDateTime::now_utc())
+            .ok_or_else(|| EngineError::NotFound {
+                what: "sign-in (answered already, or expired)",
+                id: String::new(),
+            })?;
+        serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// What the consent page of a person who signed in with Atlassian shows.
+    pub async fn signed_in_consent(&self, ticket: &str) -> Result<SignedInConsent, EngineError> {
+        let s = self.signed_in_data(ticket).await?;
+        let rec = self
+            .engine
+            .store
+            .find_mcp_token(&s.request_hash, "request")
+            .await?
+            .filter(|r| r.used_at.is_none() && r.expires_at > OffsetDateTime::now_utc())
+            .ok_or_else(|| EngineError::NotFound {
+                what: "authorization request (answered already, or expired)",
+                id: String::new(),
+            })?;
+        let d: RequestData =
+            serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let org: OrgId = s
+            .org_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
+        let conn_id: ConnectionId = s
+            .connection_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
+        let conn = self
+            .engine
+            .store
+            .get_connection(&org, &conn_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "connection",
+                id: s.connection_id.clone(),
+            })?;
+        Ok(SignedInConsent {
+            pending: PendingAuthorization {
+                redirect_host: host_of(&d.redirect_uri),
+                writes: d.scope.split_whitespace().any(|x| x == SCOPE_WRITE),
+                client_id: d.client_id,
+                client_name: d.client_name,
+                scope: d.scope,
+            },
+            account_id: s.account_id,
+            account_name: conn.account_name,
+            site_url: conn.site_url,
+        })
+    }
+
+    /// The answer of a person who signed in with Atlassian. The ticket and the request are
+    /// consumed first (a replayed consent finds nothing); approval creates a grant that acts
+    /// as that person, on their own connection.
+    pub async fn decide_signed_in(
+        &self,
+        ticket: &str,
+        approve: bool,
+    ) -> Result<String, EngineError> {
+        let now = OffsetDateTime::now_utc();
+        let rec = self
+            .engine
+            .store
+            .consume_mcp_token(&keys::hash(ticket), "signed_in", now)
+            .await?
+            .filter(|r| r.expires_at > now)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "sign-in (answered already, or expired)",
+                id: String::new(),
+            })?;
+        let s: SignedInData =
+            serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let d = self.consume_request(&s.request_hash).await?;
+        if !approve {
+            return Ok(self.declined(&d));
+        }
+        let org: OrgId = s
+            .org_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
+        let conn: ConnectionId = s
+            .connection_id
+            .parse()
+            .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
+        self.grant_and_code(
+            &d,
+            Actor::AtlassianUser {
+                account_id: &s.account_id,
+            },
+            &org,
+            &conn,
+            GrantPrincipal::AtlassianUser {
+                account_id: s.account_id.clone(),
+            },
+        )
+        .await
     }
 
     /// Removes expired tokens at most every ten minutes, off the request path.
@@ -828,14 +1220,39 @@ impl McpAuthority {
         let grant = grant
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| OAuthError::grant("the grant was revoked"))?;
-        // A grant acts with the approving key's rights: it ends with that key.
-        self.engine
-            .store
-            .get_api_key(&grant.org_id, &grant.api_key_id)
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(|| OAuthError::grant("the API key that approved this grant was revoked"))?;
+        self.principal_of(&grant).await.map_err(OAuthError::grant)?;
         Ok(grant)
+    }
+
+    /// Who a live grant acts as, checked now: a key grant ends with its (revoked) key; a
+    /// signed-in person's grant ends when their connection is gone or no longer theirs.
+    async fn principal_of(&self, grant: &McpGrantRecord) -> Result<McpPrincipal, String> {
+        let store = &self.engine.store;
+        match &grant.principal {
+            GrantPrincipal::ApiKey { api_key_id } => store
+                .get_api_key(&grant.org_id, api_key_id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|k| k.revoked_at.is_none())
+                .map(McpPrincipal::Key)
+                .ok_or_else(|| "the API key that approved this grant was revoked".to_string()),
+            GrantPrincipal::AtlassianUser { account_id } => {
+                let owner = Owner::User(account_id.clone());
+                store
+                    .get_connection(&grant.org_id, &grant.connection_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|c| c.owner == owner)
+                    .map(|_| McpPrincipal::AtlassianUser {
+                        account_id: account_id.clone(),
+                    })
+                    .ok_or_else(|| {
+                        "the connection of the person who signed in was removed".to_string()
+                    })
+            }
+        }
     }
 
     async fn revoke_grant_of(&self, grant_id: Option<&str>, why: &str) {
@@ -846,6 +1263,7 @@ impl McpAuthority {
                 .store
                 .revoke_mcp_grant(&g.org_id, id, OffsetDateTime::now_utc())
                 .await;
+            self.engine.hot.forget_mcp_grant(id);
             self.engine
                 .append_audit(
                     Actor::Operator,
@@ -992,6 +1410,7 @@ impl McpAuthority {
             .await;
         } else {
             store.delete_mcp_token(&hash).await?;
+            self.engine.hot.forget_mcp_token(&hash);
         }
         Ok(())
     }
@@ -1000,9 +1419,13 @@ impl McpAuthority {
     /// resource, on a live grant whose approving key is still valid. `Err` carries the
     /// `error_description` for `WWW-Authenticate: Bearer error="invalid_token"`.
     pub async fn authenticate(&self, token: &str) -> Result<McpAccess, String> {
+        let hash = keys::hash(token);
+        if let Some(access) = self.engine.hot.mcp_access(&hash) {
+            return Ok(access);
+        }
         let store = &self.engine.store;
         let rec = store
-            .find_mcp_token(&keys::hash(token), "access")
+            .find_mcp_token(&hash, "access")
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "MCP access token lookup failed");
@@ -1023,21 +1446,27 @@ impl McpAuthority {
         }
         .filter(|g| g.revoked_at.is_none() && g.resource == self.resource)
         .ok_or("the grant behind the access token was revoked")?;
-        let key = store
-            .get_api_key(&grant.org_id, &grant.api_key_id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or("the API key that approved this grant was revoked")?;
-        Ok(McpAccess {
+        let principal = self.principal_of(&grant).await?;
+        let access = McpAccess {
             read_only: !grant.scope.split_whitespace().any(|s| s == SCOPE_WRITE),
             grant_id: grant.id,
             org: grant.org_id,
             connection: grant.connection_id,
-            key,
-        })
+            principal,
+        };
+        self.engine
+            .hot
+            .put_mcp_access(hash, access.clone(), rec.expires_at);
+        Ok(access)
     }
+}
+
+/// The consent page of a person who signed in with Atlassian.
+pub const SIGNED_IN_CONSENT_PATH: &str = "/oauth/mcp/consent";
+
+/// The `mcp_tokens` key linking a sign-in's connect session to its authorization request.
+fn sign_in_key(session_id: &str) -> String {
+    keys::hash(&format!("mcp-sign-in:{session_id}"))
 }
 
 fn uuid_like() -> String {
@@ -1060,6 +1489,90 @@ impl Engine {
         Ok(self.store.list_mcp_grants(org, conn.as_ref()).await?)
     }
 
+    /// The organization's MCP authorization settings (admin).
+    pub async fn mcp_settings(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+    ) -> Result<McpSettings, EngineError> {
+        actor.require(ApiScope::Admin)?;
+        Ok(match self.store.get_mcp_settings(org).await? {
+            Some(r) => McpSettings {
+                sign_in: SignInMode::parse(&r.sign_in).unwrap_or_default(),
+                oauth_client_id: r.oauth_client_id,
+                subdomain: r.subdomain,
+            },
+            None => McpSettings::default(),
+        })
+    }
+
+    /// Sets how the organization identifies people behind MCP authorizations (admin). The
+    /// Atlassian mode needs an OAuth client: the named one must exist in the organization, or
+    /// the organization must have exactly one.
+    pub async fn set_mcp_settings(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        settings: McpSettings,
+    ) -> Result<McpSettings, EngineError> {
+        actor.require(ApiScope::Admin)?;
+        let subdomain = settings
+            .subdomain
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        if let Some(s) = &subdomain
+            && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(EngineError::validation(
+                "subdomain",
+                "a site subdomain has letters, digits and '-' only",
+            ));
+        }
+        if let Some(id) = &settings.oauth_client_id {
+            if self.store.get_oauth_client(org, id).await?.is_none() {
+                return Err(EngineError::NotFound {
+                    what: "OAuth client",
+                    id: id.to_string(),
+                });
+            }
+        } else if settings.sign_in == SignInMode::Atlassian
+            && self.store.list_oauth_clients(org).await?.len() != 1
+        {
+            return Err(EngineError::validation(
+                "oauth_client_id",
+                "Atlassian sign-in needs the organization's OAuth client: register one first, or name one when there are several",
+            ));
+        }
+        let settings = McpSettings {
+            subdomain,
+            ..settings
+        };
+        self.store
+            .put_mcp_settings(
+                org,
+                &McpSettingsRecord {
+                    sign_in: settings.sign_in.as_str().to_owned(),
+                    oauth_client_id: settings.oauth_client_id.clone(),
+                    subdomain: settings.subdomain.clone(),
+                    updated_at: OffsetDateTime::now_utc(),
+                },
+            )
+            .await?;
+        self.append_audit(
+            actor,
+            org,
+            "mcp_settings.update",
+            org.as_ref(),
+            json!({ "sign_in": settings.sign_in.as_str(),
+                    "oauth_client_id": settings.oauth_client_id.as_ref().map(|c| c.to_string()),
+                    "subdomain": settings.subdomain }),
+        )
+        .await;
+        Ok(settings)
+    }
+
     /// Revokes an MCP grant and every token it issued. Needs `admin`.
     pub async fn revoke_mcp_grant(
         &self,
@@ -1078,6 +1591,7 @@ impl Engine {
                 id: id.chars().take(80).collect(),
             });
         }
+        self.hot.forget_mcp_grant(id);
         self.append_audit(actor, org, "mcp_grant.revoke", id, json!({}))
             .await;
         Ok(())

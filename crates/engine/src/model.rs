@@ -11,9 +11,9 @@ pub use jiragate_catalog::{ActionDef, Catalog, ExecuteOutput};
 pub use jiragate_store::{
     ApiKeyId, ApiKeyRecord, ApiType, AuditEvent, AuthKind, ConnectLink, ConnectLinkId,
     ConnectSession, ConnectSessionId, ConnectSettings, Connection, ConnectionId, ConnectionStatus,
-    DeliveryStatus, HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId, Organization,
-    Owner, SessionStatus, WebhookDelivery, WebhookDeliveryId, WebhookEvent, WebhookEventId,
-    WebhookSubscription, WebhookSubscriptionId, Workspace,
+    DeliveryStatus, GrantPrincipal, HealthCheck, OAuthClientRecord, OAuthClientRecordId, OrgId,
+    Organization, Owner, SessionStatus, WebhookDelivery, WebhookDeliveryId, WebhookEvent,
+    WebhookEventId, WebhookSubscription, WebhookSubscriptionId, Workspace,
 };
 
 /// Atlassian Document Format ↔ Markdown (for rendering Jira text to people and models).

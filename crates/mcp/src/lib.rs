@@ -33,7 +33,7 @@ pub use remote::RemoteBackend;
 pub use render::MAX_RESULT_CHARS;
 pub use server::{JiragateMcp, RequestBackend};
 pub use stdio::StrictLineTransport;
-pub use tools::{OptionsError, TOOLSETS, known_tool_names};
+pub use tools::{OptionsError, TOOLSETS, known_tool_names, tool_call_writes};
 
 /// What the server exposes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,6 +14,16 @@ use crate::backend::{
 };
 use crate::http_service::{BackendResolver, HttpRejection, bearer_token};
 
+/// Who a [`LocalBackend`] acts as.
+#[derive(Clone)]
+enum Principal {
+    /// The operator on the host (stdio on the data dir).
+    Operator,
+    Key(ApiKeyRecord),
+    /// A person signed in with Atlassian (an MCP grant in Atlassian sign-in mode).
+    AtlassianUser(String),
+}
+
 /// Runs tools on an [`Engine`] for one organization (stdio `jiragate mcp`, and `/mcp` on
 /// `serve` through [`EngineKeyResolver`]), as the operator or as the holder of an API key: the
 /// engine decides what each tool call may do.
@@ -21,8 +31,8 @@ use crate::http_service::{BackendResolver, HttpRejection, bearer_token};
 pub struct LocalBackend {
     engine: Engine,
     org: OrgId,
-    /// `None`: the operator on the host (stdio on the data dir).
-    key: Option<ApiKeyRecord>,
+    /// Who the tools act as.
+    principal: Principal,
     /// An MCP authorization grant: only this connection is visible and usable.
     only: Option<ConnectionId>,
     /// The grant is read-only: every action runs with `read_only` (writes are refused).
@@ -35,7 +45,7 @@ impl LocalBackend {
         LocalBackend {
             engine,
             org,
-            key: None,
+            principal: Principal::Operator,
             only: None,
             force_read_only: false,
         }
@@ -46,7 +56,7 @@ impl LocalBackend {
         LocalBackend {
             engine,
             org,
-            key: Some(key),
+            principal: Principal::Key(key),
             only: None,
             force_read_only: false,
         }
@@ -64,7 +74,25 @@ impl LocalBackend {
         LocalBackend {
             engine,
             org,
-            key: Some(key),
+            principal: Principal::Key(key),
+            only: Some(connection),
+            force_read_only: read_only,
+        }
+    }
+
+    /// A backend for an MCP grant in Atlassian sign-in mode: acts as the signed-in person
+    /// (`account_id`), on their own connection only, read-only unless the grant allows writes.
+    pub fn for_atlassian_user(
+        engine: Engine,
+        account_id: String,
+        org: OrgId,
+        connection: ConnectionId,
+        read_only: bool,
+    ) -> Self {
+        LocalBackend {
+            engine,
+            org,
+            principal: Principal::AtlassianUser(account_id),
             only: Some(connection),
             force_read_only: read_only,
         }
@@ -82,9 +110,10 @@ impl LocalBackend {
     }
 
     fn actor(&self) -> Actor<'_> {
-        match &self.key {
-            Some(k) => Actor::Key(k),
-            None => Actor::Operator,
+        match &self.principal {
+            Principal::Key(k) => Actor::Key(k),
+            Principal::Operator => Actor::Operator,
+            Principal::AtlassianUser(account_id) => Actor::AtlassianUser { account_id },
         }
     }
 

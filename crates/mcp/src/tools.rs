@@ -231,6 +231,25 @@ pub enum OptionsError {
     NothingEnabled,
 }
 
+/// Whether a `tools/call` of tool `name` with `arguments` writes to Jira: a first-class write
+/// tool, or `jira_execute` of a write action. Unknown tools and actions are not writes (the
+/// call itself then says what is wrong). The HTTP front end uses it to challenge a read-only
+/// authorization before the call runs.
+pub fn tool_call_writes(name: &str, arguments: Option<&Value>) -> bool {
+    if let Some(t) = ACTION_TOOLS.iter().find(|t| t.name == name) {
+        return !t.read_only;
+    }
+    if name == "jira_execute" {
+        let text = |k: &str| arguments.and_then(|a| a.get(k)).and_then(Value::as_str);
+        if let (Some(entity), Some(action)) = (text("entity"), text("action")) {
+            return Catalog::new()
+                .find(entity, action)
+                .is_some_and(|d| !d.read_only);
+        }
+    }
+    false
+}
+
 /// Every tool name and toolset name the allow-list accepts.
 pub fn known_tool_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> =

@@ -14,6 +14,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use jiragate_engine::mcp_auth::McpPrincipal;
 use jiragate_mcp::{EngineKeyResolver, LocalBackend, McpOptions, RequestBackend};
 use rmcp::transport::StreamableHttpServerConfig;
 
@@ -87,24 +88,51 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
     if token.starts_with(jiragate_engine::mcp_auth::ACCESS_TOKEN_PREFIX) {
         return match state.inner.mcp_auth.authenticate(&token).await {
             Ok(access) => {
-                // A grant acts with the approving key's rights, and spends its request budget.
+                // A key grant acts with the approving key's rights and spends its request
+                // budget; a signed-in person's grant has a budget of its own.
+                let budget = match &access.principal {
+                    McpPrincipal::Key(key) => key.id.to_string(),
+                    McpPrincipal::AtlassianUser { .. } => format!("mcp_grant:{}", access.grant_id),
+                };
                 if let Some(limiter) = &state.inner.limiter
-                    && let Err(wait) = limiter.check(access.key.id.as_ref())
+                    && let Err(wait) = limiter.check(&budget)
                 {
                     metrics::counter!(crate::metrics::KEY_RATE_LIMITED).increment(1);
                     return Problem::rate_limited(
                         wait,
-                        "this authorization's API key sent too many requests; retry after the given delay",
+                        "this authorization sent too many requests; retry after the given delay",
                     )
                     .into_response();
                 }
-                let backend = LocalBackend::for_grant(
-                    state.engine().clone(),
-                    access.key,
-                    access.org,
-                    access.connection,
-                    access.read_only,
-                );
+                // A write on a read-only grant is refused before it runs, the way the MCP
+                // authorization spec (2026-07-28, "Runtime Insufficient Scope Errors") asks:
+                // 403 with an insufficient_scope challenge naming jira:write, so the client
+                // can ask the person for more (step-up).
+                let req = if access.read_only {
+                    match writes_in(req).await {
+                        Ok((req, false)) => req,
+                        Ok((_, true)) => return insufficient_scope(&state),
+                        Err(resp) => return resp,
+                    }
+                } else {
+                    req
+                };
+                let backend = match access.principal {
+                    McpPrincipal::Key(key) => LocalBackend::for_grant(
+                        state.engine().clone(),
+                        key,
+                        access.org,
+                        access.connection,
+                        access.read_only,
+                    ),
+                    McpPrincipal::AtlassianUser { account_id } => LocalBackend::for_atlassian_user(
+                        state.engine().clone(),
+                        account_id,
+                        access.org,
+                        access.connection,
+                        access.read_only,
+                    ),
+                };
                 let mut req = req;
                 req.extensions_mut()
                     .insert(RequestBackend(Arc::new(backend)));
@@ -139,4 +167,65 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
     req.extensions_mut()
         .insert(RequestBackend(Arc::new(backend)));
     next.run(req).await
+}
+
+/// Largest `/mcp` request body read to look for a write on a read-only grant (the server's
+/// own body limit applies before this one).
+const MAX_INSPECTED_BODY: usize = 16 * 1024 * 1024;
+
+/// Reads the body of a POST and says whether it is a JSON-RPC `tools/call` (or a batch holding
+/// one) that writes; the request is rebuilt with the same bytes.
+async fn writes_in(req: Request) -> Result<(Request, bool), Response> {
+    if req.method() != axum::http::Method::POST {
+        return Ok((req, false));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_INSPECTED_BODY)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                crate::problem::ProblemKind::PayloadTooLarge,
+                "the MCP request body is too large or could not be read",
+            )
+            .into_response()
+        })?;
+    let writes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Array(batch)) => batch.iter().any(call_writes),
+        Ok(one) => call_writes(&one),
+        Err(_) => false,
+    };
+    Ok((
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+        writes,
+    ))
+}
+
+fn call_writes(message: &serde_json::Value) -> bool {
+    message.get("method").and_then(serde_json::Value::as_str) == Some("tools/call")
+        && message
+            .pointer("/params/name")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|name| {
+                jiragate_mcp::tool_call_writes(name, message.pointer("/params/arguments"))
+            })
+}
+
+/// 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="jira:write", …`.
+fn insufficient_scope(state: &AppState) -> Response {
+    let description = "this authorization is read-only; writing to Jira needs the jira:write scope";
+    let mut resp = Problem::forbidden(description).into_response();
+    let value = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"{}\"",
+        jiragate_engine::mcp_auth::SCOPE_WRITE,
+        state
+            .inner
+            .mcp_auth
+            .resource_metadata_url()
+            .replace(['"', '\\'], "'"),
+        description
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }

@@ -13,7 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use jiragate_engine::ConnRef;
-use jiragate_engine::mcp_auth::{AuthorizeOutcome, McpAuthority, OAuthError};
+use jiragate_engine::mcp_auth::{
+    AuthorizeOutcome, McpAuthority, McpSettings, OAuthError, SIGNED_IN_CONSENT_PATH, SignInMode,
+    SignInStep,
+};
+use jiragate_engine::model::{GrantPrincipal, OAuthClientRecordId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -49,6 +53,12 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/mcp/token", post(token))
         .route("/oauth/mcp/revoke", post(revoke))
         .route(CONSENT_PATH, get(consent_page).post(consent_submit))
+        .route("/oauth/mcp/sign-in", get(sign_in))
+        .route(
+            SIGNED_IN_CONSENT_PATH,
+            get(signed_in_consent_page).post(signed_in_consent_submit),
+        )
+        .route("/api/v1/mcp/settings", get(get_settings).put(put_settings))
         .route("/api/v1/mcp/grants", get(list_grants))
         .route("/api/v1/mcp/grants/{id}", delete(revoke_grant))
 }
@@ -203,7 +213,13 @@ async fn authorize(
 ) -> Response {
     match authority(&state).authorize(&q).await {
         AuthorizeOutcome::Consent { request } => {
-            see_other(&format!("{CONSENT_PATH}?request={request}"))
+            // With some organization on Atlassian sign-in, the request first finds out which
+            // organization it is for; otherwise it is the console's consent page, as always.
+            match authority(&state).needs_organization().await {
+                Ok(true) => see_other(&format!("/oauth/mcp/sign-in?request={request}")),
+                Ok(false) => see_other(&format!("{CONSENT_PATH}?request={request}")),
+                Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
         }
         AuthorizeOutcome::ErrorPage { message } => error_page(StatusCode::BAD_REQUEST, &message),
         AuthorizeOutcome::ErrorRedirect { location } => see_other(&location),
@@ -366,6 +382,213 @@ async fn consent_submit(
     }
 }
 
+#[derive(Deserialize)]
+struct SignInQuery {
+    request: Option<String>,
+    organization: Option<String>,
+}
+
+/// Which organization an authorization request is for, then its way of signing in: the
+/// console consent page, or Atlassian.
+async fn sign_in(State(state): State<AppState>, Query(q): Query<SignInQuery>) -> Response {
+    let Some(request) = q.request.filter(|r| request_param_ok(r)) else {
+        return error_page(StatusCode::BAD_REQUEST, "The link has no valid request.");
+    };
+    match authority(&state)
+        .sign_in_step(&request, q.organization.as_deref())
+        .await
+    {
+        Ok(SignInStep::Console { location }) => see_other(&location),
+        Ok(SignInStep::Atlassian { authorize_url }) => see_other(&authorize_url),
+        Ok(SignInStep::AskOrganization) => page(
+            StatusCode::OK,
+            "Sign in",
+            &format!(
+                r#"<h1>Sign in to jiragate</h1>
+<p>An MCP client asks for access to Jira through jiragate. Which organization are you in?</p>
+<form method="get" action="/oauth/mcp/sign-in">
+<input type="hidden" name="request" value="{request}">
+<label>Organization <input name="organization" required autofocus></label>
+<button type="submit">Continue</button>
+</form>"#,
+                request = escape(&request),
+            ),
+        ),
+        Err(e) => {
+            let p = Problem::from(e);
+            error_page(p.status, &p.detail)
+        }
+    }
+}
+
+fn ticket_param_ok(t: &str) -> bool {
+    t.starts_with("jgms_")
+        && t.len() < 100
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    ticket: Option<String>,
+}
+
+/// The consent page of a person who signed in with Atlassian: the single-use ticket in the
+/// link (from the OAuth callback) stands for that sign-in.
+async fn signed_in_consent_page(
+    State(state): State<AppState>,
+    Query(q): Query<TicketQuery>,
+) -> Response {
+    let Some(ticket) = q.ticket.filter(|t| ticket_param_ok(t)) else {
+        return error_page(StatusCode::BAD_REQUEST, "The link has no valid sign-in.");
+    };
+    let c = match authority(&state).signed_in_consent(&ticket).await {
+        Ok(c) => c,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let mode = if c.pending.writes {
+        "read and write Jira data (create, edit, transition, comment) — <code>jira:read jira:write</code>"
+    } else {
+        "read Jira data only — <code>jira:read</code>"
+    };
+    let who = c
+        .account_name
+        .as_deref()
+        .map(|n| format!("{} (<code>{}</code>)", escape(n), escape(&c.account_id)))
+        .unwrap_or_else(|| format!("<code>{}</code>", escape(&c.account_id)));
+    let body = format!(
+        r#"<h1>Allow <strong>{client}</strong> to act as you in Jira?</h1>
+<p>Client id <code>{client_id}</code><br>It will receive tokens at <strong>{host}</strong>.</p>
+<p>You signed in with Atlassian as {who} on <code>{site}</code>. The client asks to {mode}, as you: Jira's own permissions apply.</p>
+<form method="post" action="{path}">
+<input type="hidden" name="ticket" value="{ticket}">
+<button type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny" class="deny">Deny</button>
+</form>"#,
+        client = escape(&c.pending.client_name),
+        client_id = escape(&c.pending.client_id),
+        host = escape(&c.pending.redirect_host),
+        site = escape(&c.site_url),
+        path = SIGNED_IN_CONSENT_PATH,
+        ticket = escape(&ticket),
+    );
+    page(StatusCode::OK, "Authorize an MCP client", &body)
+}
+
+async fn signed_in_consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+    };
+    if !origin_ok(&state, &headers) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "The form was sent from another site.",
+        );
+    }
+    let Some(ticket) = form.get("ticket").filter(|t| ticket_param_ok(t)) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form has no valid sign-in.");
+    };
+    let approve = match form.get("decision").map(String::as_str) {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
+    };
+    match authority(&state).decide_signed_in(ticket, approve).await {
+        Ok(location) => see_other(&location),
+        Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// An organization's MCP authorization settings.
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
+pub struct McpSettingsView {
+    /// `console` (default): a console session approves for a shared connection;
+    /// `atlassian`: each person signs in with Atlassian and acts as themselves on their own
+    /// user connection.
+    pub sign_in: String,
+    /// The OAuth client Atlassian sign-in uses (absent: the organization's only one).
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
+    /// The site sign-in connects to when a person's grant covers several.
+    #[serde(default)]
+    pub subdomain: Option<String>,
+}
+
+fn settings_view(s: McpSettings) -> McpSettingsView {
+    McpSettingsView {
+        sign_in: s.sign_in.as_str().to_owned(),
+        oauth_client_id: s.oauth_client_id.map(|c| c.to_string()),
+        subdomain: s.subdomain,
+    }
+}
+
+/// The organization's MCP authorization settings (admin).
+#[utoipa::path(get, path = "/api/v1/mcp/settings", tag = "mcp",
+    responses((status = 200, description = "The settings", body = McpSettingsView)),
+    security(("api_key" = ["admin"])))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<McpSettingsView>, Problem> {
+    let s = state
+        .engine()
+        .mcp_settings(caller.actor(), &caller.org)
+        .await?;
+    Ok(Json(settings_view(s)))
+}
+
+/// Sets how the organization identifies people behind MCP authorizations (admin).
+#[utoipa::path(put, path = "/api/v1/mcp/settings", tag = "mcp",
+    request_body = McpSettingsView,
+    responses((status = 200, description = "The settings now", body = McpSettingsView),
+        (status = 422, description = "Invalid settings", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such OAuth client", body = crate::problem::ProblemBody, content_type = "application/problem+json")),
+    security(("api_key" = ["admin"])))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<McpSettingsView>, JsonRejection>,
+) -> Result<Json<McpSettingsView>, Problem> {
+    let Json(body) = body.map_err(|e| {
+        Problem::from(jiragate_engine::EngineError::validation(
+            "body",
+            e.body_text(),
+        ))
+    })?;
+    let sign_in = SignInMode::parse(&body.sign_in).ok_or_else(|| {
+        Problem::from(jiragate_engine::EngineError::validation(
+            "sign_in",
+            "must be console or atlassian",
+        ))
+    })?;
+    let oauth_client_id = match body.oauth_client_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(id) => Some(id.parse::<OAuthClientRecordId>().map_err(|_| {
+            Problem::from(jiragate_engine::EngineError::validation(
+                "oauth_client_id",
+                "not a valid OAuth client id",
+            ))
+        })?),
+    };
+    let s = state
+        .engine()
+        .set_mcp_settings(
+            caller.actor(),
+            &caller.org,
+            McpSettings {
+                sign_in,
+                oauth_client_id,
+                subdomain: body.subdomain,
+            },
+        )
+        .await?;
+    Ok(Json(settings_view(s)))
+}
+
 /// Query of `GET /api/v1/mcp/grants`.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -380,8 +603,12 @@ pub struct McpGrantView {
     pub id: String,
     pub org_id: String,
     pub connection_id: String,
-    /// The API key (console session) that approved it; the grant never exceeds its rights.
-    pub api_key_id: String,
+    /// Console mode: the API key (console session) that approved it; the grant never exceeds
+    /// its rights.
+    pub api_key_id: Option<String>,
+    /// Atlassian sign-in mode: the Atlassian account the grant acts as (on their own
+    /// connection).
+    pub atlassian_account_id: Option<String>,
     pub client_id: String,
     pub client_name: String,
     /// `jira:read`, or `jira:read jira:write`.
@@ -424,7 +651,14 @@ pub async fn list_grants(
                 id: g.id,
                 org_id: g.org_id.to_string(),
                 connection_id: g.connection_id.to_string(),
-                api_key_id: g.api_key_id.to_string(),
+                api_key_id: match &g.principal {
+                    GrantPrincipal::ApiKey { api_key_id } => Some(api_key_id.to_string()),
+                    GrantPrincipal::AtlassianUser { .. } => None,
+                },
+                atlassian_account_id: match &g.principal {
+                    GrantPrincipal::AtlassianUser { account_id } => Some(account_id.clone()),
+                    GrantPrincipal::ApiKey { .. } => None,
+                },
                 client_id: g.client_id,
                 client_name: g.client_name,
                 scope: g.scope,

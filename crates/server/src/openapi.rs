@@ -188,6 +188,8 @@ fn shared_answers(doc: &mut Value) {
         credentials::token,
         crate::mcp_oauth::list_grants,
         crate::mcp_oauth::revoke_grant,
+        crate::mcp_oauth::get_settings,
+        crate::mcp_oauth::put_settings,
         admin::create_organization,
         admin::list_organizations,
         admin::list_workspaces,

@@ -35,7 +35,9 @@ pub use ids::{
     ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
     OAuthClientRecordId, OrgId, WebhookEventId, WebhookSubscriptionId, WorkspaceId,
 };
-pub use mcp_auth::{McpClientRecord, McpGrantRecord, McpTokenRecord};
+pub use mcp_auth::{
+    GrantPrincipal, McpClientRecord, McpGrantRecord, McpSettingsRecord, McpTokenRecord,
+};
 pub use model::*;
 pub use rate_holds::{RATE_HOLD_CHANNEL, RateHold, RateHoldListener};
 pub use webhooks::{

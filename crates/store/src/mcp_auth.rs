@@ -22,13 +22,25 @@ pub struct McpClientRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// One consent: `client_id` may act on `connection_id` with `scope`, as the key that approved.
+/// Who a grant acts as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GrantPrincipal {
+    /// Console mode: the API key of the console session that approved it (the grant never
+    /// exceeds that key's rights, and ends with it).
+    ApiKey { api_key_id: ApiKeyId },
+    /// Atlassian sign-in mode: the Atlassian account that signed in; the grant acts on that
+    /// person's own user connection.
+    AtlassianUser { account_id: String },
+}
+
+/// One consent: `client_id` may act on `connection_id` with `scope`, as `principal`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McpGrantRecord {
     pub id: String,
     pub org_id: OrgId,
     pub connection_id: ConnectionId,
-    pub api_key_id: ApiKeyId,
+    pub principal: GrantPrincipal,
     pub client_id: String,
     pub client_name: String,
     pub scope: String,
@@ -62,7 +74,8 @@ struct GrantRow {
     id: String,
     org_id: String,
     connection_id: String,
-    api_key_id: String,
+    api_key_id: Option<String>,
+    atlassian_account_id: Option<String>,
     client_id: String,
     client_name: String,
     scope: String,
@@ -71,20 +84,33 @@ struct GrantRow {
     revoked_at: Option<DbTime>,
 }
 
-impl From<GrantRow> for McpGrantRecord {
-    fn from(r: GrantRow) -> Self {
-        McpGrantRecord {
+impl TryFrom<GrantRow> for McpGrantRecord {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self, StoreError> {
+        let principal = match (r.api_key_id, r.atlassian_account_id) {
+            (Some(k), None) => GrantPrincipal::ApiKey {
+                api_key_id: ApiKeyId::from_db(k),
+            },
+            (None, Some(account_id)) => GrantPrincipal::AtlassianUser { account_id },
+            _ => {
+                return Err(StoreError::InvalidInput {
+                    field: "mcp_grants.principal",
+                    message: format!("grant {} has not exactly one principal", r.id),
+                });
+            }
+        };
+        Ok(McpGrantRecord {
             id: r.id,
             org_id: OrgId::from_db(r.org_id),
             connection_id: ConnectionId::from_db(r.connection_id),
-            api_key_id: ApiKeyId::from_db(r.api_key_id),
+            principal,
             client_id: r.client_id,
             client_name: r.client_name,
             scope: r.scope,
             resource: r.resource,
             created_at: r.created_at.into(),
             revoked_at: time_col::unopt(r.revoked_at),
-        }
+        })
     }
 }
 
@@ -111,8 +137,8 @@ impl From<TokenRow> for McpTokenRecord {
 
 macro_rules! grant_columns {
     () => {
-        "id, org_id, connection_id, api_key_id, client_id, client_name, scope, resource, \
-         created_at, revoked_at"
+        "id, org_id, connection_id, api_key_id, atlassian_account_id, client_id, client_name, \
+         scope, resource, created_at, revoked_at"
     };
 }
 
@@ -274,19 +300,26 @@ impl Store {
     pub async fn insert_mcp_grant(&self, g: &McpGrantRecord) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO mcp_grants (id, org_id, connection_id, api_key_id, client_id, \
-                 client_name, scope, resource, created_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+                "INSERT INTO mcp_grants (id, org_id, connection_id, api_key_id, \
+                 atlassian_account_id, client_id, client_name, scope, resource, created_at, \
+                 revoked_at) VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9, NULL)",
             )
             .bind(&g.id)
             .bind(g.org_id.as_str())
             .bind(g.connection_id.as_str())
-            .bind(g.api_key_id.as_str())
+            .bind(match &g.principal {
+                GrantPrincipal::ApiKey { api_key_id } => Some(api_key_id.as_str().to_owned()),
+                GrantPrincipal::AtlassianUser { .. } => None,
+            })
             .bind(&g.client_id)
             .bind(&g.client_name)
             .bind(&g.scope)
             .bind(&g.resource)
             .bind(DbTime::from(g.created_at))
+            .bind(match &g.principal {
+                GrantPrincipal::AtlassianUser { account_id } => Some(account_id.clone()),
+                GrantPrincipal::ApiKey { .. } => None,
+            })
             .execute(pool)
             .await
             .op("insert_mcp_grant")?;
@@ -303,7 +336,7 @@ impl Store {
                 .await
                 .op("find_mcp_grant")?
         });
-        Ok(row.map(Into::into))
+        row.map(TryInto::try_into).transpose()
     }
 
     /// The grants of an organization, optionally of one connection, newest first.
@@ -326,7 +359,7 @@ impl Store {
                 .await
                 .op("list_mcp_grants")?
         });
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// Revokes a grant of `org` and deletes every token it issued. Returns whether the grant
@@ -359,5 +392,90 @@ impl Store {
             n > 0
         });
         Ok(found)
+    }
+}
+
+/// How an organization identifies the person behind an MCP authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpSettingsRecord {
+    /// `console` or `atlassian` (the engine's enum; stored as text).
+    pub sign_in: String,
+    /// The OAuth client Atlassian sign-in goes through (`None`: the organization's only one).
+    pub oauth_client_id: Option<crate::ids::OAuthClientRecordId>,
+    /// The site sign-in connects to when a person's grant covers several.
+    pub subdomain: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct SettingsRow {
+    sign_in: String,
+    oauth_client_id: Option<String>,
+    subdomain: Option<String>,
+    updated_at: DbTime,
+}
+
+impl Store {
+    /// The organization's MCP settings, if it ever set any.
+    pub async fn get_mcp_settings(
+        &self,
+        org: &OrgId,
+    ) -> Result<Option<McpSettingsRecord>, StoreError> {
+        let row: Option<SettingsRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT sign_in, oauth_client_id, subdomain, updated_at FROM mcp_settings \
+                 WHERE org_id = $1",
+            )
+            .bind(org.as_str())
+            .fetch_optional(pool)
+            .await
+            .op("get_mcp_settings")?
+        });
+        Ok(row.map(|r| McpSettingsRecord {
+            sign_in: r.sign_in,
+            oauth_client_id: r
+                .oauth_client_id
+                .map(crate::ids::OAuthClientRecordId::from_db),
+            subdomain: r.subdomain,
+            updated_at: r.updated_at.into(),
+        }))
+    }
+
+    /// Stores (replaces) the organization's MCP settings.
+    pub async fn put_mcp_settings(
+        &self,
+        org: &OrgId,
+        s: &McpSettingsRecord,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO mcp_settings (org_id, sign_in, oauth_client_id, subdomain, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id) DO UPDATE SET \
+                 sign_in = excluded.sign_in, oauth_client_id = excluded.oauth_client_id, \
+                 subdomain = excluded.subdomain, updated_at = excluded.updated_at",
+            )
+            .bind(org.as_str())
+            .bind(&s.sign_in)
+            .bind(s.oauth_client_id.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(&s.subdomain)
+            .bind(DbTime::from(s.updated_at))
+            .execute(pool)
+            .await
+            .op("put_mcp_settings")?;
+        });
+        Ok(())
+    }
+
+    /// Whether any organization identifies MCP users by Atlassian sign-in (the authorization
+    /// endpoint then asks which organization before choosing the way to sign in).
+    pub async fn any_mcp_atlassian_sign_in(&self) -> Result<bool, StoreError> {
+        let n: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM mcp_settings WHERE sign_in = 'atlassian'")
+                .fetch_one(pool)
+                .await
+                .op("any_mcp_atlassian_sign_in")?
+        });
+        Ok(n > 0)
     }
 }

@@ -60,6 +60,10 @@ text_enum!(
 text_enum!(
     /// Progress of an OAuth connect session.
     SessionStatus { Pending => "pending", ChooseSite => "choose_site", Connected => "connected", Failed => "failed" });
+text_enum!(
+    /// What a connect session is for: an ordinary connect (or Reconnect), or an MCP client's
+    /// Atlassian sign-in, whose callback creates or reuses the person's own user connection.
+    SessionPurpose { Connect => "connect", McpSignIn => "mcp_sign_in" });
 
 /// Who a connection belongs to. Stored and serialized as `installation` or `user:<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -353,6 +357,7 @@ pub struct NewConnectSession {
     pub expires_at: OffsetDateTime,
     /// Re-authorize this existing connection instead of creating one (Reconnect).
     pub reconnect_connection_id: Option<ConnectionId>,
+    pub purpose: SessionPurpose,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -385,6 +390,7 @@ pub struct ConnectSession {
     pub consumed_at: Option<OffsetDateTime>,
     /// The connection this session re-authorizes in place, if it is a Reconnect.
     pub reconnect_connection_id: Option<ConnectionId>,
+    pub purpose: SessionPurpose,
 }
 
 /// Changes for [`crate::Store::update_connect_session`] (`Some(None)` clears a column).

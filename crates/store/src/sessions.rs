@@ -34,6 +34,7 @@ struct SessionRow {
     created_at: DbTime,
     consumed_at: Option<DbTime>,
     reconnect_connection_id: Option<String>,
+    purpose: String,
 }
 
 impl TryFrom<SessionRow> for ConnectSession {
@@ -60,6 +61,7 @@ impl TryFrom<SessionRow> for ConnectSession {
             created_at: r.created_at.into(),
             consumed_at: time_col::unopt(r.consumed_at),
             reconnect_connection_id: r.reconnect_connection_id.map(ConnectionId::from_db),
+            purpose: parse_enum("session purpose", &r.purpose)?,
         })
     }
 }
@@ -68,7 +70,7 @@ macro_rules! session_cols {
     () => {
         "id, org_id, oauth_client_id, workspace, name, owner, scopes, subdomain, api_type, \
          state_hash, sealed_pkce_verifier, status, sites_json, sealed_pending_tokens, \
-         connection_id, error, expires_at, created_at, consumed_at, reconnect_connection_id"
+         connection_id, error, expires_at, created_at, consumed_at, reconnect_connection_id, purpose"
     };
 }
 
@@ -107,12 +109,13 @@ impl Store {
             created_at: time_col::now(),
             consumed_at: None,
             reconnect_connection_id: new.reconnect_connection_id,
+            purpose: new.purpose,
         };
         // The client must belong to the same organization: checked in the INSERT itself.
         let res = with_pool!(self, pool => {
             sqlx::query(concat!(
                 "INSERT INTO connect_sessions (", session_cols!(), ") \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, NULL, $13, $14, NULL, $15 \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, NULL, $13, $14, NULL, $15, $16 \
                  WHERE EXISTS (SELECT 1 FROM oauth_clients WHERE org_id = $2 AND id = $3)"
             ))
             .bind(session.id.as_str())
@@ -130,6 +133,7 @@ impl Store {
             .bind(DbTime::from(session.expires_at))
             .bind(DbTime::from(session.created_at))
             .bind(session.reconnect_connection_id.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(session.purpose.as_str())
             .execute(pool)
             .await
             .map(|r| r.rows_affected())

@@ -8,7 +8,9 @@ use jiragate_engine::{Actor, ApiScope};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::cli::{Global, KeysCmd, MasterKeyCmd, McpGrantsCmd, OauthClientsCmd, OutputFormat};
+use crate::cli::{
+    Global, KeysCmd, MasterKeyCmd, McpGrantsCmd, McpSettingsCmd, OauthClientsCmd, OutputFormat,
+};
 use crate::context;
 use crate::error::CliError;
 use crate::output::Printer;
@@ -204,6 +206,62 @@ pub async fn mcp_grants(g: &Global, cmd: McpGrantsCmd) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// `jiragate mcp-settings show|set`, locally or against `--server`.
+pub async fn mcp_settings(g: &Global, cmd: McpSettingsCmd) -> Result<(), CliError> {
+    use jiragate_engine::mcp_auth::{McpSettings, SignInMode};
+    let out = Printer::new(g.output);
+    let remote = context::remote(g)?;
+    let v = match cmd {
+        McpSettingsCmd::Show => match &remote {
+            Some(rc) => rc.get("/api/v1/mcp/settings").await?,
+            None => {
+                let e = context::local(g).await?;
+                to_value(&e.mcp_settings(Actor::Operator, &e.default_org).await?)
+            }
+        },
+        McpSettingsCmd::Set {
+            sign_in,
+            oauth_client,
+            subdomain,
+        } => match &remote {
+            Some(rc) => {
+                rc.call(
+                    reqwest::Method::PUT,
+                    "/api/v1/mcp/settings",
+                    Some(&serde_json::json!({"sign_in": sign_in,
+                        "oauth_client_id": oauth_client, "subdomain": subdomain})),
+                )
+                .await?
+            }
+            None => {
+                let e = context::local(g).await?;
+                let sign_in = SignInMode::parse(&sign_in)
+                    .ok_or_else(|| CliError::usage("--sign-in is console or atlassian"))?;
+                let oauth_client_id = match oauth_client {
+                    Some(id) => Some(id.parse().map_err(|_| {
+                        CliError::usage(format!("{id:?} is not an OAuth client id"))
+                    })?),
+                    None => None,
+                };
+                let s = e
+                    .set_mcp_settings(
+                        Actor::Operator,
+                        &e.default_org,
+                        McpSettings {
+                            sign_in,
+                            oauth_client_id,
+                            subdomain,
+                        },
+                    )
+                    .await?;
+                to_value(&s)
+            }
+        },
+    };
+    out.value(&v, &["sign_in", "oauth_client_id", "subdomain"]);
+    Ok(())
 }
 
 fn read_client_secret(from_stdin: bool) -> Result<SecretString, CliError> {

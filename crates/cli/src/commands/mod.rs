@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scopes { action } => records::scopes(&g, action).await,
         Command::Keys(c) => admin::keys(&g, c).await,
         Command::McpGrants(c) => admin::mcp_grants(&g, c).await,
+        Command::McpSettings(c) => admin::mcp_settings(&g, c).await,
         Command::MasterKey(c) => admin::master_key(&g, c).await,
         Command::Migrate => admin::migrate(&g).await,
         Command::Doctor => doctor::run(&g).await,

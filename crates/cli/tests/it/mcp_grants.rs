@@ -222,3 +222,66 @@ async fn mcp_grants_are_listed_and_revoked_locally_and_remotely() {
     let o = env.jg(&["mcp-grants", "revoke", "no-such-grant"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", all_output(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_settings_are_shown_and_set_locally_and_remotely() {
+    let env = Env::new().await;
+    let o = env.jg(&["mcp-settings", "show", "--output", "json"]).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let shown: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(shown["sign_in"], "console", "{shown}");
+    // Atlassian sign-in needs the organization's OAuth client: refused while there is none.
+    let o = env
+        .jg(&["mcp-settings", "set", "--sign-in", "atlassian"])
+        .await;
+    assert!(!o.status.success(), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("OAuth client"),
+        "{}",
+        all_output(&o)
+    );
+    let o = env
+        .jg(&["mcp-settings", "set", "--sign-in", "by-magic"])
+        .await;
+    assert!(!o.status.success(), "{}", all_output(&o));
+    let o = env
+        .jg(&[
+            "mcp-settings",
+            "set",
+            "--sign-in",
+            "console",
+            "--subdomain",
+            "acme",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let set: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(set["subdomain"], "acme", "{set}");
+
+    // remote mode sees and changes the same settings
+    let served = serve(&env).await;
+    let remote = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.env("JIRAGATE_SERVER", &served.base)
+            .env("JIRAGATE_API_KEY", &served.key)
+            .args(args);
+        c
+    };
+    let o = run(remote(&["mcp-settings", "show", "--output", "json"])).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    let shown: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (shown["sign_in"].as_str(), shown["subdomain"].as_str()),
+        (Some("console"), Some("acme")),
+        "{shown}"
+    );
+    let o = run(remote(&["mcp-settings", "set", "--sign-in", "atlassian"])).await;
+    assert!(!o.status.success(), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("OAuth client"),
+        "{}",
+        all_output(&o)
+    );
+}

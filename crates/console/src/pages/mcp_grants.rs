@@ -54,7 +54,10 @@ pub(crate) async fn list(
                 connection_id => g.connection_id.to_string(),
                 connection => conn.map(|c| format!("{}/{}", c.workspace, c.name)),
                 scope => g.scope.clone(),
-                approved_by => g.api_key_id.to_string(),
+                approved_by => match &g.principal {
+                    jiragate_engine::model::GrantPrincipal::ApiKey { api_key_id } => format!("api key {api_key_id}"),
+                    jiragate_engine::model::GrantPrincipal::AtlassianUser { account_id } => format!("Atlassian user {account_id}"),
+                },
                 created_at => fmt_time(g.created_at),
                 revoked_at => g.revoked_at.map(fmt_time),
             }

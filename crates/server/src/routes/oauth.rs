@@ -412,6 +412,23 @@ pub async fn callback(
         .handle_oauth_callback(st, q.code.as_deref(), error.as_deref())
         .await
     {
+        // An MCP client's Atlassian sign-in: on to that person's consent page.
+        Ok(OAuthCallback::Connected(conn))
+            if let Some(next) = state
+                .inner
+                .mcp_auth
+                .after_sign_in(st, &conn)
+                .await
+                .transpose() =>
+        {
+            match next {
+                Ok(location) => axum::response::Redirect::to(&location).into_response(),
+                Err(e) => {
+                    let p = Problem::from(e);
+                    failure_page(p.status, &p.detail)
+                }
+            }
+        }
         Ok(OAuthCallback::Connected(conn))
             if let Some(link) = state.engine().finish_connect_link_for(&conn).await =>
         {

@@ -288,6 +288,31 @@ pub(crate) async fn mcp_status(env: &Env, bearer: Option<&str>) -> (StatusCode, 
     (r.status(), www)
 }
 
+/// `POST /mcp` with one JSON-RPC `tools/call` and a bearer token: status and
+/// `WWW-Authenticate`.
+async fn mcp_tool_call_status(
+    env: &Env,
+    bearer: &str,
+    name: &str,
+    arguments: Value,
+) -> (StatusCode, String) {
+    let r = http()
+        .post(env.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(bearer)
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+        .send()
+        .await
+        .unwrap();
+    let www = r
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status(), www)
+}
+
 /// Signs in, approves, exchanges: (client_id, tokens).
 pub(crate) async fn full_grant(env: &Env, connection: &str, scope: &str) -> (String, Value) {
     let client_id = register(env, &[LOOPBACK_REDIRECT]).await;
@@ -490,19 +515,41 @@ both_backends!(
         )
         .await;
         assert_ne!(found.is_error, Some(true), "{}", text(&found));
-        let write = call(
-            &client,
-            "jira_create_issue",
-            json!({"connection": conn, "project": project, "summary": "x", "issue_type": "Task"}),
+        // A write on the read-only grant: 403 with an insufficient_scope challenge for
+        // jira:write (MCP authorization 2026-07-28, runtime insufficient scope), before the
+        // call runs — by a first-class write tool and through jira_execute alike.
+        for (name, args) in [
+            (
+                "jira_create_issue",
+                json!({"connection": conn, "project": project, "summary": "x", "issue_type": "Task"}),
+            ),
+            (
+                "jira_execute",
+                json!({"connection": conn, "entity": "issues", "action": "create",
+                        "params": {"fields": {"project": {"key": project}, "summary": "x"}}}),
+            ),
+        ] {
+            let (status, www) = mcp_tool_call_status(&env, &access, name, args).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+            assert!(
+                www.starts_with("Bearer error=\"insufficient_scope\"")
+                    && www.contains("scope=\"jira:write\"")
+                    && www.contains(&format!(
+                        "resource_metadata=\"{}\"",
+                        env.url("/.well-known/oauth-protected-resource/mcp")
+                    )),
+                "{www}"
+            );
+        }
+        // reads through jira_execute are not challenged
+        let (status, _) = mcp_tool_call_status(
+            &env,
+            &access,
+            "jira_execute",
+            json!({"connection": conn, "entity": "myself", "action": "get"}),
         )
         .await;
-        assert_eq!(
-            write.is_error,
-            Some(true),
-            "a read-only grant wrote: {}",
-            text(&write)
-        );
-        assert!(text(&write).contains("read"), "{}", text(&write));
+        assert_ne!(status, StatusCode::FORBIDDEN);
         let other = call(
             &client,
             "jira_search_issues",
@@ -1076,3 +1123,246 @@ async fn mcp_tokens_spend_the_approving_keys_rate_limit() {
         "{statuses:?}"
     );
 }
+
+/// Atlassian sign-in mode: the organization's setting, then one person's whole browser part —
+/// authorize → (organization) → Atlassian sign-in on the simulator as `email` → callback →
+/// consent → code — and the token exchange. Returns the tokens.
+async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: &str) -> Value {
+    let redirect = "http://127.0.0.1:4711/callback";
+    let p = pkce();
+    let r = start(&authorize_url(
+        env,
+        client_id,
+        redirect,
+        &p,
+        &[("scope", Some(scope))],
+    ))
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let next = location(&r);
+    assert!(next.starts_with("/oauth/mcp/sign-in?request="), "{next}");
+    // One organization: straight on to Atlassian, through the organization's OAuth client.
+    let r = http().get(env.url(&next)).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let atlassian = location(&r);
+    assert!(atlassian.starts_with(&env.sim.auth_url), "{atlassian}");
+    assert_eq!(
+        query_of(&atlassian)["client_id"],
+        env.sim.oauth_clients[0].client_id
+    );
+    // The browser signs in at Atlassian as `email` (the simulator's sign-in hint) and consents.
+    let mut at = url::Url::parse(&atlassian).unwrap();
+    at.query_pairs_mut().append_pair("sim_user", email);
+    let r = http().get(at.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND, "Atlassian consents");
+    let back = url::Url::parse(&location(&r)).unwrap();
+    let callback = env.url(&format!("{}?{}", back.path(), back.query().unwrap_or("")));
+    let r = http().get(&callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let consent = location(&r);
+    assert!(
+        consent.starts_with("/oauth/mcp/consent?ticket="),
+        "{consent}"
+    );
+    let r = http().get(env.url(&consent)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    let account = env
+        .sim
+        .users
+        .iter()
+        .find(|u| u.email == email)
+        .unwrap()
+        .account_id
+        .clone();
+    assert!(
+        html.contains(&account) && html.contains("Test &lt;Agent&gt;"),
+        "{html}"
+    );
+    let ticket = field(&html, "ticket");
+    let approve = [("ticket", ticket.as_str()), ("decision", "approve")];
+    let r = http()
+        .post(env.url("/oauth/mcp/consent"))
+        .form(&approve)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = location(&r);
+    assert!(back.starts_with(redirect), "{back}");
+    let q = query_of(&back);
+    assert_eq!(q["iss"], env.server.url);
+    // the consent is single use
+    let r = http()
+        .post(env.url("/oauth/mcp/consent"))
+        .form(&approve)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, tokens) = exchange(env, client_id, redirect, &q["code"], &p.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+/// `jira_execute myself.get` through `/mcp` with `access`: the account id Jira answers.
+async fn myself_through_mcp(env: &Env, access: &str) -> String {
+    let client = mcp_client(&env.url("/mcp"), access).await;
+    let listed = call(&client, "jira_list_connections", json!({})).await;
+    let listed: Value = serde_json::from_str(&text(&listed)).unwrap_or(Value::Null);
+    let conns = listed
+        .get("connections")
+        .or(Some(&listed))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        conns.len(),
+        1,
+        "exactly the person's own connection: {listed}"
+    );
+    let conn = conns[0]["id"].as_str().unwrap().to_owned();
+    let me = call(
+        &client,
+        "jira_execute",
+        json!({"connection": conn, "entity": "myself", "action": "get"}),
+    )
+    .await;
+    assert_ne!(me.is_error, Some(true), "{}", text(&me));
+    let _ = client.cancel().await;
+    text(&me)
+}
+
+both_backends!(
+    mcp_atlassian_sign_in_each_person_acts_as_themselves,
+    |db: Db| async move {
+        let env = Env::start(db).await;
+        let _shared = env.seed_connector("shared").await;
+        let oauth_client =
+            crate::oauth::register_client(&env.client, &env.server.url, env.key(), &env.sim).await;
+        // The setting: admin only, validated, console by default.
+        let r = env
+            .client
+            .get(&env.url("/api/v1/mcp/settings"), Some(env.key()))
+            .await;
+        assert_eq!(r.json()["sign_in"], "console", "{}", r.text);
+        let r = env
+            .client
+            .send(
+                reqwest::Method::PUT,
+                &env.url("/api/v1/mcp/settings"),
+                Some(env.key()),
+                Some(&json!({"sign_in": "by-magic"})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.json()["field"], "sign_in");
+        let r = env
+            .client
+            .send(
+                reqwest::Method::PUT,
+                &env.url("/api/v1/mcp/settings"),
+                Some(env.key()),
+                Some(
+                    &json!({"sign_in": "atlassian", "oauth_client_id": oauth_client,
+                        "subdomain": env.sim.sites[0].subdomain}),
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json()["sign_in"], "atlassian");
+
+        let client_id = register(&env, &[LOOPBACK_REDIRECT]).await;
+        let (a, b) = (&env.sim.users[0], &env.sim.users[1]);
+        assert_ne!(a.account_id, b.account_id);
+
+        let tokens_a = sign_in_with_atlassian(&env, &client_id, &a.email, "jira:read").await;
+        let me = myself_through_mcp(&env, tokens_a["access_token"].as_str().unwrap()).await;
+        assert!(
+            me.contains(&a.account_id) && !me.contains(&b.account_id),
+            "{me}"
+        );
+        let tokens_b = sign_in_with_atlassian(&env, &client_id, &b.email, "jira:read").await;
+        let me = myself_through_mcp(&env, tokens_b["access_token"].as_str().unwrap()).await;
+        assert!(
+            me.contains(&b.account_id) && !me.contains(&a.account_id),
+            "{me}"
+        );
+        // A signs in again: the same connection, with fresh tokens.
+        let tokens_a2 = sign_in_with_atlassian(&env, &client_id, &a.email, "jira:read").await;
+        let me = myself_through_mcp(&env, tokens_a2["access_token"].as_str().unwrap()).await;
+        assert!(me.contains(&a.account_id), "{me}");
+
+        let grants = env
+            .client
+            .get(&env.url("/api/v1/mcp/grants"), Some(env.key()))
+            .await
+            .json();
+        let grants = grants["data"].as_array().unwrap().clone();
+        let of = |account: &str| -> Vec<Value> {
+            grants
+                .iter()
+                .filter(|g| g["atlassian_account_id"] == account)
+                .cloned()
+                .collect()
+        };
+        let (ga, gb) = (of(&a.account_id), of(&b.account_id));
+        assert_eq!((ga.len(), gb.len()), (2, 1), "{grants:?}");
+        assert!(ga.iter().chain(&gb).all(|g| g["api_key_id"].is_null()));
+        assert_eq!(ga[0]["connection_id"], ga[1]["connection_id"]);
+        assert_ne!(ga[0]["connection_id"], gb[0]["connection_id"]);
+        // Each person's connection is theirs (owner = user:<account id>), one per person.
+        let conns = env
+            .client
+            .get(&env.url("/api/v1/integrations/connectors"), Some(env.key()))
+            .await
+            .json();
+        let users: Vec<&Value> = conns["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["workspace_name"] == "mcp-users")
+            .collect();
+        assert_eq!(users.len(), 2, "{conns}");
+        for c in users {
+            let owner = c["owner"].as_str().unwrap();
+            assert!(
+                owner == format!("user:{}", a.account_id)
+                    || owner == format!("user:{}", b.account_id),
+                "{c}"
+            );
+        }
+        // Revoking B's grant ends B's token, not A's.
+        let id = gb[0]["id"].as_str().unwrap();
+        let r = env
+            .client
+            .send(
+                reqwest::Method::DELETE,
+                &env.url(&format!("/api/v1/mcp/grants/{id}")),
+                Some(env.key()),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let (status, www) = mcp_status(&env, tokens_b["access_token"].as_str()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(www.contains("invalid_token"), "{www}");
+        assert_eq!(
+            mcp_status(&env, tokens_a2["access_token"].as_str()).await.0,
+            StatusCode::OK
+        );
+    }
+);

@@ -195,5 +195,6 @@ pub fn new_session(
         sealed_pkce_verifier: "jgv1.1.verifier".into(),
         expires_at: time::OffsetDateTime::now_utc() + ttl,
         reconnect_connection_id: None,
+        purpose: SessionPurpose::Connect,
     }
 }

@@ -19,7 +19,76 @@ both_backends!(
     oauth_client_ids_are_unique_and_clients_update,
     audit_query_filters_and_pages,
     mcp_grants_and_tokens,
+    mcp_user_grants_and_settings,
 );
+
+/// A grant whose principal is an Atlassian account (no API key) round-trips, its tokens follow
+/// it, and an organization's MCP settings are stored and replaced.
+async fn mcp_user_grants_and_settings(db: &TestDb) {
+    let s = &db.store;
+    let org = org(s, "o").await;
+    let conn = s
+        .create_connection(&org, new_connection("c"), NewCredential::default())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let grant = McpGrantRecord {
+        id: "gu".into(),
+        org_id: org.clone(),
+        connection_id: conn.id.clone(),
+        principal: GrantPrincipal::AtlassianUser {
+            account_id: "712020:abc".into(),
+        },
+        client_id: "https://agent.example/client.json".into(),
+        client_name: "Agent".into(),
+        scope: "jira:read".into(),
+        resource: "http://x/mcp".into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    s.insert_mcp_grant(&grant).await.unwrap();
+    let back = s.find_mcp_grant("gu").await.unwrap().unwrap();
+    assert_eq!(back.principal, grant.principal);
+    s.insert_mcp_token(
+        "h-u",
+        "access",
+        Some("gu"),
+        "{}",
+        now + time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.list_mcp_grants(&org, None).await.unwrap(), vec![back]);
+    assert!(s.revoke_mcp_grant(&org, "gu", now).await.unwrap());
+    assert!(s.find_mcp_token("h-u", "access").await.unwrap().is_none());
+
+    assert_eq!(s.get_mcp_settings(&org).await.unwrap(), None);
+    assert!(!s.any_mcp_atlassian_sign_in().await.unwrap());
+    let mut settings = McpSettingsRecord {
+        sign_in: "atlassian".into(),
+        oauth_client_id: None,
+        subdomain: Some("acme".into()),
+        updated_at: time_col_now(),
+    };
+    s.put_mcp_settings(&org, &settings).await.unwrap();
+    assert_eq!(
+        s.get_mcp_settings(&org).await.unwrap(),
+        Some(settings.clone())
+    );
+    assert!(s.any_mcp_atlassian_sign_in().await.unwrap());
+    settings.sign_in = "console".into();
+    settings.subdomain = None;
+    s.put_mcp_settings(&org, &settings).await.unwrap();
+    assert_eq!(s.get_mcp_settings(&org).await.unwrap(), Some(settings));
+    assert!(!s.any_mcp_atlassian_sign_in().await.unwrap());
+}
+
+/// Now, at the precision the database keeps (whole microseconds at most).
+fn time_col_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap()
+}
 
 async fn mcp_grants_and_tokens(db: &TestDb) {
     let s = &db.store;
@@ -59,7 +128,9 @@ async fn mcp_grants_and_tokens(db: &TestDb) {
         id: "g1".into(),
         org_id: org.clone(),
         connection_id: conn.id.clone(),
-        api_key_id: key.id.clone(),
+        principal: GrantPrincipal::ApiKey {
+            api_key_id: key.id.clone(),
+        },
         client_id: "jgmc_1".into(),
         client_name: "Agent".into(),
         scope: "jira:read".into(),
