@@ -9,12 +9,6 @@ mod remote;
 
 use clap::Parser;
 
-/// mimalloc gives freed pages back to the OS soon after they fall empty (glibc's malloc keeps
-/// them after a burst: 29 MiB idle stayed 37 MiB after an overload run), and is quick with the
-/// many small, short-lived allocations of a request.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = cli::Cli::parse();
     init_logging(&cli);
