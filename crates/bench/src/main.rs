@@ -314,7 +314,10 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let selected = |kind: Kind| {
         args.only.is_empty()
             || args.only.iter().any(|id| {
-                id == kind.id() || ORDER.iter().any(|k| k.id() == id && k.baseline() == Some(kind))
+                id == kind.id()
+                    || ORDER
+                        .iter()
+                        .any(|k| k.id() == id && k.baseline() == Some(kind))
             })
     };
     let mut results = Vec::new();
