@@ -63,6 +63,11 @@ pub struct Args {
     /// turn it off (0 = as many as the planned calls need). Ignored when the limit is off.
     #[arg(long, default_value_t = 0)]
     pub key_pool: usize,
+    /// Run only these scenarios (comma-separated ids: direct_get, execute_get, proxy_get,
+    /// mcp_get, direct_search, execute_search), each with the direct call it is compared
+    /// with; e.g. a long `--only execute_get` run to profile `serve`.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Measure the overload curve instead (issue 20): open-loop load at 0.5x to 2x one
     /// connection's capacity against a simulator that answers after --overload-latency-ms.
     #[arg(long)]
@@ -298,9 +303,26 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         jiragate_requests: AtomicU64::new(setup_requests),
     });
 
+    for id in &args.only {
+        if !ORDER.iter().any(|k| k.id() == id) {
+            bail!(
+                "--only: unknown scenario {id:?} (known: {})",
+                ORDER.map(Kind::id).join(", ")
+            );
+        }
+    }
+    let selected = |kind: Kind| {
+        args.only.is_empty()
+            || args.only.iter().any(|id| {
+                id == kind.id()
+                    || ORDER
+                        .iter()
+                        .any(|k| k.id() == id && k.baseline() == Some(kind))
+            })
+    };
     let mut results = Vec::new();
     for conc in [1, args.concurrency] {
-        for kind in ORDER {
+        for kind in ORDER.into_iter().filter(|k| selected(*k)) {
             if let Some(p) = procs.serve.as_mut() {
                 p.check_alive()?;
             }

@@ -12,7 +12,7 @@ use crate::error::CatalogError;
 use crate::fields::{self, FieldList};
 use crate::paging::{self, Cursor};
 use crate::plan::{Lookup, Plan, PreStep, Shape, Window};
-use crate::{ExecuteOutput, scopes, shape};
+use crate::{ExecuteJson, ExecuteOutput, JsonText, scopes, shape};
 
 /// Default page size when the caller gives no `limit`.
 const DEFAULT_LIMIT: u32 = 50;
@@ -30,6 +30,124 @@ pub(crate) async fn execute(
         (paging, Some(w)) if !w.all => one_page(client, src.as_ref(), def, paging, plan, w).await,
         (paging, Some(w)) => every_page(client, src.as_ref(), def, paging, plan, w).await,
     }
+}
+
+/// [`execute`], answering JSON text: Jira's text passes through, shaped without being parsed
+/// into values where the shape allows ([`shape::item_text`]); the parsed form is the fallback
+/// for every answer of another form, so both answer the same JSON.
+pub(crate) async fn execute_json(
+    client: &JiraClient,
+    src: Arc<dyn TokenSource>,
+    def: &'static ActionDef,
+    mut plan: Plan,
+) -> Result<ExecuteJson, CatalogError> {
+    run_pre_steps(client, src.as_ref(), def, &mut plan).await?;
+    let window = plan.window.clone();
+    match (def.paging, window) {
+        (Paging::None, _) | (_, None) => single_json(client, src.as_ref(), def, plan).await,
+        (paging, Some(w)) if !w.all => {
+            one_page_json(client, src.as_ref(), def, paging, plan, w).await
+        }
+        (paging, Some(w)) => Ok(every_page(client, src.as_ref(), def, paging, plan, w)
+            .await?
+            .into()),
+    }
+}
+
+fn not_json(e: serde_json::Error) -> CatalogError {
+    CatalogError::Jira(jiragate_jira::JiraError::InvalidResponse {
+        message: format!("body is not the expected JSON: {e}"),
+    })
+}
+
+async fn single_json(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &'static ActionDef,
+    plan: Plan,
+) -> Result<ExecuteJson, CatalogError> {
+    let response = send_main(client, src, def, &plan, plan.req.clone()).await?;
+    let text = match (&plan.shape, std::str::from_utf8(&response.body)) {
+        (Shape::Raw, Ok(text)) if !text.trim().is_empty() => text,
+        // An array is counted by its elements: the value path does it.
+        (Shape::Issue, Ok(text))
+            if !text.trim().is_empty() && !text.trim_start().starts_with('[') =>
+        {
+            text
+        }
+        _ => {
+            let data = answer(&plan.shape, response)?;
+            let items = match &data {
+                Value::Array(a) => a.len() as u64,
+                _ => 1,
+            };
+            return Ok(ExecuteJson {
+                data: JsonText::from_value(&data),
+                next_page_token: None,
+                meta: meta(def, 1, items),
+            });
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() + 256);
+    // An array counts its elements (as the value path does); anything else is one item.
+    let items = if text.trim_start().starts_with('[') && matches!(plan.shape, Shape::Raw) {
+        let elements: Vec<&serde_json::value::RawValue> =
+            serde_json::from_str(text).map_err(not_json)?;
+        out.extend_from_slice(text.trim().as_bytes());
+        elements.len() as u64
+    } else {
+        shape::item_text(&plan.shape, text, &mut out).map_err(not_json)?;
+        1
+    };
+    Ok(ExecuteJson {
+        data: JsonText(out),
+        next_page_token: None,
+        meta: meta(def, 1, items),
+    })
+}
+
+async fn one_page_json(
+    client: &JiraClient,
+    src: &dyn TokenSource,
+    def: &'static ActionDef,
+    paging: Paging,
+    plan: Plan,
+    w: Window,
+) -> Result<ExecuteJson, CatalogError> {
+    let cursor = Cursor::from_token(paging, w.page_token.as_deref())?;
+    let size = page_size(&w, paging, 0).unwrap_or(DEFAULT_LIMIT);
+    let mut req = plan.req.clone();
+    paging::apply(paging, &mut req, &cursor, size);
+    let response = send_main(client, src, def, &plan, req).await?;
+    let Some(page) = paging::read_raw(paging, &response.body, &cursor, size) else {
+        // Not the usual form: the value path decides (and names the error, if any).
+        let page = paging::read(paging, response.value()?, &cursor, size);
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .map(|v| shape::item(&plan.shape, v))
+            .collect();
+        let count = items.len() as u64;
+        return Ok(ExecuteJson {
+            data: JsonText::from_value(&Value::Array(items)),
+            next_page_token: page.next.and_then(|c| c.token()),
+            meta: meta(def, 1, count),
+        });
+    };
+    let mut out = Vec::with_capacity(response.body.len() + 128 * page.items.len() + 2);
+    out.push(b'[');
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        shape::item_text(&plan.shape, item.get(), &mut out).map_err(not_json)?;
+    }
+    out.push(b']');
+    Ok(ExecuteJson {
+        data: JsonText(out),
+        next_page_token: page.next.and_then(|c| c.token()),
+        meta: meta(def, 1, page.items.len() as u64),
+    })
 }
 
 /// The main request of a plan with the first page's parameters applied.

@@ -64,6 +64,55 @@ pub struct ExecuteOutput {
     pub meta: Value,
 }
 
+/// JSON text known to be one well-formed JSON value (built from Jira's checked answer or by
+/// the serializer), so it can be written into a response as is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsonText(pub(crate) Vec<u8>);
+
+impl JsonText {
+    pub(crate) fn from_value(v: &Value) -> JsonText {
+        // Serializing a `Value` cannot fail (its map keys are strings).
+        JsonText(serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The text parsed (for callers that need values after all).
+    pub fn to_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_slice(&self.0)
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonText({} bytes)", self.0.len())
+    }
+}
+
+/// [`ExecuteOutput`] with `data` as JSON text ([`Catalog::execute_json`]).
+#[derive(Clone, Debug)]
+pub struct ExecuteJson {
+    pub data: JsonText,
+    pub next_page_token: Option<String>,
+    pub meta: Value,
+}
+
+impl From<ExecuteOutput> for ExecuteJson {
+    fn from(out: ExecuteOutput) -> ExecuteJson {
+        ExecuteJson {
+            data: JsonText::from_value(&out.data),
+            next_page_token: out.next_page_token,
+            meta: out.meta,
+        }
+    }
+}
+
 impl Catalog {
     pub fn new() -> Catalog {
         LazyLock::force(&TABLE);
@@ -117,6 +166,23 @@ impl Catalog {
         let def = self.lookup(entity, action)?;
         let plan = def.authorize_and_prepare(ctx, params)?;
         exec::execute(client, src, def, plan).await
+    }
+
+    /// [`Catalog::execute`] answering `data` as JSON text: for front ends that write the
+    /// answer out as JSON, it spares parsing Jira's answer into values and serializing them
+    /// again (the same JSON either way).
+    pub async fn execute_json(
+        &self,
+        client: &JiraClient,
+        src: Arc<dyn TokenSource>,
+        ctx: &ExecContext,
+        entity: &str,
+        action: &str,
+        params: Value,
+    ) -> Result<ExecuteJson, CatalogError> {
+        let def = self.lookup(entity, action)?;
+        let plan = def.authorize_and_prepare(ctx, params)?;
+        exec::execute_json(client, src, def, plan).await
     }
 
     /// Every item of every page, one at a time, in constant memory (for `--all` ndjson

@@ -2,6 +2,7 @@
 
 use jiragate_jira::{JiraRequest, RequestBody};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::def::Paging;
 use crate::error::CatalogError;
@@ -86,75 +87,206 @@ pub(crate) fn apply(paging: Paging, req: &mut JiraRequest, cursor: &Cursor, size
     }
 }
 
+/// Where a page's items are in an answer of each paging style.
+enum ItemsAt {
+    /// The whole answer is the one item.
+    Whole,
+    /// The answer is a bare array of items.
+    Array,
+    /// The items are the array under this key of the answer object.
+    Key(&'static str),
+}
+
+fn items_at(paging: Paging) -> ItemsAt {
+    match paging {
+        Paging::None => ItemsAt::Whole,
+        Paging::OffsetArray => ItemsAt::Array,
+        Paging::NextPageToken { items } | Paging::Offset { items } | Paging::Agile { items } => {
+            ItemsAt::Key(items)
+        }
+        Paging::ServiceDesk => ItemsAt::Key("values"),
+    }
+}
+
 /// Splits an answer into its items and the cursor of the next page.
-pub(crate) fn read(paging: Paging, body: Value, cursor: &Cursor, size: u32) -> Page {
+pub(crate) fn read(paging: Paging, mut body: Value, cursor: &Cursor, size: u32) -> Page {
+    let items = match items_at(paging) {
+        ItemsAt::Whole => vec![body.take()],
+        ItemsAt::Array => into_array(body.take()),
+        ItemsAt::Key(key) => into_array(body.get_mut(key).map(Value::take).unwrap_or(Value::Null)),
+    };
+    let next = next_cursor(paging, &body, items.len(), cursor, size);
+    Page { items, next }
+}
+
+/// A page whose items are still the JSON text Jira sent (nothing parsed into values beyond
+/// the few fields that say where the next page starts).
+pub(crate) struct RawPage<'a> {
+    pub items: Vec<&'a RawValue>,
+    pub next: Option<Cursor>,
+}
+
+/// [`read`] without building values for the items: `None` when the answer does not have
+/// the usual form (not an object where one is expected, duplicate keys …); the caller then
+/// takes the [`read`] path, which decides such cases.
+pub(crate) fn read_raw<'a>(
+    paging: Paging,
+    body: &'a [u8],
+    cursor: &Cursor,
+    size: u32,
+) -> Option<RawPage<'a>> {
+    const PAGE_FIELDS: [&str; 6] = [
+        "nextPageToken",
+        "isLast",
+        "startAt",
+        "start",
+        "total",
+        "isLastPage",
+    ];
+    let (items, fields) = match items_at(paging) {
+        ItemsAt::Whole => (
+            vec![serde_json::from_slice::<&RawValue>(body).ok()?],
+            Value::Null,
+        ),
+        ItemsAt::Array => (
+            serde_json::from_slice::<Vec<&RawValue>>(body).ok()?,
+            Value::Null,
+        ),
+        ItemsAt::Key(key) => {
+            let top: Vec<(std::borrow::Cow<'a, str>, &'a RawValue)> =
+                serde_json::from_slice::<RawObject<'a>>(body).ok()?.0;
+            let mut fields = serde_json::Map::new();
+            let mut items = None;
+            for (k, v) in &top {
+                if k == key {
+                    // A repeated key: the value parser keeps the last one; so do we.
+                    items = Some(*v);
+                } else if PAGE_FIELDS.contains(&k.as_ref()) {
+                    fields.insert(k.to_string(), serde_json::from_str(v.get()).ok()?);
+                }
+            }
+            let items = match items {
+                None => Vec::new(),
+                Some(raw) if raw.get() == "null" => Vec::new(),
+                Some(raw) if raw.get().starts_with('[') => {
+                    serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok()?
+                }
+                Some(raw) => vec![raw],
+            };
+            (items, Value::Object(fields))
+        }
+    };
+    let next = next_cursor(paging, &fields, items.len(), cursor, size);
+    Some(RawPage { items, next })
+}
+
+/// A JSON object's members in order, values unparsed.
+pub(crate) struct RawObject<'a>(pub Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    out.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawObject(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// An object key, borrowed from the input unless it holds escapes.
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyText;
+        impl<'de> serde::de::Visitor<'de> for KeyText {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyText)
+    }
+}
+
+/// The cursor after a page of `count` items, from the answer's paging fields.
+fn next_cursor(
+    paging: Paging,
+    body: &Value,
+    count: usize,
+    cursor: &Cursor,
+    size: u32,
+) -> Option<Cursor> {
     let start = match cursor {
         Cursor::Offset(n) => *n,
         Cursor::Token(_) => 0,
     };
     match paging {
-        Paging::None => Page {
-            items: vec![body],
-            next: None,
-        },
+        Paging::None => None,
         Paging::OffsetArray => {
-            let items = into_array(body);
-            let full = items.len() as u64 >= u64::from(size) && !items.is_empty();
-            let next = full.then(|| Cursor::Offset(start + items.len() as u64));
-            Page { items, next }
+            let full = count as u64 >= u64::from(size) && count > 0;
+            full.then(|| Cursor::Offset(start + count as u64))
         }
-        Paging::NextPageToken { items } => {
-            let mut body = body;
+        Paging::NextPageToken { .. } => {
             let token = body
                 .get("nextPageToken")
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
             let is_last = body.get("isLast").and_then(Value::as_bool) == Some(true);
-            let items = into_array(body.get_mut(items).map(Value::take).unwrap_or(Value::Null));
-            let next = match token {
+            match token {
                 Some(t) if !is_last => Some(Cursor::Token(Some(t))),
                 _ => None,
-            };
-            Page { items, next }
+            }
         }
-        Paging::Offset { items } | Paging::Agile { items } => {
-            offset_page(body, items, "startAt", "isLast", start, size)
+        Paging::Offset { .. } | Paging::Agile { .. } => {
+            offset_next(body, count, "startAt", "isLast", start, size)
         }
-        Paging::ServiceDesk => offset_page(body, "values", "start", "isLastPage", start, size),
+        Paging::ServiceDesk => offset_next(body, count, "start", "isLastPage", start, size),
     }
 }
 
-fn offset_page(
-    mut body: Value,
-    items_key: &str,
+fn offset_next(
+    body: &Value,
+    count: usize,
     start_key: &str,
     last_key: &str,
     requested_start: u64,
     size: u32,
-) -> Page {
+) -> Option<Cursor> {
     let start = body
         .get(start_key)
         .and_then(Value::as_u64)
         .unwrap_or(requested_start);
     let total = body.get("total").and_then(Value::as_u64);
     let is_last_flag = body.get(last_key).and_then(Value::as_bool);
-    let items = into_array(
-        body.get_mut(items_key)
-            .map(Value::take)
-            .unwrap_or(Value::Null),
-    );
-    let end = start + items.len() as u64;
-    let is_last = items.is_empty()
+    let end = start + count as u64;
+    let is_last = count == 0
         || match (is_last_flag, total) {
             (Some(flag), _) => flag,
             (None, Some(total)) => end >= total,
-            (None, None) => (items.len() as u64) < u64::from(size),
+            (None, None) => (count as u64) < u64::from(size),
         };
-    Page {
-        items,
-        next: (!is_last).then_some(Cursor::Offset(end)),
-    }
+    (!is_last).then_some(Cursor::Offset(end))
 }
 
 fn into_array(v: Value) -> Vec<Value> {

@@ -1,8 +1,10 @@
 //! Turning Jira answers into `data`: ADF rendered back to Markdown where people read it.
 
 use jiragate_jira::adf::adf_to_markdown;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use crate::paging::RawObject;
 use crate::plan::Shape;
 
 fn is_adf(v: &Value) -> bool {
@@ -50,6 +52,77 @@ pub(crate) fn item(shape: &Shape, mut v: Value) -> Value {
     }
 }
 
+/// [`item`] on JSON text, appending the shaped item's JSON text to `out`: the text Jira sent
+/// passes through as is, and only what the shape needs is parsed (for an issue, the ADF
+/// description; nothing for `Raw`). Fails only when `text` is not JSON.
+pub(crate) fn item_text(shape: &Shape, text: &str, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    match shape {
+        Shape::Raw | Shape::Binary | Shape::ResolveFields(_) => {
+            let raw: &RawValue = serde_json::from_str(text)?;
+            out.extend_from_slice(raw.get().as_bytes());
+            Ok(())
+        }
+        Shape::Issue if issue_text(text, out) => Ok(()),
+        _ => {
+            let v: Value = serde_json::from_str(text)?;
+            serde_json::to_writer(out, &item(shape, v))
+        }
+    }
+}
+
+/// An issue's text with `description_markdown` appended when the description is ADF (as
+/// [`item`] adds it: the last member of the object). `false` (nothing written) when the text
+/// is not an object of the usual form, or already has a `description_markdown` member; the
+/// caller then shapes a parsed value instead.
+fn issue_text(text: &str, out: &mut Vec<u8>) -> bool {
+    let Ok(RawObject(top)) = serde_json::from_str::<RawObject<'_>>(text) else {
+        return false;
+    };
+    if top.iter().any(|(k, _)| k == "description_markdown") {
+        return false;
+    }
+    // With repeated keys the value parser keeps the last one: so do these look-ups.
+    let description = match top.iter().rev().find(|(k, _)| k == "fields") {
+        Some((_, fields)) if fields.get().starts_with('{') => {
+            let Ok(RawObject(members)) = serde_json::from_str::<RawObject<'_>>(fields.get()) else {
+                return false;
+            };
+            members
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "description")
+                .map(|(_, d)| *d)
+        }
+        _ => None,
+    };
+    let markdown = match description {
+        Some(d) if d.get().starts_with('{') => {
+            let Ok(doc) = serde_json::from_str::<Value>(d.get()) else {
+                return false;
+            };
+            is_adf(&doc).then(|| adf_to_markdown(&doc))
+        }
+        _ => None,
+    };
+    let raw = text.trim();
+    match markdown {
+        None => out.extend_from_slice(raw.as_bytes()),
+        Some(md) => {
+            // `top` is not empty (it holds `fields`), so a member follows a comma.
+            let Some(members) = raw.strip_suffix('}') else {
+                return false;
+            };
+            out.extend_from_slice(members.as_bytes());
+            out.extend_from_slice(b",\"description_markdown\":");
+            if serde_json::to_writer(&mut *out, &md).is_err() {
+                return false;
+            }
+            out.push(b'}');
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +156,69 @@ mod tests {
         );
         assert_eq!(v["body_markdown"].as_str().unwrap().trim(), "hello");
         assert_eq!(v["comment_markdown"].as_str().unwrap().trim(), "hello");
+    }
+
+    /// The text path answers what the value path answers, for every shape and for answers of
+    /// unusual form (no fields, non-ADF descriptions, a member already named
+    /// `description_markdown`, escapes, repeated keys, whitespace).
+    #[test]
+    fn text_shaping_matches_value_shaping() {
+        let adf = jiragate_jira::adf::markdown_to_adf("Some **bold** text with \"quotes\"");
+        let adf_text = serde_json::to_string(&adf).unwrap();
+        let issues = [
+            format!(r#"{{"key":"A-1","fields":{{"summary":"x","description":{adf_text}}}}}"#),
+            format!(
+                r#" {{ "key" : "A-\u00e9" , "fields" : {{ "description" : {adf_text} , "n": 1.5 }} }} "#
+            ),
+            r#"{"key":"A-1","fields":{"description":null}}"#.to_owned(),
+            r#"{"key":"A-1","fields":{"description":"plain text"}}"#.to_owned(),
+            r#"{"key":"A-1","fields":{"description":{"type":"paragraph"}}}"#.to_owned(),
+            r#"{"key":"A-1","fields":"odd"}"#.to_owned(),
+            r#"{"key":"A-1"}"#.to_owned(),
+            r#"{}"#.to_owned(),
+            r#"[1,2]"#.to_owned(),
+            r#"null"#.to_owned(),
+            format!(r#"{{"description_markdown":"mine","fields":{{"description":{adf_text}}}}}"#),
+            format!(
+                r#"{{"fields":{{"description":"old"}},"key":"A-1","fields":{{"description":{adf_text}}}}}"#
+            ),
+            format!(
+                r#"{{"fields":{{"description":{adf_text},"description":"later"}},"key":"A-1"}}"#
+            ),
+        ];
+        let comment = format!(r#"{{"id":"1","body":{adf_text},"comment":{adf_text}}}"#);
+        let mut cases: Vec<(Shape, String)> =
+            issues.iter().map(|t| (Shape::Issue, t.clone())).collect();
+        for text in issues.iter().chain([&comment]) {
+            for shape in [
+                Shape::Raw,
+                Shape::Comment,
+                Shape::Pick("/fields/description"),
+                Shape::Ack,
+            ] {
+                cases.push((shape, text.clone()));
+            }
+        }
+        for (shape, text) in cases {
+            let expected = item(&shape, serde_json::from_str(&text).unwrap());
+            let mut out = Vec::new();
+            item_text(&shape, &text, &mut out).unwrap();
+            let got: Value = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("{shape:?} {text}: not JSON ({e})"));
+            assert_eq!(got, expected, "{shape:?} {text}");
+            // Members in the same order as the value path's (`description_markdown` last).
+            assert_eq!(
+                got.as_object()
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                expected
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                "{shape:?} {text}"
+            );
+        }
+        let mut out = Vec::new();
+        assert!(item_text(&Shape::Issue, "{not json", &mut out).is_err());
+        assert!(item_text(&Shape::Raw, "[1,", &mut out).is_err());
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) fn check(validator: &Validator, params: &Value) -> Result<(), Catalog
             format!("{params} is not an object of named params"),
         ));
     }
+    // The common case first: `is_valid` stops at nothing and builds no error.
+    if validator.is_valid(params) {
+        return Ok(());
+    }
     let Some(error) = validator.iter_errors(params).next() else {
         return Ok(());
     };

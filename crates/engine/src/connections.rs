@@ -5,7 +5,7 @@
 
 use futures::stream::{BoxStream, StreamExt};
 use jiragate_auth::{CredentialFor, Credentials, NewApiTokenConnection, NewOAuthTokens};
-use jiragate_catalog::{ExecContext, ExecuteOutput};
+use jiragate_catalog::{ExecContext, ExecuteJson, ExecuteOutput};
 use jiragate_store::{ApiType, AuthKind, Connection, HealthCheck, OrgId, Owner};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -285,6 +285,32 @@ impl Engine {
         Ok(self
             .catalog
             .execute(
+                &self.jira,
+                src,
+                &ctx,
+                &call.entity,
+                &call.action,
+                call.params,
+            )
+            .await?)
+    }
+
+    /// [`Engine::execute`] answering `data` as JSON text, for front ends that write it out as
+    /// JSON (the same JSON; Jira's answer is not parsed into values and serialized again).
+    pub async fn execute_json(
+        &self,
+        actor: Actor<'_>,
+        org: &OrgId,
+        r: &ConnRef,
+        call: ActionRequest,
+    ) -> Result<ExecuteJson, EngineError> {
+        actor.require(ApiScope::Execute)?;
+        let conn = self.resolve(org, r).await?;
+        let src = self.auth.token_source(org, &conn);
+        let ctx = Self::exec_context(&conn, call.read_only);
+        Ok(self
+            .catalog
+            .execute_json(
                 &self.jira,
                 src,
                 &ctx,

@@ -42,6 +42,7 @@ pub use actor::Actor;
 pub use connections::{ActionRequest, NewConnection, OAuthTokensInput, TokenFor, TokenGrant};
 pub use error::EngineError;
 pub use hot_cache::HOT_CACHE_TTL;
+pub use jiragate_catalog::{ExecuteJson, JsonText};
 pub use keys::ApiScope;
 
 /// Name of the organization created on first start.

@@ -12,6 +12,8 @@ use futures::stream::{Stream, StreamExt};
 pub struct LinkRewriter {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
     longest: usize,
+    /// The first byte of each pattern (a match can start nowhere else).
+    starts: Vec<u8>,
 }
 
 impl LinkRewriter {
@@ -25,7 +27,14 @@ impl LinkRewriter {
         pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         pairs.dedup_by(|a, b| a.0 == b.0);
         let longest = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
-        LinkRewriter { pairs, longest }
+        let mut starts: Vec<u8> = pairs.iter().map(|p| p.0[0]).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        LinkRewriter {
+            pairs,
+            longest,
+            starts,
+        }
     }
 
     /// Whether a body of this content type is text that may carry links (JSON, XML, text).
@@ -63,6 +72,19 @@ impl LinkRewriter {
         let mut i = 0;
         let mut copied_from = 0;
         while i < input.len() {
+            // Skip to the next byte that can start a pattern (most bytes cannot): one compare
+            // per byte instead of a prefix comparison per pattern.
+            let next = match self.starts.as_slice() {
+                [one] => input[i..].iter().position(|b| b == one),
+                many => input[i..].iter().position(|b| many.contains(b)),
+            };
+            match next {
+                Some(skip) => i += skip,
+                None => {
+                    i = input.len();
+                    break;
+                }
+            }
             let rest = &input[i..];
             if let Some((from, to)) = self.pairs.iter().find(|(f, _)| rest.starts_with(f)) {
                 out.extend_from_slice(&input[copied_from..i]);

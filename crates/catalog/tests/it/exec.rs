@@ -403,6 +403,8 @@ struct Report {
     sim_missing: Vec<String>,
     skipped: Vec<String>,
     failed: Vec<String>,
+    /// Read-only actions whose JSON-text answer was compared with the values answer.
+    text_checked: usize,
 }
 
 /// How each case authenticates.
@@ -492,6 +494,40 @@ async fn run_table_with(auth: Auth<'_>) -> Report {
                     continue;
                 }
                 assert_eq!(out.meta["entity"], case.entity);
+                // The JSON-text path answers the same document (read-only actions: asking
+                // twice changes nothing).
+                if catalog
+                    .actions()
+                    .iter()
+                    .any(|a| a.entity == case.entity && a.action == case.action && a.read_only)
+                {
+                    let text = catalog
+                        .execute_json(
+                            &client,
+                            src.clone(),
+                            &ctx,
+                            case.entity,
+                            case.action,
+                            params.clone(),
+                        )
+                        .await
+                        .unwrap_or_else(|e| panic!("{name} as JSON text: {e}"));
+                    let data = text
+                        .data
+                        .to_value()
+                        .unwrap_or_else(|e| panic!("{name}: data is not JSON: {e}"));
+                    if data != out.data
+                        || text.meta != out.meta
+                        || text.next_page_token != out.next_page_token
+                    {
+                        report.failed.push(format!(
+                            "{name}: JSON text answers {} (meta {}, next {:?}), values answer {} (meta {}, next {:?})",
+                            truncate(&data), text.meta, text.next_page_token, truncate(&out.data), out.meta, out.next_page_token
+                        ));
+                        continue;
+                    }
+                    report.text_checked += 1;
+                }
                 for (var, pointer) in case.save {
                     if let Some(v) = out.data.pointer(pointer) {
                         vars.insert((*var).to_owned(), v.clone());
@@ -527,6 +563,11 @@ fn assert_report(label: &str, report: &Report) {
         report.failed.is_empty(),
         "[{label}] failures:\n{}",
         report.failed.join("\n")
+    );
+    assert!(
+        report.text_checked >= 20,
+        "[{label}] only {} read-only actions compared as JSON text",
+        report.text_checked
     );
     let covered: std::collections::BTreeSet<String> = table()
         .iter()
