@@ -229,6 +229,92 @@ export interface paths {
         patch: operations["proxy_patch"];
         trace?: never;
     };
+    "/api/v1/integrations/connectors/{id}/webhooks/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deliveries of a connector's events to its subscribers, newest first. */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/connectors/{id}/webhooks/deliveries/{delivery}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery again (a dead-lettered one, or one already delivered). */
+        post: operations["replay_delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/connectors/{id}/webhooks/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The events received for a connector, newest first. */
+        get: operations["list_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/connectors/{id}/webhooks/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A connector's webhook subscriptions (never their secrets). */
+        get: operations["list_subscriptions"];
+        put?: never;
+        /** Subscribe a URL to some of a connector's Jira events. The signing secret is shown once. */
+        post: operations["create_subscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/connectors/{id}/webhooks/subscriptions/{sub}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a subscription (and its webhook at Jira). */
+        delete: operations["delete_subscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/keys": {
         parameters: {
             query?: never;
@@ -293,6 +379,24 @@ export interface paths {
         post?: never;
         /** Revokes an MCP grant and every token it issued (admin). */
         delete: operations["revoke_grant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's MCP authorization settings (admin). */
+        get: operations["get_settings"];
+        /** Sets how the organization identifies people behind MCP authorizations (admin). */
+        put: operations["put_settings"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -425,6 +529,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/jira/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Receive one delivery from Jira (public: authenticated by Jira's signature, not an API key). */
+        post: operations["receive"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -517,6 +638,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The admin webhook to create in Jira for an API-token connector. */
+        AdminWebhookView: {
+            /** @description The secret to enter in Jira; shown once, when it was generated. */
+            secret?: string | null;
+            /** @description The URL to enter in Jira (System → WebHooks). */
+            url: string;
+        };
         ApiKeyView: {
             created_at: string;
             id: string;
@@ -620,6 +748,13 @@ export interface components {
             /** @description The API key. Store it now: it cannot be shown again. */
             key: string;
         };
+        CreatedSubscriptionView: components["schemas"]["SubscriptionView"] & {
+            admin_webhook?: components["schemas"]["AdminWebhookView"] | null;
+            /** @description Where Jira sends this connector's events. */
+            receiver_url: string;
+            /** @description Verifies the `webhook-signature` of deliveries (Standard Webhooks); shown only now. */
+            signing_secret: string;
+        };
         CreateKeyRequest: {
             /** @description 1 to 200 characters, no `/`. */
             name: string;
@@ -686,6 +821,20 @@ export interface components {
             expires_at: string;
             id: string;
         };
+        /** @description `POST …/webhooks/subscriptions`. */
+        CreateSubscriptionRequest: {
+            /** @description Jira events, e.g. `jira:issue_updated`, `comment_created`. */
+            events: string[];
+            /** @description Only changes of these fields raise `jira:issue_updated`. */
+            field_ids?: string[] | null;
+            /**
+             * @description JQL selecting the issues (Jira's dynamic-webhook subset: `project`, `issueKey`,
+             *     `issuetype`, `status`, `assignee`, `reporter` with `=`, `!=`, `IN`, `NOT IN`).
+             */
+            jql_filter: string;
+            /** @description The subscriber: an https URL on a public address. */
+            url: string;
+        };
         CreateWorkspaceRequest: {
             /** @description 1 to 200 characters, no `/`. */
             name: string;
@@ -712,6 +861,31 @@ export interface components {
             scoped?: boolean | null;
             /** @description Atlassian account email (API-token credentials). */
             username?: string | null;
+        };
+        DeliveryView: {
+            /** Format: int32 */
+            attempts: number;
+            created_at: string;
+            delivered_at?: string | null;
+            event_id: string;
+            /** Format: int64 */
+            id: number;
+            last_error?: string | null;
+            /** Format: int32 */
+            last_status?: number | null;
+            next_attempt_at: string;
+            /** @description `pending`, `delivered` or `dead`. */
+            status: string;
+            subscription_id: string;
+        };
+        EventView: {
+            event: string;
+            id: string;
+            issue_key?: string | null;
+            /** @description The event as Jira sent it. */
+            payload: Record<string, unknown>;
+            received_at: string;
+            webhook_identifier: string;
         };
         /** @description Body of `POST …/execute`. */
         ExecuteRequest: {
@@ -783,6 +957,37 @@ export interface components {
             }[];
         };
         /** @description A list of items. */
+        ListResponse_DeliveryView: {
+            data: {
+                /** Format: int32 */
+                attempts: number;
+                created_at: string;
+                delivered_at?: string | null;
+                event_id: string;
+                /** Format: int64 */
+                id: number;
+                last_error?: string | null;
+                /** Format: int32 */
+                last_status?: number | null;
+                next_attempt_at: string;
+                /** @description `pending`, `delivered` or `dead`. */
+                status: string;
+                subscription_id: string;
+            }[];
+        };
+        /** @description A list of items. */
+        ListResponse_EventView: {
+            data: {
+                event: string;
+                id: string;
+                issue_key?: string | null;
+                /** @description The event as Jira sent it. */
+                payload: Record<string, unknown>;
+                received_at: string;
+                webhook_identifier: string;
+            }[];
+        };
+        /** @description A list of items. */
         ListResponse_OAuthClientView: {
             data: {
                 client_id: string;
@@ -816,6 +1021,24 @@ export interface components {
             }[];
         };
         /** @description A list of items. */
+        ListResponse_SubscriptionView: {
+            data: {
+                connector_id: string;
+                created_at: string;
+                events: string[];
+                field_ids?: string[] | null;
+                id: string;
+                /**
+                 * Format: int64
+                 * @description The dynamic webhook registered at Jira (OAuth connectors).
+                 */
+                jira_webhook_id?: number | null;
+                jql_filter: string;
+                registration_expires_at?: string | null;
+                url: string;
+            }[];
+        };
+        /** @description A list of items. */
         ListResponse_WorkspaceView: {
             data: {
                 id: string;
@@ -828,8 +1051,16 @@ export interface components {
         };
         /** @description One MCP grant: an MCP client allowed to act on one connection. */
         McpGrantView: {
-            /** @description The API key (console session) that approved it; the grant never exceeds its rights. */
-            api_key_id: string;
+            /**
+             * @description Console mode: the API key (console session) that approved it; the grant never exceeds
+             *     its rights.
+             */
+            api_key_id?: string | null;
+            /**
+             * @description Atlassian sign-in mode: the Atlassian account the grant acts as (on their own
+             *     connection).
+             */
+            atlassian_account_id?: string | null;
             client_id: string;
             client_name: string;
             connection_id: string;
@@ -843,6 +1074,19 @@ export interface components {
             revoked_at?: string | null;
             /** @description `jira:read`, or `jira:read jira:write`. */
             scope: string;
+        };
+        /** @description An organization's MCP authorization settings. */
+        McpSettingsView: {
+            /** @description The OAuth client Atlassian sign-in uses (absent: the organization's only one). */
+            oauth_client_id?: string | null;
+            /**
+             * @description `console` (default): a console session approves for a shared connection;
+             *     `atlassian`: each person signs in with Atlassian and acts as themselves on their own
+             *     user connection.
+             */
+            sign_in: string;
+            /** @description The site sign-in connects to when a person's grant covers several. */
+            subdomain?: string | null;
         };
         /** @description A registered OAuth 2.0 (3LO) app. The secret is write-only. */
         OAuthClientView: {
@@ -865,6 +1109,11 @@ export interface components {
             title: string;
             /** @description Stable URI naming the kind of problem, e.g. `https://jiragate.dev/problems/validation`. */
             type: string;
+        };
+        /** @description What the receiver answers Jira. */
+        ReceivedView: {
+            /** @description `stored` or `duplicate`. */
+            status: string;
         };
         /** @description Where the connector points. */
         ReplicationConfig: {
@@ -916,6 +1165,21 @@ export interface components {
         SiteView: {
             cloud_id: string;
             name: string;
+            url: string;
+        };
+        SubscriptionView: {
+            connector_id: string;
+            created_at: string;
+            events: string[];
+            field_ids?: string[] | null;
+            id: string;
+            /**
+             * Format: int64
+             * @description The dynamic webhook registered at Jira (OAuth connectors).
+             */
+            jira_webhook_id?: number | null;
+            jql_filter: string;
+            registration_expires_at?: string | null;
             url: string;
         };
         /**
@@ -2695,6 +2959,446 @@ export interface operations {
             };
         };
     };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description At most this many, newest first (1–500, default 50). */
+                limit?: number;
+                /** @description `pending`, `delivered` or `dead`. */
+                status?: string;
+            };
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_DeliveryView"];
+                };
+            };
+            /** @description Unknown status */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    replay_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description delivery id */
+                delivery: number;
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued for delivery */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector or delivery */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    list_events: {
+        parameters: {
+            query?: {
+                /** @description At most this many, newest first (1–500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Received events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_EventView"];
+                };
+            };
+            /** @description A query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    list_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscriptions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_SubscriptionView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    create_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSubscriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description Subscribed (for OAuth connectors the webhook is registered at Jira) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedSubscriptionView"];
+                };
+            };
+            /** @description Invalid events, JQL or URL, or Jira refused the webhook */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector in this organization */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira answered with an error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Jira could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    delete_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+                /** @description subscription id */
+                sub: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such connector or subscription */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
     list_keys: {
         parameters: {
             query?: never;
@@ -3002,6 +3706,149 @@ export interface operations {
             };
             /** @description No such grant in this organization */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpSettingsView"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    put_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpSettingsView"];
+            };
+        };
+        responses: {
+            /** @description The settings now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpSettingsView"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No API key, or an unknown, revoked or malformed one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs, or may not act for the organization named by `X-Organization-Id` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description No such OAuth client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body exceeds the configured limit (`JIRAGATE_MAX_BODY_BYTES`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Invalid settings */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3768,6 +4615,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
+                };
+            };
+        };
+    };
+    receive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description connector id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The event as Jira sends it */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Verified and stored (or a duplicate, dropped) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceivedView"];
+                };
+            };
+            /** @description No webhook identifier or not a Jira event */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Unsigned, forged, stale or for an unknown connector; nothing was stored */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body is larger than the receiver accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description The body's Content-Type is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description A field is missing, mistyped or invalid; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Too many deliveries for this connector */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };
