@@ -801,17 +801,7 @@ impl AuthService {
             let conn = self
                 .sign_in_connection(session, &client, &resources, grant)
                 .await?;
-            self.store
-                .update_connect_session(
-                    org,
-                    &session.id,
-                    ConnectSessionPatch {
-                        status: Some(SessionStatus::Connected),
-                        connection_id: Some(Some(conn.id.clone())),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+            self.mark_session_connected(session, &conn).await?;
             return Ok(CallbackOutcome::Connected(conn));
         }
         if let Some(conn_id) = &session.reconnect_connection_id {
@@ -1153,6 +1143,16 @@ impl AuthService {
                 grant,
             )
             .await?;
+        self.mark_session_connected(session, &conn).await?;
+        Ok(conn)
+    }
+
+    /// A session that ended in a connection: connected to it, with no tokens left parked.
+    async fn mark_session_connected(
+        &self,
+        session: &ConnectSession,
+        conn: &Connection,
+    ) -> Result<(), AuthError> {
         self.store
             .update_connect_session(
                 &session.org_id,
@@ -1165,7 +1165,23 @@ impl AuthService {
                 },
             )
             .await?;
-        Ok(conn)
+        Ok(())
+    }
+
+    /// Gives an existing connection a new OAuth grant: it must reach the connection's own
+    /// site; the tokens are sealed, then committed, and the connection is healthy again.
+    async fn install_oauth_grant(
+        &self,
+        org: &OrgId,
+        conn: &Connection,
+        client: &OAuthClientRecord,
+        resources: &[AccessibleResource],
+        grant: &OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let (credential, patch) = self
+            .oauth_replacement(org, conn, client, resources, grant)
+            .await?;
+        self.install_credential(org, conn, credential, patch).await
     }
 
     /// Reconnect: the new grant must reach the connection's own site; its tokens replace the
@@ -1180,24 +1196,10 @@ impl AuthService {
     ) -> Result<Connection, AuthError> {
         let org = &session.org_id;
         let conn = self.connection(org, conn_id).await?;
-        let (credential, patch) = self
-            .oauth_replacement(org, &conn, client, resources, &grant)
-            .await?;
         let updated = self
-            .install_credential(org, &conn, credential, patch)
+            .install_oauth_grant(org, &conn, client, resources, &grant)
             .await?;
-        self.store
-            .update_connect_session(
-                org,
-                &session.id,
-                ConnectSessionPatch {
-                    status: Some(SessionStatus::Connected),
-                    connection_id: Some(Some(conn.id.clone())),
-                    sealed_pending_tokens: Some(None),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        self.mark_session_connected(session, &updated).await?;
         Ok(updated)
     }
 
@@ -1271,11 +1273,8 @@ impl AuthService {
             .find_connection(org, MCP_SIGN_IN_WORKSPACE, &name)
             .await?
         {
-            let (credential, patch) = self
-                .oauth_replacement(org, &conn, client, resources, &grant)
-                .await?;
             let updated = self
-                .install_credential(org, &conn, credential, patch)
+                .install_oauth_grant(org, &conn, client, resources, &grant)
                 .await?;
             self.audit(
                 org,

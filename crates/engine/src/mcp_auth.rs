@@ -143,6 +143,17 @@ pub struct PendingAuthorization {
     pub writes: bool,
 }
 
+/// What a consent page shows of a stored request.
+fn pending_of(d: RequestData) -> PendingAuthorization {
+    PendingAuthorization {
+        redirect_host: host_of(&d.redirect_uri),
+        writes: d.scope.split_whitespace().any(|s| s == SCOPE_WRITE),
+        client_id: d.client_id,
+        client_name: d.client_name,
+        scope: d.scope,
+    }
+}
+
 /// Who a verified access token acts as.
 #[derive(Debug, Clone)]
 pub enum McpPrincipal {
@@ -732,30 +743,43 @@ impl McpAuthority {
         }
     }
 
-    async fn request_data(&self, request: &str) -> Result<RequestData, EngineError> {
+    /// The data of a stored, still unused and unexpired record (a request or a sign-in
+    /// ticket) found by its hash.
+    async fn unused_record<T: serde::de::DeserializeOwned>(
+        &self,
+        hash: &str,
+        kind: &str,
+        what: &'static str,
+    ) -> Result<T, EngineError> {
         let rec = self
             .engine
             .store
-            .find_mcp_token(&keys::hash(request), "request")
+            .find_mcp_token(hash, kind)
             .await?
             .filter(|r| r.used_at.is_none() && r.expires_at > OffsetDateTime::now_utc())
             .ok_or_else(|| EngineError::NotFound {
-                what: "authorization request (answered already, or expired)",
+                what,
                 id: String::new(),
             })?;
         serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))
     }
 
+    async fn request_data_by_hash(&self, hash: &str) -> Result<RequestData, EngineError> {
+        self.unused_record(
+            hash,
+            "request",
+            "authorization request (answered already, or expired)",
+        )
+        .await
+    }
+
+    async fn request_data(&self, request: &str) -> Result<RequestData, EngineError> {
+        self.request_data_by_hash(&keys::hash(request)).await
+    }
+
     /// What the consent page shows for a pending request.
     pub async fn pending(&self, request: &str) -> Result<PendingAuthorization, EngineError> {
-        let d = self.request_data(request).await?;
-        Ok(PendingAuthorization {
-            redirect_host: host_of(&d.redirect_uri),
-            writes: d.scope.split_whitespace().any(|s| s == SCOPE_WRITE),
-            client_id: d.client_id,
-            client_name: d.client_name,
-            scope: d.scope,
-        })
+        Ok(pending_of(self.request_data(request).await?))
     }
 
     /// The person's answer on the consent page. The request is consumed first (a replayed
@@ -1043,34 +1067,18 @@ impl McpAuthority {
     }
 
     async fn signed_in_data(&self, ticket: &str) -> Result<SignedInData, EngineError> {
-        let rec = self
-            .engine
-            .store
-            .find_mcp_token(&keys::hash(ticket), "signed_in")
-            .await?
-            .filter(|r| r.used_at.is_none() && r.expires_at > OffsetDateTime::now_utc())
-            .ok_or_else(|| EngineError::NotFound {
-                what: "sign-in (answered already, or expired)",
-                id: String::new(),
-            })?;
-        serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))
+        self.unused_record(
+            &keys::hash(ticket),
+            "signed_in",
+            "sign-in (answered already, or expired)",
+        )
+        .await
     }
 
     /// What the consent page of a person who signed in with Atlassian shows.
     pub async fn signed_in_consent(&self, ticket: &str) -> Result<SignedInConsent, EngineError> {
         let s = self.signed_in_data(ticket).await?;
-        let rec = self
-            .engine
-            .store
-            .find_mcp_token(&s.request_hash, "request")
-            .await?
-            .filter(|r| r.used_at.is_none() && r.expires_at > OffsetDateTime::now_utc())
-            .ok_or_else(|| EngineError::NotFound {
-                what: "authorization request (answered already, or expired)",
-                id: String::new(),
-            })?;
-        let d: RequestData =
-            serde_json::from_str(&rec.data).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let d = self.request_data_by_hash(&s.request_hash).await?;
         let org: OrgId = s
             .org_id
             .parse()
@@ -1089,13 +1097,7 @@ impl McpAuthority {
                 id: s.connection_id.clone(),
             })?;
         Ok(SignedInConsent {
-            pending: PendingAuthorization {
-                redirect_host: host_of(&d.redirect_uri),
-                writes: d.scope.split_whitespace().any(|x| x == SCOPE_WRITE),
-                client_id: d.client_id,
-                client_name: d.client_name,
-                scope: d.scope,
-            },
+            pending: pending_of(d),
             account_id: s.account_id,
             account_name: conn.account_name,
             site_url: conn.site_url,
