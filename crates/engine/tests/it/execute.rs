@@ -1,10 +1,7 @@
 //! describe / execute / stream / check through the engine, and error kinds.
 
 use futures::StreamExt;
-use jiragate_auth::{NewApiTokenConnection, SiteRef};
-use jiragate_engine::{ActionRequest, Actor, ConnRef, EngineError, NewConnection};
-use jiragate_store::{ApiType, Owner};
-use secrecy::SecretString;
+use jiragate_engine::{ActionRequest, Actor, ConnRef, EngineError};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -16,29 +13,6 @@ fn req(entity: &str, action: &str, params: Value, read_only: bool) -> ActionRequ
         params,
         read_only,
     }
-}
-
-async fn connection(
-    e: &jiragate_engine::Engine,
-    sim: &atlassian_sim::SimHandle,
-) -> jiragate_store::Connection {
-    let u = &sim.users[0];
-    e.create_connection(
-        Actor::Operator,
-        &e.default_org,
-        NewConnection::ApiToken(NewApiTokenConnection {
-            workspace: "w".into(),
-            name: "jira".into(),
-            site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
-            email: u.email.clone(),
-            token: SecretString::from(u.api_token.clone()),
-            scoped: Some(false),
-            api_type: ApiType::Platform,
-            owner: Owner::Installation,
-        }),
-    )
-    .await
-    .unwrap()
 }
 
 #[test]
@@ -66,7 +40,7 @@ async fn execute_stream_and_errors_carry_stable_kinds() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path(), &sim).await;
-    let c = connection(&e, &sim).await;
+    let c = api_token_connection(&e, &sim, "jira").await;
     let org = e.default_org.clone();
     let r = ConnRef::Id(c.id.clone());
 

@@ -4,12 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use jiragate_auth::{NewApiTokenConnection, SiteRef};
-use jiragate_engine::{
-    Actor, ApiScope, ConnRef, Engine, EngineError, HOT_CACHE_TTL, NewConnection,
-};
-use jiragate_store::{ApiType, Owner};
-use secrecy::{ExposeSecret, SecretString};
+use jiragate_engine::{Actor, ApiScope, ConnRef, Engine, EngineError, HOT_CACHE_TTL};
+use secrecy::ExposeSecret;
 
 use crate::support::*;
 
@@ -36,16 +32,7 @@ async fn revoked_keys_and_deleted_connections_are_never_served_past_the_bound() 
     };
     let sim = sim().await;
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let master = SecretString::from({
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
-    });
-    let mk = |d: &std::path::Path| {
-        let mut c = config(d, &sim);
-        c.database_url = Some(url.clone());
-        c.master_key = Some(master.clone());
-        c
-    };
+    let mk = |d: &std::path::Path| shared_pg_config(d, &sim, &url);
     let (a, _) = Engine::open(mk(d1.path())).await.unwrap();
     let (b, _) = Engine::open(mk(d2.path())).await.unwrap();
     let org = a.default_org.clone();
@@ -75,24 +62,7 @@ async fn revoked_keys_and_deleted_connections_are_never_served_past_the_bound() 
     );
 
     // A connection both instances have resolved (by name and by id).
-    let u = &sim.users[0];
-    let conn = a
-        .create_connection(
-            Actor::Operator,
-            &org,
-            NewConnection::ApiToken(NewApiTokenConnection {
-                workspace: "w".into(),
-                name: "cached".into(),
-                site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
-                email: u.email.clone(),
-                token: SecretString::from(u.api_token.clone()),
-                scoped: Some(false),
-                api_type: ApiType::Platform,
-                owner: Owner::Installation,
-            }),
-        )
-        .await
-        .unwrap();
+    let conn = api_token_connection(&a, &sim, "cached").await;
     let (by_name, by_id) = (ConnRef::parse("w/cached"), ConnRef::Id(conn.id.clone()));
     for e in [&a, &b] {
         e.resolve(&org, &by_name).await.unwrap();

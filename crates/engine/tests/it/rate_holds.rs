@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use jiragate_auth::{NewApiTokenConnection, SiteRef};
-use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine, NewConnection};
-use jiragate_store::{ApiType, Owner};
-use secrecy::SecretString;
+use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -48,38 +45,12 @@ async fn a_429_on_one_instance_holds_the_connection_on_the_other() {
     };
     let sim = sim().await;
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let master = SecretString::from({
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
-    });
-    let mk = |d: &std::path::Path| {
-        let mut c = config(d, &sim);
-        c.database_url = Some(url.clone());
-        c.master_key = Some(master.clone());
-        c
-    };
+    let mk = |d: &std::path::Path| shared_pg_config(d, &sim, &url);
     let (a, _) = Engine::open(mk(d1.path())).await.unwrap();
     let (b, _) = Engine::open(mk(d2.path())).await.unwrap();
     let (bg_a, bg_b) = (a.spawn_background(), b.spawn_background());
     let org = a.default_org.clone();
-    let u = &sim.users[0];
-    let conn = a
-        .create_connection(
-            Actor::Operator,
-            &org,
-            NewConnection::ApiToken(NewApiTokenConnection {
-                workspace: "w".into(),
-                name: "shared".into(),
-                site: SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
-                email: u.email.clone(),
-                token: SecretString::from(u.api_token.clone()),
-                scoped: Some(false),
-                api_type: ApiType::Platform,
-                owner: Owner::Installation,
-            }),
-        )
-        .await
-        .unwrap();
+    let conn = api_token_connection(&a, &sim, "shared").await;
     let r = ConnRef::Id(conn.id.clone());
     // Both instances work normally first.
     a.execute(Actor::Operator, &org, &r, myself())

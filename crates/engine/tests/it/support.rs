@@ -26,6 +26,43 @@ pub fn config(dir: &std::path::Path, sim: &SimHandle) -> EngineConfig {
     }
 }
 
+/// The config of one of several instances sharing the PostgreSQL database at `url` (they
+/// share one master key, as a deployment must).
+pub fn shared_pg_config(dir: &std::path::Path, sim: &SimHandle, url: &str) -> EngineConfig {
+    let mut c = config(dir, sim);
+    c.database_url = Some(url.to_owned());
+    c.master_key = Some(secrecy::SecretString::from({
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    }));
+    c
+}
+
+/// An API-token connection `w/<name>` to the simulator's first site, as the first user.
+pub async fn api_token_connection(
+    e: &Engine,
+    sim: &SimHandle,
+    name: &str,
+) -> jiragate_store::Connection {
+    let u = &sim.users[0];
+    e.create_connection(
+        jiragate_engine::Actor::Operator,
+        &e.default_org,
+        jiragate_engine::NewConnection::ApiToken(jiragate_auth::NewApiTokenConnection {
+            workspace: "w".into(),
+            name: name.into(),
+            site: jiragate_auth::SiteRef::Subdomain(sim.sites[0].subdomain.clone()),
+            email: u.email.clone(),
+            token: secrecy::SecretString::from(u.api_token.clone()),
+            scoped: Some(false),
+            api_type: jiragate_store::ApiType::Platform,
+            owner: jiragate_store::Owner::Installation,
+        }),
+    )
+    .await
+    .unwrap()
+}
+
 pub async fn sim() -> SimHandle {
     Simulator::start(SimConfig {
         issues_per_site: 30,
