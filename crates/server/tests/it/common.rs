@@ -362,15 +362,14 @@ impl Env {
         r.json()["key"].as_str().expect("key").to_owned()
     }
 
-    /// Project keys of the first site, straight from the simulator.
-    pub async fn project_keys(&self) -> Vec<String> {
+    /// A GET on the simulator's first site as its first user, straight (not through jiragate).
+    pub async fn sim_get(&self, path_and_query: &str) -> Value {
         let u = &self.sim.users[0];
         let url = format!(
-            "{}/rest/api/3/project/search?maxResults=100",
+            "{}{path_and_query}",
             self.sim.site_url(&self.sim.sites[0].subdomain)
         );
-        let v: Value = self
-            .client
+        self.client
             .http
             .get(url)
             .basic_auth(&u.email, Some(&u.api_token))
@@ -379,7 +378,14 @@ impl Env {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Project keys of the first site, straight from the simulator.
+    pub async fn project_keys(&self) -> Vec<String> {
+        let v = self
+            .sim_get("/rest/api/3/project/search?maxResults=100")
+            .await;
         v["values"]
             .as_array()
             .map(|a| {

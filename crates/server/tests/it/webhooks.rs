@@ -120,25 +120,24 @@ async fn oauth_connection(env: &Env) -> String {
     crate::oauth::connect_with_subdomain(env, "hooks", None).await
 }
 
-/// An issue key of the first project of the first site.
+/// Keys of up to `n` issues of `project` on the first site.
+async fn issue_keys(env: &Env, project: &str, n: usize) -> Vec<String> {
+    let v = env
+        .sim_get(&format!(
+            "/rest/api/3/search/jql?jql=project%3D{project}&maxResults={n}&fields=summary"
+        ))
+        .await;
+    v["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| i["key"].as_str().expect("an issue key").to_owned())
+        .collect()
+}
+
+/// An issue key of `project` on the first site.
 async fn some_issue(env: &Env, project: &str) -> String {
-    let u = &env.sim.users[0];
-    let url = format!(
-        "{}/rest/api/3/search/jql?jql=project%3D{project}&maxResults=1&fields=summary",
-        env.sim.site_url(&env.sim.sites[0].subdomain)
-    );
-    let v: Value = env
-        .client
-        .http
-        .get(url)
-        .basic_auth(&u.email, Some(&u.api_token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["issues"][0]["key"].as_str().expect("an issue").to_owned()
+    issue_keys(env, project, 1).await.remove(0)
 }
 
 /// Changes an issue's summary in the simulator (raises `jira:issue_updated`).
@@ -544,28 +543,7 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         let created = subscribe(&env, &conn, &project, &sub.url).await;
         let secret = created["signing_secret"].as_str().unwrap().to_owned();
         // Several issues, several changes each: many deliveries due at once for both workers.
-        let u = &env.sim.users[0];
-        let url = format!(
-            "{}/rest/api/3/search/jql?jql=project%3D{project}&maxResults=5&fields=summary",
-            env.sim.site_url(&env.sim.sites[0].subdomain)
-        );
-        let found: Value = env
-            .client
-            .http
-            .get(url)
-            .basic_auth(&u.email, Some(&u.api_token))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let issues: Vec<String> = found["issues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_owned())
-            .collect();
+        let issues = issue_keys(&env, &project, 5).await;
         let mut n = 0;
         for round in 0..4 {
             for key in &issues {
