@@ -39,6 +39,9 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let latency_ms = args.overload_latency_ms;
     let capacity = SLOTS * 1000.0 / latency_ms as f64;
     let http = http_client()?;
+    // The callers: a client of their own, so that its keep-alive connections can be closed
+    // when the load ends while the run's own client keeps reading the simulator's counters.
+    let load = http_client()?;
     let (sim_proc, sim) = procs::start_sim_with(
         &sim_bin,
         50,
@@ -64,8 +67,27 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let conn = create_connection(&http, &base, &key, &sim).await?;
     let (_, issues) = sample_issues(&http, &sim).await?;
     let issue = issues.first().cloned().context("no issue to read")?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Warm up, so that the code a call runs is paged in before idle is measured (file-backed
+    // RSS that grows once, not memory the load holds); then wait past serve's 5 s idle timeout
+    // so that the warm-up's connection is closed too.
+    let execute = format!("{base}/api/v1/integrations/connectors/{conn}/execute");
+    let body = json!({"entity": "issues", "action": "get", "params": {"issue": issue}});
+    for _ in 0..20 {
+        let r = http
+            .post(&execute)
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "warm-up call failed: {}",
+            r.status()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let idle_rss = stats::rss_mib(serve_pid);
+    let idle_anon = stats::rss_anon_mib(serve_pid);
     let seconds = args.overload_seconds;
     println!(
         "overload curve: sim latency {latency_ms} ms, {SLOTS} slots per connection -> capacity {capacity:.0} calls/s; {seconds:.0} s per step, open loop"
@@ -102,10 +124,8 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
             {
                 peak_rss = Some(peak_rss.map_or(now, |p: f64| p.max(now)));
             }
-            let (http, step) = (http.clone(), step.clone());
-            let url = format!("{base}/api/v1/integrations/connectors/{conn}/execute");
-            let body = json!({"entity": "issues", "action": "get", "params": {"issue": issue}});
-            let key = key.clone();
+            let (http, step) = (load.clone(), step.clone());
+            let (url, body, key) = (execute.clone(), body.clone(), key.clone());
             tasks.push(tokio::spawn(async move {
                 let t0 = Instant::now();
                 let r = http.post(url).bearer_auth(key).json(&body).send().await;
@@ -172,8 +192,20 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
             "shed_p99_ms": shed_p99, "upstream_per_s": upstream,
         }));
     }
+    let peak_sockets = stats::open_sockets(serve_pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after_idle = stats::rss_mib(serve_pid);
+    let after_anon = stats::rss_anon_mib(serve_pid);
+    println!("anonymous RSS: idle {idle_anon:?} MiB, 10 s after the load {after_anon:?} MiB");
+    let idle_sockets = stats::open_sockets(serve_pid);
+    // The callers go away: what the connections they kept open were holding.
+    drop(load);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_closed = stats::rss_mib(serve_pid);
+    let closed_sockets = stats::open_sockets(serve_pid);
+    println!(
+        "sockets held by serve: {peak_sockets:?} as the load ended, {idle_sockets:?} 10 s later, {closed_sockets:?} after the callers closed theirs (RSS then {after_closed:?} MiB)"
+    );
     let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} MiB"));
     println!(
         "RSS: idle {}, peak under load {}, 10 s after the load {}",

@@ -55,10 +55,32 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Resident set size in MiB, from `VmRSS` in `/proc/<pid>/status`.
 pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS:")
+}
+
+/// The anonymous part of RSS (heap, stacks): the memory a process really holds. The rest of
+/// RSS is file-backed (the binary's code and read-only data as it is paged in), which grows as
+/// new code paths run and which the kernel can drop at any time.
+pub fn rss_anon_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "RssAnon:")
+}
+
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// How many sockets the process holds open (its listeners, client connections and pooled
+/// upstream connections), from `/proc/<pid>/fd`.
+pub fn open_sockets(pid: u32) -> Option<usize> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count(),
+    )
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`); `(100, false)` when it cannot be asked.

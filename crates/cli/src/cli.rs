@@ -214,6 +214,11 @@ pub struct ServeArgs {
     /// Seconds in-flight requests may take to finish after that.
     #[arg(long, env = "JIRAGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+    /// Seconds a client connection may wait for its next request (idle keep-alive, or a
+    /// request head arriving slowly) before it is closed. Behind a load balancer that reuses
+    /// connections, set it above the balancer's idle timeout (e.g. 65 behind an AWS ALB).
+    #[arg(long, env = "JIRAGATE_HTTP_IDLE_TIMEOUT", default_value_t = 5.0)]
+    pub idle_timeout: f64,
     /// MCP authorization: refuse dynamic client registration (RFC 7591) at /oauth/mcp/register.
     #[arg(long, env = "JIRAGATE_MCP_DISABLE_DCR")]
     pub mcp_disable_dcr: bool,

@@ -39,6 +39,7 @@ pub struct App {
     background: Option<tokio::task::JoinHandle<()>>,
     drain_delay: std::time::Duration,
     shutdown_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
     /// On SQLite: the exclusive lock that keeps a second `serve` off this database (released
     /// when the server stops).
     _serve_lock: Option<crate::serve_lock::ServeLock>,
@@ -136,6 +137,7 @@ impl App {
             background,
             drain_delay: cfg.drain_delay,
             shutdown_timeout: cfg.shutdown_timeout,
+            idle_timeout: cfg.idle_timeout,
             _serve_lock: serve_lock,
             _key_reports: AbortOnDrop(key_reports),
             _webhook_workers: webhook_workers.into_iter().map(AbortOnDrop).collect(),
@@ -168,7 +170,6 @@ impl App {
         let token = self.state.shutdown_token().clone();
         let state = self.state.clone();
         let (drain, timeout) = (self.drain_delay, self.shutdown_timeout);
-        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
             state.start_draining();
@@ -179,36 +180,29 @@ impl App {
             tokio::time::sleep(drain).await;
             tracing::info!("no longer accepting; finishing in-flight requests");
             token.cancel();
-            let _ = stopping_tx.send(true);
-        };
-        let deadline = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-            tokio::time::sleep(timeout).await;
         };
         // No Nagle on accepted sockets (replies written in several pieces, a streamed proxy
         // body or MCP's event stream, must not wait for the client's delayed ACK), and hyper's
         // own 414/431 answers get problem+json bodies.
         let listener = crate::head_errors::ProblemListener(self.listener);
-        let server = axum::serve(listener, self.router.into_make_service())
-            .with_graceful_shutdown(signal)
-            .into_future();
-        let result = tokio::select! {
-            r = server => r.context("HTTP server failed"),
-            () = deadline => {
+        let connections =
+            crate::listen::accept_until(listener, self.router, self.idle_timeout, signal).await;
+        tokio::select! {
+            () = connections.shutdown() => {}
+            () = tokio::time::sleep(timeout) => {
                 tracing::warn!(
                     timeout_ms = timeout.as_millis() as u64,
                     "in-flight requests did not finish within the shutdown timeout; stopping anyway"
                 );
-                Ok(())
             }
-        };
+        }
         if let Some(bg) = self.background {
             bg.abort();
         }
         self._key_reports.0.abort();
         self.state.engine().withdraw_master_key_report().await;
         tracing::info!("jiragate stopped");
-        result
+        Ok(())
     }
 }
 

@@ -92,6 +92,10 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// Then: how long in-flight requests may take to finish before the server stops anyway.
     pub shutdown_timeout: Duration,
+    /// How long a client connection may wait for its next request head (idle keep-alive, or a
+    /// head arriving too slowly) before the server closes it. Behind a load balancer that
+    /// reuses connections, set it above the balancer's own idle timeout.
+    pub idle_timeout: Duration,
     /// MCP authorization: which client registration styles are accepted, and whether client
     /// metadata documents may live on private addresses.
     pub mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig,
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             admission: jiragate_engine::AdmissionLimits::default(),
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
             mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig::default(),
             webhooks: jiragate_engine::webhooks::WebhookConfig::default(),
             webhook_rate_limit: Some(RateLimitConfig {

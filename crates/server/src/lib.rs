@@ -14,6 +14,7 @@ pub mod config;
 pub mod extract;
 pub mod head_errors;
 pub mod html;
+mod listen;
 pub mod logging;
 pub mod mcp;
 pub mod mcp_oauth;

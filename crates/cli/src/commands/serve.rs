@@ -146,6 +146,15 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
         },
         body_limit: a.max_body_bytes,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
+        idle_timeout: std::time::Duration::try_from_secs_f64(a.idle_timeout)
+            .ok()
+            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(3600))
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--idle-timeout {} is not a number of seconds above 0 and at most 3600",
+                    a.idle_timeout
+                ))
+            })?,
         mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig {
             dcr: !a.mcp_disable_dcr,
             cimd: !a.mcp_disable_cimd,

@@ -78,3 +78,70 @@ async fn readyz_turns_503_before_the_listener_closes_and_in_flight_requests_fini
     }
     assert!(closed, "the listener never closed after the drain delay");
 }
+
+/// Everything a raw TCP client reads within `limit`, and whether the server closed the
+/// connection (EOF) in that time.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_head_connections_are_closed_but_slow_answers_are_not() {
+    use tokio::io::AsyncWriteExt;
+    let sim_cfg = SimConfig {
+        issues_per_site: 4,
+        faults: Faults {
+            latency: Duration::from_millis(1200),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    };
+    let env = Env::start_with(Db::Sqlite, sim_cfg, |cfg| {
+        cfg.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let id = env.seed_connector("slow").await;
+    let addr = env.server.url.trim_start_matches("http://").to_owned();
+
+    // A keep-alive connection that asks once and then says nothing is closed by the server.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: jiragate\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "an idle keep-alive connection was kept open");
+
+    // A request head that never ends (slowloris) does not hold its connection either.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: jiragate\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(
+        closed,
+        "a connection with an unfinished head was kept open: {answer:?}"
+    );
+    assert!(!answer.contains(" 200 "), "{answer}");
+
+    // An answer that takes four idle timeouts upstream is not cut: the connection is busy.
+    let done = env
+        .client
+        .post(
+            &env.url(&format!("/api/v1/integrations/connectors/{id}/execute")),
+            Some(env.key()),
+            &json!({"entity": "myself", "action": "get"}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+}
