@@ -191,6 +191,19 @@ impl SimHandle {
         self.state.clock.advance_secs(secs);
     }
 
+    /// Moves the simulated clock to the start of the next rate-limit window (windows are whole
+    /// minutes of the simulated clock), so a test that spends a budget has about 60 s before
+    /// it is refilled instead of racing a reset that happens to fall mid-test.
+    pub fn start_rate_window(&self) {
+        let window_ms = config::RATE_WINDOW_SECS * 1000;
+        let into = self.state.clock.now_ms().rem_euclid(window_ms);
+        // Whole seconds, rounded up: lands in the first second of the next window.
+        let secs = (window_ms - into + 999) / 1000;
+        self.state
+            .clock
+            .advance_secs(u64::try_from(secs).unwrap_or(0));
+    }
+
     /// Allows another redirect URI on the first seeded OAuth client (e.g. a callback on a
     /// port only known after the simulator started).
     pub fn add_redirect_uri(&self, uri: &str) {

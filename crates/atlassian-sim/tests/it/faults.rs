@@ -14,6 +14,7 @@ async fn rate_limit_429_headers_and_retry_after_violations() {
         ..SimConfig::default()
     })
     .await;
+    sim.start_rate_window();
     for i in 0..3 {
         let resp = site_req(&sim, Method::GET, "/rest/api/3/myself")
             .send()
@@ -88,6 +89,7 @@ async fn rate_limit_429_headers_and_retry_after_violations() {
 #[tokio::test]
 async fn rate_limit_control_changes_budgets() {
     let sim = sim(4).await;
+    sim.start_rate_window();
     let set = |body: serde_json::Value| {
         let url = format!("{}/__sim/rate-limit", sim.auth_url);
         async move {

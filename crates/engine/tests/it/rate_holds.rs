@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -15,27 +15,6 @@ fn myself() -> ActionRequest {
         params: json!({}),
         read_only: true,
     }
-}
-
-/// Moves the simulator's clock to the start of its next minute, so a rate-limit window that
-/// starts now lasts about 60 s (the test must not straddle a reset).
-async fn align_sim_clock_to_a_minute(sim: &atlassian_sim::SimHandle) {
-    let http = jiragate_jira::reqwest::Client::new();
-    let advance = |secs: u64| {
-        http.post(format!("{}/__sim/clock/advance", sim.auth_url))
-            .json(&json!({ "seconds": secs }))
-            .send()
-    };
-    let now: Value = advance(0).await.unwrap().json().await.unwrap();
-    let now = now["now"].as_str().unwrap().to_owned();
-    // "…T12:34:56…": the seconds of the minute.
-    let secs: u64 = now
-        .split('T')
-        .nth(1)
-        .and_then(|t| t.get(6..8))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("simulator time {now}"));
-    advance(60 - secs).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +41,8 @@ async fn a_429_on_one_instance_holds_the_connection_on_the_other() {
 
     // The credential's budget is spent for the rest of this (freshly started) minute: Jira
     // answers instance A with a 429 that says to wait about a minute. A waits it out.
-    align_sim_clock_to_a_minute(&sim).await;
+    // A rate-limit window that starts now lasts about 60 s: the test must not straddle a reset.
+    sim.start_rate_window();
     sim.set_rate_limit(Some(0));
     let waiting_a = {
         let (a, org, r) = (a.clone(), org.clone(), r.clone());
