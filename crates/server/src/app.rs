@@ -385,6 +385,10 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
     );
+    // Outermost, so it sees every answer, the CORS layer's and the panic handler's included.
+    let router = router.layer(axum::middleware::from_fn(
+        crate::middleware::close_if_body_unread,
+    ));
     Ok(router)
 }
 

@@ -1,4 +1,5 @@
-//! Cross-cutting layers: request timeout, problem normalisation, panic → problem.
+//! Cross-cutting layers: request timeout, problem normalisation, panic → problem, and
+//! `Connection: close` on answers given before the request body was read.
 
 use std::any::Any;
 use std::time::Duration;
@@ -12,6 +13,68 @@ use axum::response::{IntoResponse, Response};
 use crate::metrics::PROBLEMS;
 use crate::problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemKind};
 use crate::routes::proxy::Proxied;
+
+/// Adds `Connection: close` to an HTTP/1 answer given before its request body was read to the
+/// end (a 401 from the authentication check, a 429, a 413, an unknown route).
+///
+/// hyper cannot reuse such a connection unless the rest of the body is already in its buffer,
+/// so it closes it after the answer, yet the answer itself said keep-alive: a client that sends
+/// the next request on it at once gets no answer at all ("server disconnected without sending a
+/// response"). The MCP SDK's OAuth client does exactly that after the 401 of its first POST.
+pub async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    if !http1 || http_body::Body::is_end_stream(req.body()) {
+        return next.run(req).await;
+    }
+    let read_to_end = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = req.map(|inner| {
+        Body::new(ReadToEnd {
+            inner,
+            done: read_to_end.clone(),
+        })
+    });
+    let mut resp = next.run(req).await;
+    if !read_to_end.load(std::sync::atomic::Ordering::Acquire) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// A request body that records when it has been read to its end.
+struct ReadToEnd {
+    inner: Body,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let ended = match &polled {
+            std::task::Poll::Ready(None) => true,
+            std::task::Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            self.done.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Fail with a `timeout` problem when no response head is ready within `limit`. Streaming
 /// bodies (proxy downloads) are not cut: the limit is for producing the response.

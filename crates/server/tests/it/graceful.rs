@@ -145,3 +145,50 @@ async fn idle_and_slow_head_connections_are_closed_but_slow_answers_are_not() {
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
 }
+
+/// What the MCP SDK's OAuth client does: POST with the head and the body in separate writes,
+/// get the 401 (answered before the body was read), then send the next request on the same
+/// connection at once. Either that connection still answers, or the 401 said it would close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_given_before_the_body_was_read_says_whether_the_connection_stays() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::start(Db::Sqlite).await;
+    let addr = env.server.url.trim_start_matches("http://").to_owned();
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    for attempt in 0..20 {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nhost: jiragate\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // The answer comes before the body is sent.
+        let mut first = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&first).contains("\r\n\r\n") {
+            use tokio::io::AsyncReadExt;
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .expect("an answer to the head")
+                .unwrap();
+            assert!(n > 0, "closed before answering");
+            first.extend_from_slice(&buf[..n]);
+        }
+        let first = String::from_utf8_lossy(&first).to_ascii_lowercase();
+        assert!(first.starts_with("http/1.1 401"), "{first}");
+        let says_close = first.contains("\r\nconnection: close\r\n");
+        // The client sends the body late, then its next request on the same connection.
+        let _ = conn.write_all(body).await;
+        let _ = conn
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: jiragate\r\n\r\n")
+            .await;
+        let (rest, _) = read_until_closed(&mut conn, Duration::from_secs(2)).await;
+        let answered = rest.contains("HTTP/1.1 200");
+        assert!(
+            says_close || answered,
+            "attempt {attempt}: the connection closed without answering the next request, and \
+             the 401 had said keep-alive: {first:?}"
+        );
+    }
+}
