@@ -317,7 +317,7 @@ async fn consent_page(
 }
 
 /// A browser-sent `Origin` must be this server.
-fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
