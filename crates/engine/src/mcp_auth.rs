@@ -208,7 +208,8 @@ pub struct McpSettings {
     pub sign_in: SignInMode,
     /// The OAuth client Atlassian sign-in uses (`None`: the organization's only one).
     pub oauth_client_id: Option<OAuthClientRecordId>,
-    /// The site Atlassian sign-in connects to when a person's grant covers several.
+    /// The site Atlassian sign-in connects to (`None`: a person whose access covers several
+    /// sites picks one).
     pub subdomain: Option<String>,
 }
 

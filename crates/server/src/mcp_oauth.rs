@@ -513,7 +513,7 @@ pub struct McpSettingsView {
     /// The OAuth client Atlassian sign-in uses (absent: the organization's only one).
     #[serde(default)]
     pub oauth_client_id: Option<String>,
-    /// The site sign-in connects to when a person's grant covers several.
+    /// The site sign-in connects to (absent: a person with access to several sites picks one).
     #[serde(default)]
     pub subdomain: Option<String>,
 }

@@ -1126,6 +1126,10 @@ async fn console_lists_and_revokes_mcp_grants() {
     assert!(html.contains("badge-revoked"));
 }
 
+async fn is_selected(b: &Browser, css: &str) -> bool {
+    wait_css(b, css).await.is_selected().await.unwrap()
+}
+
 /// `GET /api/v1/mcp/settings` with the admin key.
 async fn mcp_settings(env: &Env) -> serde_json::Value {
     let r = env
@@ -1159,13 +1163,7 @@ async fn console_changes_the_mcp_sign_in_setting_in_a_real_browser() {
         b.goto(&env.url("/console/mcp-grants")).await.unwrap();
         click(&b, "#mcp-settings-link").await;
         wait_path(&b, "/console/mcp-settings").await;
-        assert!(
-            wait_css(&b, "#sign_in_console")
-                .await
-                .is_selected()
-                .await
-                .unwrap()
-        );
+        assert!(is_selected(&b, "#sign_in_console").await);
         screenshot(&b, "mcp-settings").await;
 
         // Atlassian sign-in with a site name that cannot be one: refused, nothing changed.
@@ -1178,25 +1176,13 @@ async fn console_changes_the_mcp_sign_in_setting_in_a_real_browser() {
         fill(&b, "#subdomain", "not a site!").await;
         click(&b, "#save-mcp-settings").await;
         wait_text(&b, "#form-error", "subdomain").await;
-        assert!(
-            wait_css(&b, "#sign_in_atlassian")
-                .await
-                .is_selected()
-                .await
-                .unwrap()
-        );
+        assert!(is_selected(&b, "#sign_in_atlassian").await);
         assert_eq!(mcp_settings(&env).await["sign_in"], "console");
 
         fill(&b, "#subdomain", &site).await;
         click(&b, "#save-mcp-settings").await;
         wait_text(&b, "#notice", "Saved").await;
-        assert!(
-            wait_css(&b, "#sign_in_atlassian")
-                .await
-                .is_selected()
-                .await
-                .unwrap()
-        );
+        assert!(is_selected(&b, "#sign_in_atlassian").await);
         assert_eq!(
             wait_css(&b, "#subdomain")
                 .await

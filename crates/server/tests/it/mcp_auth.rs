@@ -144,6 +144,26 @@ async fn post_consent(env: &Env, cookie: &str, form: &[(&str, &str)]) -> reqwest
         .unwrap()
 }
 
+/// Allows, on a console consent page (`html`), its request for `connection`.
+async fn allow_on_consent_page(
+    env: &Env,
+    cookie: &str,
+    html: &str,
+    connection: &str,
+) -> reqwest::Response {
+    post_consent(
+        env,
+        cookie,
+        &[
+            ("csrf", &field(html, "csrf")),
+            ("request", &field(html, "request")),
+            ("connection", connection),
+            ("decision", "approve"),
+        ],
+    )
+    .await
+}
+
 /// The whole browser part: authorize → (sign-in) → consent → code. Returns the redirect's
 /// query (code, state, iss).
 async fn authorize_and_approve(
@@ -170,19 +190,7 @@ async fn authorize_and_approve(
         "{consent}"
     );
     let html = consent_page(env, &consent, cookie).await;
-    let csrf = field(&html, "csrf");
-    let request = field(&html, "request");
-    let r = post_consent(
-        env,
-        cookie,
-        &[
-            ("csrf", &csrf),
-            ("request", &request),
-            ("connection", connection),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let r = allow_on_consent_page(env, cookie, &html, connection).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = location(&r);
     assert!(back.starts_with(redirect_uri), "{back}");
@@ -1039,11 +1047,31 @@ async fn mcp_client_id_metadata_documents() {
 /// token it manages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_oauth_client_authorizes_and_calls_tools() {
-    use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
-
     let env = Env::start(Db::Sqlite).await;
     let conn = env.seed_connector("rmcp").await;
     let redirect = "http://127.0.0.1:4712/callback";
+    let (state, authorize) = rmcp_start_authorization(&env, redirect).await;
+    // the browser: consent in a console session
+    let (cookie, _) = sign_in(&env, env.key()).await;
+    let r = start(&authorize).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = consent_page(&env, &location(&r), &cookie).await;
+    assert!(html.contains("rmcp agent"), "{html}");
+    let r = allow_on_consent_page(&env, &cookie, &html, &conn).await;
+    let client = rmcp_authorized_client(&env, state, &location(&r), redirect).await;
+    let listed = call(&client, "jira_list_connections", json!({})).await;
+    assert!(text(&listed).contains(&conn), "{}", text(&listed));
+    let _ = client.cancel().await;
+}
+
+/// rmcp's OAuth client (`auth` feature) starts: discovery from `/mcp`'s 401, dynamic
+/// registration as "rmcp agent" with `redirect`, PKCE; returns its state and the
+/// authorization URL it sends the browser to.
+async fn rmcp_start_authorization(
+    env: &Env,
+    redirect: &str,
+) -> (rmcp::transport::auth::OAuthState, String) {
+    use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
     let mut state = OAuthState::new(env.url("/mcp"), None)
         .await
         .expect("OAuth state");
@@ -1060,42 +1088,24 @@ async fn rmcp_oauth_client_authorizes_and_calls_tools() {
         authorize.starts_with(&env.url("/oauth/mcp/authorize")),
         "{authorize}"
     );
-    // the browser: consent in a console session
-    let (cookie, _) = sign_in(&env, env.key()).await;
-    let r = start(&authorize).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = consent_page(&env, &location(&r), &cookie).await;
-    assert!(html.contains("rmcp agent"), "{html}");
-    let r = post_consent(
-        &env,
-        &cookie,
-        &[
-            ("csrf", &field(&html, "csrf")),
-            ("request", &field(&html, "request")),
-            ("connection", &conn),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
-    let back = location(&r);
-    assert!(back.starts_with(redirect), "{back}");
-    state
-        .handle_callback_url(&back)
-        .await
-        .expect("code exchange");
-    let client = rmcp_authorized_client(&env, state).await;
-    let listed = call(&client, "jira_list_connections", json!({})).await;
-    assert!(text(&listed).contains(&conn), "{}", text(&listed));
-    let _ = client.cancel().await;
+    (state, authorize)
 }
 
-/// rmcp's streamable HTTP client whose requests carry the token rmcp's OAuth state holds
-/// (after its code exchange), initialized.
+/// The browser is back at rmcp's `redirect` (`back`, with the code): rmcp's OAuth state
+/// exchanges the code (checking `state` and `iss`), then its streamable HTTP client, whose
+/// requests carry the token that state holds, initializes.
 async fn rmcp_authorized_client(
     env: &Env,
-    state: rmcp::transport::auth::OAuthState,
+    mut state: rmcp::transport::auth::OAuthState,
+    back: &str,
+    redirect: &str,
 ) -> RunningService<RoleClient, ClientConfig> {
     use rmcp::transport::auth::AuthClient;
+    assert!(back.starts_with(redirect), "{back}");
+    state
+        .handle_callback_url(back)
+        .await
+        .expect("code exchange");
     let manager = state.into_authorization_manager().expect("authorized");
     let transport = StreamableHttpClientTransport::with_client(
         AuthClient::new(reqwest::Client::default(), manager),
@@ -1226,32 +1236,23 @@ async fn browser_from_callback(env: &Env, callback: &str, who: &Person<'_>) -> S
             let url = env.sim.site_url(&s.subdomain);
             assert!(html.contains(&url) && html.contains(&s.cloud_id), "{html}");
         }
+        let ticket = field(&html, "ticket");
         let choice = [
-            ("ticket", field(&html, "ticket")),
-            ("cloud_id", info.cloud_id.clone()),
+            ("ticket", ticket.as_str()),
+            ("cloud_id", info.cloud_id.as_str()),
         ];
         // a form sent from another site is refused, and leaves the choice open
-        let forged = http()
-            .post(env.url("/oauth/callback/site"))
-            .header("origin", "https://evil.example")
-            .form(&choice)
-            .send()
-            .await
-            .unwrap();
+        let forged = post_form(
+            env,
+            "/oauth/callback/site",
+            &choice,
+            Some("https://evil.example"),
+        )
+        .await;
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-        r = http()
-            .post(env.url("/oauth/callback/site"))
-            .form(&choice)
-            .send()
-            .await
-            .unwrap();
+        r = post_form(env, "/oauth/callback/site", &choice, None).await;
         // the choice is single use
-        let again = http()
-            .post(env.url("/oauth/callback/site"))
-            .form(&choice)
-            .send()
-            .await
-            .unwrap();
+        let again = post_form(env, "/oauth/callback/site", &choice, None).await;
         assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     }
     assert_eq!(
@@ -1275,24 +1276,28 @@ async fn browser_from_callback(env: &Env, callback: &str, who: &Person<'_>) -> S
     );
     let ticket = field(&html, "ticket");
     let approve = [("ticket", ticket.as_str()), ("decision", "approve")];
-    let r = http()
-        .post(env.url("/oauth/mcp/consent"))
-        .form(&approve)
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(env, "/oauth/mcp/consent", &approve, None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = location(&r);
     assert_eq!(query_of(&back)["iss"], env.server.url);
     // the consent is single use
-    let r = http()
-        .post(env.url("/oauth/mcp/consent"))
-        .form(&approve)
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(env, "/oauth/mcp/consent", &approve, None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     back
+}
+
+/// A browser's form POST to `path`, sent from `origin` when given.
+async fn post_form(
+    env: &Env,
+    path: &str,
+    form: &[(&str, &str)],
+    origin: Option<&str>,
+) -> reqwest::Response {
+    let mut req = http().post(env.url(path)).form(form);
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
 }
 
 fn sim_user<'e>(env: &'e Env, email: &str) -> &'e atlassian_sim::UserInfo {
@@ -1551,41 +1556,19 @@ async fn sign_in_connections(env: &Env, key: &str) -> Vec<Value> {
 /// as that person. Two people: each acts as themselves, on a connection of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_oauth_client_signs_in_with_atlassian() {
-    use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
-
     let env = Env::start(Db::Sqlite).await;
     use_atlassian_sign_in(&env, env.key(), Some(&env.sim.sites[0].subdomain)).await;
     let redirect = "http://127.0.0.1:4713/callback";
     let mut connections = Vec::new();
     for user in &env.sim.users[..2] {
-        let mut state = OAuthState::new(env.url("/mcp"), None)
-            .await
-            .expect("OAuth state");
-        state
-            .start_authorization(
-                AuthorizationRequest::new(redirect)
-                    .with_scopes(["jira:read"])
-                    .with_client_name("rmcp agent"),
-            )
-            .await
-            .expect("discovery and registration");
-        let authorize = state.get_authorization_url().await.unwrap();
-        assert!(
-            authorize.starts_with(&env.url("/oauth/mcp/authorize")),
-            "{authorize}"
-        );
+        let (state, authorize) = rmcp_start_authorization(&env, redirect).await;
         let who = Person {
             client_label: "rmcp agent",
             ..Person::new(&user.email)
         };
         let callback = browser_to_callback(&env, &authorize, &who).await;
         let back = browser_from_callback(&env, &callback, &who).await;
-        assert!(back.starts_with(redirect), "{back}");
-        state
-            .handle_callback_url(&back)
-            .await
-            .expect("code exchange");
-        let client = rmcp_authorized_client(&env, state).await;
+        let client = rmcp_authorized_client(&env, state, &back, redirect).await;
         let (conn, me) = myself_of(&client).await;
         assert!(me.contains(&user.account_id), "{me}");
         for other in env.sim.users.iter().filter(|u| u.email != user.email) {
@@ -1644,28 +1627,7 @@ async fn mcp_sign_in_grants_only_in_the_chosen_organization() {
     let env = Env::start(Db::Sqlite).await;
     let shared = env.seed_connector("shared").await;
     // A second organization, on Atlassian sign-in, with its own admin key.
-    let r = env
-        .client
-        .post(
-            &env.url("/api/v1/organizations"),
-            Some(env.key()),
-            &json!({"name": "tenant-b"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let org_b = r.json()["id"].as_str().unwrap().to_owned();
-    let r = env
-        .client
-        .send(
-            reqwest::Method::POST,
-            &env.url("/api/v1/keys"),
-            Some(env.key()),
-            Some(&json!({"name": "b-admin", "scopes": ["admin"]})),
-            &[("x-organization-id", &org_b)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let key_b = r.json()["key"].as_str().unwrap().to_owned();
+    let (org_b, key_b) = env.organization_with_admin_key("tenant-b").await;
     use_atlassian_sign_in(&env, &key_b, Some(&env.sim.sites[0].subdomain)).await;
     let client_id = register(&env, &[LOOPBACK_REDIRECT]).await;
     let user = &env.sim.users[0];
@@ -1699,17 +1661,7 @@ async fn mcp_sign_in_grants_only_in_the_chosen_organization() {
         let shared = shared.clone();
         async move {
             let html = consent_page(env, &consent, &cookie).await;
-            let r = post_consent(
-                env,
-                &cookie,
-                &[
-                    ("csrf", &field(&html, "csrf")),
-                    ("request", &field(&html, "request")),
-                    ("connection", &shared),
-                    ("decision", "approve"),
-                ],
-            )
-            .await;
+            let r = allow_on_consent_page(env, &cookie, &html, &shared).await;
             let status = r.status();
             let loc = r
                 .headers()
