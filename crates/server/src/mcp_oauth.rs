@@ -144,12 +144,14 @@ async fn revoke(
     }
 }
 
-/// A page of its own: no script at all, inline style only, never framed, never cached.
+/// A page of its own: no script at all, inline style only, never framed, never cached. Its
+/// referrer policy is `same-origin`: under `no-referrer` a browser sends `Origin: null` with
+/// the consent form's POST, which [`origin_ok`] must refuse.
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · jiragate</title>
+<meta name="referrer" content="same-origin"><title>{title} · jiragate</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#172b4d}}
 h1{{font-size:1.4rem}} .bad{{color:#ae2e24}} code{{background:#f1f2f4;padding:0 .25rem}}
@@ -178,7 +180,7 @@ button.deny{{background:#626f86}}
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     resp
 }

@@ -1242,3 +1242,55 @@ async fn console_changes_the_mcp_sign_in_setting_in_a_real_browser() {
     assert_eq!(mcp_settings(&env).await["sign_in"], "console");
     result
 }
+
+/// An MCP client's Atlassian sign-in in a real browser, from the authorization URL to the
+/// client's redirect: the simulator signs its first user in, then jiragate's site choice page
+/// (two sites, none configured) and its consent page, each form posted by Chromium itself —
+/// with the `Origin` its referrer policy lets it send, which both forms check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_atlassian_sign_in_with_a_site_choice_in_a_real_browser() {
+    use crate::mcp_auth::{
+        authorize_url, exchange, myself_through_mcp, pkce, query_of, register, serve_document,
+        sign_in_connections, use_atlassian_sign_in,
+    };
+    if !browser_available() {
+        return;
+    }
+    let env = Env::start(Db::Sqlite).await;
+    use_atlassian_sign_in(&env, env.key(), None).await;
+    // The MCP client's redirect page, on loopback.
+    let landing = serve_document(|_| json!({"back": "at the client"})).await;
+    let client_id = register(&env, &[&landing]).await;
+    let p = pkce();
+    let authorize = authorize_url(&env, &client_id, &landing, &p, &[]);
+    let globex = env.sim.sites[1].clone();
+    let (_driver, b) = start_browser().await;
+    let back = async {
+        b.goto(&authorize).await.unwrap();
+        wait_path(&b, "/oauth/callback").await;
+        screenshot(&b, "mcp-site-choice").await;
+        click(&b, &format!("input[value=\"{}\"]", globex.cloud_id)).await;
+        click(&b, "button[type=submit]").await;
+        wait_path(&b, "/oauth/mcp/consent").await;
+        wait_text(&b, "h1", "act as you").await;
+        click(&b, "button[value=approve]").await;
+        wait_path(&b, "/client.json").await;
+        b.current_url().await.unwrap().to_string()
+    }
+    .await;
+    let _ = b.close().await;
+    let (status, tokens) = exchange(
+        &env,
+        &client_id,
+        &landing,
+        &query_of(&back)["code"],
+        &p.verifier,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let me = myself_through_mcp(&env, tokens["access_token"].as_str().unwrap()).await;
+    assert!(me.contains(&env.sim.users[0].account_id), "{me}");
+    let conns = sign_in_connections(&env, env.key()).await;
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0]["cloud_id"], globex.cloud_id.as_str());
+}

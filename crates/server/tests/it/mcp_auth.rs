@@ -23,12 +23,12 @@ use crate::console::{field, http, sign_in};
 
 const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
 
-struct Pkce {
-    verifier: String,
+pub(crate) struct Pkce {
+    pub(crate) verifier: String,
     challenge: String,
 }
 
-fn pkce() -> Pkce {
+pub(crate) fn pkce() -> Pkce {
     let verifier = format!(
         "{}-{}",
         uuid::Uuid::new_v4().simple(),
@@ -41,7 +41,7 @@ fn pkce() -> Pkce {
     }
 }
 
-fn query_of(location: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> HashMap<String, String> {
     url::Url::parse(location)
         .unwrap()
         .query_pairs()
@@ -49,7 +49,7 @@ fn query_of(location: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn register(env: &Env, redirect_uris: &[&str]) -> String {
+pub(crate) async fn register(env: &Env, redirect_uris: &[&str]) -> String {
     let r = http()
         .post(env.url("/oauth/mcp/register"))
         .json(
@@ -68,7 +68,7 @@ async fn register(env: &Env, redirect_uris: &[&str]) -> String {
 
 /// The authorization request's query, with `overrides` replacing (or, with `None`, removing)
 /// parameters.
-fn authorize_url(
+pub(crate) fn authorize_url(
     env: &Env,
     client_id: &str,
     redirect_uri: &str,
@@ -209,7 +209,7 @@ async fn token(env: &Env, form: &[(&str, &str)]) -> (StatusCode, Value) {
     (status, r.json().await.unwrap())
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     env: &Env,
     client_id: &str,
     redirect_uri: &str,
@@ -956,7 +956,7 @@ async fn mcp_tokens_expire_and_are_bound_to_one_resource() {
 }
 
 /// Serves `doc` at `/client.json` on loopback; returns its URL.
-async fn serve_document(doc: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
+pub(crate) async fn serve_document(doc: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/client.json", listener.local_addr().unwrap());
     let body = doc(&url).to_string();
@@ -1364,7 +1364,7 @@ async fn put_settings(env: &Env, key: &str, body: Value) -> crate::common::Reply
 
 /// Puts the organization of `key` (an admin key) on Atlassian sign-in through the simulator's
 /// OAuth app, registered there first; `subdomain: None` lets each person choose their site.
-async fn use_atlassian_sign_in(env: &Env, key: &str, subdomain: Option<&str>) {
+pub(crate) async fn use_atlassian_sign_in(env: &Env, key: &str, subdomain: Option<&str>) {
     let oauth_client =
         crate::oauth::register_client(&env.client, &env.server.url, key, &env.sim).await;
     let r = put_settings(
@@ -1377,7 +1377,7 @@ async fn use_atlassian_sign_in(env: &Env, key: &str, subdomain: Option<&str>) {
 }
 
 /// `jira_execute myself.get` through `/mcp` with `access`: what Jira answers.
-async fn myself_through_mcp(env: &Env, access: &str) -> String {
+pub(crate) async fn myself_through_mcp(env: &Env, access: &str) -> String {
     let client = mcp_client(&env.url("/mcp"), access).await;
     let (_, me) = myself_of(&client).await;
     let _ = client.cancel().await;
@@ -1534,7 +1534,7 @@ async fn grants_of(env: &Env, key: &str) -> Vec<Value> {
 }
 
 /// The connections of the `mcp-users` workspace in the organization of `key`.
-async fn sign_in_connections(env: &Env, key: &str) -> Vec<Value> {
+pub(crate) async fn sign_in_connections(env: &Env, key: &str) -> Vec<Value> {
     let r = env
         .client
         .get(&env.url("/api/v1/integrations/connectors"), Some(key))
