@@ -12,7 +12,7 @@ use jiragate_store::{
     ApiType, AuthKind, ConnectSession, ConnectSessionId, ConnectSessionPatch, Connection,
     ConnectionId, ConnectionPatch, ConnectionStatus, HealthCheck, NewAuditEvent, NewConnectSession,
     NewConnection, NewCredential, NewOAuthClient, OAuthClientRecord, OAuthClientRecordId, OrgId,
-    Owner, SessionPurpose, SessionStatus, Store,
+    Owner, SessionPurpose, SessionStatus, Store, StoreError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -797,13 +797,6 @@ impl AuthService {
             .map_err(|e| AuthError::OAuth {
                 message: format!("accessible-resources failed: {e}"),
             })?;
-        if session.purpose == SessionPurpose::McpSignIn {
-            let conn = self
-                .sign_in_connection(session, &client, &resources, grant)
-                .await?;
-            self.mark_session_connected(session, &conn).await?;
-            return Ok(CallbackOutcome::Connected(conn));
-        }
         if let Some(conn_id) = &session.reconnect_connection_id {
             let conn = self
                 .reauthorize_from_session(session, conn_id, &client, &resources, grant)
@@ -817,7 +810,7 @@ impl AuthService {
         ) {
             SiteDecision::Chosen(resource) => {
                 let conn = self
-                    .create_oauth_connection_from_session(session, &client, &resource, grant)
+                    .connect_on_site(session, &client, &resource, &resources, &grant)
                     .await?;
                 Ok(CallbackOutcome::Connected(conn))
             }
@@ -1111,7 +1104,13 @@ impl AuthService {
             scopes: Vec::new(),
         };
         match self
-            .create_oauth_connection_from_session(&session, &client, &resource, grant)
+            .connect_on_site(
+                &session,
+                &client,
+                &resource,
+                std::slice::from_ref(&resource),
+                &grant,
+            )
             .await
         {
             Ok(c) => Ok(c),
@@ -1122,15 +1121,22 @@ impl AuthService {
         }
     }
 
-    async fn create_oauth_connection_from_session(
+    /// A session whose grant reaches the chosen site ends in its connection: an MCP sign-in's
+    /// the person's own, any other the named one it creates. `resources` are the sites the
+    /// grant covers (a reused connection must be on one of them).
+    async fn connect_on_site(
         &self,
         session: &ConnectSession,
         client: &OAuthClientRecord,
         resource: &AccessibleResource,
-        grant: OAuthGrant,
+        resources: &[AccessibleResource],
+        grant: &OAuthGrant,
     ) -> Result<Connection, AuthError> {
-        let conn = self
-            .create_oauth_connection(
+        let conn = if session.purpose == SessionPurpose::McpSignIn {
+            self.sign_in_connection(session, client, resource, resources, grant)
+                .await?
+        } else {
+            self.create_oauth_connection(
                 &session.org_id,
                 OAuthConnectionParts {
                     workspace: session.workspace.clone(),
@@ -1142,7 +1148,8 @@ impl AuthService {
                 resource,
                 grant,
             )
-            .await?;
+            .await?
+        };
         self.mark_session_connected(session, &conn).await?;
         Ok(conn)
     }
@@ -1203,48 +1210,20 @@ impl AuthService {
         Ok(updated)
     }
 
-    /// An MCP sign-in's grant: the person's own user connection (owner `user:<account id>`,
-    /// named by the account id in [`MCP_SIGN_IN_WORKSPACE`]), created on their first sign-in
-    /// and given the fresh tokens on every later one.
+    /// An MCP sign-in's grant on the chosen site: the person's own user connection (owner
+    /// `user:<account id>`, named by the account id in [`MCP_SIGN_IN_WORKSPACE`]), created on
+    /// their first sign-in and given the fresh tokens on every later one. Two first sign-ins
+    /// of the same person may race: the one whose insert meets the other's connection (the
+    /// unique workspace/name) installs its tokens on that connection instead.
     async fn sign_in_connection(
         &self,
         session: &ConnectSession,
         client: &OAuthClientRecord,
+        resource: &AccessibleResource,
         resources: &[AccessibleResource],
-        grant: OAuthGrant,
+        grant: &OAuthGrant,
     ) -> Result<Connection, AuthError> {
         let org = &session.org_id;
-        let resource = match decide_site(
-            resources,
-            session.subdomain.as_deref(),
-            &self.cfg.endpoints.site_url_template,
-        ) {
-            SiteDecision::Chosen(r) => r,
-            SiteDecision::AskUser(choices) => {
-                return Err(AuthError::OAuth {
-                    message: format!(
-                        "the sign-in covers several Jira sites ({}); an administrator chooses the one MCP sign-in uses (jiragate mcp-settings set --subdomain <name>)",
-                        site_urls(&choices)
-                    ),
-                });
-            }
-            SiteDecision::NotFound {
-                requested,
-                available,
-            } => {
-                return Err(AuthError::SiteNotFound {
-                    requested,
-                    available,
-                });
-            }
-            SiteDecision::NoSites => {
-                return Err(AuthError::OAuth {
-                    message:
-                        "the grant covers no Jira site (the person may have no access to any site)"
-                            .to_owned(),
-                });
-            }
-        };
         let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &resource.id);
         let me = self
             .myself(Target::new(
@@ -1268,37 +1247,80 @@ impl AuthService {
             })?;
         let name = account_id.trim().to_owned();
         validate_names(MCP_SIGN_IN_WORKSPACE, &name)?;
-        if let Some(conn) = self
+        if self
             .store
             .find_connection(org, MCP_SIGN_IN_WORKSPACE, &name)
             .await?
+            .is_some()
         {
-            let updated = self
-                .install_oauth_grant(org, &conn, client, resources, &grant)
-                .await?;
-            self.audit(
+            return self
+                .reuse_sign_in_connection(org, &name, client, resources, grant)
+                .await;
+        }
+        let created = self
+            .create_oauth_connection(
                 org,
-                "auth",
-                "connection.sign_in",
-                conn.id.as_ref(),
-                serde_json::json!({"account_id": account_id, "reused": true}),
+                OAuthConnectionParts {
+                    workspace: MCP_SIGN_IN_WORKSPACE.to_owned(),
+                    name: name.clone(),
+                    api_type: ApiType::Platform,
+                    owner: Owner::User(account_id),
+                    client_record: client.id.clone(),
+                },
+                resource,
+                grant,
             )
             .await;
-            return Ok(updated);
+        match created {
+            // Created by a concurrent first sign-in of the same person since the look-up.
+            Err(AuthError::Store(StoreError::AlreadyExists { .. })) => {
+                self.reuse_sign_in_connection(org, &name, client, resources, grant)
+                    .await
+            }
+            other => other,
         }
-        self.create_oauth_connection(
-            org,
-            OAuthConnectionParts {
-                workspace: MCP_SIGN_IN_WORKSPACE.to_owned(),
-                name,
-                api_type: ApiType::Platform,
-                owner: Owner::User(account_id),
-                client_record: client.id.clone(),
-            },
-            &resource,
-            grant,
-        )
-        .await
+    }
+
+    /// Installs a sign-in's tokens on the person's existing connection (re-read on every
+    /// attempt: a concurrent sign-in may have just changed it).
+    async fn reuse_sign_in_connection(
+        &self,
+        org: &OrgId,
+        name: &str,
+        client: &OAuthClientRecord,
+        resources: &[AccessibleResource],
+        grant: &OAuthGrant,
+    ) -> Result<Connection, AuthError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self
+                .store
+                .find_connection(org, MCP_SIGN_IN_WORKSPACE, name)
+                .await?
+                .ok_or_else(|| AuthError::NotFound {
+                    what: "connection",
+                    id: format!("{MCP_SIGN_IN_WORKSPACE}/{name}"),
+                })?;
+            match self
+                .install_oauth_grant(org, &conn, client, resources, grant)
+                .await
+            {
+                Ok(updated) => {
+                    self.audit(
+                        org,
+                        "auth",
+                        "connection.sign_in",
+                        conn.id.as_ref(),
+                        serde_json::json!({"account_id": name, "reused": true}),
+                    )
+                    .await;
+                    return Ok(updated);
+                }
+                Err(AuthError::Store(e)) if e.is_conflict() && attempt < 3 => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn create_oauth_connection(
@@ -1306,7 +1328,7 @@ impl AuthService {
         org: &OrgId,
         parts: OAuthConnectionParts,
         resource: &AccessibleResource,
-        grant: OAuthGrant,
+        grant: &OAuthGrant,
     ) -> Result<Connection, AuthError> {
         let base = jiragate_jira::urls::ex_jira(&self.cfg.endpoints.api_url, &resource.id);
         // Who the grant acts as; a grant without read:jira-user still connects.
@@ -1593,7 +1615,7 @@ impl AuthService {
                     client_record: parts.client_record.clone(),
                 },
                 &resource,
-                grant,
+                &grant,
             )
             .await
         }

@@ -526,7 +526,7 @@ pub enum McpSettingsCmd {
         /// The OAuth client (jiragate id) sign-in goes through; default: the only one.
         #[arg(long)]
         oauth_client: Option<String>,
-        /// The site sign-in connects to when a person's grant covers several.
+        /// The site sign-in connects to; without it, a person whose access covers several picks one.
         #[arg(long)]
         subdomain: Option<String>,
     },

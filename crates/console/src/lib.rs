@@ -52,7 +52,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         public_url,
         templates: Arc::new(render::Templates::new()),
     };
-    use pages::{audit, connect, connections, keys, mcp_grants, oauth_clients, orgs, sign_in};
+    use pages::{
+        audit, connect, connections, keys, mcp_grants, mcp_settings, oauth_clients, orgs, sign_in,
+    };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(connections::list))
@@ -95,6 +97,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         .route("/console/audit", get(audit::list))
         .route("/console/mcp-grants", get(mcp_grants::list))
         .route("/console/mcp-grants/{id}/revoke", post(mcp_grants::revoke))
+        .route(
+            "/console/mcp-settings",
+            get(mcp_settings::show).post(mcp_settings::save),
+        )
         .route("/console/orgs", get(orgs::list).post(orgs::create))
         .route("/console/assets/{file}", get(render::asset))
         .route("/connect.js", get(connect::connect_js))

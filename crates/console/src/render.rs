@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "mcp_grants.html",
         include_str!("../templates/mcp_grants.html"),
     ),
+    (
+        "mcp_settings.html",
+        include_str!("../templates/mcp_settings.html"),
+    ),
     ("connect.html", include_str!("../templates/connect.html")),
     (
         "connect_done.html",

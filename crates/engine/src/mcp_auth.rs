@@ -18,8 +18,8 @@ use std::time::{Duration as StdDuration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiragate_store::{
-    ApiKeyRecord, ConnectionId, GrantPrincipal, McpGrantRecord, McpSettingsRecord,
-    OAuthClientRecordId, OrgId, Owner, SessionPurpose,
+    ApiKeyRecord, ConnectSessionId, ConnectionId, GrantPrincipal, McpGrantRecord,
+    McpSettingsRecord, OAuthClientRecordId, OrgId, Owner, SessionPurpose,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,8 @@ pub struct McpSettings {
     pub sign_in: SignInMode,
     /// The OAuth client Atlassian sign-in uses (`None`: the organization's only one).
     pub oauth_client_id: Option<OAuthClientRecordId>,
-    /// The site Atlassian sign-in connects to when a person's grant covers several.
+    /// The site Atlassian sign-in connects to (`None`: a person whose access covers several
+    /// sites picks one).
     pub subdomain: Option<String>,
 }
 
@@ -792,11 +793,14 @@ impl McpAuthority {
         connection: Option<&str>,
         approve: bool,
     ) -> Result<String, EngineError> {
-        let d = self.consume_request(&keys::hash(request)).await?;
+        let request_hash = keys::hash(request);
+        let d = self.consume_request(&request_hash).await?;
         if !approve {
             return Ok(self.declined(&d));
         }
         Actor::Key(key).require(ApiScope::Execute)?;
+        self.check_chosen_organization(&request_hash, &key.org_id)
+            .await?;
         if self.settings_of(&key.org_id).await?.sign_in == SignInMode::Atlassian {
             return Err(EngineError::NotAllowed {
                 message: "people of this organization authorize MCP clients by signing in with Atlassian, not through the console".into(),
@@ -948,6 +952,8 @@ impl McpAuthority {
                 all.remove(0)
             }
         };
+        self.choose_organization(&keys::hash(request), &org.id)
+            .await?;
         let settings = self.settings_of(&org.id).await?;
         match settings.sign_in {
             SignInMode::Console => Ok(SignInStep::Console {
@@ -977,6 +983,47 @@ impl McpAuthority {
                     authorize_url: started.authorize_url,
                 })
             }
+        }
+    }
+
+    /// Records the organization the person chose for a pending request (a later choice
+    /// replaces it): the request is then granted in that organization only.
+    async fn choose_organization(
+        &self,
+        request_hash: &str,
+        org: &OrgId,
+    ) -> Result<(), EngineError> {
+        let store = &self.engine.store;
+        let key = org_choice_key(request_hash);
+        store.delete_mcp_token(&key).await?;
+        store
+            .insert_mcp_token(
+                &key,
+                "org_choice",
+                None,
+                org.as_str(),
+                OffsetDateTime::now_utc() + REQUEST_TTL,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Refuses to grant a request in another organization than the one its person chose.
+    async fn check_chosen_organization(
+        &self,
+        request_hash: &str,
+        org: &OrgId,
+    ) -> Result<(), EngineError> {
+        let chosen = self
+            .engine
+            .store
+            .find_mcp_token(&org_choice_key(request_hash), "org_choice")
+            .await?;
+        match chosen {
+            Some(rec) if rec.data != org.as_str() => Err(EngineError::NotAllowed {
+                message: "this authorization request is for the organization chosen when it started, not the one you signed in to; start it again and choose this organization".into(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -1018,11 +1065,37 @@ impl McpAuthority {
         raw_state: &str,
         connection: &jiragate_store::Connection,
     ) -> Result<Option<String>, EngineError> {
-        let store = &self.engine.store;
         let hash = jiragate_auth::oauth::hash_state(raw_state);
-        let Some(session) = store.find_session_by_state_hash(&hash).await? else {
-            return Ok(None);
-        };
+        match self.engine.store.find_session_by_state_hash(&hash).await? {
+            Some(session) => self.after_sign_in_session(&session, connection).await,
+            None => Ok(None),
+        }
+    }
+
+    /// [`McpAuthority::after_sign_in`] for a connect session that waited for a site choice
+    /// (the browser's choice page names it; `Ok(None)`: an ordinary connect).
+    pub async fn after_site_choice(
+        &self,
+        session: &ConnectSessionId,
+        connection: &jiragate_store::Connection,
+    ) -> Result<Option<String>, EngineError> {
+        match self
+            .engine
+            .store
+            .get_connect_session(&connection.org_id, session)
+            .await?
+        {
+            Some(session) => self.after_sign_in_session(&session, connection).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn after_sign_in_session(
+        &self,
+        session: &jiragate_store::ConnectSession,
+        connection: &jiragate_store::Connection,
+    ) -> Result<Option<String>, EngineError> {
+        let store = &self.engine.store;
         if session.purpose != SessionPurpose::McpSignIn {
             return Ok(None);
         }
@@ -1137,6 +1210,8 @@ impl McpAuthority {
             .connection_id
             .parse()
             .map_err(|_| EngineError::Internal("damaged sign-in ticket".into()))?;
+        self.check_chosen_organization(&s.request_hash, &org)
+            .await?;
         self.grant_and_code(
             &d,
             Actor::AtlassianUser {
@@ -1469,6 +1544,11 @@ pub const SIGNED_IN_CONSENT_PATH: &str = "/oauth/mcp/consent";
 /// The `mcp_tokens` key linking a sign-in's connect session to its authorization request.
 fn sign_in_key(session_id: &str) -> String {
     keys::hash(&format!("mcp-sign-in:{session_id}"))
+}
+
+/// The `mcp_tokens` key of the organization chosen for a pending request.
+fn org_choice_key(request_hash: &str) -> String {
+    keys::hash(&format!("mcp-org:{request_hash}"))
 }
 
 fn uuid_like() -> String {

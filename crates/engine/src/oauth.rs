@@ -400,7 +400,7 @@ impl Engine {
         &self,
         ticket: &str,
         cloud_id: &str,
-    ) -> Result<Connection, SiteTicketError> {
+    ) -> Result<(Connection, ConnectSessionId), SiteTicketError> {
         let ticket = self
             .site_choices
             .redeem(ticket)
@@ -408,10 +408,12 @@ impl Engine {
         if !ticket.allowed_cloud_ids.iter().any(|c| c == cloud_id) {
             return Err(SiteTicketError::NotOffered);
         }
-        self.auth
+        let conn = self
+            .auth
             .choose_site(&ticket.org, &ticket.session_id, cloud_id)
             .await
-            .map_err(|e| SiteTicketError::Failed(e.into()))
+            .map_err(|e| SiteTicketError::Failed(e.into()))?;
+        Ok((conn, ticket.session_id))
     }
 }
 

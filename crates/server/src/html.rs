@@ -19,11 +19,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with a
+/// form POST, and the site choice form must name this server's origin.
 fn page(title: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · jiragate</title>
+<meta name="referrer" content="same-origin"><title>{title} · jiragate</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#172b4d}}
 h1{{font-size:1.4rem}} .ok{{color:#216e4e}} .bad{{color:#ae2e24}} code{{background:#f1f2f4;padding:0 .25rem}}

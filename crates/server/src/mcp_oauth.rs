@@ -144,12 +144,14 @@ async fn revoke(
     }
 }
 
-/// A page of its own: no script at all, inline style only, never framed, never cached.
+/// A page of its own: no script at all, inline style only, never framed, never cached. Its
+/// referrer policy is `same-origin`: under `no-referrer` a browser sends `Origin: null` with
+/// the consent form's POST, which [`origin_ok`] must refuse.
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · jiragate</title>
+<meta name="referrer" content="same-origin"><title>{title} · jiragate</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#172b4d}}
 h1{{font-size:1.4rem}} .bad{{color:#ae2e24}} code{{background:#f1f2f4;padding:0 .25rem}}
@@ -178,7 +180,7 @@ button.deny{{background:#626f86}}
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     resp
 }
@@ -317,7 +319,7 @@ async fn consent_page(
 }
 
 /// A browser-sent `Origin` must be this server.
-fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -513,7 +515,7 @@ pub struct McpSettingsView {
     /// The OAuth client Atlassian sign-in uses (absent: the organization's only one).
     #[serde(default)]
     pub oauth_client_id: Option<String>,
-    /// The site sign-in connects to when a person's grant covers several.
+    /// The site sign-in connects to (absent: a person with access to several sites picks one).
     #[serde(default)]
     pub subdomain: Option<String>,
 }

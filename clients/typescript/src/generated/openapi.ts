@@ -1085,7 +1085,7 @@ export interface components {
              *     user connection.
              */
             sign_in: string;
-            /** @description The site sign-in connects to when a person's grant covers several. */
+            /** @description The site sign-in connects to (absent: a person with access to several sites picks one). */
             subdomain?: string | null;
         };
         /** @description A registered OAuth 2.0 (3LO) app. The secret is write-only. */

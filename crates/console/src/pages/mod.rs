@@ -6,6 +6,7 @@ pub(crate) mod connect;
 pub(crate) mod connections;
 pub(crate) mod keys;
 pub(crate) mod mcp_grants;
+pub(crate) mod mcp_settings;
 pub(crate) mod oauth_clients;
 pub(crate) mod orgs;
 pub(crate) mod playground;

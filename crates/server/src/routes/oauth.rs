@@ -421,13 +421,7 @@ pub async fn callback(
                 .await
                 .transpose() =>
         {
-            match next {
-                Ok(location) => axum::response::Redirect::to(&location).into_response(),
-                Err(e) => {
-                    let p = Problem::from(e);
-                    failure_page(p.status, &p.detail)
-                }
-            }
+            to_mcp_consent(next)
         }
         Ok(OAuthCallback::Connected(conn))
             if let Some(link) = state.engine().finish_connect_link_for(&conn).await =>
@@ -474,6 +468,17 @@ pub async fn callback(
     }
 }
 
+/// The browser's next step after an MCP sign-in connected: that person's consent page.
+fn to_mcp_consent(next: Result<String, jiragate_engine::EngineError>) -> Response {
+    match next {
+        Ok(location) => axum::response::Redirect::to(&location).into_response(),
+        Err(e) => {
+            let p = Problem::from(e);
+            failure_page(p.status, &p.detail)
+        }
+    }
+}
+
 fn failure_page(status: StatusCode, message: &str) -> Response {
     (status, Html(html::failure_page(message))).into_response()
 }
@@ -494,6 +499,7 @@ pub struct SiteChoiceForm {
               (status = 400, description = "HTML: unknown, used or expired ticket", content_type = "text/html")))]
 pub async fn callback_site(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     form: Result<axum::Form<SiteChoiceForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(axum::Form(form)) = form else {
@@ -502,15 +508,32 @@ pub async fn callback_site(
             "The site choice form is incomplete.",
         );
     };
+    if !crate::mcp_oauth::origin_ok(&state, &headers) {
+        return failure_page(
+            StatusCode::FORBIDDEN,
+            "The form was sent from another site.",
+        );
+    }
     match state
         .engine()
         .choose_site_with_ticket(&form.ticket, &form.cloud_id)
         .await
     {
-        Ok(conn) if let Some(link) = state.engine().finish_connect_link_for(&conn).await => {
+        // An MCP client's Atlassian sign-in that covered several sites: on to the consent page.
+        Ok((conn, session))
+            if let Some(next) = state
+                .inner
+                .mcp_auth
+                .after_site_choice(&session, &conn)
+                .await
+                .transpose() =>
+        {
+            to_mcp_consent(next)
+        }
+        Ok((conn, _)) if let Some(link) = state.engine().finish_connect_link_for(&conn).await => {
             axum::response::Redirect::to(&format!("/connect/s/{}/done", link.id)).into_response()
         }
-        Ok(conn) => (
+        Ok((conn, _)) => (
             StatusCode::OK,
             Html(html::connected_page(
                 &conn.name,

@@ -362,6 +362,33 @@ impl Env {
         r.json()["key"].as_str().expect("key").to_owned()
     }
 
+    /// A new organization (created with the platform admin key) and an admin key of its own:
+    /// (organization id, key).
+    pub async fn organization_with_admin_key(&self, name: &str) -> (String, String) {
+        let r = self
+            .client
+            .post(
+                &self.url("/api/v1/organizations"),
+                Some(self.key()),
+                &json!({"name": name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let org = r.json()["id"].as_str().expect("id").to_owned();
+        let r = self
+            .client
+            .send(
+                Method::POST,
+                &self.url("/api/v1/keys"),
+                Some(self.key()),
+                Some(&json!({"name": format!("{name}-admin"), "scopes": ["admin"]})),
+                &[("x-organization-id", &org)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (org, r.json()["key"].as_str().expect("key").to_owned())
+    }
+
     /// A GET on the simulator's first site as its first user, straight (not through jiragate).
     pub async fn sim_get(&self, path_and_query: &str) -> Value {
         let u = &self.sim.users[0];

@@ -1125,3 +1125,172 @@ async fn console_lists_and_revokes_mcp_grants() {
         .unwrap();
     assert!(html.contains("badge-revoked"));
 }
+
+async fn is_selected(b: &Browser, css: &str) -> bool {
+    wait_css(b, css).await.is_selected().await.unwrap()
+}
+
+/// `GET /api/v1/mcp/settings` with the admin key.
+async fn mcp_settings(env: &Env) -> serde_json::Value {
+    let r = env
+        .client
+        .get(&env.url("/api/v1/mcp/settings"), Some(env.key()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()
+}
+
+/// The MCP sign-in setting in a real browser: an admin finds it from the MCP grants page,
+/// switches to Atlassian sign-in through the registered OAuth client on one site (a bad site
+/// name is refused on the page and changes nothing), and back; the API agrees at each step.
+/// With plain HTTP: a key without `admin` can neither see nor change it, and a form without
+/// the session's CSRF token changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_changes_the_mcp_sign_in_setting_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let env = Env::start(Db::Sqlite).await;
+    let oauth_client =
+        crate::oauth::register_client(&env.client, &env.server.url, env.key(), &env.sim).await;
+    let site = env.sim.sites[0].subdomain.clone();
+    let (_driver, b) = start_browser().await;
+    let result = async {
+        b.goto(&env.url("/console/sign-in")).await.unwrap();
+        fill(&b, "#api_key", env.key()).await;
+        click(&b, "#sign-in button[type=submit]").await;
+        wait_css(&b, "#new-connection-link").await;
+        b.goto(&env.url("/console/mcp-grants")).await.unwrap();
+        click(&b, "#mcp-settings-link").await;
+        wait_path(&b, "/console/mcp-settings").await;
+        assert!(is_selected(&b, "#sign_in_console").await);
+        screenshot(&b, "mcp-settings").await;
+
+        // Atlassian sign-in with a site name that cannot be one: refused, nothing changed.
+        click(&b, "#sign_in_atlassian").await;
+        wait_css(&b, "#oauth_client_id")
+            .await
+            .select_by_value(&oauth_client)
+            .await
+            .unwrap();
+        fill(&b, "#subdomain", "not a site!").await;
+        click(&b, "#save-mcp-settings").await;
+        wait_text(&b, "#form-error", "subdomain").await;
+        assert!(is_selected(&b, "#sign_in_atlassian").await);
+        assert_eq!(mcp_settings(&env).await["sign_in"], "console");
+
+        fill(&b, "#subdomain", &site).await;
+        click(&b, "#save-mcp-settings").await;
+        wait_text(&b, "#notice", "Saved").await;
+        assert!(is_selected(&b, "#sign_in_atlassian").await);
+        assert_eq!(
+            wait_css(&b, "#subdomain")
+                .await
+                .prop("value")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(site.as_str())
+        );
+        let s = mcp_settings(&env).await;
+        assert_eq!(s["sign_in"], "atlassian", "{s}");
+        assert_eq!(s["oauth_client_id"], oauth_client.as_str(), "{s}");
+        assert_eq!(s["subdomain"], site.as_str(), "{s}");
+
+        // and back to console sessions
+        click(&b, "#sign_in_console").await;
+        click(&b, "#save-mcp-settings").await;
+        wait_text(&b, "#notice", "Saved").await;
+        assert_eq!(mcp_settings(&env).await["sign_in"], "console");
+    }
+    .await;
+    let _ = b.close().await;
+
+    // Not an admin: refused, to read as to change.
+    let execute_key = env.key_with(&["execute"]).await;
+    let cookie = session_cookie(&env, &execute_key).await;
+    let c = http();
+    let r = c
+        .get(env.url("/console/mcp-settings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let csrf = field(&r.text().await.unwrap(), "csrf");
+    let r = c
+        .post(env.url("/console/mcp-settings"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("sign_in", "atlassian")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The admin's session without its CSRF token: refused.
+    let (cookie, _) = sign_in(&env, env.key()).await;
+    let r = c
+        .post(env.url("/console/mcp-settings"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("sign_in", "atlassian"),
+            ("oauth_client_id", oauth_client.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(mcp_settings(&env).await["sign_in"], "console");
+    result
+}
+
+/// An MCP client's Atlassian sign-in in a real browser, from the authorization URL to the
+/// client's redirect: the simulator signs its first user in, then jiragate's site choice page
+/// (two sites, none configured) and its consent page, each form posted by Chromium itself —
+/// with the `Origin` its referrer policy lets it send, which both forms check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_atlassian_sign_in_with_a_site_choice_in_a_real_browser() {
+    use crate::mcp_auth::{
+        authorize_url, exchange, myself_through_mcp, pkce, query_of, register, serve_document,
+        sign_in_connections, use_atlassian_sign_in,
+    };
+    if !browser_available() {
+        return;
+    }
+    let env = Env::start(Db::Sqlite).await;
+    use_atlassian_sign_in(&env, env.key(), None).await;
+    // The MCP client's redirect page, on loopback.
+    let landing = serve_document(|_| json!({"back": "at the client"})).await;
+    let client_id = register(&env, &[&landing]).await;
+    let p = pkce();
+    let authorize = authorize_url(&env, &client_id, &landing, &p, &[]);
+    let globex = env.sim.sites[1].clone();
+    let (_driver, b) = start_browser().await;
+    let back = async {
+        b.goto(&authorize).await.unwrap();
+        wait_path(&b, "/oauth/callback").await;
+        screenshot(&b, "mcp-site-choice").await;
+        click(&b, &format!("input[value=\"{}\"]", globex.cloud_id)).await;
+        click(&b, "button[type=submit]").await;
+        wait_path(&b, "/oauth/mcp/consent").await;
+        wait_text(&b, "h1", "act as you").await;
+        click(&b, "button[value=approve]").await;
+        wait_path(&b, "/client.json").await;
+        b.current_url().await.unwrap().to_string()
+    }
+    .await;
+    let _ = b.close().await;
+    let (status, tokens) = exchange(
+        &env,
+        &client_id,
+        &landing,
+        &query_of(&back)["code"],
+        &p.verifier,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let me = myself_through_mcp(&env, tokens["access_token"].as_str().unwrap()).await;
+    assert!(me.contains(&env.sim.users[0].account_id), "{me}");
+    let conns = sign_in_connections(&env, env.key()).await;
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0]["cloud_id"], globex.cloud_id.as_str());
+}

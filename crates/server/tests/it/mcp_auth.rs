@@ -23,12 +23,12 @@ use crate::console::{field, http, sign_in};
 
 const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
 
-struct Pkce {
-    verifier: String,
+pub(crate) struct Pkce {
+    pub(crate) verifier: String,
     challenge: String,
 }
 
-fn pkce() -> Pkce {
+pub(crate) fn pkce() -> Pkce {
     let verifier = format!(
         "{}-{}",
         uuid::Uuid::new_v4().simple(),
@@ -41,7 +41,7 @@ fn pkce() -> Pkce {
     }
 }
 
-fn query_of(location: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> HashMap<String, String> {
     url::Url::parse(location)
         .unwrap()
         .query_pairs()
@@ -49,7 +49,7 @@ fn query_of(location: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn register(env: &Env, redirect_uris: &[&str]) -> String {
+pub(crate) async fn register(env: &Env, redirect_uris: &[&str]) -> String {
     let r = http()
         .post(env.url("/oauth/mcp/register"))
         .json(
@@ -68,7 +68,7 @@ async fn register(env: &Env, redirect_uris: &[&str]) -> String {
 
 /// The authorization request's query, with `overrides` replacing (or, with `None`, removing)
 /// parameters.
-fn authorize_url(
+pub(crate) fn authorize_url(
     env: &Env,
     client_id: &str,
     redirect_uri: &str,
@@ -144,6 +144,26 @@ async fn post_consent(env: &Env, cookie: &str, form: &[(&str, &str)]) -> reqwest
         .unwrap()
 }
 
+/// Allows, on a console consent page (`html`), its request for `connection`.
+async fn allow_on_consent_page(
+    env: &Env,
+    cookie: &str,
+    html: &str,
+    connection: &str,
+) -> reqwest::Response {
+    post_consent(
+        env,
+        cookie,
+        &[
+            ("csrf", &field(html, "csrf")),
+            ("request", &field(html, "request")),
+            ("connection", connection),
+            ("decision", "approve"),
+        ],
+    )
+    .await
+}
+
 /// The whole browser part: authorize → (sign-in) → consent → code. Returns the redirect's
 /// query (code, state, iss).
 async fn authorize_and_approve(
@@ -170,19 +190,7 @@ async fn authorize_and_approve(
         "{consent}"
     );
     let html = consent_page(env, &consent, cookie).await;
-    let csrf = field(&html, "csrf");
-    let request = field(&html, "request");
-    let r = post_consent(
-        env,
-        cookie,
-        &[
-            ("csrf", &csrf),
-            ("request", &request),
-            ("connection", connection),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let r = allow_on_consent_page(env, cookie, &html, connection).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = location(&r);
     assert!(back.starts_with(redirect_uri), "{back}");
@@ -201,7 +209,7 @@ async fn token(env: &Env, form: &[(&str, &str)]) -> (StatusCode, Value) {
     (status, r.json().await.unwrap())
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     env: &Env,
     client_id: &str,
     redirect_uri: &str,
@@ -948,7 +956,7 @@ async fn mcp_tokens_expire_and_are_bound_to_one_resource() {
 }
 
 /// Serves `doc` at `/client.json` on loopback; returns its URL.
-async fn serve_document(doc: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
+pub(crate) async fn serve_document(doc: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/client.json", listener.local_addr().unwrap());
     let body = doc(&url).to_string();
@@ -1039,11 +1047,31 @@ async fn mcp_client_id_metadata_documents() {
 /// token it manages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_oauth_client_authorizes_and_calls_tools() {
-    use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
-
     let env = Env::start(Db::Sqlite).await;
     let conn = env.seed_connector("rmcp").await;
     let redirect = "http://127.0.0.1:4712/callback";
+    let (state, authorize) = rmcp_start_authorization(&env, redirect).await;
+    // the browser: consent in a console session
+    let (cookie, _) = sign_in(&env, env.key()).await;
+    let r = start(&authorize).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = consent_page(&env, &location(&r), &cookie).await;
+    assert!(html.contains("rmcp agent"), "{html}");
+    let r = allow_on_consent_page(&env, &cookie, &html, &conn).await;
+    let client = rmcp_authorized_client(&env, state, &location(&r), redirect).await;
+    let listed = call(&client, "jira_list_connections", json!({})).await;
+    assert!(text(&listed).contains(&conn), "{}", text(&listed));
+    let _ = client.cancel().await;
+}
+
+/// rmcp's OAuth client (`auth` feature) starts: discovery from `/mcp`'s 401, dynamic
+/// registration as "rmcp agent" with `redirect`, PKCE; returns its state and the
+/// authorization URL it sends the browser to.
+async fn rmcp_start_authorization(
+    env: &Env,
+    redirect: &str,
+) -> (rmcp::transport::auth::OAuthState, String) {
+    use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
     let mut state = OAuthState::new(env.url("/mcp"), None)
         .await
         .expect("OAuth state");
@@ -1060,27 +1088,22 @@ async fn rmcp_oauth_client_authorizes_and_calls_tools() {
         authorize.starts_with(&env.url("/oauth/mcp/authorize")),
         "{authorize}"
     );
-    // the browser: consent in a console session
-    let (cookie, _) = sign_in(&env, env.key()).await;
-    let r = start(&authorize).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = consent_page(&env, &location(&r), &cookie).await;
-    assert!(html.contains("rmcp agent"), "{html}");
-    let r = post_consent(
-        &env,
-        &cookie,
-        &[
-            ("csrf", &field(&html, "csrf")),
-            ("request", &field(&html, "request")),
-            ("connection", &conn),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
-    let back = location(&r);
+    (state, authorize)
+}
+
+/// The browser is back at rmcp's `redirect` (`back`, with the code): rmcp's OAuth state
+/// exchanges the code (checking `state` and `iss`), then its streamable HTTP client, whose
+/// requests carry the token that state holds, initializes.
+async fn rmcp_authorized_client(
+    env: &Env,
+    mut state: rmcp::transport::auth::OAuthState,
+    back: &str,
+    redirect: &str,
+) -> RunningService<RoleClient, ClientConfig> {
+    use rmcp::transport::auth::AuthClient;
     assert!(back.starts_with(redirect), "{back}");
     state
-        .handle_callback_url(&back)
+        .handle_callback_url(back)
         .await
         .expect("code exchange");
     let manager = state.into_authorization_manager().expect("authorized");
@@ -1088,16 +1111,13 @@ async fn rmcp_oauth_client_authorizes_and_calls_tools() {
         AuthClient::new(reqwest::Client::default(), manager),
         StreamableHttpClientTransportConfig::with_uri(env.url("/mcp")),
     );
-    let client = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(20),
         ClientConfig::default().serve(transport),
     )
     .await
     .expect("initialize in time")
-    .expect("initialize");
-    let listed = call(&client, "jira_list_connections", json!({})).await;
-    assert!(text(&listed).contains(&conn), "{}", text(&listed));
-    let _ = client.cancel().await;
+    .expect("initialize")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1124,25 +1144,62 @@ async fn mcp_tokens_spend_the_approving_keys_rate_limit() {
     );
 }
 
-/// Atlassian sign-in mode: the organization's setting, then one person's whole browser part —
-/// authorize → (organization) → Atlassian sign-in on the simulator as `email` → callback →
-/// consent → code — and the token exchange. Returns the tokens.
-async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: &str) -> Value {
-    let redirect = "http://127.0.0.1:4711/callback";
-    let p = pkce();
-    let r = start(&authorize_url(
-        env,
-        client_id,
-        redirect,
-        &p,
-        &[("scope", Some(scope))],
-    ))
-    .await;
+/// One person's Atlassian sign-in, as the browser plays it.
+#[derive(Clone, Copy)]
+struct Person<'a> {
+    /// The simulator user who signs in at Atlassian.
+    email: &'a str,
+    /// The organization typed on jiragate's sign-in page (`None`: there is only one).
+    organization: Option<&'a str>,
+    /// The site picked on the site choice page (`None`: the organization names its site).
+    site: Option<&'a str>,
+    /// The client's name as the consent page shows it (HTML-escaped).
+    client_label: &'a str,
+}
+
+impl<'a> Person<'a> {
+    fn new(email: &'a str) -> Self {
+        Person {
+            email,
+            organization: None,
+            site: None,
+            client_label: "Test &lt;Agent&gt;",
+        }
+    }
+}
+
+/// The browser from the MCP authorization URL to jiragate's sign-in step, answering the
+/// organization question (asked when there are several) with `organization`: the step's
+/// answer.
+/// Returns the pending request's token too.
+async fn sign_in_step(
+    env: &Env,
+    authorize: &str,
+    organization: Option<&str>,
+) -> (String, reqwest::Response) {
+    let r = start(authorize).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let next = location(&r);
     assert!(next.starts_with("/oauth/mcp/sign-in?request="), "{next}");
-    // One organization: straight on to Atlassian, through the organization's OAuth client.
+    let request = query_of(&env.url(&next))["request"].clone();
+    let Some(org) = organization else {
+        return (request, http().get(env.url(&next)).send().await.unwrap());
+    };
     let r = http().get(env.url(&next)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(r#"name="organization""#), "{html}");
+    let mut u = url::Url::parse(&env.url(&next)).unwrap();
+    u.query_pairs_mut().append_pair("organization", org);
+    (request, http().get(u.as_str()).send().await.unwrap())
+}
+
+/// The browser from the MCP authorization URL to Atlassian and back: authorize → sign-in
+/// step (answering the organization question when there are several) → Atlassian sign-in
+/// on the simulator as the person, through the organization's OAuth client. Returns jiragate's
+/// OAuth callback URL, not yet visited.
+async fn browser_to_callback(env: &Env, authorize: &str, who: &Person<'_>) -> String {
+    let (_, r) = sign_in_step(env, authorize, who.organization).await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -1155,14 +1212,49 @@ async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: 
         query_of(&atlassian)["client_id"],
         env.sim.oauth_clients[0].client_id
     );
-    // The browser signs in at Atlassian as `email` (the simulator's sign-in hint) and consents.
+    // The browser signs in at Atlassian as the person (the simulator's sign-in hint) and
+    // consents.
     let mut at = url::Url::parse(&atlassian).unwrap();
-    at.query_pairs_mut().append_pair("sim_user", email);
+    at.query_pairs_mut().append_pair("sim_user", who.email);
     let r = http().get(at.as_str()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND, "Atlassian consents");
     let back = url::Url::parse(&location(&r)).unwrap();
-    let callback = env.url(&format!("{}?{}", back.path(), back.query().unwrap_or("")));
-    let r = http().get(&callback).send().await.unwrap();
+    env.url(&format!("{}?{}", back.path(), back.query().unwrap_or("")))
+}
+
+/// The browser from jiragate's OAuth callback on: (the site choice page, when the sign-in
+/// covers several sites) → the consent page, which names the client and the person → Allow.
+/// Returns where jiragate sends the browser back to the client; the consent is single use.
+async fn browser_from_callback(env: &Env, callback: &str, who: &Person<'_>) -> String {
+    let mut r = http().get(callback).send().await.unwrap();
+    if let Some(site) = who.site {
+        let status = r.status();
+        let html = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "a site choice page: {html}");
+        let info = env.sim.sites.iter().find(|s| s.subdomain == site).unwrap();
+        for s in &env.sim.sites {
+            let url = env.sim.site_url(&s.subdomain);
+            assert!(html.contains(&url) && html.contains(&s.cloud_id), "{html}");
+        }
+        let ticket = field(&html, "ticket");
+        let choice = [
+            ("ticket", ticket.as_str()),
+            ("cloud_id", info.cloud_id.as_str()),
+        ];
+        // a form sent from another site is refused, and leaves the choice open
+        let forged = post_form(
+            env,
+            "/oauth/callback/site",
+            &choice,
+            Some("https://evil.example"),
+        )
+        .await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        r = post_form(env, "/oauth/callback/site", &choice, None).await;
+        // the choice is single use
+        let again = post_form(env, "/oauth/callback/site", &choice, None).await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    }
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -1177,48 +1269,125 @@ async fn sign_in_with_atlassian(env: &Env, client_id: &str, email: &str, scope: 
     let r = http().get(env.url(&consent)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    let account = env
-        .sim
-        .users
-        .iter()
-        .find(|u| u.email == email)
-        .unwrap()
-        .account_id
-        .clone();
+    let account = &sim_user(env, who.email).account_id;
     assert!(
-        html.contains(&account) && html.contains("Test &lt;Agent&gt;"),
+        html.contains(account) && html.contains(who.client_label),
         "{html}"
     );
     let ticket = field(&html, "ticket");
     let approve = [("ticket", ticket.as_str()), ("decision", "approve")];
-    let r = http()
-        .post(env.url("/oauth/mcp/consent"))
-        .form(&approve)
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(env, "/oauth/mcp/consent", &approve, None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = location(&r);
-    assert!(back.starts_with(redirect), "{back}");
-    let q = query_of(&back);
-    assert_eq!(q["iss"], env.server.url);
+    assert_eq!(query_of(&back)["iss"], env.server.url);
     // the consent is single use
-    let r = http()
-        .post(env.url("/oauth/mcp/consent"))
-        .form(&approve)
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(env, "/oauth/mcp/consent", &approve, None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let (status, tokens) = exchange(env, client_id, redirect, &q["code"], &p.verifier).await;
+    back
+}
+
+/// A browser's form POST to `path`, sent from `origin` when given.
+async fn post_form(
+    env: &Env,
+    path: &str,
+    form: &[(&str, &str)],
+    origin: Option<&str>,
+) -> reqwest::Response {
+    let mut req = http().post(env.url(path)).form(form);
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+fn sim_user<'e>(env: &'e Env, email: &str) -> &'e atlassian_sim::UserInfo {
+    env.sim.users.iter().find(|u| u.email == email).unwrap()
+}
+
+const SIGN_IN_REDIRECT: &str = "http://127.0.0.1:4711/callback";
+
+/// An authorization request of `client_id` for `scope` (redirect [`SIGN_IN_REDIRECT`]).
+fn sign_in_request(env: &Env, client_id: &str, scope: &str) -> (Pkce, String) {
+    let p = pkce();
+    let url = authorize_url(
+        env,
+        client_id,
+        SIGN_IN_REDIRECT,
+        &p,
+        &[("scope", Some(scope))],
+    );
+    (p, url)
+}
+
+/// The code the client gets back, exchanged for tokens.
+async fn redeem(env: &Env, client_id: &str, p: &Pkce, back: &str) -> Value {
+    assert!(back.starts_with(SIGN_IN_REDIRECT), "{back}");
+    let (status, tokens) = exchange(
+        env,
+        client_id,
+        SIGN_IN_REDIRECT,
+        &query_of(back)["code"],
+        &p.verifier,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     tokens
 }
 
-/// `jira_execute myself.get` through `/mcp` with `access`: the account id Jira answers.
-async fn myself_through_mcp(env: &Env, access: &str) -> String {
+/// Atlassian sign-in mode: one person's whole browser part — authorize → (organization) →
+/// Atlassian sign-in on the simulator → callback → (site) → consent → code — and the token
+/// exchange. Returns the tokens.
+async fn sign_in_with_atlassian(
+    env: &Env,
+    client_id: &str,
+    who: &Person<'_>,
+    scope: &str,
+) -> Value {
+    let (p, authorize) = sign_in_request(env, client_id, scope);
+    let callback = browser_to_callback(env, &authorize, who).await;
+    let back = browser_from_callback(env, &callback, who).await;
+    redeem(env, client_id, &p, &back).await
+}
+
+/// `PUT /api/v1/mcp/settings` of the organization of `key`.
+async fn put_settings(env: &Env, key: &str, body: Value) -> crate::common::Reply {
+    env.client
+        .send(
+            reqwest::Method::PUT,
+            &env.url("/api/v1/mcp/settings"),
+            Some(key),
+            Some(&body),
+            &[],
+        )
+        .await
+}
+
+/// Puts the organization of `key` (an admin key) on Atlassian sign-in through the simulator's
+/// OAuth app, registered there first; `subdomain: None` lets each person choose their site.
+pub(crate) async fn use_atlassian_sign_in(env: &Env, key: &str, subdomain: Option<&str>) {
+    let oauth_client =
+        crate::oauth::register_client(&env.client, &env.server.url, key, &env.sim).await;
+    let r = put_settings(
+        env,
+        key,
+        json!({"sign_in": "atlassian", "oauth_client_id": oauth_client, "subdomain": subdomain}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// `jira_execute myself.get` through `/mcp` with `access`: what Jira answers.
+pub(crate) async fn myself_through_mcp(env: &Env, access: &str) -> String {
     let client = mcp_client(&env.url("/mcp"), access).await;
-    let listed = call(&client, "jira_list_connections", json!({})).await;
+    let (_, me) = myself_of(&client).await;
+    let _ = client.cancel().await;
+    me
+}
+
+/// The one connection an MCP client sees, and `jira_execute myself.get` on it: (connection
+/// id, what Jira answers).
+async fn myself_of(client: &RunningService<RoleClient, ClientConfig>) -> (String, String) {
+    let listed = call(client, "jira_list_connections", json!({})).await;
     let listed: Value = serde_json::from_str(&text(&listed)).unwrap_or(Value::Null);
     let conns = listed
         .get("connections")
@@ -1233,14 +1402,13 @@ async fn myself_through_mcp(env: &Env, access: &str) -> String {
     );
     let conn = conns[0]["id"].as_str().unwrap().to_owned();
     let me = call(
-        &client,
+        client,
         "jira_execute",
         json!({"connection": conn, "entity": "myself", "action": "get"}),
     )
     .await;
     assert_ne!(me.is_error, Some(true), "{}", text(&me));
-    let _ = client.cancel().await;
-    text(&me)
+    (conn, text(&me))
 }
 
 both_backends!(
@@ -1256,31 +1424,16 @@ both_backends!(
             .get(&env.url("/api/v1/mcp/settings"), Some(env.key()))
             .await;
         assert_eq!(r.json()["sign_in"], "console", "{}", r.text);
-        let r = env
-            .client
-            .send(
-                reqwest::Method::PUT,
-                &env.url("/api/v1/mcp/settings"),
-                Some(env.key()),
-                Some(&json!({"sign_in": "by-magic"})),
-                &[],
-            )
-            .await;
+        let r = put_settings(&env, env.key(), json!({"sign_in": "by-magic"})).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
         assert_eq!(r.json()["field"], "sign_in");
-        let r = env
-            .client
-            .send(
-                reqwest::Method::PUT,
-                &env.url("/api/v1/mcp/settings"),
-                Some(env.key()),
-                Some(
-                    &json!({"sign_in": "atlassian", "oauth_client_id": oauth_client,
-                        "subdomain": env.sim.sites[0].subdomain}),
-                ),
-                &[],
-            )
-            .await;
+        let r = put_settings(
+            &env,
+            env.key(),
+            json!({"sign_in": "atlassian", "oauth_client_id": oauth_client,
+                "subdomain": env.sim.sites[0].subdomain}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.json()["sign_in"], "atlassian");
 
@@ -1288,20 +1441,23 @@ both_backends!(
         let (a, b) = (&env.sim.users[0], &env.sim.users[1]);
         assert_ne!(a.account_id, b.account_id);
 
-        let tokens_a = sign_in_with_atlassian(&env, &client_id, &a.email, "jira:read").await;
+        let tokens_a =
+            sign_in_with_atlassian(&env, &client_id, &Person::new(&a.email), "jira:read").await;
         let me = myself_through_mcp(&env, tokens_a["access_token"].as_str().unwrap()).await;
         assert!(
             me.contains(&a.account_id) && !me.contains(&b.account_id),
             "{me}"
         );
-        let tokens_b = sign_in_with_atlassian(&env, &client_id, &b.email, "jira:read").await;
+        let tokens_b =
+            sign_in_with_atlassian(&env, &client_id, &Person::new(&b.email), "jira:read").await;
         let me = myself_through_mcp(&env, tokens_b["access_token"].as_str().unwrap()).await;
         assert!(
             me.contains(&b.account_id) && !me.contains(&a.account_id),
             "{me}"
         );
         // A signs in again: the same connection, with fresh tokens.
-        let tokens_a2 = sign_in_with_atlassian(&env, &client_id, &a.email, "jira:read").await;
+        let tokens_a2 =
+            sign_in_with_atlassian(&env, &client_id, &Person::new(&a.email), "jira:read").await;
         let me = myself_through_mcp(&env, tokens_a2["access_token"].as_str().unwrap()).await;
         assert!(me.contains(&a.account_id), "{me}");
 
@@ -1364,5 +1520,228 @@ both_backends!(
             mcp_status(&env, tokens_a2["access_token"].as_str()).await.0,
             StatusCode::OK
         );
+    }
+);
+
+/// The grants of the organization of `key` (admin).
+async fn grants_of(env: &Env, key: &str) -> Vec<Value> {
+    let r = env
+        .client
+        .get(&env.url("/api/v1/mcp/grants"), Some(key))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()["data"].as_array().unwrap().clone()
+}
+
+/// The connections of the `mcp-users` workspace in the organization of `key`.
+pub(crate) async fn sign_in_connections(env: &Env, key: &str) -> Vec<Value> {
+    let r = env
+        .client
+        .get(&env.url("/api/v1/integrations/connectors"), Some(key))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["workspace_name"] == "mcp-users")
+        .cloned()
+        .collect()
+}
+
+/// rmcp's own OAuth client (`auth` feature) against an organization on Atlassian sign-in:
+/// rmcp discovers from the 401, registers (DCR) and builds the authorization URL; the test
+/// plays the browser through jiragate's sign-in step, the simulator's Atlassian sign-in and
+/// the consent page; rmcp exchanges the code (checking `iss`) and its transport calls tools
+/// as that person. Two people: each acts as themselves, on a connection of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_oauth_client_signs_in_with_atlassian() {
+    let env = Env::start(Db::Sqlite).await;
+    use_atlassian_sign_in(&env, env.key(), Some(&env.sim.sites[0].subdomain)).await;
+    let redirect = "http://127.0.0.1:4713/callback";
+    let mut connections = Vec::new();
+    for user in &env.sim.users[..2] {
+        let (state, authorize) = rmcp_start_authorization(&env, redirect).await;
+        let who = Person {
+            client_label: "rmcp agent",
+            ..Person::new(&user.email)
+        };
+        let callback = browser_to_callback(&env, &authorize, &who).await;
+        let back = browser_from_callback(&env, &callback, &who).await;
+        let client = rmcp_authorized_client(&env, state, &back, redirect).await;
+        let (conn, me) = myself_of(&client).await;
+        assert!(me.contains(&user.account_id), "{me}");
+        for other in env.sim.users.iter().filter(|u| u.email != user.email) {
+            assert!(!me.contains(&other.account_id), "{me}");
+        }
+        let _ = client.cancel().await;
+        connections.push(conn);
+    }
+    assert_ne!(connections[0], connections[1]);
+    let grants = grants_of(&env, env.key()).await;
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    assert!(grants.iter().all(|g| g["client_name"] == "rmcp agent"));
+}
+
+both_backends!(
+    mcp_simultaneous_first_sign_ins_of_one_person_share_a_connection,
+    |db: Db| async move {
+        // Every Jira call takes 150 ms, so the two sign-ins' look-ups of the person's
+        // connection both happen before either inserts it.
+        let mut sim = atlassian_sim::SimConfig::default();
+        sim.faults.latency = Duration::from_millis(150);
+        let env = Env::start_with(db, sim, |_| {}).await;
+        use_atlassian_sign_in(&env, env.key(), Some(&env.sim.sites[0].subdomain)).await;
+        let client_id = register(&env, &[LOOPBACK_REDIRECT]).await;
+        let user = &env.sim.users[0];
+        let who = Person::new(&user.email);
+        let (p1, authorize1) = sign_in_request(&env, &client_id, "jira:read");
+        let (p2, authorize2) = sign_in_request(&env, &client_id, "jira:read");
+        let callback1 = browser_to_callback(&env, &authorize1, &who).await;
+        let callback2 = browser_to_callback(&env, &authorize2, &who).await;
+        // Both browsers come back from Atlassian at the same moment.
+        let (back1, back2) = tokio::join!(
+            browser_from_callback(&env, &callback1, &who),
+            browser_from_callback(&env, &callback2, &who)
+        );
+        let tokens1 = redeem(&env, &client_id, &p1, &back1).await;
+        let tokens2 = redeem(&env, &client_id, &p2, &back2).await;
+        let conns = sign_in_connections(&env, env.key()).await;
+        assert_eq!(conns.len(), 1, "{conns:?}");
+        assert_eq!(conns[0]["owner"], format!("user:{}", user.account_id));
+        let grants = grants_of(&env, env.key()).await;
+        assert_eq!(grants.len(), 2, "{grants:?}");
+        assert!(grants.iter().all(|g| g["connection_id"] == conns[0]["id"]));
+        for tokens in [&tokens1, &tokens2] {
+            let me = myself_through_mcp(&env, tokens["access_token"].as_str().unwrap()).await;
+            assert!(me.contains(&user.account_id), "{me}");
+        }
+    }
+);
+
+/// Several organizations: the sign-in step asks which one, and a grant lands only in the
+/// organization the person chose, by that organization's way of signing in — Atlassian
+/// sign-in in one, a console session of that same organization in the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sign_in_grants_only_in_the_chosen_organization() {
+    let env = Env::start(Db::Sqlite).await;
+    let shared = env.seed_connector("shared").await;
+    // A second organization, on Atlassian sign-in, with its own admin key.
+    let (org_b, key_b) = env.organization_with_admin_key("tenant-b").await;
+    use_atlassian_sign_in(&env, &key_b, Some(&env.sim.sites[0].subdomain)).await;
+    let client_id = register(&env, &[LOOPBACK_REDIRECT]).await;
+    let user = &env.sim.users[0];
+
+    // tenant-b: the person signs in with Atlassian; the grant and the connection are there.
+    let who = Person {
+        organization: Some("tenant-b"),
+        ..Person::new(&user.email)
+    };
+    let tokens = sign_in_with_atlassian(&env, &client_id, &who, "jira:read").await;
+    let me = myself_through_mcp(&env, tokens["access_token"].as_str().unwrap()).await;
+    assert!(me.contains(&user.account_id), "{me}");
+    let grants_b = grants_of(&env, &key_b).await;
+    assert_eq!(grants_b.len(), 1, "{grants_b:?}");
+    assert_eq!(grants_b[0]["org_id"], org_b);
+    assert_eq!(grants_b[0]["atlassian_account_id"], user.account_id);
+    assert_eq!(sign_in_connections(&env, &key_b).await.len(), 1);
+    assert!(sign_in_connections(&env, env.key()).await.is_empty());
+    assert!(grants_of(&env, env.key()).await.is_empty());
+
+    // An organization that does not exist.
+    let (_, authorize) = sign_in_request(&env, &client_id, "jira:read");
+    let (_, r) = sign_in_step(&env, &authorize, Some("no-such-org")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let (cookie_default, _) = sign_in(&env, env.key()).await;
+    let (cookie_b, _) = sign_in(&env, &key_b).await;
+    // Approve in the console: (status, body) of the consent form's answer.
+    let approve = |consent: String, cookie: String| {
+        let env = &env;
+        let shared = shared.clone();
+        async move {
+            let html = consent_page(env, &consent, &cookie).await;
+            let r = allow_on_consent_page(env, &cookie, &html, &shared).await;
+            let status = r.status();
+            let loc = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (status, loc.unwrap_or(r.text().await.unwrap()))
+        }
+    };
+    let console_step = |organization: &'static str| {
+        let env = &env;
+        let client_id = client_id.clone();
+        async move {
+            let (_, authorize) = sign_in_request(env, &client_id, "jira:read");
+            let (_, r) = sign_in_step(env, &authorize, Some(organization)).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            location(&r)
+        }
+    };
+
+    // Chose tenant-b (Atlassian sign-in), then approved in a console session of the default
+    // organization: refused, nothing granted there.
+    let (_, authorize) = sign_in_request(&env, &client_id, "jira:read");
+    let (request, r) = sign_in_step(&env, &authorize, Some("tenant-b")).await;
+    assert!(location(&r).starts_with(&env.sim.auth_url));
+    let (status, body) = approve(
+        format!("/console/mcp/consent?request={request}"),
+        cookie_default.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("organization"), "{body}");
+    assert!(grants_of(&env, env.key()).await.is_empty());
+
+    // Chose the default organization (console sign-in), approved with tenant-b's key:
+    // refused.
+    let consent = console_step("default").await;
+    assert!(
+        consent.starts_with("/console/mcp/consent?request="),
+        "{consent}"
+    );
+    let (status, body) = approve(consent, cookie_b.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Chose the default organization and approved there: granted there, as that key.
+    let consent = console_step("default").await;
+    let (status, back) = approve(consent, cookie_default.clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{back}");
+    assert!(query_of(&back).contains_key("code"), "{back}");
+    let grants = grants_of(&env, env.key()).await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0]["connection_id"], shared.as_str());
+    assert!(grants[0]["api_key_id"].is_string());
+    assert_eq!(grants_of(&env, &key_b).await.len(), 1);
+}
+
+both_backends!(
+    mcp_atlassian_sign_in_offers_a_site_choice,
+    |db: Db| async move {
+        let env = Env::start(db).await;
+        // No site configured: a person whose grant covers both sites picks one.
+        use_atlassian_sign_in(&env, env.key(), None).await;
+        let client_id = register(&env, &[LOOPBACK_REDIRECT]).await;
+        let (a, b) = (&env.sim.users[0], &env.sim.users[1]);
+        let (acme, globex) = (&env.sim.sites[0], &env.sim.sites[1]);
+        for (user, site, other) in [(a, globex, acme), (b, acme, globex)] {
+            let who = Person {
+                site: Some(&site.subdomain),
+                ..Person::new(&user.email)
+            };
+            let tokens = sign_in_with_atlassian(&env, &client_id, &who, "jira:read").await;
+            let me = myself_through_mcp(&env, tokens["access_token"].as_str().unwrap()).await;
+            assert!(me.contains(&user.account_id), "{me}");
+            let conns = sign_in_connections(&env, env.key()).await;
+            let mine = conns
+                .iter()
+                .find(|c| c["owner"] == format!("user:{}", user.account_id))
+                .unwrap_or_else(|| panic!("{conns:?}"));
+            assert_eq!(mine["cloud_id"], site.cloud_id.as_str(), "{mine}");
+            assert_ne!(mine["cloud_id"], other.cloud_id.as_str(), "{mine}");
+        }
+        assert_eq!(sign_in_connections(&env, env.key()).await.len(), 2);
     }
 );
