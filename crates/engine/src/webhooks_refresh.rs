@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use jiragate_jira::JiraRequest;
-use jiragate_store::{ConnectionId, OrgId, WebhookSubscription};
+use jiragate_store::{AuthKind, ConnectionId, OrgId, WebhookSubscription};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -75,6 +75,10 @@ async fn refresh_connection(
 ) -> Result<usize, crate::EngineError> {
     let engine = &hooks.engine;
     let conn = engine.resolve(org, &ConnRef::Id(conn_id.clone())).await?;
+    if conn.auth_kind != AuthKind::OAuth2 {
+        // Admin webhooks (API-token connections) do not expire.
+        return Ok(0);
+    }
     let src = engine.auth.token_source(org, &conn);
     let ids: Vec<i64> = subs.iter().filter_map(|s| s.jira_webhook_id).collect();
     let resp = engine
