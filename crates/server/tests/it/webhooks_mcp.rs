@@ -147,3 +147,88 @@ async fn mcp_events_resource_is_read_and_updated_after_a_signed_delivery() {
     .await
     .expect("finished in time");
 }
+
+/// Reads the SSE stream of `response` until a `data:` line contains `needle`; returns it.
+async fn sse_until(response: &mut reqwest::Response, seen: &mut String, needle: &str) -> String {
+    loop {
+        if let Some(line) = seen
+            .lines()
+            .find(|l| l.starts_with("data:") && l.contains(needle))
+        {
+            let line = line.to_owned();
+            let at = seen.find(&line).unwrap() + line.len();
+            seen.drain(..at);
+            return line;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} in time; stream so far: {seen}"))
+            .expect("the stream goes on")
+            .unwrap_or_else(|| panic!("the stream ended before {needle}: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// MCP 2026-07-28, without a session: a `subscriptions/listen` request (raw JSON-RPC over
+/// streamable HTTP, the request metadata in `_meta`) is acknowledged with the events resource
+/// and then carries `notifications/resources/updated` after a signed delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_2026_listen_streams_resource_updates() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let env = Env::start_with(Db::Sqlite, SimConfig::default(), fast_webhooks).await;
+        let conn = env.seed_connector("hooks").await;
+        let project = env.project_keys().await[0].clone();
+        let sub = Subscriber::start().await;
+        subscribe(&env, &conn, &project, &sub.url).await;
+        let uri = format!("jiragate://connections/{conn}/events");
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+                },
+                "notifications": {"resourceSubscriptions": [uri, "jiragate://elsewhere"]}
+            }
+        });
+        let mut response = env
+            .client
+            .http
+            .post(env.url("/mcp"))
+            .bearer_auth(env.key())
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let mut seen = String::new();
+        let ack = sse_until(
+            &mut response,
+            &mut seen,
+            "notifications/subscriptions/acknowledged",
+        )
+        .await;
+        let ack: Value = serde_json::from_str(ack.trim_start_matches("data:").trim()).unwrap();
+        assert_eq!(
+            ack["params"]["notifications"]["resourceSubscriptions"],
+            serde_json::json!([uri]),
+            "only the events resource is accepted: {ack}"
+        );
+        let issue = some_issue(&env, &project).await;
+        edit_issue(&env, &issue, "streamed").await;
+        let update = sse_until(&mut response, &mut seen, "notifications/resources/updated").await;
+        let update: Value =
+            serde_json::from_str(update.trim_start_matches("data:").trim()).unwrap();
+        assert_eq!(update["params"]["uri"], uri.as_str(), "{update}");
+        assert_eq!(
+            update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7,
+            "{update}"
+        );
+    })
+    .await
+    .expect("finished in time");
+}
