@@ -24,15 +24,11 @@ pub(crate) struct WebhooksQuery {
     replayed: Option<String>,
 }
 
-/// The server's webhook service, or the page that says this server has none.
-fn service<'a>(st: &'a Console, user: &SignedIn) -> Result<&'a Webhooks, Response> {
-    st.webhooks.as_ref().ok_or_else(|| {
-        error_page(
-            st,
-            Some(user),
-            &EngineError::Unavailable("this server does not run webhooks".into()),
-        )
-    })
+/// The server's webhook service.
+fn service(st: &Console) -> Result<&Webhooks, EngineError> {
+    st.webhooks
+        .as_ref()
+        .ok_or_else(|| EngineError::Unavailable("this server does not run webhooks".into()))
 }
 
 pub(crate) async fn list(
@@ -41,9 +37,9 @@ pub(crate) async fn list(
     Path(id): Path<String>,
     Query(q): Query<WebhooksQuery>,
 ) -> Response {
-    let hooks = match service(&st, &user) {
+    let hooks = match service(&st) {
         Ok(h) => h,
-        Err(page) => return page,
+        Err(e) => return error_page(&st, Some(&user), &e),
     };
     let r = ConnRef::parse(&id);
     let conn = match st.engine.get_connection(user.actor(), user.org(), &r).await {
@@ -113,9 +109,9 @@ pub(crate) async fn replay(
     user: SignedIn,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Response {
-    let hooks = match service(&st, &user) {
+    let hooks = match service(&st) {
         Ok(h) => h,
-        Err(page) => return page,
+        Err(e) => return error_page(&st, Some(&user), &e),
     };
     let Ok(n) = delivery.parse::<i64>() else {
         let e = EngineError::NotFound {
