@@ -396,54 +396,25 @@ impl Webhooks {
             })
             .await?;
 
-        let mut admin_webhook = None;
-        match conn.auth_kind {
-            AuthKind::OAuth2 => match self.register_at_jira(&conn, &sub).await {
-                Ok((jira_id, expires)) => {
-                    self.engine
-                        .store
-                        .set_webhook_registration(org, &sub.id, Some(jira_id), Some(expires))
-                        .await?;
-                    sub.jira_webhook_id = Some(jira_id);
-                    sub.registration_expires_at = Some(expires);
-                }
-                Err(e) => {
-                    // Nothing half-made stays behind.
-                    let _ = self
-                        .engine
-                        .store
-                        .delete_webhook_subscription(org, &sub.id)
-                        .await;
-                    return Err(e);
-                }
-            },
-            _ => {
-                let (secret, created) = self.receiver_secret(org, &conn.id).await?;
-                let registered = match self.register_admin_webhook(&conn, &sub, &secret).await {
-                    Ok(registered) => registered,
-                    Err(e) => {
-                        let _ = self
-                            .engine
-                            .store
-                            .delete_webhook_subscription(org, &sub.id)
-                            .await;
-                        return Err(e);
-                    }
-                };
-                if let Some(jira_id) = registered {
-                    self.engine
-                        .store
-                        .set_webhook_registration(org, &sub.id, Some(jira_id), None)
-                        .await?;
-                    sub.jira_webhook_id = Some(jira_id);
-                }
-                admin_webhook = Some(AdminWebhookSetup {
-                    url: self.receiver_url(&conn.id),
-                    // Registered: nobody needs to paste it. Otherwise shown once, when made.
-                    secret: (created && registered.is_none()).then_some(secret),
-                    registered: registered.is_some(),
-                });
+        let (registration, admin_webhook) = match self.register(&conn, &sub).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing half-made stays behind.
+                let _ = self
+                    .engine
+                    .store
+                    .delete_webhook_subscription(org, &sub.id)
+                    .await;
+                return Err(e);
             }
+        };
+        if let Some((jira_id, expires)) = registration {
+            self.engine
+                .store
+                .set_webhook_registration(org, &sub.id, Some(jira_id), expires)
+                .await?;
+            sub.jira_webhook_id = Some(jira_id);
+            sub.registration_expires_at = expires;
         }
         self.engine
             .append_audit(
@@ -530,17 +501,14 @@ impl Webhooks {
 
     pub async fn list_events(
         &self,
-        _actor: Actor<'_>,
+        actor: Actor<'_>,
         org: &OrgId,
         r: &ConnRef,
         limit: u32,
     ) -> Result<Vec<WebhookEvent>, EngineError> {
-        let conn = self.engine.resolve(org, r).await?;
-        Ok(self
-            .engine
-            .store
-            .list_webhook_events(org, &conn.id, limit.clamp(1, 500))
-            .await?)
+        self.engine
+            .recent_webhook_events(actor, org, r, limit)
+            .await
     }
 
     pub async fn list_deliveries(
@@ -663,6 +631,36 @@ impl Webhooks {
                 format!("Jira refused the webhook: {}", errors.join("; "))
             },
         ))
+    }
+
+    /// Registers a new subscription's webhook at Jira: a dynamic webhook for OAuth
+    /// connections; for API-token connections an admin webhook when Jira lets this user (else
+    /// the instructions to paste). Returns Jira's id and the registration's expiry, if any.
+    #[allow(clippy::type_complexity)]
+    async fn register(
+        &self,
+        conn: &Connection,
+        sub: &WebhookSubscription,
+    ) -> Result<
+        (
+            Option<(i64, Option<OffsetDateTime>)>,
+            Option<AdminWebhookSetup>,
+        ),
+        EngineError,
+    > {
+        if conn.auth_kind == AuthKind::OAuth2 {
+            let (jira_id, expires) = self.register_at_jira(conn, sub).await?;
+            return Ok((Some((jira_id, Some(expires))), None));
+        }
+        let (secret, created) = self.receiver_secret(&conn.org_id, &conn.id).await?;
+        let registered = self.register_admin_webhook(conn, sub, &secret).await?;
+        let setup = AdminWebhookSetup {
+            url: self.receiver_url(&conn.id),
+            // Registered: nobody needs to paste it. Otherwise shown once, when made.
+            secret: (created && registered.is_none()).then_some(secret),
+            registered: registered.is_some(),
+        };
+        Ok((registered.map(|id| (id, None)), Some(setup)))
     }
 
     /// The connection's admin-webhook secret (sealed in `webhook_receivers`), made on first

@@ -129,6 +129,16 @@ impl JiragateMcp {
         }
     }
 
+    /// [`Self::backend_for`] for requests other than `tools/call`: a missing backend is a
+    /// protocol error.
+    fn request_backend(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Arc<dyn Backend>, ErrorData> {
+        self.backend_for(ctx)
+            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))
+    }
+
     async fn dispatch(
         &self,
         backend: &dyn Backend,
@@ -843,9 +853,7 @@ impl ServerHandler for JiragateMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let backend = self
-            .backend_for(&context)
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(&context)?;
         Ok(ListResourcesResult::with_all_items(
             self.resources(backend.as_ref()).await,
         ))
@@ -893,9 +901,7 @@ impl ServerHandler for JiragateMcp {
     /// Sends `notifications/resources/updated` on the listen stream whenever an event of a
     /// watched connection is stored, until the client cancels (or the server stops).
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let backend = self
-            .backend_for(context.request_context())
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(context.request_context())?;
         let uris = context
             .accepted()
             .resource_subscriptions
@@ -931,9 +937,7 @@ impl ServerHandler for JiragateMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let backend = self
-            .backend_for(&context)
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(&context)?;
         let uri = request.uri;
         let watched = self
             .watched(backend.as_ref(), std::slice::from_ref(&uri))
@@ -1026,9 +1030,7 @@ impl ServerHandler for JiragateMcp {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let backend = self
-            .backend_for(&context)
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(&context)?;
         let text = self.read(backend.as_ref(), &request.uri).await?;
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(text, request.uri).with_mime_type("application/json"),

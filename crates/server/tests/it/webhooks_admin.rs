@@ -181,16 +181,7 @@ async fn a_token_without_admin_rights_gets_paste_instructions() {
             .expect("a user who is not an administrator");
         let mut body = env.seed_body("not-admin");
         body["credentials"] = json!({"username": user.email, "password": user.api_token});
-        let r = env
-            .client
-            .post(
-                &env.url("/api/v1/integrations/connectors"),
-                Some(env.key()),
-                &body,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let conn = r.json()["id"].as_str().unwrap().to_owned();
+        let conn = env.create_connector(&body).await;
         let project = env.project_keys().await[0].clone();
         let sub = Subscriber::start().await;
         let created = subscribe(&env, &conn, &project, &sub.url).await;
