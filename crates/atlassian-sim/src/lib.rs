@@ -213,6 +213,17 @@ impl SimHandle {
         self.state.hooks.lock().log.iter().cloned().collect()
     }
 
+    /// The secrets of the admin webhooks registered so far (for tests that check where a
+    /// secret must never appear in clear).
+    pub fn admin_webhook_secrets(&self) -> Vec<String> {
+        let hooks = self.state.hooks.lock();
+        hooks
+            .admin
+            .iter()
+            .filter_map(|h| h.secret.clone())
+            .collect()
+    }
+
     /// Share of webhook deliveries sent twice (same identifier), `0.0..=1.0`.
     pub fn set_webhook_duplicate_rate(&self, rate: f64) {
         self.state.hooks.lock().duplicate_rate = rate.clamp(0.0, 1.0);

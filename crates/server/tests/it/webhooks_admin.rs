@@ -23,6 +23,22 @@ fn hub_signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex(&mac.finalize().into_bytes()[..]))
 }
 
+/// No file under `dir` (the database, its WAL, the key files) holds `secret` in clear.
+fn assert_not_on_disk(dir: &std::path::Path, secret: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_not_on_disk(&path, secret);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret in clear",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Posts raw bytes to the receiver as an admin-webhook delivery.
 async fn post_hub(env: &Env, path_and_query: &str, id: &str, body: &[u8], sig: &str) -> StatusCode {
     env.client
@@ -96,6 +112,13 @@ async fn an_admin_token_registers_admin_webhooks_and_hmac_deliveries_arrive_once
             format!("project = {project}").as_str()
         );
 
+        // One generated secret per connection, given to Jira, never shown, never in clear on disk.
+        let secrets = env.sim.admin_webhook_secrets();
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets[0], secrets[1]);
+        assert!(secrets[0].len() >= 40, "a generated secret");
+        assert_not_on_disk(env._dir.path(), &secrets[0]);
+
         let issue = some_issue(&env, &project).await;
         edit_issue(&env, &issue, "changed under an admin webhook").await;
         eventually(30, "the delivery", || async { !sub_a.got().is_empty() }).await;
@@ -136,6 +159,8 @@ async fn an_admin_token_registers_admin_webhooks_and_hmac_deliveries_arrive_once
         );
         assert_eq!(events(&env, &conn).await.len(), stored, "nothing stored");
         assert_eq!(deliveries(&env, &conn).await.len(), 1);
+        env.client.assert_never_seen(&[&secrets[0]]);
+        assert_not_on_disk(env._dir.path(), &secrets[0]);
 
         // Unsubscribing removes the admin webhook at Jira.
         let r = env
@@ -210,6 +235,7 @@ async fn a_token_without_admin_rights_gets_paste_instructions() {
             StatusCode::OK
         );
         assert_eq!(events(&env, &conn).await.len(), 1);
+        assert_not_on_disk(env._dir.path(), &secret);
         eventually(30, "both subscriptions served", || async {
             sub.got().len() == 2
         })
