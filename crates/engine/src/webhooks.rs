@@ -51,7 +51,7 @@ pub(crate) const SUBSCRIPTION_SECRET_FIELD: &str = "webhook_signing_secret";
 pub(crate) const RECEIVER_SECRET_FIELD: &str = "webhook_receiver_secret";
 
 /// Jira's admin-webhook API (webhooks guide, "Registering a webhook using the REST API").
-const ADMIN_WEBHOOK_PATH: &str = "/rest/webhooks/1.0/webhook";
+pub(crate) const ADMIN_WEBHOOK_PATH: &str = "/rest/webhooks/1.0/webhook";
 
 /// Events a subscription may name: the `events` enum of `WebhookDetails` in the platform spec.
 pub const EVENTS: &[&str] = &[
@@ -665,7 +665,7 @@ impl Webhooks {
 
     /// The connection's admin-webhook secret (sealed in `webhook_receivers`), made on first
     /// use; `true` when this call made it.
-    async fn receiver_secret(
+    pub(crate) async fn receiver_secret(
         &self,
         org: &OrgId,
         conn: &ConnectionId,
@@ -698,7 +698,7 @@ impl Webhooks {
     /// id (the last segment of `self`), or `None` when Jira says this user may not manage
     /// webhooks — 401/403, the token's user is not a Jira administrator — or the base has no
     /// admin-webhook API (404): the caller then shows what to paste into Jira's admin UI.
-    async fn register_admin_webhook(
+    pub(crate) async fn register_admin_webhook(
         &self,
         conn: &Connection,
         sub: &WebhookSubscription,
@@ -733,15 +733,7 @@ impl Webhooks {
             }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let v = resp.value()?;
-        v["id"]
-            .as_i64()
-            .or_else(|| {
-                v["self"]
-                    .as_str()
-                    .and_then(|s| s.rsplit('/').next())
-                    .and_then(|id| id.parse().ok())
-            })
+        admin_webhook_id(&resp.value()?)
             .map(Some)
             .ok_or_else(|| EngineError::Upstream {
                 status: 502,
@@ -988,6 +980,16 @@ impl Webhooks {
         }
         Ok(())
     }
+}
+
+/// The id of an admin webhook as Jira shows it: the last segment of its `self` URL (or an `id`).
+pub(crate) fn admin_webhook_id(v: &Value) -> Option<i64> {
+    v["id"].as_i64().or_else(|| {
+        v["self"]
+            .as_str()
+            .and_then(|s| s.rsplit('/').next())
+            .and_then(|id| id.parse().ok())
+    })
 }
 
 fn check_events(events: &[String]) -> Result<Vec<String>, EngineError> {

@@ -244,3 +244,63 @@ async fn a_token_without_admin_rights_gets_paste_instructions() {
     .await
     .expect("finished in time");
 }
+
+/// An administrator deletes jiragate's admin webhook in Jira: the refresh job notices it is
+/// gone, registers it again (new id, same subscription URL) and deliveries resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_webhook_deleted_in_jira_is_registered_again() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let env = Env::start_with(Db::Sqlite, SimConfig::default(), |c| {
+            fast_webhooks(c);
+            c.webhooks.refresh_interval = Duration::from_millis(300);
+        })
+        .await;
+        let conn = env.seed_connector("hooks").await;
+        let project = env.project_keys().await[0].clone();
+        let sub = Subscriber::start().await;
+        let created = subscribe(&env, &conn, &project, &sub.url).await;
+        let old_id = created["jira_webhook_id"].as_i64().expect("registered");
+        let admin = &env.sim.users[0];
+        let r = env
+            .client
+            .http
+            .delete(format!(
+                "{}/rest/webhooks/1.0/webhook/{old_id}",
+                env.sim.site_url(&env.sim.sites[0].subdomain)
+            ))
+            .basic_auth(&admin.email, Some(&admin.api_token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let subs_url = env.url(&format!(
+            "/api/v1/integrations/connectors/{conn}/webhooks/subscriptions"
+        ));
+        eventually(30, "registered again with a new id", || async {
+            let subs = env.client.get(&subs_url, Some(env.key())).await.json();
+            let now = subs["data"][0]["jira_webhook_id"].as_i64();
+            now.is_some_and(|id| id != old_id)
+                && admin_hooks(&env).await.iter().any(|h| {
+                    h["self"]
+                        .as_str()
+                        .is_some_and(|s| s.ends_with(&format!("/{}", now.unwrap_or(0))))
+                })
+        })
+        .await;
+        let hooks = admin_hooks(&env).await;
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert_eq!(
+            hooks[0]["url"],
+            env.url(&format!(
+                "/hooks/jira/{conn}?subscription={}",
+                created["id"].as_str().unwrap()
+            ))
+            .as_str()
+        );
+        let issue = some_issue(&env, &project).await;
+        edit_issue(&env, &issue, "after the re-registration").await;
+        eventually(30, "the delivery", || async { sub.got().len() == 1 }).await;
+    })
+    .await
+    .expect("finished in time");
+}
