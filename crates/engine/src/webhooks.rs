@@ -654,10 +654,21 @@ impl Webhooks {
         }
         let (secret, created) = self.receiver_secret(&conn.org_id, &conn.id).await?;
         let registered = self.register_admin_webhook(conn, sub, &secret).await?;
+        // Registered: nobody needs to paste it. Otherwise it is shown the first time it must
+        // be pasted: when made now, or when every earlier subscription was registered by
+        // jiragate (the token's user was an administrator then).
+        let show = registered.is_none()
+            && (created
+                || !self
+                    .engine
+                    .store
+                    .list_webhook_subscriptions(&conn.org_id, &conn.id)
+                    .await?
+                    .iter()
+                    .any(|s| s.id != sub.id && s.jira_webhook_id.is_none()));
         let setup = AdminWebhookSetup {
             url: self.receiver_url(&conn.id),
-            // Registered: nobody needs to paste it. Otherwise shown once, when made.
-            secret: (created && registered.is_none()).then_some(secret),
+            secret: show.then_some(secret),
             registered: registered.is_some(),
         };
         Ok((registered.map(|id| (id, None)), Some(setup)))

@@ -304,3 +304,41 @@ async fn an_admin_webhook_deleted_in_jira_is_registered_again() {
     .await
     .expect("finished in time");
 }
+
+/// The connection's first subscription was registered by jiragate (the secret never shown);
+/// its token is then replaced by one of a user who is not an administrator: the next
+/// subscription gets paste instructions, with the secret this time, and it verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_lost_admin_rights_is_shown_the_secret_when_it_must_be_pasted() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let env = Env::start_with(Db::Sqlite, SimConfig::default(), fast_webhooks).await;
+        let conn = env.seed_connector("hooks").await;
+        let project = env.project_keys().await[0].clone();
+        let sub = Subscriber::start().await;
+        let first = subscribe(&env, &conn, &project, &sub.url).await;
+        assert_eq!(first["admin_webhook"]["registered"], true, "{first}");
+        assert!(first["admin_webhook"]["secret"].is_null());
+        let user = env.sim.users.iter().find(|u| !u.site_admin).unwrap();
+        let r = env
+            .client
+            .send(
+                reqwest::Method::PATCH,
+                &env.url(&format!("/api/v1/integrations/connectors/{conn}")),
+                Some(env.key()),
+                Some(&json!({"credentials": {"username": user.email, "password": user.api_token}})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let second = subscribe(&env, &conn, &project, &sub.url).await;
+        assert_eq!(second["admin_webhook"]["registered"], false, "{second}");
+        let secret = second["admin_webhook"]["secret"]
+            .as_str()
+            .expect("shown: it was never shown before");
+        assert_eq!(env.sim.admin_webhook_secrets(), vec![secret.to_owned()]);
+        let third = subscribe(&env, &conn, &project, &sub.url).await;
+        assert!(third["admin_webhook"]["secret"].is_null(), "once: {third}");
+    })
+    .await
+    .expect("finished in time");
+}
