@@ -307,7 +307,8 @@ async fn an_admin_webhook_deleted_in_jira_is_registered_again() {
 
 /// The connection's first subscription was registered by jiragate (the secret never shown);
 /// its token is then replaced by one of a user who is not an administrator: the next
-/// subscription gets paste instructions, with the secret this time, and it verifies.
+/// subscription gets paste instructions, with the secret this time (the one Jira already
+/// signs with), and only once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_that_lost_admin_rights_is_shown_the_secret_when_it_must_be_pasted() {
     tokio::time::timeout(Duration::from_secs(120), async {
