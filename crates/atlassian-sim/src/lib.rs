@@ -67,6 +67,10 @@ pub struct UserInfo {
     pub api_token: String,
     /// Scoped API token: Basic auth on `<api_url>/ex/jira/{cloudId}`.
     pub scoped_api_token: String,
+    /// Holds Jira's *Administer Jira* global permission on every site (may manage admin
+    /// webhooks). Only the first seeded user does.
+    #[serde(default)]
+    pub site_admin: bool,
 }
 
 /// What the binary prints as its one JSON line, and what tests read from the handle.
@@ -141,6 +145,7 @@ fn info_of(state: &state::SimState) -> SimInfo {
                 account_id: u.account_id.clone(),
                 api_token: u.api_token.clone(),
                 scoped_api_token: u.scoped_api_token.clone(),
+                site_admin: u.site_admin,
             })
             .collect(),
     }
@@ -219,6 +224,17 @@ impl SimHandle {
     /// `GET /__sim/webhooks/deliveries`.
     pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
         self.state.hooks.lock().log.iter().cloned().collect()
+    }
+
+    /// The secrets of the admin webhooks registered so far (for tests that check where a
+    /// secret must never appear in clear).
+    pub fn admin_webhook_secrets(&self) -> Vec<String> {
+        let hooks = self.state.hooks.lock();
+        hooks
+            .admin
+            .iter()
+            .filter_map(|h| h.secret.clone())
+            .collect()
     }
 
     /// Share of webhook deliveries sent twice (same identifier), `0.0..=1.0`.

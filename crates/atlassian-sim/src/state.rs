@@ -26,6 +26,8 @@ pub struct User {
     pub api_token: String,
     pub scoped_api_token: String,
     pub time_zone: &'static str,
+    /// *Administer Jira* global permission (the simulator's reading: the first user only).
+    pub site_admin: bool,
 }
 
 pub struct Site {
@@ -224,6 +226,7 @@ impl SimState {
                     api_token: format!("ATATT3x{}", seed::alnum(seed::mix(h ^ 1), 56)),
                     scoped_api_token: format!("ATATT3x{}", seed::alnum(seed::mix(h ^ 2), 64)),
                     time_zone: u.time_zone,
+                    site_admin: i == 0,
                 }
             })
             .collect();

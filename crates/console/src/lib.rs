@@ -26,11 +26,14 @@ use axum::routing::{get, post};
 use jiragate_engine::Engine;
 
 /// What the console needs to know about the server it runs in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleConfig {
     /// The server's public base URL (`JIRAGATE_PUBLIC_URL`): links, snippets, and whether
     /// cookies are `Secure`.
     pub public_url: String,
+    /// The server's webhook service (the webhooks page and its Replay buttons); `None`: the
+    /// page says the server runs none.
+    pub webhooks: Option<jiragate_engine::webhooks::Webhooks>,
 }
 
 /// Shared by every console handler.
@@ -41,6 +44,7 @@ pub(crate) struct Console {
     /// Cookies are `Secure` (and use the `__Host-` prefix) when the public URL is https.
     pub secure: bool,
     pub templates: Arc<render::Templates>,
+    pub webhooks: Option<jiragate_engine::webhooks::Webhooks>,
 }
 
 /// The console's routes, state applied, ready to merge into the server's router.
@@ -51,9 +55,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         secure: public_url.starts_with("https://"),
         public_url,
         templates: Arc::new(render::Templates::new()),
+        webhooks: cfg.webhooks,
     };
     use pages::{
         audit, connect, connections, keys, mcp_grants, mcp_settings, oauth_clients, orgs, sign_in,
+        webhooks,
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
@@ -91,6 +97,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(engine: Engine, cfg: ConsoleConf
         .route(
             "/console/oauth-clients/{id}/delete",
             post(oauth_clients::delete),
+        )
+        .route("/console/connections/{id}/webhooks", get(webhooks::list))
+        .route(
+            "/console/connections/{id}/webhooks/deliveries/{delivery}/replay",
+            post(webhooks::replay),
         )
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))

@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("audit.html", include_str!("../templates/audit.html")),
     ("orgs.html", include_str!("../templates/orgs.html")),
+    ("webhooks.html", include_str!("../templates/webhooks.html")),
     (
         "mcp_grants.html",
         include_str!("../templates/mcp_grants.html"),

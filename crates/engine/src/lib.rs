@@ -175,6 +175,8 @@ pub struct Engine {
     pub(crate) api_url: String,
     /// Recently authenticated keys and resolved connections (see [`hot_cache`]).
     pub(crate) hot: Arc<hot_cache::HotCache>,
+    /// Tells listeners (MCP resource subscriptions) that a webhook event was stored.
+    pub(crate) webhook_events: webhooks::EventBus,
 }
 
 impl Engine {
@@ -273,6 +275,7 @@ impl Engine {
             site_choices: Arc::default(),
             api_url: cfg.endpoints.api_url.clone(),
             hot: Arc::default(),
+            webhook_events: webhooks::EventBus::default(),
         };
         if created && cfg.bootstrap_admin_key {
             let (_, key) = engine

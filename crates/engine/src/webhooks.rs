@@ -4,7 +4,10 @@
 //!   and a signing secret sealed with the vault and shown once). For OAuth connections the
 //!   matching dynamic webhook is registered at Jira (`POST /rest/api/3/webhook`) and its id
 //!   stored; [`crate::webhooks_refresh`] keeps it alive. For API-token connections the
-//!   connection gets an admin-webhook secret, and the answer says what to paste into Jira.
+//!   connection gets an admin-webhook secret (sealed), and jiragate registers an admin webhook
+//!   with it (`POST /rest/webhooks/1.0/webhook`; its URL names the subscription, its id is
+//!   stored and it is deleted with the subscription); when Jira answers 401/403 (the token's
+//!   user is not a Jira administrator) the answer says what to paste into Jira instead.
 //! - **Receiver** ([`Webhooks::receive`]): a delivery is verified before anything is stored —
 //!   the JWT of dynamic webhooks (HS256 only, keyed with the OAuth app's client secret; `exp`,
 //!   `iat`, `aud` = client id, `iss` = the site's cloud id, and the `qsh` query-string hash), or
@@ -46,6 +49,9 @@ use crate::{Actor, ApiScope, ConnRef, Engine, EngineError};
 /// Vault field names of webhook secrets (part of the seal's AAD).
 pub(crate) const SUBSCRIPTION_SECRET_FIELD: &str = "webhook_signing_secret";
 pub(crate) const RECEIVER_SECRET_FIELD: &str = "webhook_receiver_secret";
+
+/// Jira's admin-webhook API (webhooks guide, "Registering a webhook using the REST API").
+pub(crate) const ADMIN_WEBHOOK_PATH: &str = "/rest/webhooks/1.0/webhook";
 
 /// Events a subscription may name: the `events` enum of `WebhookDetails` in the platform spec.
 pub const EVENTS: &[&str] = &[
@@ -196,7 +202,56 @@ pub struct CreatedSubscription {
 pub struct AdminWebhookSetup {
     pub url: String,
     pub secret: Option<SecretString>,
+    /// jiragate registered the admin webhook itself (the token's user is a Jira
+    /// administrator); its id is the subscription's `jira_webhook_id`. Otherwise `url` and
+    /// `secret` are what to paste into Jira's admin UI.
+    pub registered: bool,
 }
+
+/// A webhook event was stored for a connection (see [`Engine::webhook_event_notices`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEventNotice {
+    pub org_id: OrgId,
+    pub connection_id: ConnectionId,
+}
+
+/// In-process fan-out of [`WebhookEventNotice`]s: the receiver publishes, MCP resource
+/// subscriptions listen. A listener that falls behind misses notices (it is told it lagged).
+#[derive(Clone)]
+pub(crate) struct EventBus(tokio::sync::broadcast::Sender<WebhookEventNotice>);
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus(tokio::sync::broadcast::channel(256).0)
+    }
+}
+
+impl Engine {
+    /// Notices of webhook events stored from now on, by this process's receiver, for every
+    /// organization: a listener filters them by the connections it may see.
+    pub fn webhook_event_notices(&self) -> tokio::sync::broadcast::Receiver<WebhookEventNotice> {
+        self.webhook_events.0.subscribe()
+    }
+
+    /// The most recent webhook events of a connection, newest first (at most `limit`, ≤ 500).
+    pub async fn recent_webhook_events(
+        &self,
+        _actor: Actor<'_>,
+        org: &OrgId,
+        r: &ConnRef,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>, EngineError> {
+        let conn = self.resolve(org, r).await?;
+        Ok(self
+            .store
+            .list_webhook_events(org, &conn.id, limit.clamp(1, 500))
+            .await?)
+    }
+}
+
+/// The query parameter of an admin webhook's URL that names the subscription it was
+/// registered for (admin deliveries carry no webhook ids).
+const SUBSCRIPTION_PARAM: &str = "subscription";
 
 /// Counters kept in-process (also exported as metrics).
 #[derive(Debug, Default, Serialize, Clone, Copy)]
@@ -341,45 +396,25 @@ impl Webhooks {
             })
             .await?;
 
-        let mut admin_webhook = None;
-        match conn.auth_kind {
-            AuthKind::OAuth2 => match self.register_at_jira(&conn, &sub).await {
-                Ok((jira_id, expires)) => {
-                    self.engine
-                        .store
-                        .set_webhook_registration(org, &sub.id, Some(jira_id), Some(expires))
-                        .await?;
-                    sub.jira_webhook_id = Some(jira_id);
-                    sub.registration_expires_at = Some(expires);
-                }
-                Err(e) => {
-                    // Nothing half-made stays behind.
-                    let _ = self
-                        .engine
-                        .store
-                        .delete_webhook_subscription(org, &sub.id)
-                        .await;
-                    return Err(e);
-                }
-            },
-            _ => {
-                let fresh = new_secret("");
-                let sealed = self
-                    .engine
-                    .auth
-                    .keyring()
-                    .seal_str(org, conn.id.as_ref(), RECEIVER_SECRET_FIELD, &fresh)
-                    .await?;
-                let (_, created) = self
+        let (registration, admin_webhook) = match self.register(&conn, &sub).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing half-made stays behind.
+                let _ = self
                     .engine
                     .store
-                    .ensure_webhook_receiver_secret(org, &conn.id, &sealed)
-                    .await?;
-                admin_webhook = Some(AdminWebhookSetup {
-                    url: self.receiver_url(&conn.id),
-                    secret: created.then_some(fresh),
-                });
+                    .delete_webhook_subscription(org, &sub.id)
+                    .await;
+                return Err(e);
             }
+        };
+        if let Some((jira_id, expires)) = registration {
+            self.engine
+                .store
+                .set_webhook_registration(org, &sub.id, Some(jira_id), expires)
+                .await?;
+            sub.jira_webhook_id = Some(jira_id);
+            sub.registration_expires_at = expires;
         }
         self.engine
             .append_audit(
@@ -434,11 +469,18 @@ impl Webhooks {
             })?;
         if let Some(jira_id) = sub.jira_webhook_id {
             let src = self.engine.auth.token_source(org, &conn);
-            let req =
-                JiraRequest::delete("/rest/api/3/webhook").json(json!({"webhookIds": [jira_id]}));
-            if let Err(e) = self.engine.jira.send(&*src, req).await {
-                // The registration expires by itself within 30 days; the subscription goes.
-                tracing::warn!(connection = %conn.id, error = %e, "could not delete the dynamic webhook at Jira");
+            let req = match conn.auth_kind {
+                AuthKind::OAuth2 => JiraRequest::delete("/rest/api/3/webhook")
+                    .json(json!({"webhookIds": [jira_id]})),
+                _ => JiraRequest::delete(format!("{ADMIN_WEBHOOK_PATH}/{jira_id}")),
+            };
+            match self.engine.jira.send(&*src, req).await {
+                Ok(_) | Err(jiragate_jira::JiraError::Upstream { status: 404, .. }) => {}
+                // A dynamic registration expires by itself within 30 days; an admin webhook
+                // stays until removed in Jira. The subscription goes either way.
+                Err(e) => {
+                    tracing::warn!(connection = %conn.id, error = %e, "could not delete the webhook at Jira")
+                }
             }
         }
         self.engine
@@ -459,17 +501,14 @@ impl Webhooks {
 
     pub async fn list_events(
         &self,
-        _actor: Actor<'_>,
+        actor: Actor<'_>,
         org: &OrgId,
         r: &ConnRef,
         limit: u32,
     ) -> Result<Vec<WebhookEvent>, EngineError> {
-        let conn = self.engine.resolve(org, r).await?;
-        Ok(self
-            .engine
-            .store
-            .list_webhook_events(org, &conn.id, limit.clamp(1, 500))
-            .await?)
+        self.engine
+            .recent_webhook_events(actor, org, r, limit)
+            .await
     }
 
     pub async fn list_deliveries(
@@ -594,6 +633,127 @@ impl Webhooks {
         ))
     }
 
+    /// Registers a new subscription's webhook at Jira: a dynamic webhook for OAuth
+    /// connections; for API-token connections an admin webhook when Jira lets this user (else
+    /// the instructions to paste). Returns Jira's id and the registration's expiry, if any.
+    #[allow(clippy::type_complexity)]
+    async fn register(
+        &self,
+        conn: &Connection,
+        sub: &WebhookSubscription,
+    ) -> Result<
+        (
+            Option<(i64, Option<OffsetDateTime>)>,
+            Option<AdminWebhookSetup>,
+        ),
+        EngineError,
+    > {
+        if conn.auth_kind == AuthKind::OAuth2 {
+            let (jira_id, expires) = self.register_at_jira(conn, sub).await?;
+            return Ok((Some((jira_id, Some(expires))), None));
+        }
+        let (secret, created) = self.receiver_secret(&conn.org_id, &conn.id).await?;
+        let registered = self.register_admin_webhook(conn, sub, &secret).await?;
+        // Registered: nobody needs to paste it. Otherwise it is shown the first time it must
+        // be pasted: when made now, or when every earlier subscription was registered by
+        // jiragate (the token's user was an administrator then).
+        let show = registered.is_none()
+            && (created
+                || !self
+                    .engine
+                    .store
+                    .list_webhook_subscriptions(&conn.org_id, &conn.id)
+                    .await?
+                    .iter()
+                    .any(|s| s.id != sub.id && s.jira_webhook_id.is_none()));
+        let setup = AdminWebhookSetup {
+            url: self.receiver_url(&conn.id),
+            secret: show.then_some(secret),
+            registered: registered.is_some(),
+        };
+        Ok((registered.map(|id| (id, None)), Some(setup)))
+    }
+
+    /// The connection's admin-webhook secret (sealed in `webhook_receivers`), made on first
+    /// use; `true` when this call made it.
+    pub(crate) async fn receiver_secret(
+        &self,
+        org: &OrgId,
+        conn: &ConnectionId,
+    ) -> Result<(SecretString, bool), EngineError> {
+        let keyring = self.engine.auth.keyring();
+        let fresh = new_secret("");
+        let sealed = keyring
+            .seal_str(org, conn.as_ref(), RECEIVER_SECRET_FIELD, &fresh)
+            .await?;
+        let (stored, created) = self
+            .engine
+            .store
+            .ensure_webhook_receiver_secret(org, conn, &sealed)
+            .await?;
+        if created {
+            return Ok((fresh, true));
+        }
+        Ok((
+            keyring
+                .open_str(org, conn.as_ref(), RECEIVER_SECRET_FIELD, &stored)
+                .await?,
+            false,
+        ))
+    }
+
+    /// Registers an admin webhook for an API-token connection's subscription, with the
+    /// webhooks guide's body (`name`, `url`, `events`, `filters`, `excludeBody`, `secret`), so
+    /// Jira signs each delivery with `X-Hub-Signature` under the connection's receiver secret.
+    /// Its URL names the subscription, as admin deliveries carry no webhook id. Returns Jira's
+    /// id (the last segment of `self`), or `None` when Jira says this user may not manage
+    /// webhooks — 401/403, the token's user is not a Jira administrator — or the base has no
+    /// admin-webhook API (404): the caller then shows what to paste into Jira's admin UI.
+    pub(crate) async fn register_admin_webhook(
+        &self,
+        conn: &Connection,
+        sub: &WebhookSubscription,
+        secret: &SecretString,
+    ) -> Result<Option<i64>, EngineError> {
+        let url = format!(
+            "{}?{SUBSCRIPTION_PARAM}={}",
+            self.receiver_url(&conn.id),
+            sub.id
+        );
+        let body = json!({
+            "name": format!("jiragate {}", sub.id),
+            "description": "Registered by jiragate; deleted when the subscription is.",
+            "url": url,
+            "events": sub.events,
+            "filters": {"issue-related-events-section": sub.jql_filter},
+            "excludeBody": false,
+            "secret": secret.expose_secret(),
+        });
+        let src = self.engine.auth.token_source(&conn.org_id, conn);
+        let resp = match self
+            .engine
+            .jira
+            .send(&*src, JiraRequest::post(ADMIN_WEBHOOK_PATH, body))
+            .await
+        {
+            Ok(resp) => resp,
+            Err(jiragate_jira::JiraError::Unauthorized { .. })
+            | Err(jiragate_jira::JiraError::Upstream {
+                status: 401 | 403 | 404,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        admin_webhook_id(&resp.value()?)
+            .map(Some)
+            .ok_or_else(|| EngineError::Upstream {
+                status: 502,
+                messages: vec!["Jira registered the admin webhook but named no id".into()],
+                request_id: None,
+                hint: None,
+            })
+    }
+
     // ---- receiver ------------------------------------------------------------------------
 
     /// Verifies, deduplicates and stores one delivery from Jira. Nothing is written unless the
@@ -698,6 +858,13 @@ impl Webhooks {
         let matched: Option<Vec<i64>> = payload["matchedWebhookIds"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_i64).collect());
+        // An admin webhook jiragate registered names its subscription in its URL (not
+        // signed, but only an HMAC-verified delivery gets here, and only once per identifier).
+        let named: Option<String> = headers.hub_signature.as_ref().and_then(|_| {
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .find(|(k, _)| k == SUBSCRIPTION_PARAM)
+                .map(|(_, v)| v.into_owned())
+        });
         let subs = store
             .list_webhook_subscriptions(&org, &conn.id)
             .await
@@ -705,6 +872,7 @@ impl Webhooks {
         let targets: Vec<WebhookSubscriptionId> = subs
             .into_iter()
             .filter(|s| s.events.contains(&event))
+            .filter(|s| named.as_deref().is_none_or(|n| s.id.as_ref() == n))
             .filter(|s| match (&matched, s.jira_webhook_id) {
                 // A dynamic delivery names the registrations it matched (their JQL filters).
                 (Some(ids), Some(mine)) => ids.contains(&mine),
@@ -734,6 +902,11 @@ impl Webhooks {
                 if !targets.is_empty() {
                     self.wake.notify_one();
                 }
+                // No listener is not an error.
+                let _ = self.engine.webhook_events.0.send(WebhookEventNotice {
+                    org_id: org.clone(),
+                    connection_id: conn.id.clone(),
+                });
                 Ok(Received::Stored {
                     event,
                     deliveries: targets.len(),
@@ -818,6 +991,16 @@ impl Webhooks {
         }
         Ok(())
     }
+}
+
+/// The id of an admin webhook as Jira shows it: the last segment of its `self` URL (or an `id`).
+pub(crate) fn admin_webhook_id(v: &Value) -> Option<i64> {
+    v["id"].as_i64().or_else(|| {
+        v["self"]
+            .as_str()
+            .and_then(|s| s.rsplit('/').next())
+            .and_then(|id| id.parse().ok())
+    })
 }
 
 fn check_events(events: &[String]) -> Result<Vec<String>, EngineError> {

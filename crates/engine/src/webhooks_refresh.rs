@@ -4,18 +4,19 @@
 //! `webhooks.refresh` — extends every registration of every connection with
 //! `PUT /rest/api/3/webhook/refresh`, lists what Jira still holds (`GET /rest/api/3/webhook`),
 //! and registers again the subscriptions whose webhook Jira no longer has (expired while no
-//! instance ran, or removed at Jira).
+//! instance ran, or removed at Jira). Admin webhooks of API-token connections do not expire;
+//! the same pass registers again those an administrator deleted in Jira.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use jiragate_jira::JiraRequest;
-use jiragate_store::{ConnectionId, OrgId, WebhookSubscription};
+use jiragate_jira::{JiraError, JiraRequest};
+use jiragate_store::{AuthKind, Connection, ConnectionId, OrgId, WebhookSubscription};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::ConnRef;
-use crate::webhooks::Webhooks;
+use crate::webhooks::{ADMIN_WEBHOOK_PATH, Webhooks, admin_webhook_id};
 
 const LEASE: &str = "webhooks.refresh";
 
@@ -75,6 +76,9 @@ async fn refresh_connection(
 ) -> Result<usize, crate::EngineError> {
     let engine = &hooks.engine;
     let conn = engine.resolve(org, &ConnRef::Id(conn_id.clone())).await?;
+    if conn.auth_kind != AuthKind::OAuth2 {
+        return refresh_admin(hooks, &conn, subs).await;
+    }
     let src = engine.auth.token_source(org, &conn);
     let ids: Vec<i64> = subs.iter().filter_map(|s| s.jira_webhook_id).collect();
     let resp = engine
@@ -131,6 +135,54 @@ async fn refresh_connection(
                 .set_webhook_registration(org, &s.id, Some(new_id), Some(exp))
                 .await?;
             tracing::info!(connection = %conn.id, subscription = %s.id, "dynamic webhook was gone at Jira; registered again");
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Admin webhooks (API-token connections) do not expire, but an administrator may delete them
+/// in Jira: the ones Jira no longer lists (`GET /rest/webhooks/1.0/webhook`) are registered
+/// again with the connection's secret. A user who is no longer an administrator can neither
+/// list nor register them; then nothing is done.
+async fn refresh_admin(
+    hooks: &Webhooks,
+    conn: &Connection,
+    subs: &[WebhookSubscription],
+) -> Result<usize, crate::EngineError> {
+    let engine = &hooks.engine;
+    let src = engine.auth.token_source(&conn.org_id, conn);
+    let listed = match engine
+        .jira
+        .send(&*src, JiraRequest::get(ADMIN_WEBHOOK_PATH))
+        .await
+    {
+        Ok(resp) => resp.value()?,
+        Err(JiraError::Unauthorized { .. })
+        | Err(JiraError::Upstream {
+            status: 401 | 403 | 404,
+            ..
+        }) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let live: HashSet<i64> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(admin_webhook_id)
+        .collect();
+    let mut done = 0;
+    for s in subs {
+        if s.jira_webhook_id.is_none_or(|id| live.contains(&id)) {
+            continue;
+        }
+        let (secret, _) = hooks.receiver_secret(&conn.org_id, &conn.id).await?;
+        if let Some(id) = hooks.register_admin_webhook(conn, s, &secret).await? {
+            engine
+                .store
+                .set_webhook_registration(&conn.org_id, &s.id, Some(id), None)
+                .await?;
+            tracing::info!(connection = %conn.id, subscription = %s.id, "admin webhook was gone at Jira; registered again");
             done += 1;
         }
     }

@@ -146,7 +146,32 @@ pub trait Backend: Send + Sync + 'static {
         connection: &ConnectionInfo,
         call: ActionCall,
     ) -> Result<ActionOutput, ToolError>;
+
+    /// The most recent Jira webhook events received for a connection, newest first, at most
+    /// `limit`: `{id, webhook_identifier, event, issue_key, received_at, payload}` each.
+    async fn recent_events(
+        &self,
+        _connection: &ConnectionInfo,
+        _limit: u32,
+    ) -> Result<Vec<Value>, ToolError> {
+        Err(ToolError::new(
+            "unsupported",
+            "this MCP server does not keep webhook events",
+        ))
+    }
+
+    /// Notices of webhook events stored from now on, when this backend hears of them (the
+    /// in-process backend of a server that receives Jira's webhooks); `None` otherwise. They
+    /// name connections of every organization: filter them by the connections this backend
+    /// may see.
+    fn event_notices(&self) -> Option<EventNotices> {
+        None
+    }
 }
+
+/// A stream of [`jiragate_engine::webhooks::WebhookEventNotice`]s.
+pub type EventNotices =
+    tokio::sync::broadcast::Receiver<jiragate_engine::webhooks::WebhookEventNotice>;
 
 /// Pick the connection a selector names from a list (rules on [`Backend::resolve`]).
 pub fn select_connection(

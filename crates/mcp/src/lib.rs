@@ -22,7 +22,7 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 
 pub use backend::{
-    ActionCall, ActionOutput, Backend, ConnectionInfo, ToolError, select_connection,
+    ActionCall, ActionOutput, Backend, ConnectionInfo, EventNotices, ToolError, select_connection,
 };
 pub use http_service::{
     BackendResolver, HttpRejection, McpHttpService, resolver_fn, streamable_http_service,

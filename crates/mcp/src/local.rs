@@ -269,6 +269,39 @@ impl Backend for LocalBackend {
             next_page_token: output.next_page_token,
         })
     }
+
+    async fn recent_events(
+        &self,
+        connection: &ConnectionInfo,
+        limit: u32,
+    ) -> Result<Vec<Value>, ToolError> {
+        self.admit(connection)?;
+        let reference = Self::reference(connection)?;
+        let events = self
+            .engine
+            .recent_webhook_events(self.actor(), &self.org, &reference, limit)
+            .await
+            .map_err(engine_error)?;
+        Ok(events
+            .into_iter()
+            .map(|e| {
+                // The record's own serialisation (it leaves the body out), plus the payload.
+                let mut v = serde_json::to_value(&e).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut v {
+                    map.remove("connection_id");
+                    map.insert(
+                        "payload".to_owned(),
+                        serde_json::from_str(&e.body).unwrap_or(Value::Null),
+                    );
+                }
+                v
+            })
+            .collect())
+    }
+
+    fn event_notices(&self) -> Option<crate::backend::EventNotices> {
+        Some(self.engine.webhook_event_notices())
+    }
 }
 
 /// The resolver for `/mcp` on `jiragate serve`: `Authorization: Bearer <api key>` →

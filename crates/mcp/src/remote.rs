@@ -250,6 +250,24 @@ impl Backend for RemoteBackend {
             next_page_token,
         })
     }
+
+    async fn recent_events(
+        &self,
+        connection: &ConnectionInfo,
+        limit: u32,
+    ) -> Result<Vec<Value>, ToolError> {
+        let mut answer = self
+            .call(
+                Method::GET,
+                &Self::connector_path(connection, &format!("webhooks/events?limit={limit}")),
+                None,
+            )
+            .await?;
+        Ok(match answer.get_mut("data").map(Value::take) {
+            Some(Value::Array(events)) => events,
+            _ => Vec::new(),
+        })
+    }
 }
 
 #[cfg(test)]

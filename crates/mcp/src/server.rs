@@ -11,9 +11,9 @@ use rmcp::model::{
     CustomResult, ErrorCode, Implementation, ListResourceTemplatesResult, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
-    ServerConfig, Tool,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
@@ -24,6 +24,10 @@ use crate::schema;
 use crate::tools::{self, ListedTool, OptionsError, ToolKind};
 
 const CONNECTIONS_URI: &str = "jiragate://connections";
+/// `jiragate://connections/{id}/events`: a connection's recent webhook events.
+const EVENTS_SUFFIX: &str = "/events";
+/// Events a read of the events resource returns (newest first).
+const RECENT_EVENTS: u32 = 20;
 const INSTRUCTIONS: &str = "Jira through jiragate. jira_list_connections shows connections; \
     jira_describe lists every entity and action; jira_execute runs any of them. Failures come \
     back as tool errors that say how to fix them.";
@@ -52,6 +56,9 @@ struct Shared {
     opts: McpOptions,
     catalog: Catalog,
     tools: Vec<ListedTool>,
+    /// `resources/subscribe` of clients on protocol revisions before 2026-07-28, by
+    /// (session, uri): the task that forwards that resource's updates.
+    legacy: std::sync::Mutex<std::collections::HashMap<(String, String), tokio::task::AbortHandle>>,
 }
 
 impl JiragateMcp {
@@ -74,6 +81,7 @@ impl JiragateMcp {
                 opts,
                 catalog,
                 tools,
+                legacy: Default::default(),
             }),
         })
     }
@@ -119,6 +127,16 @@ impl JiragateMcp {
                     )
                 }),
         }
+    }
+
+    /// [`Self::backend_for`] for requests other than `tools/call`: a missing backend is a
+    /// protocol error.
+    fn request_backend(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Arc<dyn Backend>, ErrorData> {
+        self.backend_for(ctx)
+            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))
     }
 
     async fn dispatch(
@@ -322,14 +340,22 @@ impl JiragateMcp {
                 .with_mime_type("application/json"),
         ];
         match backend.list_connections().await {
-            Ok(connections) => resources.extend(connections.iter().map(|c| {
-                Resource::new(format!("{CONNECTIONS_URI}/{}", c.id), c.reference())
-                    .with_description(format!(
-                        "Connection {} ({}) with a live health check",
-                        c.reference(),
-                        c.status
-                    ))
-                    .with_mime_type("application/json")
+            Ok(connections) => resources.extend(connections.iter().flat_map(|c| {
+                [
+                    Resource::new(format!("{CONNECTIONS_URI}/{}", c.id), c.reference())
+                        .with_description(format!(
+                            "Connection {} ({}) with a live health check",
+                            c.reference(),
+                            c.status
+                        ))
+                        .with_mime_type("application/json"),
+                    Resource::new(events_uri(&c.id), format!("{} events", c.reference()))
+                        .with_description(format!(
+                            "The {RECENT_EVENTS} most recent Jira webhook events of {}, newest first; subscribe for updates",
+                            c.reference()
+                        ))
+                        .with_mime_type("application/json"),
+                ]
             })),
             Err(err) => {
                 tracing::warn!(error = %err, "listing connections for resources/list failed")
@@ -345,6 +371,26 @@ impl JiragateMcp {
         if uri == CONNECTIONS_URI {
             let connections = backend.list_connections().await.map_err(tool_error)?;
             return Ok(json!({ "connections": connections }).to_string());
+        }
+        if let Some(id) = events_connection(uri) {
+            let connection = backend.resolve(id).await.map_err(tool_error)?;
+            let events = backend
+                .recent_events(&connection, RECENT_EVENTS)
+                .await
+                .map_err(tool_error)?;
+            let shaped: Vec<Value> = events
+                .into_iter()
+                .map(|mut e| {
+                    if let Some(payload) = e.get_mut("payload") {
+                        *payload = render::shape(payload.take());
+                    }
+                    e
+                })
+                .collect();
+            return Ok(render::fit(
+                json!({ "connection": {"id": connection.id, "reference": connection.reference()}, "data": shaped }),
+                render::MAX_RESULT_CHARS,
+            ));
         }
         let Some(selector) = uri
             .strip_prefix(CONNECTIONS_URI)
@@ -366,6 +412,81 @@ impl JiragateMcp {
         };
         Ok(json!({ "connection": connection, "health": health }).to_string())
     }
+}
+
+impl JiragateMcp {
+    /// The connection ids behind `uris` (events resources only), each checked with the
+    /// backend: a connection this caller may not use ends the subscription.
+    async fn watched(
+        &self,
+        backend: &dyn Backend,
+        uris: &[String],
+    ) -> Result<Vec<(String, String)>, ErrorData> {
+        let mut out = Vec::new();
+        for uri in uris {
+            let Some(id) = events_connection(uri) else {
+                continue;
+            };
+            let connection = backend.resolve(id).await.map_err(|err| {
+                ErrorData::resource_not_found(err.agent_text(), Some(json!({ "uri": quote(uri) })))
+            })?;
+            out.push((connection.id, uri.clone()));
+        }
+        Ok(out)
+    }
+}
+
+/// Waits for the next notice about one of `watched` (connection id, uri) and returns the URIs
+/// to announce; a listener that lagged behind announces all of them. `None`: no more notices.
+async fn next_updates(
+    notices: &mut crate::backend::EventNotices,
+    watched: &[(String, String)],
+) -> Option<Vec<String>> {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match notices.recv().await {
+            Ok(notice) => {
+                let hit: Vec<String> = watched
+                    .iter()
+                    .filter(|(id, _)| notice.connection_id.as_ref() == id.as_str())
+                    .map(|(_, uri)| uri.clone())
+                    .collect();
+                if !hit.is_empty() {
+                    return Some(hit);
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                return Some(watched.iter().map(|(_, uri)| uri.clone()).collect());
+            }
+            Err(RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// `jiragate://connections/{id}/events`.
+fn events_uri(id: &str) -> String {
+    format!("{CONNECTIONS_URI}/{id}{EVENTS_SUFFIX}")
+}
+
+/// The connection id of an events resource URI. Only an id (a UUID) names a connection here,
+/// so `jiragate://connections/{workspace}/{name}` keeps meaning a connection even when the
+/// name is `events`.
+fn events_connection(uri: &str) -> Option<&str> {
+    let id = uri
+        .strip_prefix(CONNECTIONS_URI)?
+        .strip_prefix('/')?
+        .strip_suffix(EVENTS_SUFFIX)?;
+    uuid::Uuid::parse_str(id).ok().map(|_| id)
+}
+
+/// Which session a legacy subscription belongs to (HTTP: `Mcp-Session-Id`; stdio: one).
+fn session_key(ctx: &RequestContext<RoleServer>) -> String {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// One action of a describe document, as the agent needs it.
@@ -693,6 +814,7 @@ impl ServerHandler for JiragateMcp {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(Implementation::new("jiragate", env!("CARGO_PKG_VERSION")))
@@ -731,9 +853,7 @@ impl ServerHandler for JiragateMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let backend = self
-            .backend_for(&context)
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(&context)?;
         Ok(ListResourcesResult::with_all_items(
             self.resources(backend.as_ref()).await,
         ))
@@ -750,7 +870,138 @@ impl ServerHandler for JiragateMcp {
                     "One connection (id, workspace/name or name) with a live health check",
                 )
                 .with_mime_type("application/json"),
+            ResourceTemplate::new(events_uri("{id}"), "connection events")
+                .with_description(format!(
+                    "The {RECENT_EVENTS} most recent Jira webhook events of a connection (by id), newest first; subscribe for updates"
+                ))
+                .with_mime_type("application/json"),
         ]))
+    }
+
+    /// MCP 2026-07-28 `subscriptions/listen`: updates of events resources
+    /// (`jiragate://connections/{id}/events`) are accepted; [`Self::listen`] checks them.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| events_connection(uri).is_some())
+            .cloned()
+            .collect();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    /// Sends `notifications/resources/updated` on the listen stream whenever an event of a
+    /// watched connection is stored, until the client cancels (or the server stops).
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let backend = self.request_backend(context.request_context())?;
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let watched = self.watched(backend.as_ref(), &uris).await?;
+        let Some(mut notices) = backend.event_notices().filter(|_| !watched.is_empty()) else {
+            context.cancelled().await;
+            return Ok(());
+        };
+        loop {
+            let updates = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                u = next_updates(&mut notices, &watched) => u,
+            };
+            let Some(updates) = updates else {
+                context.cancelled().await;
+                return Ok(());
+            };
+            for uri in updates {
+                if context.sink().notify_resource_updated(uri).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// `resources/subscribe` of clients on earlier revisions: the same updates, sent on the
+    /// session until it unsubscribes or ends.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let backend = self.request_backend(&context)?;
+        let uri = request.uri;
+        let watched = self
+            .watched(backend.as_ref(), std::slice::from_ref(&uri))
+            .await?;
+        if watched.is_empty() {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "only events resources can be subscribed to ({}), not {}",
+                    events_uri("{id}"),
+                    quote(&uri)
+                ),
+                None,
+            ));
+        }
+        let Some(mut notices) = backend.event_notices() else {
+            return Ok(());
+        };
+        let peer = context.peer.clone();
+        let key = (session_key(&context), uri);
+        let (shared, mine) = (self.shared.clone(), key.clone());
+        let task = tokio::spawn(async move {
+            'forward: while let Some(updates) = next_updates(&mut notices, &watched).await {
+                for uri in updates {
+                    let update = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                    if peer.notify_resource_updated(update).await.is_err() {
+                        break 'forward;
+                    }
+                }
+            }
+            // The session is gone: forget the subscription.
+            shared
+                .legacy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&mine);
+        });
+        let previous = self
+            .shared
+            .legacy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, task.abort_handle());
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let task = self
+            .shared
+            .legacy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(session_key(&context), request.uri));
+        if let Some(task) = task {
+            task.abort();
+        }
+        Ok(())
     }
 
     /// rmcp routes a request of a known method whose params do not deserialize here, where
@@ -779,9 +1030,7 @@ impl ServerHandler for JiragateMcp {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let backend = self
-            .backend_for(&context)
-            .map_err(|e| ErrorData::invalid_request(e.agent_text(), None))?;
+        let backend = self.request_backend(&context)?;
         let text = self.read(backend.as_ref(), &request.uri).await?;
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(text, request.uri).with_mime_type("application/json"),

@@ -348,6 +348,7 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
         state.engine().clone(),
         jiragate_console::ConsoleConfig {
             public_url: state.inner.public_url.clone(),
+            webhooks: Some(state.webhooks().clone()),
         },
     );
     let mut router = api_routes()

@@ -4,8 +4,11 @@
 //! jql}, excludeBody, secret?}`. Answer shape (not spelled out by the guide; the simulator's
 //! reading): `{self, name, url, events, filters, excludeBody, enabled, lastUpdated,
 //! lastUpdatedUser, lastUpdatedDisplayName}`; the secret is never echoed.
-//! Any user with a valid classic API token may manage them (the simulator has no site-admin
-//! role).
+//! Only a Jira administrator may manage them (the guide: admin webhooks need the *Administer
+//! Jira* global permission). The simulator's site administrator is the first seeded user; any
+//! other user with a valid classic API token gets 403 with Jira's error body (the status is the
+//! simulator's reading: Jira's answer for an authenticated user who lacks a global
+//! permission).
 
 use std::sync::Arc;
 
@@ -35,10 +38,19 @@ fn authed(
     };
     state.stats.count_route(route.to_owned());
     let presented = auth::presented(headers);
-    auth::authenticate_site(state, site.index, &presented)
-        .map(|c| (site.index, c))
-        .map_err(|r| Box::new(r.into_response()))
+    let caller = auth::authenticate_site(state, site.index, &presented)
+        .map_err(|r| Box::new(r.into_response()))?;
+    if !state.users[caller.user].site_admin {
+        return Err(Box::new(
+            Reply::jira_error(StatusCode::FORBIDDEN, &[NOT_ADMIN], &[]).into_response(),
+        ));
+    }
+    Ok((site.index, caller))
 }
+
+/// What a user without the *Administer Jira* global permission is told.
+pub const NOT_ADMIN: &str =
+    "You must have the Administer Jira global permission to manage webhooks.";
 
 fn hook_json(state: &SimState, h: &AdminHook) -> Value {
     let user = &state.users[h.user];

@@ -507,6 +507,48 @@ async fn admin_webhooks_sign_with_hub_signature() {
     assert_eq!(st, 404);
 }
 
+/// Admin webhooks need the *Administer Jira* global permission: the first seeded user (the
+/// site administrator) may manage them, another user with a valid API token gets 403 and
+/// registers nothing.
+#[tokio::test]
+async fn admin_webhooks_need_a_jira_administrator() {
+    let sim = quick_sim(SimConfig::default()).await;
+    assert!(sim.users[0].site_admin);
+    let other = sim
+        .users
+        .iter()
+        .find(|u| !u.site_admin)
+        .expect("a non-admin user");
+    let site = sim.site_url(&sim.sites[0].subdomain);
+    let body =
+        json!({"name": "h", "url": "http://127.0.0.1:9/h", "events": ["jira:issue_created"]});
+    for (method, path) in [
+        (Method::POST, "/rest/webhooks/1.0/webhook"),
+        (Method::GET, "/rest/webhooks/1.0/webhook"),
+        (Method::DELETE, "/rest/webhooks/1.0/webhook/1"),
+    ] {
+        let (st, err) = json_of(
+            client()
+                .request(method.clone(), format!("{site}{path}"))
+                .header("Authorization", basic_of(&other.email, &other.api_token))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, 403, "{method} {path}: {err}");
+        assert!(
+            err["errorMessages"][0]
+                .as_str()
+                .unwrap()
+                .contains("Administer Jira")
+        );
+    }
+    let (st, list) = get(&sim, "/rest/webhooks/1.0/webhook").await;
+    assert_eq!((st, list.as_array().map(Vec::len)), (200, Some(0)));
+}
+
 #[tokio::test]
 async fn dynamic_webhooks_expire_after_thirty_days_unless_refreshed() {
     let sim = quick_sim(SimConfig {

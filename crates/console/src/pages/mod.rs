@@ -11,6 +11,7 @@ pub(crate) mod oauth_clients;
 pub(crate) mod orgs;
 pub(crate) mod playground;
 pub(crate) mod sign_in;
+pub(crate) mod webhooks;
 
 use axum::response::{IntoResponse, Redirect, Response};
 

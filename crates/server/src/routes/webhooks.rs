@@ -49,7 +49,8 @@ pub struct SubscriptionView {
     pub jql_filter: String,
     pub field_ids: Option<Vec<String>>,
     pub url: String,
-    /// The dynamic webhook registered at Jira (OAuth connectors).
+    /// The webhook jiragate registered at Jira: a dynamic webhook (OAuth connectors) or an
+    /// admin webhook (API-token connectors whose user is a Jira administrator).
     pub jira_webhook_id: Option<i64>,
     pub registration_expires_at: Option<String>,
     pub created_at: String,
@@ -71,12 +72,17 @@ impl From<&WebhookSubscription> for SubscriptionView {
     }
 }
 
-/// The admin webhook to create in Jira for an API-token connector.
+/// The admin webhook of an API-token connector: registered by jiragate when the token's user
+/// is a Jira administrator, otherwise what to create in Jira's admin UI.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminWebhookView {
-    /// The URL to enter in Jira (System → WebHooks).
+    /// `true`: jiragate registered the admin webhook at Jira (its id is `jira_webhook_id`)
+    /// and nothing is to be pasted. `false`: Jira refused (not an administrator); create it
+    /// in Jira (System → WebHooks) with `url` and `secret`.
+    pub registered: bool,
+    /// The URL to enter in Jira.
     pub url: String,
-    /// The secret to enter in Jira; shown once, when it was generated.
+    /// The secret to enter in Jira; shown once, when it was generated (never when registered).
     pub secret: Option<String>,
 }
 
@@ -98,6 +104,7 @@ impl From<CreatedSubscription> for CreatedSubscriptionView {
             signing_secret: c.signing_secret.expose_secret().to_owned(),
             receiver_url: c.receiver_url,
             admin_webhook: c.admin_webhook.map(|a| AdminWebhookView {
+                registered: a.registered,
                 url: a.url,
                 secret: a.secret.map(|s| s.expose_secret().to_owned()),
             }),
@@ -246,7 +253,7 @@ pub async fn receive(
 #[utoipa::path(post, path = "/api/v1/integrations/connectors/{id}/webhooks/subscriptions", tag = "webhooks",
     params(("id" = String, Path, description = "connector id")),
     request_body = CreateSubscriptionRequest,
-    responses((status = 201, description = "Subscribed (for OAuth connectors the webhook is registered at Jira)", body = CreatedSubscriptionView),
+    responses((status = 201, description = "Subscribed (the webhook is registered at Jira for OAuth connectors, and for API-token connectors whose user is a Jira administrator)", body = CreatedSubscriptionView),
               (status = 400, description = "Invalid events, JQL or URL, or Jira refused the webhook", body = ProblemBody, content_type = "application/problem+json"),
               (status = 404, description = "No such connector in this organization", body = ProblemBody, content_type = "application/problem+json"),
               (status = 502, description = "Jira answered with an error", body = ProblemBody, content_type = "application/problem+json"),

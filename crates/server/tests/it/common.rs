@@ -336,12 +336,17 @@ impl Env {
 
     /// Create the seed connector; returns its id.
     pub async fn seed_connector(&self, name: &str) -> String {
+        self.create_connector(&self.seed_body(name)).await
+    }
+
+    /// Create a connector from a create body; returns its id.
+    pub async fn create_connector(&self, body: &Value) -> String {
         let r = self
             .client
             .post(
                 &self.url("/api/v1/integrations/connectors"),
                 Some(self.key()),
-                &self.seed_body(name),
+                body,
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);

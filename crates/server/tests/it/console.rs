@@ -25,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const PAGE_BUDGET: usize = 100 * 1024;
 
 /// `chromedriver` on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -38,7 +38,7 @@ impl Drop for Driver {
     }
 }
 
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let ok = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if !ok {
         assert!(
@@ -52,7 +52,7 @@ fn browser_available() -> bool {
     ok
 }
 
-async fn start_browser() -> (Driver, Browser) {
+pub(crate) async fn start_browser() -> (Driver, Browser) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -103,7 +103,7 @@ async fn start_browser() -> (Driver, Browser) {
     panic!("no WebDriver session: {last_err}");
 }
 
-async fn wait_css(b: &Browser, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_css(b: &Browser, css: &str) -> fantoccini::elements::Element {
     match b.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
         Ok(el) => el,
         Err(e) => {
@@ -138,7 +138,7 @@ async fn text_of(b: &Browser, css: &str) -> String {
 
 /// Waits until `css` shows text containing `needle` (the page after a navigation, not the one
 /// before it, which may have had the same element).
-async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
+pub(crate) async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut last = String::new();
     loop {
@@ -158,13 +158,13 @@ async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
     }
 }
 
-async fn fill(b: &Browser, css: &str, value: &str) {
+pub(crate) async fn fill(b: &Browser, css: &str, value: &str) {
     let el = wait_css(b, css).await;
     el.clear().await.unwrap();
     el.send_keys(value).await.unwrap();
 }
 
-async fn click(b: &Browser, css: &str) {
+pub(crate) async fn click(b: &Browser, css: &str) {
     wait_css(b, css).await.click().await.unwrap();
 }
 

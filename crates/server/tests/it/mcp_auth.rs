@@ -242,17 +242,23 @@ async fn refresh(env: &Env, client_id: &str, refresh_token: &str) -> (StatusCode
     .await
 }
 
-async fn mcp_client(url: &str, token: &str) -> RunningService<RoleClient, ClientConfig> {
+pub(crate) async fn mcp_client(url: &str, token: &str) -> RunningService<RoleClient, ClientConfig> {
+    mcp_client_with(url, token, ClientConfig::default()).await
+}
+
+/// An rmcp client over streamable HTTP with `handler` receiving what the server sends.
+pub(crate) async fn mcp_client_with<H: rmcp::ClientHandler>(
+    url: &str,
+    token: &str,
+    handler: H,
+) -> RunningService<RoleClient, H> {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token.to_owned()),
     );
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        ClientConfig::default().serve(transport),
-    )
-    .await
-    .expect("initialize within 20 s")
-    .expect("initialize over HTTP")
+    tokio::time::timeout(Duration::from_secs(20), handler.serve(transport))
+        .await
+        .expect("initialize within 20 s")
+        .expect("initialize over HTTP")
 }
 
 async fn call(

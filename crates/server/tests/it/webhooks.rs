@@ -19,6 +19,13 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{Client, Db, Env, PgDb, Server, base_config, fresh_master_key};
 
+#[path = "webhooks_admin.rs"]
+mod admin;
+#[path = "webhooks_console.rs"]
+mod console;
+#[path = "webhooks_mcp.rs"]
+mod mcp;
+
 /// One request the subscriber received.
 #[derive(Debug, Clone)]
 struct Got {
