@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::remote::{Served, free_port, serve_with};
-use crate::support::{Env, all_output, create_seed_connector, run, stdout};
+use crate::support::{Env, all_output, create_seed_connector, run, stderr, stdout};
 
 /// One request the subscriber received.
 #[derive(Debug, Clone)]
@@ -534,6 +534,56 @@ async fn every_webhooks_command_works_locally_and_remotely() {
             .map(|s| s["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, vec![sub_id.as_str()]);
+        drop(served);
+    })
+    .await
+    .expect("finished in time");
+}
+
+/// With `JIRAGATE_WEBHOOKS_RETENTION=2s`, the server's upkeep prunes a delivered event and its
+/// delivery within seconds; malformed retention and rate-limit settings are usage errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_prunes_what_is_older_than_the_retention() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let hooked = Hooked::new(Env::new().await, Duration::ZERO).await;
+        let env = &hooked.env;
+        for (flag, value) in [
+            ("--webhooks-retention", "7w"),
+            ("--webhooks-retention", "0s"),
+            ("--webhooks-rate-limit", "fast"),
+        ] {
+            let o = env
+                .jg(&["serve", "--listen", "127.0.0.1:0", flag, value])
+                .await;
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{flag} {value}: {}",
+                all_output(&o)
+            );
+            assert!(stderr(&o).contains(flag), "{}", stderr(&o));
+        }
+        hooked.register().await;
+        let served = hooked.serve(&[("JIRAGATE_WEBHOOKS_RETENTION", "2s")]).await;
+        let remote = [
+            ("JIRAGATE_SERVER", served.base.as_str()),
+            ("JIRAGATE_API_KEY", served.key.as_str()),
+        ];
+        let issue = issue_keys(env, &hooked.project, 1).await.remove(0);
+        edit_issue(env, &issue, "short-lived").await;
+        eventually(30, "delivered", || async {
+            !hooked.sub.receipts().is_empty()
+        })
+        .await;
+        let listed = |what: &'static str| {
+            let remote = &remote;
+            async move { json_of(&webhooks(env, remote, &[what, "w/jira"]).await) }
+        };
+        assert_eq!(listed("events").await.as_array().map(Vec::len), Some(1));
+        eventually(30, "the event and its delivery pruned", || async {
+            listed("events").await == json!([]) && listed("deliveries").await == json!([])
+        })
+        .await;
         drop(served);
     })
     .await
