@@ -156,20 +156,32 @@ impl Phase {
     }
 }
 
-/// Posts events `first..first + n` at `conc` in flight, then waits until the subscriber has
-/// every one (or `wait` is over).
-#[allow(clippy::too_many_arguments)]
-async fn phase(
-    name: &'static str,
-    http: &reqwest::Client,
-    target: &Target,
-    issues: &[String],
-    arrivals: &Arrivals,
+/// How a phase posts: events `first..first + n`, at most `conc` in flight, as fast as they
+/// are answered or (open loop) one every `1/rate` s; then up to `wait` for the arrivals.
+#[derive(Clone, Copy)]
+struct Load {
     first: u64,
     n: u64,
     conc: usize,
+    rate: Option<f64>,
     wait: Duration,
+}
+
+/// Posts one [`Load`] to `target`, then waits until the subscriber has every event.
+async fn phase(
+    name: &'static str,
+    (http, target): (&reqwest::Client, &Target),
+    issues: &[String],
+    arrivals: &Arrivals,
+    load: Load,
 ) -> Phase {
+    let Load {
+        first,
+        n,
+        conc,
+        rate,
+        wait,
+    } = load;
     arrivals.take();
     let start = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
@@ -184,6 +196,12 @@ async fn phase(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n {
                     break;
+                }
+                if let Some(rate) = rate {
+                    tokio::time::sleep_until(
+                        (start + Duration::from_secs_f64(i as f64 / rate)).into(),
+                    )
+                    .await;
                 }
                 let issue = &issues[(i as usize) % issues.len()];
                 let t = Instant::now();
@@ -314,80 +332,112 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         "webhooks: {n} events of {} issues, {conc} posts in flight; the subscriber answers 204 at once",
         issues.len()
     );
-    // Warm both paths (connections, caches, the first outbox rounds), unmeasured; then
-    // measure each.
-    let mut seq = 0;
-    let mut measured = Vec::new();
-    for (name, count) in [("warm-up", warm), ("measured", n)] {
-        for (path, target) in [
-            ("direct POST to the subscriber", &direct),
-            ("receiver -> outbox -> subscriber", &receiver),
-        ] {
-            let p = phase(
-                path, http, target, &issues, &arrivals, seq, count, conc, wait,
-            )
-            .await;
-            seq += count;
-            if name == "measured" {
-                measured.push(p);
-            }
-        }
+    let paths = [
+        ("direct POST to the subscriber", &direct),
+        ("receiver -> outbox -> subscriber", &receiver),
+    ];
+    let mut load = Load {
+        first: 0,
+        n: warm,
+        conc,
+        rate: None,
+        wait,
+    };
+    // Warm both paths (connections, caches, the first outbox rounds), unmeasured.
+    for (path, target) in paths {
+        phase(path, (http, target), &issues, &arrivals, load).await;
+        load.first += load.n;
     }
-    let [base_phase, hook_phase] =
-        <[Phase; 2]>::try_from(measured).map_err(|_| anyhow::anyhow!("two measured paths"))?;
-    if let Some(p) = procs.serve.as_mut() {
-        p.check_alive()?;
+    // As fast as each path goes (closed loop: lag includes the backlog that builds up), then
+    // open loop at half of jiragate's rate (or --webhook-rate): the lag of a path that keeps up.
+    let mut tables: Vec<(String, Vec<Phase>)> = Vec::new();
+    for round in 0..2 {
+        load.n = n;
+        if round == 1 {
+            let rate = args
+                .webhook_rate
+                .unwrap_or_else(|| (tables[0].1[1].per_s / 2.0).max(1.0));
+            load.rate = Some(rate);
+            load.n = n.min(((rate * 8.0) as u64).max(50));
+        }
+        let mut phases = Vec::new();
+        for (path, target) in paths {
+            phases.push(phase(path, (http, target), &issues, &arrivals, load).await);
+            load.first += load.n;
+        }
+        let label = load
+            .rate
+            .map_or("saturated".to_owned(), |r| format!("open loop at {r:.0}/s"));
+        tables.push((label, phases));
+        if let Some(p) = procs.serve.as_mut() {
+            p.check_alive()?;
+        }
     }
 
     let ms = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.2}"));
-    println!(
-        "| path | events | arrived | dup | errors | events/s | lag p50 ms | lag p99 ms | post p99 ms |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for p in [&base_phase, &hook_phase] {
-        println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
-            p.name,
-            p.events,
-            p.arrived,
-            p.duplicates,
-            p.errors,
-            p.per_s,
-            ms(p.lag_p50_ms),
-            ms(p.lag_p99_ms),
-            ms(p.post_p99_ms)
-        );
-        if let Some(e) = &p.first_error {
-            println!("  first error of {}: {e}", p.name);
-        }
-    }
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
         _ => "-".to_owned(),
     };
     println!(
-        "jiragate / direct: events/s {}, lag p50 {}x, lag p99 {}x",
-        ratio(Some(hook_phase.per_s), Some(base_phase.per_s)),
-        ratio(hook_phase.lag_p50_ms, base_phase.lag_p50_ms),
-        ratio(hook_phase.lag_p99_ms, base_phase.lag_p99_ms)
+        "| load | path | events | arrived | dup | errors | events/s | lag p50 ms | lag p99 ms | post p99 ms |"
     );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (label, phases) in &tables {
+        for p in phases {
+            println!(
+                "| {label} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+                p.name,
+                p.events,
+                p.arrived,
+                p.duplicates,
+                p.errors,
+                p.per_s,
+                ms(p.lag_p50_ms),
+                ms(p.lag_p99_ms),
+                ms(p.post_p99_ms)
+            );
+            if let Some(e) = &p.first_error {
+                println!("  first error of {}: {e}", p.name);
+            }
+        }
+    }
+    for (label, p) in &tables {
+        println!(
+            "{label}: jiragate / direct: events/s {}, lag p50 {}x, lag p99 {}x",
+            ratio(Some(p[1].per_s), Some(p[0].per_s)),
+            ratio(p[1].lag_p50_ms, p[0].lag_p50_ms),
+            ratio(p[1].lag_p99_ms, p[0].lag_p99_ms)
+        );
+    }
     if let Some(path) = &args.json {
+        let runs: Vec<Value> = tables
+            .iter()
+            .map(
+                |(label, p)| json!({"load": label, "direct": p[0].json(), "jiragate": p[1].json()}),
+            )
+            .collect();
         let doc = json!({
             "mode": "webhooks",
             "settings": {"events": n, "concurrency": conc, "issues": issues.len(),
                          "jiragate_bin": jiragate_bin.display().to_string()},
-            "direct": base_phase.json(),
-            "jiragate": hook_phase.json(),
+            "runs": runs,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
-    if hook_phase.arrived < n as usize {
+    let lost: Vec<String> = tables
+        .iter()
+        .flat_map(|(label, p)| p.iter().map(move |p| (label, p)))
+        .filter(|(_, p)| p.arrived < p.events as usize)
+        .map(|(label, p)| format!("{label}, {}: {} of {}", p.name, p.arrived, p.events))
+        .collect();
+    if !lost.is_empty() {
         bail!(
-            "only {} of {n} events reached the subscriber through jiragate within {} s",
-            hook_phase.arrived,
-            wait.as_secs()
+            "events did not reach the subscriber within {} s: {}",
+            wait.as_secs(),
+            lost.join("; ")
         );
     }
     Ok(())
