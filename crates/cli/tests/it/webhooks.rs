@@ -2,6 +2,7 @@
 //! and against a running `serve` (`--server`), with the simulator raising and signing Jira's
 //! events; and the loopback subscriber and simulator helpers the crash test shares.
 
+use std::future::IntoFuture;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,69 +67,68 @@ pub struct Subscriber {
     pub url: String,
     pub log: Arc<Mutex<Log>>,
     generation: Arc<AtomicU64>,
-    _task: tokio::task::JoinHandle<()>,
+    _server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// What the subscriber's handler shares: the log, the generation, the delay.
+type Shared = (Arc<Mutex<Log>>, Arc<AtomicU64>, Duration);
+
+/// The subscriber's handler: log on arrival, sleep, then acknowledge (if jiragate was not
+/// killed meanwhile) and answer 204.
+async fn receive(
+    axum::extract::State((log, generation, delay)): axum::extract::State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
+    let header = |name: &str| -> String {
+        let value = headers.get(name).map(|v| v.to_str().unwrap_or_default());
+        value.unwrap_or_default().to_owned()
+    };
+    let payload: Value = serde_json::from_str(&body).unwrap_or_default();
+    let receipt = Receipt {
+        msg_id: header("webhook-id"),
+        delivery_id: header("x-jiragate-delivery-id").parse().unwrap_or(-1),
+        attempt: header("webhook-attempt").parse().unwrap_or(0),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        issue: payload["issue"]["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body,
+        arrived: 0,
+        acked: None,
+        generation: generation.load(Ordering::SeqCst),
+    };
+    let index = {
+        let mut log = log.lock().unwrap();
+        let arrived = log.tick();
+        log.receipts.push(Receipt { arrived, ..receipt });
+        log.receipts.len() - 1
+    };
+    tokio::time::sleep(delay).await;
+    let mut log = log.lock().unwrap();
+    if log.receipts[index].generation == generation.load(Ordering::SeqCst) {
+        let at = log.tick();
+        log.receipts[index].acked = Some(at);
+        log.last_ack = Some(Instant::now());
+    }
+    axum::http::StatusCode::NO_CONTENT
 }
 
 impl Subscriber {
     pub async fn start(delay: Duration) -> Subscriber {
         let log: Arc<Mutex<Log>> = Arc::default();
         let generation = Arc::new(AtomicU64::new(0));
-        let (l, g) = (log.clone(), generation.clone());
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-                let (l, g) = (l.clone(), g.clone());
-                async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    let issue =
-                        serde_json::from_str::<Value>(&body).unwrap_or_default()["issue"]["key"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_owned();
-                    let index = {
-                        let mut log = l.lock().unwrap();
-                        let arrived = log.tick();
-                        log.receipts.push(Receipt {
-                            msg_id: h("webhook-id"),
-                            delivery_id: h("x-jiragate-delivery-id").parse().unwrap_or(-1),
-                            attempt: h("webhook-attempt").parse().unwrap_or(0),
-                            timestamp: h("webhook-timestamp"),
-                            signature: h("webhook-signature"),
-                            body,
-                            issue,
-                            arrived,
-                            acked: None,
-                            generation: g.load(Ordering::SeqCst),
-                        });
-                        log.receipts.len() - 1
-                    };
-                    tokio::time::sleep(delay).await;
-                    let mut log = l.lock().unwrap();
-                    if log.receipts[index].generation == g.load(Ordering::SeqCst) {
-                        let at = log.tick();
-                        log.receipts[index].acked = Some(at);
-                        log.last_ack = Some(Instant::now());
-                    }
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            }),
-        );
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state((log.clone(), generation.clone(), delay));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Subscriber {
-            url,
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
             log,
             generation,
-            _task: task,
+            _server: tokio::spawn(axum::serve(listener, app).into_future()),
         }
     }
 
@@ -250,6 +250,12 @@ impl Hooked {
     }
 }
 
+/// Sends `req` and reads its JSON answer.
+pub async fn json_answer(req: reqwest::RequestBuilder) -> Value {
+    let r = req.send().await.expect("request sent");
+    r.json().await.expect("a JSON answer")
+}
+
 /// The simulator's first site, as the first user (Basic auth).
 fn site(env: &Env, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     let u = &env.sim.users[0];
@@ -263,14 +269,11 @@ fn site(env: &Env, method: reqwest::Method, path: &str) -> reqwest::RequestBuild
 
 /// Keys of up to `n` issues of `project`.
 pub async fn issue_keys(env: &Env, project: &str, n: usize) -> Vec<String> {
-    let v: Value = site(env, reqwest::Method::POST, "/rest/api/3/search/jql")
-        .json(&json!({"jql": format!("project = {project} ORDER BY key"), "fields": ["summary"], "maxResults": n}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_answer(
+        site(env, reqwest::Method::POST, "/rest/api/3/search/jql")
+            .json(&json!({"jql": format!("project = {project} ORDER BY key"), "fields": ["summary"], "maxResults": n})),
+    )
+    .await;
     v["issues"]
         .as_array()
         .expect("issues")
@@ -297,13 +300,7 @@ pub async fn edit_issue(env: &Env, key: &str, summary: &str) {
 /// site already has one for this URL).
 pub async fn register_admin_hook(env: &Env, url: &str, secret: &str, project: &str) {
     let path = "/rest/webhooks/1.0/webhook";
-    let existing: Value = site(env, reqwest::Method::GET, path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let existing = json_answer(site(env, reqwest::Method::GET, path)).await;
     let listed = existing.as_array().cloned().unwrap_or_default();
     if listed.iter().any(|h| h["url"] == url) {
         return;
@@ -624,21 +621,7 @@ async fn reencrypt_moves_webhook_secrets_to_the_new_data_key() {
             "{before:?}"
         );
 
-        let new_key = env.dir.path().join("new.key");
-        let key_text = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode([7u8; 32])
-        };
-        std::fs::write(&new_key, key_text).unwrap();
-        let o = env
-            .jg(&[
-                "master-key",
-                "rotate",
-                "--new-key-file",
-                new_key.to_str().unwrap(),
-                "--reencrypt",
-            ])
-            .await;
+        let o = crate::rotation::rotate_master_key(env, &["--reencrypt"]).await;
         assert!(o.status.success(), "{}", all_output(&o));
         let after = sealed_webhook_secrets(env).await;
         assert_eq!(after.len(), 2);

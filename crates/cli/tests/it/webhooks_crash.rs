@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{Env, create_postgres_database, drop_postgres_database};
-use crate::webhooks::{Hooked, Receipt, edit_issue, eventually, issue_keys};
+use crate::webhooks::{Hooked, Receipt, edit_issue, eventually, issue_keys, json_answer};
 
 /// How long the subscriber takes to answer: deliveries are in flight most of the time.
 const SLOW: Duration = Duration::from_millis(400);
@@ -19,15 +19,12 @@ const ISSUES: usize = 6;
 const ROUNDS: usize = 10;
 
 async fn api(base: &str, key: &str, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_answer(
+        reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth(key),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

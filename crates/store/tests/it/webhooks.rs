@@ -290,6 +290,20 @@ async fn a_lapsed_lease_is_taken_over(db: &TestDb) {
     );
 }
 
+/// Records one event per issue, identified `w-<from>`, `w-<from + 1>` …, for `subs`.
+async fn record_per_issue(
+    s: &jiragate_store::Store,
+    (org, conn, subs): (&OrgId, &ConnectionId, &[WebhookSubscriptionId]),
+    from: usize,
+    issues: &[&str],
+) {
+    for (i, issue) in issues.iter().enumerate() {
+        let new = event(org, conn, &format!("w-{}", from + i), issue);
+        let stored = s.record_webhook_event(&new, subs, later()).await.unwrap();
+        assert!(stored.is_some(), "{new:?}");
+    }
+}
+
 /// Claims every due delivery as `owner`, oldest first.
 async fn claim_all(s: &jiragate_store::Store, owner: &str) -> Vec<jiragate_store::ClaimedDelivery> {
     let now = OffsetDateTime::now_utc();
@@ -303,15 +317,7 @@ async fn finished_deliveries_and_their_events_are_pruned_after_retention(db: &Te
     let (org, conn, subs) = setup(db, 1).await;
     // Four issues: delivered, dead-lettered, dead-lettered then replayed, still pending;
     // and one event no subscription wanted.
-    for (i, issue) in ["A-1", "A-2", "A-3", "A-4"].iter().enumerate() {
-        s.record_webhook_event(
-            &event(&org, &conn, &format!("w-{i}"), issue),
-            &subs,
-            later(),
-        )
-        .await
-        .unwrap();
-    }
+    record_per_issue(s, (&org, &conn, &subs), 0, &["A-1", "A-2", "A-3", "A-4"]).await;
     s.record_webhook_event(&event(&org, &conn, "w-none", "A-5"), &[], later())
         .await
         .unwrap();
@@ -395,13 +401,7 @@ async fn a_restarted_instance_releases_its_predecessors_leases(db: &TestDb) {
         .iter()
         .enumerate()
     {
-        s.record_webhook_event(
-            &event(&org, &conn, &format!("w-{i}"), &format!("A-{i}")),
-            &subs,
-            later(),
-        )
-        .await
-        .unwrap();
+        record_per_issue(s, (&org, &conn, &subs), i, &[&format!("A-{i}")]).await;
         assert_eq!(claim_all(s, owner).await.len(), 1);
     }
     assert!(claim_all(s, "pod-1#boot-c").await.is_empty(), "all leased");
