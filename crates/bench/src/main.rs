@@ -86,6 +86,10 @@ pub struct Args {
     /// Events per path for --webhooks (--concurrency of them in flight).
     #[arg(long, default_value_t = 2000)]
     pub webhook_events: u64,
+    /// Distinct issues the --webhooks events cycle over (each issue's events are delivered
+    /// in order, one at a time).
+    #[arg(long, default_value_t = 50)]
+    pub webhook_issues: usize,
     /// Open-loop rate (events/s) of the second --webhooks run (default: half the rate
     /// jiragate reached in the first).
     #[arg(long)]

@@ -291,7 +291,13 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         &started.admin_key,
         &started.connector_id,
     );
-    let (project, issues) = sample_issues(http, &started.sim).await?;
+    let (project, _) = sample_issues(http, &started.sim).await?;
+    // Issue keys of the project; Jira's events are what the bench makes up, so the keys need
+    // not exist: how many there are sets how many deliveries may run in parallel (each
+    // issue's events are delivered one after the other).
+    let issues: Vec<String> = (1..=args.webhook_issues.max(1))
+        .map(|i| format!("{project}-{i}"))
+        .collect();
     let (sub_url, arrivals, _sub) = start_subscriber().await?;
 
     let r = http
