@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use jiragate_store::{DataKeyRecord, OrgId, Store, StoreError};
+use jiragate_store::{DataKeyRecord, OrgId, Store, StoreError, WebhookSecretKind};
 use jiragate_vault::{DataKey, MasterKey, SealContext, SealedSecret, VaultError};
 use secrecy::SecretString;
 
@@ -22,6 +22,10 @@ pub mod fields {
     pub const PKCE_VERIFIER: &str = "pkce_verifier";
     /// Tokens parked in a connect session while the user chooses a site.
     pub const PENDING_TOKENS: &str = "pending_tokens";
+    /// A webhook subscription's signing secret (sealed for the subscription id).
+    pub const WEBHOOK_SIGNING_SECRET: &str = "webhook_signing_secret";
+    /// A connection's admin-webhook secret (sealed for the connection id).
+    pub const WEBHOOK_RECEIVER_SECRET: &str = "webhook_receiver_secret";
 }
 
 /// The data keys of one organization, unwrapped.
@@ -487,8 +491,8 @@ impl Keyring {
         Ok(next)
     }
 
-    /// Reseals every credential and OAuth client secret of an organization with its current
-    /// data key. Credentials are written with compare-and-swap on their generation, so a
+    /// Reseals every credential, OAuth client secret and webhook secret of an organization
+    /// with its current data key. Credentials are written with compare-and-swap on their generation, so a
     /// refresh that lands meanwhile is never overwritten (the value is then resealed again).
     async fn reseal_org(&self, org: &OrgId) -> Result<usize, AuthError> {
         let store = &self.inner.store;
@@ -516,6 +520,23 @@ impl Keyring {
                     &client.sealed_client_secret,
                     &sealed,
                 )
+                .await?
+            {
+                count += 1;
+            }
+        }
+        for hook in store.admin_list_webhook_secrets(org).await? {
+            let field = match hook.kind {
+                WebhookSecretKind::Subscription => fields::WEBHOOK_SIGNING_SECRET,
+                WebhookSecretKind::Receiver => fields::WEBHOOK_RECEIVER_SECRET,
+            };
+            let secret = self
+                .open_str(org, &hook.record_id, field, &hook.sealed)
+                .await?;
+            let sealed = self.seal_str(org, &hook.record_id, field, &secret).await?;
+            // Compare and swap: a secret deleted meanwhile is not written back.
+            if store
+                .admin_reseal_webhook_secret(org, &hook, &sealed)
                 .await?
             {
                 count += 1;

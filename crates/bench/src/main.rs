@@ -10,6 +10,7 @@ mod overload;
 mod procs;
 mod report;
 mod stats;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +79,21 @@ pub struct Args {
     /// Seconds per load step for --overload.
     #[arg(long, default_value_t = 10.0)]
     pub overload_seconds: f64,
+    /// Measure webhooks instead (issue 19): signed events posted to jiragate's receiver and
+    /// delivered to a loopback subscriber, against the same events posted to it directly.
+    #[arg(long)]
+    pub webhooks: bool,
+    /// Events per path for --webhooks (--concurrency of them in flight).
+    #[arg(long, default_value_t = 2000)]
+    pub webhook_events: u64,
+    /// Distinct issues the --webhooks events cycle over (each issue's events are delivered
+    /// in order, one at a time).
+    #[arg(long, default_value_t = 50)]
+    pub webhook_issues: usize,
+    /// Open-loop rate (events/s) of the second --webhooks run (default: half the rate
+    /// jiragate reached in the first).
+    #[arg(long)]
+    pub webhook_rate: Option<f64>,
 }
 
 impl Args {
@@ -149,6 +165,8 @@ async fn main() {
         r = async {
             if args.overload {
                 overload::run(&args, &mut procs).await
+            } else if args.webhooks {
+                webhooks::run(&args, &mut procs).await
             } else {
                 run(&args, &mut procs).await
             }
@@ -189,14 +207,7 @@ fn http_client() -> Result<reqwest::Client> {
 }
 
 async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
-    let jiragate_bin = args
-        .jiragate_bin
-        .clone()
-        .unwrap_or_else(|| procs::sibling_binary("jiragate"));
-    let sim_bin = args
-        .sim_bin
-        .clone()
-        .unwrap_or_else(|| procs::sibling_binary("atlassian-sim"));
+    let (jiragate_bin, sim_bin) = procs::binaries(&args.jiragate_bin, &args.sim_bin);
     for (flag, p) in [("--jiragate-bin", &jiragate_bin), ("--sim-bin", &sim_bin)] {
         if !p.is_file() {
             bail!(
@@ -234,6 +245,7 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         &sim,
         &http,
         knows_env.then(|| "off".to_owned()),
+        &[],
     )
     .await?;
     let serve_pid = serve.proc.pid;

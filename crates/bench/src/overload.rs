@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::procs::{self, Procs};
 use crate::stats::{self, Samples};
-use crate::{Args, create_connection, http_client, sample_issues, sim_requests};
+use crate::{Args, http_client, sample_issues, sim_requests};
 
 /// jiragate's default per-connection concurrency (`ClientConfig::per_connection_concurrency`).
 const SLOTS: f64 = 8.0;
@@ -28,43 +28,26 @@ struct Step {
 }
 
 pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
-    let jiragate_bin = args
-        .jiragate_bin
-        .clone()
-        .unwrap_or_else(|| procs::sibling_binary("jiragate"));
-    let sim_bin = args
-        .sim_bin
-        .clone()
-        .unwrap_or_else(|| procs::sibling_binary("atlassian-sim"));
+    let (jiragate_bin, sim_bin) = procs::binaries(&args.jiragate_bin, &args.sim_bin);
     let latency_ms = args.overload_latency_ms;
     let capacity = SLOTS * 1000.0 / latency_ms as f64;
-    let http = http_client()?;
+    let started = procs::start_with_connection(
+        procs,
+        (&jiragate_bin, &sim_bin),
+        &["--fault", &format!("latency={latency_ms}ms")],
+        &[],
+        "jiragate-overload-",
+    )
+    .await?;
+    let (http, sim, serve_pid) = (started.http.clone(), started.sim.clone(), started.serve_pid);
     // The callers: a client of their own, so that its keep-alive connections can be closed
     // when the load ends while the run's own client keeps reading the simulator's counters.
     let load = http_client()?;
-    let (sim_proc, sim) = procs::start_sim_with(
-        &sim_bin,
-        50,
-        &["--fault", &format!("latency={latency_ms}ms")],
-    )
-    .await?;
-    procs.sim = Some(sim_proc);
-    let tmp = tempfile::Builder::new()
-        .prefix("jiragate-overload-")
-        .tempdir()?;
-    let serve = procs::start_serve(
-        &jiragate_bin,
-        &tmp.path().join("data"),
-        &sim,
-        &http,
-        Some("off".into()),
-    )
-    .await?;
-    let serve_pid = serve.proc.pid;
-    let base = serve.base_url.clone();
-    let key = serve.admin_key.clone();
-    procs.serve = Some(serve.proc);
-    let conn = create_connection(&http, &base, &key, &sim).await?;
+    let (base, key, conn) = (
+        started.base_url.clone(),
+        started.admin_key.clone(),
+        started.connector_id.clone(),
+    );
     let (_, issues) = sample_issues(&http, &sim).await?;
     let issue = issues.first().cloned().context("no issue to read")?;
     // Warm up, so that the code a call runs is paged in before idle is measured (file-backed

@@ -205,6 +205,7 @@ pub async fn start_serve(
     sim: &SimInfo,
     http: &reqwest::Client,
     rate_limit_env: Option<String>,
+    extra_env: &[(&str, &str)],
 ) -> Result<Serve> {
     let port = free_port()?;
     let mut cmd = Command::new(bin);
@@ -229,6 +230,10 @@ pub async fn start_serve(
     {
         cmd.env("JIRAGATE_RATE_LIMIT_PER_KEY", &v);
         env_note.push(("JIRAGATE_RATE_LIMIT_PER_KEY".to_owned(), v));
+    }
+    for (name, v) in extra_env {
+        cmd.env(name, v);
+        env_note.push(((*name).to_owned(), (*v).to_owned()));
     }
     let (mut proc, out) = Proc::spawn("jiragate serve", cmd)?;
     if let Some(out) = out {
@@ -279,10 +284,70 @@ pub async fn serve_knows_rate_limit_env(bin: &Path) -> bool {
     }
 }
 
+/// The `jiragate` and `atlassian-sim` binaries: `--jiragate-bin` / `--sim-bin`, or next to
+/// this executable.
+pub fn binaries(jiragate: &Option<PathBuf>, sim: &Option<PathBuf>) -> (PathBuf, PathBuf) {
+    (
+        jiragate
+            .clone()
+            .unwrap_or_else(|| sibling_binary("jiragate")),
+        sim.clone()
+            .unwrap_or_else(|| sibling_binary("atlassian-sim")),
+    )
+}
+
 /// `--jiragate-bin` / `--sim-bin` default: next to this executable.
 pub fn sibling_binary(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join(name)))
         .unwrap_or_else(|| PathBuf::from("target/release").join(name))
+}
+
+/// The simulator and `serve` (rate limit off, plus `serve_env`) on a temporary data dir, with
+/// an API-token connection: what the `--overload` and `--webhooks` modes start from.
+pub struct Started {
+    pub http: reqwest::Client,
+    pub sim: SimInfo,
+    pub serve_pid: u32,
+    pub base_url: String,
+    pub admin_key: String,
+    pub connector_id: String,
+    /// Removed when dropped: keep it for the whole run.
+    pub _data: tempfile::TempDir,
+}
+
+pub async fn start_with_connection(
+    procs: &mut Procs,
+    (jiragate_bin, sim_bin): (&Path, &Path),
+    sim_args: &[&str],
+    serve_env: &[(&str, &str)],
+    prefix: &str,
+) -> Result<Started> {
+    let http = crate::http_client()?;
+    let (sim_proc, sim) = start_sim_with(sim_bin, 50, sim_args).await?;
+    procs.sim = Some(sim_proc);
+    let data = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    let serve = start_serve(
+        jiragate_bin,
+        &data.path().join("data"),
+        &sim,
+        &http,
+        Some("off".into()),
+        serve_env,
+    )
+    .await?;
+    let serve_pid = serve.proc.pid;
+    let (base_url, admin_key) = (serve.base_url.clone(), serve.admin_key.clone());
+    procs.serve = Some(serve.proc);
+    let connector_id = crate::create_connection(&http, &base_url, &admin_key, &sim).await?;
+    Ok(Started {
+        http,
+        sim,
+        serve_pid,
+        base_url,
+        admin_key,
+        connector_id,
+        _data: data,
+    })
 }

@@ -16,8 +16,9 @@ fn sibling(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[test]
-fn quick_run_drives_every_scenario() {
+/// Runs `jiragate-bench --quick --json <file> <extra>` against the sibling binaries; returns
+/// its stdout and the JSON it wrote, after checking it succeeded within two minutes.
+fn quick_run(extra: &[&str]) -> (String, serde_json::Value) {
     let (jiragate, sim) = (sibling("jiragate"), sibling("atlassian-sim"));
     assert!(
         jiragate.is_file() && sim.is_file(),
@@ -36,10 +37,11 @@ fn quick_run_drives_every_scenario() {
         .arg(&jiragate)
         .arg("--sim-bin")
         .arg(&sim)
+        .args(extra)
         .env_remove("JIRAGATE_RATE_LIMIT_PER_KEY")
         .output()
         .expect("jiragate-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -47,6 +49,14 @@ fn quick_run_drives_every_scenario() {
         out.status
     );
     assert!(started.elapsed() < Duration::from_secs(120), "bounded");
+    let v = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+        .expect("valid JSON");
+    (stdout, v)
+}
+
+#[test]
+fn quick_run_drives_every_scenario() {
+    let (stdout, v) = quick_run(&[]);
     for needle in [
         "execute issues.get",
         "execute issues.search",
@@ -60,9 +70,6 @@ fn quick_run_drives_every_scenario() {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
 
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
-            .expect("valid JSON");
     let runs = v["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 12, "6 scenarios × 2 concurrencies: {v}");
     for r in runs {
@@ -76,4 +83,31 @@ fn quick_run_drives_every_scenario() {
     }
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(8), "{v}");
     assert!(v["rss_mib"]["idle"].as_f64().is_some(), "{v}");
+}
+
+/// `--webhooks --quick`: every signed event posted to the receiver reaches the loopback
+/// subscriber once, and both paths are measured.
+#[test]
+fn quick_webhooks_run_delivers_every_event_once() {
+    let (stdout, v) = quick_run(&["--webhooks"]);
+    for needle in [
+        "direct POST to the subscriber",
+        "receiver -> outbox -> subscriber",
+        "saturated: jiragate / direct",
+        "open loop at",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "saturated and open loop: {v}");
+    for run in runs {
+        for path in ["direct", "jiragate"] {
+            let p = &run[path];
+            assert_eq!(p["errors"], 0, "{v}");
+            assert_eq!(p["duplicates"], 0, "{v}");
+            assert_eq!(p["arrived"], p["events"], "{v}");
+            assert!(p["lag_p99_ms"].as_f64().is_some(), "{v}");
+            assert!(p["events_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+        }
+    }
 }

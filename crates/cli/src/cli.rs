@@ -233,6 +233,14 @@ pub struct ServeArgs {
     /// (closed networks, tests). Off: https to public addresses only.
     #[arg(long, env = "JIRAGATE_WEBHOOKS_ALLOW_PRIVATE")]
     pub webhooks_allow_private: bool,
+    /// Webhooks: how long delivered and dead-lettered deliveries and their events are kept
+    /// before they are pruned (`7d`, `36h`, `90m`, `600s`; pending deliveries are never pruned).
+    #[arg(long, env = "JIRAGATE_WEBHOOKS_RETENTION", default_value = "7d")]
+    pub webhooks_retention: String,
+    /// Webhooks: deliveries from Jira accepted per connection at /hooks/jira/{id}
+    /// (per second : burst; `off` disables; over it a 429).
+    #[arg(long, env = "JIRAGATE_WEBHOOKS_RATE_LIMIT", default_value = "100:1000")]
+    pub webhooks_rate_limit: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -24,7 +24,7 @@ mod rate_holds;
 mod scope_docs;
 pub mod scopes;
 pub mod webhooks;
-mod webhooks_delivery;
+pub mod webhooks_delivery;
 mod webhooks_refresh;
 
 use std::path::{Path, PathBuf};

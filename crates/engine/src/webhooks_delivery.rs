@@ -43,6 +43,22 @@ pub(crate) async fn run(hooks: Webhooks) {
             return;
         }
     };
+    // A predecessor with the same stable instance id (killed, then restarted) may still
+    // hold leases: it is gone, so its deliveries are sent now rather than when they lapse.
+    let prefix = format!("{}#", hooks.engine.auth.config().instance_id);
+    match hooks
+        .engine
+        .store
+        .release_webhook_leases_of_predecessors(&prefix, &owner)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "took over webhook deliveries a previous run of this instance had leased"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not take over a previous run's webhook leases"),
+    }
     loop {
         let sent = match round(&hooks, &client, &owner).await {
             Ok(n) => n,
@@ -129,6 +145,73 @@ async fn deliver_one(hooks: &Webhooks, client: &reqwest::Client, owner: &str, d:
         Err(e) => {
             tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook delivery")
         }
+    }
+}
+
+/// Retention of the outbox: how long delivered and dead-lettered deliveries, and the events
+/// they carried, are kept (`JIRAGATE_WEBHOOKS_RETENTION`).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+/// Rows deleted per statement while pruning (short transactions beside the workers).
+const PRUNE_BATCH: u32 = 1000;
+
+/// The pending-deliveries gauge (the outbox's backlog, all organizations).
+pub const PENDING_GAUGE: &str = "jiragate_webhooks_pending_deliveries";
+
+impl Webhooks {
+    /// Deliveries not yet delivered or dead-lettered, in the whole outbox.
+    pub async fn pending_deliveries(&self) -> Result<i64, crate::EngineError> {
+        Ok(self.engine.store.count_pending_webhook_deliveries().await?)
+    }
+
+    /// Sets the pending-deliveries gauge from the outbox.
+    pub async fn update_pending_gauge(&self) {
+        match self.pending_deliveries().await {
+            Ok(n) => metrics::gauge!(PENDING_GAUGE).set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "could not count pending webhook deliveries"),
+        }
+    }
+
+    /// Deletes delivered and dead-lettered deliveries that finished more than `retention`
+    /// ago, then the events no delivery refers to any more that were received before then.
+    /// Pending deliveries stay (a replayed dead letter is pending again).
+    pub async fn prune_outbox(
+        &self,
+        retention: Duration,
+    ) -> Result<jiragate_store::PruneCounts, crate::EngineError> {
+        let cutoff = OffsetDateTime::now_utc() - retention;
+        Ok(self
+            .engine
+            .store
+            .prune_webhook_outbox(cutoff, PRUNE_BATCH)
+            .await?)
+    }
+
+    /// The outbox's upkeep, beside the delivery worker: every tenth of `retention` (at least
+    /// 1 s, at most a minute), prunes what is older than `retention` and refreshes the
+    /// pending gauge. Every instance may run it (the deletes are idempotent). `None` when
+    /// workers do not run in this process.
+    pub fn spawn_upkeep(&self, retention: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.cfg.run_workers {
+            return None;
+        }
+        let interval = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let hooks = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match hooks.prune_outbox(retention).await {
+                    Ok(c) if c.deliveries + c.events > 0 => tracing::info!(
+                        deliveries = c.deliveries,
+                        events = c.events,
+                        "pruned old webhook deliveries and events"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning the webhook outbox failed"),
+                }
+                hooks.update_pending_gauge().await;
+                tokio::time::sleep(interval).await;
+            }
+        }))
     }
 }
 
@@ -234,6 +317,20 @@ pub(crate) fn sign(secret: &str, msg_id: &str, ts: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_secret_fields_are_the_ones_re_encryption_reseals() {
+        // `master-key rotate --reencrypt` (in jiragate-auth) opens and reseals these secrets
+        // by field name; a seal's AAD binds the name, so they must agree.
+        assert_eq!(
+            SUBSCRIPTION_SECRET_FIELD,
+            jiragate_auth::fields::WEBHOOK_SIGNING_SECRET
+        );
+        assert_eq!(
+            crate::webhooks::RECEIVER_SECRET_FIELD,
+            jiragate_auth::fields::WEBHOOK_RECEIVER_SECRET
+        );
+    }
 
     #[test]
     fn signature_matches_the_standard_webhooks_example() {

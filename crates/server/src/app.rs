@@ -126,7 +126,9 @@ impl App {
             ),
         );
         // The outbox worker and the registration refresh job (see jiragate_engine::webhooks).
-        let webhook_workers = state.webhooks().spawn_workers();
+        let mut webhook_workers = state.webhooks().spawn_workers();
+        // Prunes old deliveries and events and keeps the pending gauge current.
+        webhook_workers.extend(state.webhooks().spawn_upkeep(cfg.webhook_retention));
         let router = build_router(state.clone(), &cfg)?;
         Ok(App {
             addr,

@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub webhooks: jiragate_engine::webhooks::WebhookConfig,
     /// Budget of the public receiver `/hooks/jira/{id}` per connection; `None` = unlimited.
     pub webhook_rate_limit: Option<RateLimitConfig>,
+    /// How long delivered and dead-lettered webhook deliveries, and their events, are kept
+    /// (`JIRAGATE_WEBHOOKS_RETENTION`); pruned by the outbox's upkeep task.
+    pub webhook_retention: Duration,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +135,7 @@ impl Default for ServerConfig {
                 per_second: 100.0,
                 burst: 1000,
             }),
+            webhook_retention: jiragate_engine::webhooks_delivery::DEFAULT_RETENTION,
         }
     }
 }

@@ -42,5 +42,6 @@ pub use model::*;
 pub use rate_holds::{RATE_HOLD_CHANNEL, RateHold, RateHoldListener};
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryStatus, NewWebhookEvent, NewWebhookSubscription,
-    WebhookDelivery, WebhookDeliveryId, WebhookEvent, WebhookSubscription,
+    PruneCounts, SealedWebhookSecret, WebhookDelivery, WebhookDeliveryId, WebhookEvent,
+    WebhookSecretKind, WebhookSubscription,
 };

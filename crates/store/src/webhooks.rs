@@ -171,6 +171,30 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// What one pruning pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneCounts {
+    pub deliveries: u64,
+    pub events: u64,
+}
+
+/// Which kind of record a sealed webhook secret belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookSecretKind {
+    /// A subscription's signing secret; sealed for the subscription id.
+    Subscription,
+    /// A connection's admin-webhook secret; sealed for the connection id.
+    Receiver,
+}
+
+/// One sealed webhook secret, with the record id its seal is bound to (for re-encryption).
+#[derive(Debug, Clone)]
+pub struct SealedWebhookSecret {
+    pub kind: WebhookSecretKind,
+    pub record_id: String,
+    pub sealed: String,
+}
+
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -786,5 +810,143 @@ impl Store {
                 .await
                 .op("count_pending_webhook_deliveries")?
         }))
+    }
+
+    /// Deletes, in batches of `batch`, delivered and dead-lettered deliveries that finished
+    /// before `cutoff`, then events received before `cutoff` that no delivery refers to any
+    /// more. Pending deliveries (and so their events) are never pruned; a replayed delivery
+    /// is pending again.
+    pub async fn prune_webhook_outbox(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: u32,
+    ) -> Result<PruneCounts, StoreError> {
+        let cutoff = DbTime::from(cutoff);
+        let batch = i64::from(batch.max(1));
+        let mut counts = PruneCounts::default();
+        // `next_attempt_at` of a finished delivery is when it finished (delivered or
+        // dead-lettered): `finish_webhook_delivery` sets it so.
+        for (sql, slot) in [
+            (
+                "DELETE FROM webhook_deliveries WHERE id IN ( \
+                     SELECT id FROM webhook_deliveries \
+                     WHERE status IN ('delivered', 'dead') AND next_attempt_at < $1 \
+                     ORDER BY id LIMIT $2)",
+                &mut counts.deliveries,
+            ),
+            (
+                "DELETE FROM webhook_events WHERE id IN ( \
+                     SELECT e.id FROM webhook_events e WHERE e.received_at < $1 \
+                       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) \
+                     LIMIT $2)",
+                &mut counts.events,
+            ),
+        ] {
+            loop {
+                let n = with_pool!(self, pool => {
+                    sqlx::query(sql)
+                        .bind(cutoff)
+                        .bind(batch)
+                        .execute(pool)
+                        .await
+                        .op("prune_webhook_outbox")?
+                        .rows_affected()
+                });
+                *slot += n;
+                if n < batch as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Releases the leases a predecessor of this instance still holds: owners named
+    /// `<instance_prefix>…` other than `current_owner` (the same stable instance id with an
+    /// older boot id; the process that held them is gone). Their deliveries are claimable at
+    /// once instead of when the lease lapses. Returns how many were released.
+    pub async fn release_webhook_leases_of_predecessors(
+        &self,
+        instance_prefix: &str,
+        current_owner: &str,
+    ) -> Result<u64, StoreError> {
+        let len = i32::try_from(instance_prefix.chars().count()).unwrap_or(i32::MAX);
+        Ok(with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE status = 'pending' AND lease_owner IS NOT NULL AND lease_owner <> $1 \
+                   AND substr(lease_owner, 1, $2) = $3",
+            )
+            .bind(current_owner)
+            .bind(len)
+            .bind(instance_prefix)
+            .execute(pool)
+            .await
+            .op("release_webhook_leases_of_predecessors")?
+            .rows_affected()
+        }))
+    }
+
+    /// Every sealed webhook secret of an organization (subscriptions' signing secrets and
+    /// connections' admin-webhook secrets), for re-encryption under a new data key.
+    pub async fn admin_list_webhook_secrets(
+        &self,
+        org: &OrgId,
+    ) -> Result<Vec<SealedWebhookSecret>, StoreError> {
+        let rows: Vec<(String, String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT 'subscription', id, sealed_secret FROM webhook_subscriptions WHERE org_id = $1 \
+                 UNION ALL \
+                 SELECT 'receiver', connection_id, sealed_secret FROM webhook_receivers WHERE org_id = $1",
+            )
+            .bind(org.as_str())
+            .fetch_all(pool)
+            .await
+            .op("admin_list_webhook_secrets")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(kind, record_id, sealed)| SealedWebhookSecret {
+                kind: if kind == "receiver" {
+                    WebhookSecretKind::Receiver
+                } else {
+                    WebhookSecretKind::Subscription
+                },
+                record_id,
+                sealed,
+            })
+            .collect())
+    }
+
+    /// Replaces one sealed webhook secret if it is still `old.sealed` (compare and swap);
+    /// `false` when it changed or is gone meanwhile.
+    pub async fn admin_reseal_webhook_secret(
+        &self,
+        org: &OrgId,
+        old: &SealedWebhookSecret,
+        new_sealed: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = match old.kind {
+            WebhookSecretKind::Subscription => {
+                "UPDATE webhook_subscriptions SET sealed_secret = $1 \
+                 WHERE org_id = $2 AND id = $3 AND sealed_secret = $4"
+            }
+            WebhookSecretKind::Receiver => {
+                "UPDATE webhook_receivers SET sealed_secret = $1 \
+                 WHERE org_id = $2 AND connection_id = $3 AND sealed_secret = $4"
+            }
+        };
+        let n = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(new_sealed)
+                .bind(org.as_str())
+                .bind(&old.record_id)
+                .bind(&old.sealed)
+                .execute(pool)
+                .await
+                .op("admin_reseal_webhook_secret")?
+                .rows_affected()
+        });
+        Ok(n == 1)
     }
 }

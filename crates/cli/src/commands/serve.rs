@@ -165,6 +165,10 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
             allow_private_subscribers: a.webhooks_allow_private,
             ..Default::default()
         },
+        webhook_retention: parse_retention(&a.webhooks_retention)
+            .map_err(|e| CliError::usage(format!("--webhooks-retention {e}")))?,
+        webhook_rate_limit: RateLimitConfig::parse(&a.webhooks_rate_limit)
+            .map_err(|e| CliError::usage(format!("--webhooks-rate-limit {e}")))?,
         ..cfg
     };
     let app = App::build(cfg).await.map_err(startup_error)?;
@@ -177,6 +181,42 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
     app.serve(shutdown_signal())
         .await
         .map_err(|e| CliError::failure(format!("{e:#}")))
+}
+
+/// `7d`, `36h`, `90m`, `600s` (or bare seconds): from one second to ten years.
+fn parse_retention(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| {
+        format!(
+            "{}: use a number and a unit, like 7d, 36h, 90m or 600s",
+            jiragate_engine::quote(t)
+        )
+    })?;
+    let unit_secs = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "{}: unknown unit {}; use d, h, m or s",
+                jiragate_engine::quote(t),
+                jiragate_engine::quote(other)
+            ));
+        }
+    };
+    let secs = n.saturating_mul(unit_secs);
+    if !(1..=3650 * 86_400).contains(&secs) {
+        return Err(format!(
+            "{}: between 1s and 3650d",
+            jiragate_engine::quote(t)
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Start-up failures say what to fix; a wrong master key is its own, well-known message.

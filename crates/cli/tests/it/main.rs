@@ -13,3 +13,5 @@ mod rotation;
 mod sandbox;
 mod support;
 mod tour;
+mod webhooks;
+mod webhooks_crash;

@@ -35,7 +35,13 @@ pub async fn serve(env: &Env) -> Served {
 
 /// Starts `jiragate serve` on `port` (known in advance, e.g. for a registered redirect URI).
 pub async fn serve_on(env: &Env, port: u16) -> Served {
+    serve_with(env, port, &[]).await
+}
+
+/// As [`serve_on`], with more environment variables for `serve`.
+pub async fn serve_with(env: &Env, port: u16, extra: &[(&str, &str)]) -> Served {
     let mut c: Command = env.cmd();
+    c.envs(extra.iter().copied());
     c.arg("serve")
         .env("JIRAGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("JIRAGATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))

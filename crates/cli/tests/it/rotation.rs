@@ -9,13 +9,9 @@ use base64::Engine as _;
 use crate::remote::serve;
 use crate::support::{Env, all_output, create_seed_connector, run, stderr};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rotate_under_a_running_serve_then_retire_after_it_stops() {
-    let env = Env::new().await;
-    let o = create_seed_connector(&env).await;
-    assert!(o.status.success(), "{}", all_output(&o));
-    // A fresh server process: the organization's data key is not cached in it.
-    let mut served = serve(&env).await;
+/// Writes a new master key into the test dir and runs `master-key rotate --new-key-file` with
+/// it and `extra` flags.
+pub async fn rotate_master_key(env: &Env, extra: &[&str]) -> std::process::Output {
     let new_key = env.dir.path().join("new.key");
     let bytes: Vec<u8> = (0u8..32)
         .map(|i| i.wrapping_mul(37).wrapping_add(11))
@@ -25,14 +21,24 @@ async fn rotate_under_a_running_serve_then_retire_after_it_stops() {
         base64::engine::general_purpose::STANDARD.encode(bytes),
     )
     .unwrap();
-    let o = env
-        .jg(&[
-            "master-key",
-            "rotate",
-            "--new-key-file",
-            new_key.to_str().unwrap(),
-        ])
-        .await;
+    let mut args = vec![
+        "master-key",
+        "rotate",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    env.jg(&args).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_under_a_running_serve_then_retire_after_it_stops() {
+    let env = Env::new().await;
+    let o = create_seed_connector(&env).await;
+    assert!(o.status.success(), "{}", all_output(&o));
+    // A fresh server process: the organization's data key is not cached in it.
+    let mut served = serve(&env).await;
+    let o = rotate_master_key(&env, &[]).await;
     assert!(o.status.success(), "{}", all_output(&o));
 
     let remote_execute = || {

@@ -11,6 +11,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_jiragate");
 pub struct Env {
     pub sim: SimHandle,
     pub dir: tempfile::TempDir,
+    /// `JIRAGATE_DATABASE_URL` of every command, when not the data dir's SQLite file.
+    pub database_url: Option<String>,
 }
 
 impl Env {
@@ -27,6 +29,7 @@ impl Env {
         Env {
             sim,
             dir: tempfile::tempdir().expect("tempdir"),
+            database_url: None,
         }
     }
 
@@ -34,16 +37,23 @@ impl Env {
         self.dir.path().join("data")
     }
 
-    /// The contract's environment: data dir, simulator endpoints, no colour.
+    /// The contract's environment: data dir, simulator endpoints, no colour (and the
+    /// database URL, when one is set).
     pub fn envs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut v = vec![
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("JIRAGATE_DATA_DIR", self.data_dir().display().to_string()),
             ("JIRAGATE_ATLASSIAN_AUTH_URL", self.sim.auth_url.clone()),
             ("JIRAGATE_ATLASSIAN_API_URL", self.sim.api_url.clone()),
             ("JIRAGATE_JIRA_SITE_URL", self.sim.site_url.clone()),
             ("NO_COLOR", "1".into()),
-        ]
+        ];
+        v.extend(
+            self.database_url
+                .clone()
+                .map(|u| ("JIRAGATE_DATABASE_URL", u)),
+        );
+        v
     }
 
     /// The binary with [`Env::envs`] and nothing else from the caller's environment.
@@ -154,4 +164,43 @@ pub async fn create_seed_connector(env: &Env) -> Output {
         r#"{"workspace": "w", "name": "jira"}"#,
     ]);
     run(c).await
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("JIRAGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A throw-away database on the test PostgreSQL (`JIRAGATE_TEST_POSTGRES_URL`); the caller
+/// drops it with [`drop_postgres_database`] when done.
+pub async fn create_postgres_database() -> (String, String) {
+    use sqlx::Connection as _;
+    let admin = postgres_admin_url();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("jg_cli_{}_{nanos}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL reachable at JIRAGATE_TEST_POSTGRES_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await
+        .expect("create test database");
+    let _ = c.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    (format!("{base}/{name}"), name)
+}
+
+pub async fn drop_postgres_database(name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut c) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await;
+        let _ = c.close().await;
+    }
 }

@@ -82,6 +82,7 @@ async fn update_connection_gauge(state: &AppState) {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     update_connection_gauge(&state).await;
+    state.webhooks().update_pending_gauge().await;
     // The token manager counts in memory; expose its totals (this instance's).
     let tokens = state.engine().token_stats();
     metrics::counter!(TOKEN_CACHE_HITS).absolute(tokens.cache_hits);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiragate_store::{
     ConnectionId, DeliveryOutcome, DeliveryStatus, NewCredential, NewWebhookEvent,
-    NewWebhookSubscription, OrgId, WebhookSubscriptionId,
+    NewWebhookSubscription, OrgId, PruneCounts, WebhookSecretKind, WebhookSubscriptionId,
 };
 use time::OffsetDateTime;
 
@@ -17,7 +17,10 @@ both_backends!(
     events_are_deduplicated_and_fanned_out,
     claims_keep_each_issue_in_order,
     two_pools_never_claim_the_same_delivery,
-    a_lapsed_lease_is_taken_over
+    a_lapsed_lease_is_taken_over,
+    finished_deliveries_and_their_events_are_pruned_after_retention,
+    a_restarted_instance_releases_its_predecessors_leases,
+    webhook_secrets_are_listed_and_resealed_with_compare_and_swap
 );
 
 async fn setup(db: &TestDb, subs: usize) -> (OrgId, ConnectionId, Vec<WebhookSubscriptionId>) {
@@ -284,5 +287,195 @@ async fn a_lapsed_lease_is_taken_over(db: &TestDb) {
         )
         .await
         .unwrap()
+    );
+}
+
+/// Records one event per issue, identified `w-<from>`, `w-<from + 1>` …, for `subs`.
+async fn record_per_issue(
+    s: &jiragate_store::Store,
+    (org, conn, subs): (&OrgId, &ConnectionId, &[WebhookSubscriptionId]),
+    from: usize,
+    issues: &[&str],
+) {
+    for (i, issue) in issues.iter().enumerate() {
+        let new = event(org, conn, &format!("w-{}", from + i), issue);
+        let stored = s.record_webhook_event(&new, subs, later()).await.unwrap();
+        assert!(stored.is_some(), "{new:?}");
+    }
+}
+
+/// Claims every due delivery as `owner`, oldest first.
+async fn claim_all(s: &jiragate_store::Store, owner: &str) -> Vec<jiragate_store::ClaimedDelivery> {
+    let now = OffsetDateTime::now_utc();
+    s.claim_webhook_deliveries(owner, now, now + Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+}
+
+async fn finished_deliveries_and_their_events_are_pruned_after_retention(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 1).await;
+    // Four issues: delivered, dead-lettered, dead-lettered then replayed, still pending;
+    // and one event no subscription wanted.
+    record_per_issue(s, (&org, &conn, &subs), 0, &["A-1", "A-2", "A-3", "A-4"]).await;
+    s.record_webhook_event(&event(&org, &conn, "w-none", "A-5"), &[], later())
+        .await
+        .unwrap();
+    let c = claim_all(s, "w").await;
+    assert_eq!(c.len(), 4);
+    let dead = || DeliveryOutcome::Dead {
+        status: Some(500),
+        error: "gave up".into(),
+    };
+    let outcomes = [
+        DeliveryOutcome::Delivered { status: 204 },
+        dead(),
+        dead(),
+        DeliveryOutcome::Retry {
+            status: Some(503),
+            error: "down".into(),
+            next_attempt_at: later(),
+        },
+    ];
+    for (d, outcome) in c.iter().zip(&outcomes) {
+        assert!(s.finish_webhook_delivery(d.id, "w", outcome).await.unwrap());
+    }
+    s.replay_webhook_delivery(&org, c[2].id, later())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Nothing is older than a cutoff an hour ago.
+    let hour = Duration::from_secs(3600);
+    let none = s
+        .prune_webhook_outbox(OffsetDateTime::now_utc() - hour, 2)
+        .await
+        .unwrap();
+    assert_eq!(none, PruneCounts::default());
+    // Everything finished is older than a cutoff in an hour (batches of 1: the loop goes on).
+    let pruned = s
+        .prune_webhook_outbox(OffsetDateTime::now_utc() + hour, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        PruneCounts {
+            deliveries: 2,
+            events: 3
+        },
+        "delivered and dead-lettered go, with their events and the one nobody wanted"
+    );
+    let left: Vec<i64> = s
+        .list_webhook_deliveries(&org, &conn, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id.0)
+        .collect();
+    assert_eq!(
+        left,
+        vec![c[3].id.0, c[2].id.0],
+        "pending and replayed stay"
+    );
+    let mut events: Vec<String> = s
+        .list_webhook_events(&org, &conn, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.webhook_identifier)
+        .collect();
+    events.sort();
+    assert_eq!(events, vec!["w-2", "w-3"]);
+    // A pruned identifier is no longer known: Jira's retries end long before retention.
+    let again = s
+        .record_webhook_event(&event(&org, &conn, "w-0", "A-1"), &subs, later())
+        .await
+        .unwrap();
+    assert!(again.is_some());
+}
+
+async fn a_restarted_instance_releases_its_predecessors_leases(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 1).await;
+    for (i, owner) in ["pod-1#boot-a", "pod-1#boot-b", "pod-10#boot-a", "other#x"]
+        .iter()
+        .enumerate()
+    {
+        record_per_issue(s, (&org, &conn, &subs), i, &[&format!("A-{i}")]).await;
+        assert_eq!(claim_all(s, owner).await.len(), 1);
+    }
+    assert!(claim_all(s, "pod-1#boot-c").await.is_empty(), "all leased");
+    // pod-1 restarted as boot-c: the leases of its earlier boots go, nobody else's.
+    let released = s
+        .release_webhook_leases_of_predecessors("pod-1#", "pod-1#boot-c")
+        .await
+        .unwrap();
+    assert_eq!(released, 2);
+    let mine = claim_all(s, "pod-1#boot-c").await;
+    let bodies: Vec<&str> = mine.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(bodies, vec!["{\"id\":\"w-0\"}", "{\"id\":\"w-1\"}"]);
+    // Its own leases are kept.
+    assert_eq!(
+        s.release_webhook_leases_of_predecessors("pod-1#", "pod-1#boot-c")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn webhook_secrets_are_listed_and_resealed_with_compare_and_swap(db: &TestDb) {
+    let s = &db.store;
+    let (org, conn, subs) = setup(db, 1).await;
+    s.ensure_webhook_receiver_secret(&org, &conn, "jgv1.receiver")
+        .await
+        .unwrap();
+    let other_org = crate::common::org(s, "other").await;
+    assert!(
+        s.admin_list_webhook_secrets(&other_org)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut listed = s.admin_list_webhook_secrets(&org).await.unwrap();
+    listed.sort_by_key(|h| h.kind == WebhookSecretKind::Receiver);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].kind, WebhookSecretKind::Subscription);
+    assert_eq!(listed[0].record_id, subs[0].to_string());
+    assert_eq!(listed[0].sealed, "jgv1.sealed");
+    assert_eq!(listed[1].kind, WebhookSecretKind::Receiver);
+    assert_eq!(listed[1].record_id, conn.to_string());
+
+    for h in &listed {
+        let mut stale = h.clone();
+        stale.sealed = "jgv1.changed-meanwhile".into();
+        assert!(
+            !s.admin_reseal_webhook_secret(&org, &stale, "jgv1.new")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.admin_reseal_webhook_secret(&other_org, h, "jgv1.new")
+                .await
+                .unwrap(),
+            "scoped by organization"
+        );
+        assert!(
+            s.admin_reseal_webhook_secret(&org, h, "jgv1.new")
+                .await
+                .unwrap()
+        );
+    }
+    let sub = s
+        .get_webhook_subscription(&org, &subs[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.sealed_secret, "jgv1.new");
+    assert_eq!(
+        s.webhook_receiver_secret(&org, &conn)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("jgv1.new")
     );
 }
