@@ -378,10 +378,21 @@ async fn create_connection(
     admin_key: &str,
     sim: &procs::SimInfo,
 ) -> Result<String> {
+    create_connection_named(http, base, admin_key, sim, "jira").await
+}
+
+/// A connection `bench/<name>` with `sim`'s user's API token on its first site.
+async fn create_connection_named(
+    http: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+    sim: &procs::SimInfo,
+    name: &str,
+) -> Result<String> {
     let body = json!({
         "workspace_name": "bench",
         "connector_type": "Jira",
-        "name": "jira",
+        "name": name,
         "credentials": {"username": sim.email, "password": sim.api_token},
         "replication_config": {"subdomain": sim.subdomain, "api_type": "platform"},
     });

@@ -126,6 +126,8 @@ pub struct SimInfo {
     pub subdomain: String,
     pub email: String,
     pub api_token: String,
+    /// The second user, who is not a Jira administrator: `(email, API token)`.
+    pub non_admin: (String, String),
     /// Base URL of the listener (for `/__sim/stats`).
     pub base: String,
 }
@@ -180,6 +182,7 @@ pub async fn start_sim_with(bin: &Path, issues: u32, extra: &[&str]) -> Result<(
         subdomain: s("/sites/0/subdomain")?,
         email: s("/users/0/email")?,
         api_token: s("/users/0/api_token")?,
+        non_admin: (s("/users/1/email")?, s("/users/1/api_token")?),
         base,
     };
     Ok((proc, info))

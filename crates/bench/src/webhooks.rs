@@ -285,13 +285,15 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         "jiragate-webhooks-",
     )
     .await?;
-    let (http, base, key, conn) = (
-        &started.http,
-        &started.base_url,
-        &started.admin_key,
-        &started.connector_id,
-    );
+    let (http, base, key) = (&started.http, &started.base_url, &started.admin_key);
     let (project, _) = sample_issues(http, &started.sim).await?;
+    // A connection whose token is not a Jira administrator's: jiragate then answers with the
+    // admin webhook's URL and secret to paste, and the bench signs its events with that secret
+    // as Jira would (an administrator's token would have jiragate register the webhook with a
+    // secret only the simulator knows).
+    let mut non_admin = started.sim.clone();
+    (non_admin.email, non_admin.api_token) = started.sim.non_admin.clone();
+    let conn = &crate::create_connection_named(http, base, key, &non_admin, "hooks").await?;
     // Issue keys of the project; Jira's events are what the bench makes up, so the keys need
     // not exist: how many there are sets how many deliveries may run in parallel (each
     // issue's events are delivered one after the other).

@@ -165,6 +165,7 @@ pub async fn run(g: &Global, cmd: WebhooksCmd) -> Result<(), CliError> {
                 v["admin_webhook"] = json!({
                     "url": admin.url,
                     "secret": admin.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                    "registered": admin.registered,
                 });
             }
             v

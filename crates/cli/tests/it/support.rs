@@ -79,7 +79,13 @@ impl Env {
 
     /// The `JIRA_*` convention for the first user on site 0.
     pub fn jira_env(&self, c: &mut Command) {
-        let u = &self.sim.users[0];
+        self.jira_env_as(c, 0);
+    }
+
+    /// The `JIRA_*` convention for the simulator's `user`-th user on site 0 (only the first
+    /// is a Jira administrator).
+    pub fn jira_env_as(&self, c: &mut Command, user: usize) {
+        let u = &self.sim.users[user];
         c.env(
             "JIRA_BASE_URL",
             self.sim.site_url(&self.sim.sites[0].subdomain),
@@ -155,8 +161,13 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 
 /// Creates the seed connector `w/jira` with the `JIRA_*` environment.
 pub async fn create_seed_connector(env: &Env) -> Output {
+    create_seed_connector_as(env, 0).await
+}
+
+/// `w/jira` with the `user`-th simulator user's API token.
+pub async fn create_seed_connector_as(env: &Env, user: usize) -> Output {
     let mut c = env.cmd();
-    env.jira_env(&mut c);
+    env.jira_env_as(&mut c, user);
     c.args([
         "connectors",
         "create",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::remote::{Served, free_port, serve_with};
-use crate::support::{Env, all_output, create_seed_connector, run, stderr, stdout};
+use crate::support::{Env, all_output, create_seed_connector_as, run, stderr, stdout};
 
 /// One request the subscriber received.
 #[derive(Debug, Clone)]
@@ -194,8 +194,9 @@ where
 }
 
 /// A connection `w/jira` (API token) subscribed locally to `jira:issue_updated` of its first
-/// project, for a subscriber answering after `delay`, with the receiver on a port picked
-/// for `serve`; the admin webhook is registered at the simulator by [`Hooked::register`].
+/// project (as a user who is not a Jira administrator), for a subscriber answering after
+/// `delay`, with the receiver on a port picked for `serve`; the admin webhook is registered at
+/// the simulator by [`Hooked::register`], as a Jira administrator would paste it.
 pub struct Hooked {
     pub env: Env,
     pub project: String,
@@ -208,7 +209,9 @@ pub struct Hooked {
 
 impl Hooked {
     pub async fn new(env: Env, delay: Duration) -> Hooked {
-        let o = create_seed_connector(&env).await;
+        // A token without Jira admin rights: jiragate cannot register the admin webhook
+        // itself and prints the URL and secret to paste, which `register` then does.
+        let o = create_seed_connector_as(&env, 1).await;
         assert!(o.status.success(), "{}", all_output(&o));
         let project = env.project_key().await;
         let port = free_port();
@@ -381,6 +384,10 @@ async fn every_webhooks_command_works_locally_and_remotely() {
             "{created}"
         );
         let admin_secret = hooked.admin_secret();
+        assert_eq!(
+            created["admin_webhook"]["registered"], false,
+            "not a Jira administrator: the webhook is for pasting: {created}"
+        );
         let sub_id = created["id"].as_str().unwrap().to_owned();
         let listed = json_of(&webhooks(env, &local, &["list", "w/jira"]).await);
         assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
