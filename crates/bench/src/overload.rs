@@ -51,12 +51,13 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let (_, issues) = sample_issues(&http, &sim).await?;
     let issue = issues.first().cloned().context("no issue to read")?;
     // Warm up, so that the code a call runs is paged in before idle is measured (file-backed
-    // RSS that grows once, not memory the load holds); then wait past serve's 5 s idle timeout
-    // so that the warm-up's connection is closed too.
+    // RSS that grows once, not memory the load holds), from a client of its own whose
+    // connection is then closed.
     let execute = format!("{base}/api/v1/integrations/connectors/{conn}/execute");
     let body = json!({"entity": "issues", "action": "get", "params": {"issue": issue}});
+    let warm = http_client()?;
     for _ in 0..20 {
-        let r = http
+        let r = warm
             .post(&execute)
             .bearer_auth(&key)
             .json(&body)
@@ -68,7 +69,8 @@ pub async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
             r.status()
         );
     }
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    drop(warm);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = stats::rss_mib(serve_pid);
     let idle_anon = stats::rss_anon_mib(serve_pid);
     let seconds = args.overload_seconds;

@@ -12,7 +12,12 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 /// Environment variables of `serve` passed through from the bench's own environment.
-pub const PASSED_THROUGH: &[&str] = &["JIRAGATE_RATE_LIMIT_PER_KEY", "JIRAGATE_LOG", "RUST_LOG"];
+pub const PASSED_THROUGH: &[&str] = &[
+    "JIRAGATE_RATE_LIMIT_PER_KEY",
+    "JIRAGATE_HTTP_IDLE_TIMEOUT",
+    "JIRAGATE_LOG",
+    "RUST_LOG",
+];
 
 /// The last lines a child wrote, for error messages.
 #[derive(Clone, Default)]

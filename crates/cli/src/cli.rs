@@ -215,9 +215,9 @@ pub struct ServeArgs {
     #[arg(long, env = "JIRAGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
     /// Seconds a client connection may wait for its next request (idle keep-alive, or a
-    /// request head arriving slowly) before it is closed. Behind a load balancer that reuses
-    /// connections, set it above the balancer's idle timeout (e.g. 65 behind an AWS ALB).
-    #[arg(long, env = "JIRAGATE_HTTP_IDLE_TIMEOUT", default_value_t = 5.0)]
+    /// request head arriving slowly) before it is closed. Keep it above the idle timeout of a
+    /// load balancer in front (60 s on an AWS ALB) and of clients' connection pools.
+    #[arg(long, env = "JIRAGATE_HTTP_IDLE_TIMEOUT", default_value_t = 75.0)]
     pub idle_timeout: f64,
     /// MCP authorization: refuse dynamic client registration (RFC 7591) at /oauth/mcp/register.
     #[arg(long, env = "JIRAGATE_MCP_DISABLE_DCR")]

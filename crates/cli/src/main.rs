@@ -9,11 +9,6 @@ mod remote;
 
 use clap::Parser;
 
-/// jemalloc hands freed pages back to the kernel after a short decay (see `.cargo/config.toml`),
-/// so `serve`'s RSS returns near idle after a burst; glibc's malloc kept the burst's peak.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
     let cli = cli::Cli::parse();
     init_logging(&cli);

@@ -128,7 +128,7 @@ impl Default for ServerConfig {
             admission: jiragate_engine::AdmissionLimits::default(),
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(75),
             mcp_auth: jiragate_engine::mcp_auth::McpAuthConfig::default(),
             webhooks: jiragate_engine::webhooks::WebhookConfig::default(),
             webhook_rate_limit: Some(RateLimitConfig {
