@@ -175,3 +175,27 @@ async fn configuration_errors_are_labelled_as_configuration() {
     assert!(err.contains("configuration problem"), "{err}");
     assert!(err.contains("JIRAGATE_MASTER_KEY"), "{err}");
 }
+
+/// Out-of-range time settings of `serve` are usage errors that name the flag, before anything
+/// listens.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_time_settings_out_of_range_are_usage_errors() {
+    let env = Env::new().await;
+    for (flag, value) in [
+        ("--idle-timeout", "0"),
+        ("--idle-timeout", "3601"),
+        ("--idle-timeout", "NaN"),
+        ("--max-queue-wait", "3601"),
+    ] {
+        let o = env
+            .jg(&["serve", "--listen", "127.0.0.1:0", flag, value])
+            .await;
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            all_output(&o)
+        );
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+    }
+}
