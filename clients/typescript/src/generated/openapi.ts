@@ -638,11 +638,20 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description The admin webhook to create in Jira for an API-token connector. */
+        /**
+         * @description The admin webhook of an API-token connector: registered by jiragate when the token's user
+         *     is a Jira administrator, otherwise what to create in Jira's admin UI.
+         */
         AdminWebhookView: {
-            /** @description The secret to enter in Jira; shown once, when it was generated. */
+            /**
+             * @description `true`: jiragate registered the admin webhook at Jira (its id is `jira_webhook_id`)
+             *     and nothing is to be pasted. `false`: Jira refused (not an administrator); create it
+             *     in Jira (System → WebHooks) with `url` and `secret`.
+             */
+            registered: boolean;
+            /** @description The secret to enter in Jira; shown once, when it was generated (never when registered). */
             secret?: string | null;
-            /** @description The URL to enter in Jira (System → WebHooks). */
+            /** @description The URL to enter in Jira. */
             url: string;
         };
         ApiKeyView: {
@@ -1030,7 +1039,8 @@ export interface components {
                 id: string;
                 /**
                  * Format: int64
-                 * @description The dynamic webhook registered at Jira (OAuth connectors).
+                 * @description The webhook jiragate registered at Jira: a dynamic webhook (OAuth connectors) or an
+                 *     admin webhook (API-token connectors whose user is a Jira administrator).
                  */
                 jira_webhook_id?: number | null;
                 jql_filter: string;
@@ -1175,7 +1185,8 @@ export interface components {
             id: string;
             /**
              * Format: int64
-             * @description The dynamic webhook registered at Jira (OAuth connectors).
+             * @description The webhook jiragate registered at Jira: a dynamic webhook (OAuth connectors) or an
+             *     admin webhook (API-token connectors whose user is a Jira administrator).
              */
             jira_webhook_id?: number | null;
             jql_filter: string;
@@ -3239,7 +3250,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Subscribed (for OAuth connectors the webhook is registered at Jira) */
+            /** @description Subscribed (the webhook is registered at Jira for OAuth connectors, and for API-token connectors whose user is a Jira administrator) */
             201: {
                 headers: {
                     [name: string]: unknown;
