@@ -11,6 +11,7 @@ pub mod connect_links;
 mod connections;
 pub mod console;
 mod error;
+mod event_notices;
 mod hot_cache;
 pub mod keys;
 pub mod links;

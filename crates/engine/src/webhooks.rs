@@ -217,12 +217,28 @@ pub struct WebhookEventNotice {
 
 /// In-process fan-out of [`WebhookEventNotice`]s: the receiver publishes, MCP resource
 /// subscriptions listen. A listener that falls behind misses notices (it is told it lagged).
+/// On PostgreSQL, notices also cross to the other instances (`event_notices`); `origin` names
+/// this process so that it skips its own.
 #[derive(Clone)]
-pub(crate) struct EventBus(tokio::sync::broadcast::Sender<WebhookEventNotice>);
+pub(crate) struct EventBus {
+    pub(crate) tx: tokio::sync::broadcast::Sender<WebhookEventNotice>,
+    pub(crate) origin: std::sync::Arc<str>,
+}
+
+/// A name for this process among the instances: its pid and start time in nanoseconds.
+fn process_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus(tokio::sync::broadcast::channel(256).0)
+        EventBus {
+            tx: tokio::sync::broadcast::channel(256).0,
+            origin: process_token().into(),
+        }
     }
 }
 
@@ -230,7 +246,7 @@ impl Engine {
     /// Notices of webhook events stored from now on, by this process's receiver, for every
     /// organization: a listener filters them by the connections it may see.
     pub fn webhook_event_notices(&self) -> tokio::sync::broadcast::Receiver<WebhookEventNotice> {
-        self.webhook_events.0.subscribe()
+        self.webhook_events.tx.subscribe()
     }
 
     /// The most recent webhook events of a connection, newest first (at most `limit`, ≤ 500).
@@ -334,13 +350,16 @@ impl Webhooks {
     /// Starts the delivery worker and the refresh job (when configured to run here); the
     /// caller owns the handles so a shutdown can stop them.
     pub fn spawn_workers(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        if !self.cfg.run_workers {
-            return Vec::new();
+        // MCP subscriptions here hear of events other instances received (PostgreSQL).
+        let mut tasks = vec![tokio::spawn(crate::event_notices::relay_shared_notices(
+            self.engine.store.clone(),
+            self.engine.webhook_events.clone(),
+        ))];
+        if self.cfg.run_workers {
+            tasks.push(tokio::spawn(crate::webhooks_delivery::run(self.clone())));
+            tasks.push(tokio::spawn(crate::webhooks_refresh::run(self.clone())));
         }
-        vec![
-            tokio::spawn(crate::webhooks_delivery::run(self.clone())),
-            tokio::spawn(crate::webhooks_refresh::run(self.clone())),
-        ]
+        tasks
     }
 
     // ---- subscriptions -------------------------------------------------------------------
@@ -903,10 +922,11 @@ impl Webhooks {
                     self.wake.notify_one();
                 }
                 // No listener is not an error.
-                let _ = self.engine.webhook_events.0.send(WebhookEventNotice {
+                let _ = self.engine.webhook_events.tx.send(WebhookEventNotice {
                     org_id: org.clone(),
                     connection_id: conn.id.clone(),
                 });
+                crate::event_notices::share(store, &self.engine.webhook_events, &org, &conn.id);
                 Ok(Received::Stored {
                     event,
                     deliveries: targets.len(),

@@ -16,6 +16,7 @@ mod connections;
 mod console_sessions;
 mod db;
 mod error;
+mod event_notices;
 mod ids;
 mod keys;
 mod leases;
@@ -31,6 +32,7 @@ mod webhooks;
 pub use connect_links::{ConnectLink, ConnectSettings, NewConnectLink};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use event_notices::{EventNoticeListener, SharedEventNotice, WEBHOOK_EVENT_CHANNEL};
 pub use ids::{
     ApiKeyId, AuditEventId, ConnectLinkId, ConnectSessionId, ConnectionId, IdParseError,
     OAuthClientRecordId, OrgId, WebhookEventId, WebhookSubscriptionId, WorkspaceId,

@@ -534,6 +534,9 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         cfg_b.master_key = Some(master);
         fast_webhooks(&mut cfg_b);
         let app_b = App::build(cfg_b).await.expect("instance B");
+        // What each instance's MCP resource subscriptions hear.
+        let heard_a = app_a.engine().webhook_event_notices();
+        let heard_b = app_b.engine().webhook_event_notices();
         sim.add_redirect_uri(&format!("{}/oauth/callback", app_a.base_url()));
         let a = Server::spawn(app_a).await;
         let b = Server::spawn(app_b).await;
@@ -551,6 +554,9 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         let secret = created["signing_secret"].as_str().unwrap().to_owned();
         // Several issues, several changes each: many deliveries due at once for both workers.
         let issues = issue_keys(&env, &project, 5).await;
+        // B's notice listener connects in the background at start; a notice sent before it
+        // listens is missed by design (notices are nudges to read again, not the events).
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let mut n = 0;
         for round in 0..4 {
             for key in &issues {
@@ -568,10 +574,42 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         assert_eq!(ids.len(), n, "distinct events");
         assert_eq!(got.len(), n, "each delivered once");
         assert!(got.iter().all(|g| signature_valid(&secret, g)));
+        // Jira posts to A's receiver. B's MCP subscriptions hear of every event too (through
+        // PostgreSQL), and A's hear each once (A skips its own notices).
+        for (name, heard) in [("A", heard_a), ("B", heard_b)] {
+            let notices = notices_within(heard, n, Duration::from_secs(10)).await;
+            assert_eq!(notices.len(), n, "instance {name} heard every event once");
+            assert!(
+                notices.iter().all(|c| *c == conn),
+                "instance {name}: {notices:?}"
+            );
+        }
         drop(b);
     })
     .await
     .expect("finished in time");
+}
+
+/// The connections named by the event notices `heard` within `limit` (waiting for at most
+/// `want`, then one more moment for any extra).
+async fn notices_within(
+    mut heard: tokio::sync::broadcast::Receiver<jiragate_engine::webhooks::WebhookEventNotice>,
+    want: usize,
+    limit: Duration,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while got.len() < want {
+        match tokio::time::timeout_at(deadline, heard.recv()).await {
+            Ok(Ok(notice)) => got.push(notice.connection_id.to_string()),
+            _ => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(notice) = heard.try_recv() {
+        got.push(notice.connection_id.to_string());
+    }
+    got
 }
 
 /// No instance runs for 31 days, so Jira drops the registration; the next start registers it
