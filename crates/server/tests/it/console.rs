@@ -1197,11 +1197,20 @@ async fn console_changes_the_mcp_sign_in_setting_in_a_real_browser() {
         assert_eq!(s["oauth_client_id"], oauth_client.as_str(), "{s}");
         assert_eq!(s["subdomain"], site.as_str(), "{s}");
 
-        // and back to console sessions
+        // and back to console sessions. The page still shows the last "Saved" until the new
+        // answer loads, so wait for the setting itself (bounded).
         click(&b, "#sign_in_console").await;
         click(&b, "#save-mcp-settings").await;
+        let mut sign_in = serde_json::Value::Null;
+        for _ in 0..100 {
+            sign_in = mcp_settings(&env).await["sign_in"].clone();
+            if sign_in == "console" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(sign_in, "console");
         wait_text(&b, "#notice", "Saved").await;
-        assert_eq!(mcp_settings(&env).await["sign_in"], "console");
     }
     .await;
     let _ = b.close().await;
