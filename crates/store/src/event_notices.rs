@@ -93,17 +93,10 @@ impl Store {
 
     /// A listener for event notices, or `None` on SQLite (nothing to share).
     pub async fn listen_event_notices(&self) -> Result<Option<EventNoticeListener>, StoreError> {
-        let Pool::Postgres(pool) = &*self.pool else {
-            return Ok(None);
-        };
-        let mut listener = PgListener::connect_with(pool)
-            .await
-            .op("listen for webhook event notices")?;
-        listener
-            .listen(WEBHOOK_EVENT_CHANNEL)
-            .await
-            .op("listen for webhook event notices")?;
-        Ok(Some(EventNoticeListener { listener }))
+        let listener = self
+            .pg_listener(WEBHOOK_EVENT_CHANNEL, "listen for webhook event notices")
+            .await?;
+        Ok(listener.map(|listener| EventNoticeListener { listener }))
     }
 }
 

@@ -138,17 +138,24 @@ impl Store {
 
     /// A listener for holds, or `None` on SQLite (nothing to share).
     pub async fn listen_rate_holds(&self) -> Result<Option<RateHoldListener>, StoreError> {
+        let listener = self
+            .pg_listener(RATE_HOLD_CHANNEL, "listen for rate-limit holds")
+            .await?;
+        Ok(listener.map(|listener| RateHoldListener { listener }))
+    }
+
+    /// A listener on one `NOTIFY` channel, or `None` on SQLite (one instance per file).
+    pub(crate) async fn pg_listener(
+        &self,
+        channel: &str,
+        op: &'static str,
+    ) -> Result<Option<PgListener>, StoreError> {
         let Pool::Postgres(pool) = &*self.pool else {
             return Ok(None);
         };
-        let mut listener = PgListener::connect_with(pool)
-            .await
-            .op("listen for rate-limit holds")?;
-        listener
-            .listen(RATE_HOLD_CHANNEL)
-            .await
-            .op("listen for rate-limit holds")?;
-        Ok(Some(RateHoldListener { listener }))
+        let mut listener = PgListener::connect_with(pool).await.op(op)?;
+        listener.listen(channel).await.op(op)?;
+        Ok(Some(listener))
     }
 }
 

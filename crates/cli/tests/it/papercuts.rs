@@ -187,15 +187,6 @@ async fn serve_time_settings_out_of_range_are_usage_errors() {
         ("--idle-timeout", "NaN"),
         ("--max-queue-wait", "3601"),
     ] {
-        let o = env
-            .jg(&["serve", "--listen", "127.0.0.1:0", flag, value])
-            .await;
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{flag} {value}: {}",
-            all_output(&o)
-        );
-        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+        env.assert_serve_refuses(flag, value).await;
     }
 }

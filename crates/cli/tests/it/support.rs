@@ -77,6 +77,20 @@ impl Env {
         run(c).await
     }
 
+    /// `serve FLAG VALUE` is a usage error (exit 2) that names the flag.
+    pub async fn assert_serve_refuses(&self, flag: &str, value: &str) {
+        let o = self
+            .jg(&["serve", "--listen", "127.0.0.1:0", flag, value])
+            .await;
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            all_output(&o)
+        );
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+    }
+
     /// The `JIRA_*` convention for the first user on site 0.
     pub fn jira_env(&self, c: &mut Command) {
         self.jira_env_as(c, 0);

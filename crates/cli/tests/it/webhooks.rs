@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::remote::{Served, free_port, serve_with};
-use crate::support::{Env, all_output, create_seed_connector_as, run, stderr, stdout};
+use crate::support::{Env, all_output, create_seed_connector_as, run, stdout};
 
 /// One request the subscriber received.
 #[derive(Debug, Clone)]
@@ -556,16 +556,7 @@ async fn the_server_prunes_what_is_older_than_the_retention() {
             ("--webhooks-retention", "0s"),
             ("--webhooks-rate-limit", "fast"),
         ] {
-            let o = env
-                .jg(&["serve", "--listen", "127.0.0.1:0", flag, value])
-                .await;
-            assert_eq!(
-                o.status.code(),
-                Some(2),
-                "{flag} {value}: {}",
-                all_output(&o)
-            );
-            assert!(stderr(&o).contains(flag), "{}", stderr(&o));
+            env.assert_serve_refuses(flag, value).await;
         }
         hooked.register().await;
         let served = hooked.serve(&[("JIRAGATE_WEBHOOKS_RETENTION", "2s")]).await;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use jiragate_engine::{Actor, ApiScope, ConnRef, Engine, EngineError, HOT_CACHE_TTL};
+use jiragate_engine::{Actor, ApiScope, ConnRef, EngineError, HOT_CACHE_TTL};
 use secrecy::ExposeSecret;
 
 use crate::support::*;
@@ -27,14 +27,13 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_keys_and_deleted_connections_are_never_served_past_the_bound() {
-    let Some((url, name)) = pg_database().await else {
-        panic!("PostgreSQL unreachable: set JIRAGATE_TEST_POSTGRES_URL (see .ci/run)");
-    };
-    let sim = sim().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mk = |d: &std::path::Path| shared_pg_config(d, &sim, &url);
-    let (a, _) = Engine::open(mk(d1.path())).await.unwrap();
-    let (b, _) = Engine::open(mk(d2.path())).await.unwrap();
+    let TwoInstances {
+        sim,
+        a,
+        b,
+        db: name,
+        dirs: _dirs,
+    } = two_instances().await;
     let org = a.default_org.clone();
 
     // A key both instances have cached.

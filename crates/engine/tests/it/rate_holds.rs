@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use jiragate_engine::{ActionRequest, Actor, ConnRef, Engine};
+use jiragate_engine::{ActionRequest, Actor, ConnRef};
 use serde_json::json;
 
 use crate::support::*;
@@ -19,14 +19,13 @@ fn myself() -> ActionRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_on_one_instance_holds_the_connection_on_the_other() {
-    let Some((url, name)) = pg_database().await else {
-        panic!("PostgreSQL unreachable: set JIRAGATE_TEST_POSTGRES_URL (see .ci/run)");
-    };
-    let sim = sim().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mk = |d: &std::path::Path| shared_pg_config(d, &sim, &url);
-    let (a, _) = Engine::open(mk(d1.path())).await.unwrap();
-    let (b, _) = Engine::open(mk(d2.path())).await.unwrap();
+    let TwoInstances {
+        sim,
+        a,
+        b,
+        db: name,
+        dirs: _dirs,
+    } = two_instances().await;
     let (bg_a, bg_b) = (a.spawn_background(), b.spawn_background());
     let org = a.default_org.clone();
     let conn = api_token_connection(&a, &sim, "shared").await;

@@ -92,6 +92,35 @@ pub async fn pg_database() -> Option<(String, String)> {
     Some((url, name))
 }
 
+/// Two instances `a` and `b` sharing a fresh PostgreSQL database (`db`, dropped with
+/// [`drop_pg_database`] at the end) and the simulator.
+pub struct TwoInstances {
+    pub sim: SimHandle,
+    pub a: Engine,
+    pub b: Engine,
+    pub db: String,
+    /// The instances' data dirs: keep them alive as long as the engines.
+    pub dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+pub async fn two_instances() -> TwoInstances {
+    let Some((url, db)) = pg_database().await else {
+        panic!("PostgreSQL unreachable: set JIRAGATE_TEST_POSTGRES_URL (see .ci/run)");
+    };
+    let sim = sim().await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mk = |d: &tempfile::TempDir| shared_pg_config(d.path(), &sim, &url);
+    let (a, _) = Engine::open(mk(&dirs.0)).await.unwrap();
+    let (b, _) = Engine::open(mk(&dirs.1)).await.unwrap();
+    TwoInstances {
+        sim,
+        a,
+        b,
+        db,
+        dirs,
+    }
+}
+
 pub async fn drop_pg_database(name: &str) {
     let base = std::env::var("JIRAGATE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
