@@ -48,6 +48,11 @@ pub struct Args {
     /// Unmeasured calls before each run (connections, caches, JIT-free but warm).
     #[arg(long, default_value_t = 200)]
     pub warmup: u64,
+    /// Rounds per concurrency: each round runs every scenario for its share of --calls and
+    /// --seconds, so a jiragate path and its direct baseline are measured interleaved and a
+    /// slow or fast stretch of the machine falls on both; each scenario's figures sum its rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
     /// Calls in flight for the concurrent runs (the sequential runs use 1).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -104,7 +109,9 @@ impl Args {
             self.seconds = self.seconds.min(10.0);
             self.concurrency = self.concurrency.min(4);
             self.issues = self.issues.min(30);
+            self.rounds = 1;
         }
+        self.rounds = self.rounds.max(1);
         self
     }
 }
@@ -258,7 +265,9 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(if args.quick { 100 } else { 1000 })).await;
     info.idle_rss_mib = stats::rss_mib(serve_pid);
 
-    let jiragate_calls_planned = 4 * 2 * (args.calls + args.warmup) + 64;
+    let rounds = u64::from(args.rounds);
+    let jiragate_calls_planned =
+        4 * 2 * (args.calls + rounds + args.warmup + (rounds - 1) * (args.warmup / 10)) + 64;
     info.rate_limit_off = match (&user_env, knows_env) {
         (Some(v), true) => v.eq_ignore_ascii_case("off"),
         (None, true) => true,
@@ -334,11 +343,19 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     };
     let mut results = Vec::new();
     for conc in [1, args.concurrency] {
-        for kind in ORDER.into_iter().filter(|k| selected(*k)) {
-            if let Some(p) = procs.serve.as_mut() {
-                p.check_alive()?;
+        let kinds: Vec<Kind> = ORDER.into_iter().filter(|k| selected(*k)).collect();
+        let mut sums: Vec<Round> = kinds.iter().map(|_| Round::default()).collect();
+        for round in 0..args.rounds {
+            for (kind, sum) in kinds.iter().zip(sums.iter_mut()) {
+                if let Some(p) = procs.serve.as_mut() {
+                    p.check_alive()?;
+                }
+                let r = run_round(&ctx, args, *kind, conc, round, serve_pid, sim_pid, &sim).await?;
+                sum.add(r);
             }
-            let r = run_one(&ctx, args, kind, conc, serve_pid, sim_pid, &sim, clk_tck).await?;
+        }
+        for (kind, sum) in kinds.into_iter().zip(sums) {
+            let r = sum.result(kind, conc, clk_tck);
             eprintln!(
                 "  {:<24} c={:<3} {:>9.0} calls/s  p50 {:>7.3} ms  p99 {:>7.3} ms{}",
                 kind.name(),
@@ -569,72 +586,128 @@ async fn drive(
     (outs, start.elapsed())
 }
 
+/// What one round of one scenario measured; a scenario's rounds add up.
+#[derive(Default)]
+struct Round {
+    /// Rounds added so far.
+    rounds: u32,
+    samples: Samples,
+    ok: u64,
+    errors: u64,
+    rate_limited: u64,
+    first_error: Option<String>,
+    wall: Duration,
+    serve_ticks: Option<u64>,
+    sim_ticks: Option<u64>,
+    upstream: Option<u64>,
+}
+
+impl Round {
+    fn add(&mut self, r: Round) {
+        let first = self.rounds == 0;
+        self.rounds += 1;
+        let sum = |a: Option<u64>, b: Option<u64>| {
+            if first { b } else { Some(a? + b?) }
+        };
+        self.serve_ticks = sum(self.serve_ticks, r.serve_ticks);
+        self.sim_ticks = sum(self.sim_ticks, r.sim_ticks);
+        self.upstream = sum(self.upstream, r.upstream);
+        self.samples.extend(r.samples);
+        self.ok += r.ok;
+        self.errors += r.errors;
+        self.rate_limited += r.rate_limited;
+        if self.first_error.is_none() {
+            self.first_error = r.first_error;
+        }
+        self.wall += r.wall;
+    }
+
+    fn result(mut self, kind: Kind, concurrency: usize, clk_tck: u64) -> RunResult {
+        let ok = self.ok;
+        let per_call_ms = |ticks: Option<u64>| -> Option<f64> {
+            ticks
+                .filter(|_| ok > 0)
+                .map(|t| t as f64 * 1000.0 / clk_tck as f64 / ok as f64)
+        };
+        let calls = self.ok + self.errors;
+        RunResult {
+            kind,
+            concurrency,
+            ok,
+            errors: self.errors,
+            rate_limited: self.rate_limited,
+            first_error: self.first_error.take(),
+            wall: self.wall,
+            calls_per_s: ok as f64 / self.wall.as_secs_f64().max(1e-9),
+            p50_ms: self.samples.percentile_ms(0.50),
+            p99_ms: self.samples.percentile_ms(0.99),
+            serve_cpu_ms_per_call: per_call_ms(self.serve_ticks),
+            sim_cpu_ms_per_call: per_call_ms(self.sim_ticks),
+            upstream_per_call: self
+                .upstream
+                .filter(|_| calls > 0)
+                .map(|n| n as f64 / calls as f64),
+        }
+    }
+}
+
+/// One round of `kind` at `conc` in flight: its share of `--calls` and `--seconds`, after a
+/// warm-up (the whole `--warmup` in the first round, a tenth of it later).
 #[allow(clippy::too_many_arguments)]
-async fn run_one(
+async fn run_round(
     ctx: &Arc<Ctx>,
     args: &Args,
     kind: Kind,
     conc: usize,
+    round: u32,
     serve_pid: u32,
     sim_pid: u32,
     sim: &procs::SimInfo,
-    clk_tck: u64,
-) -> Result<RunResult> {
+) -> Result<Round> {
     let mut sessions = Vec::new();
     if kind == Kind::McpGet {
         for _ in 0..conc {
             sessions.push(Some(McpSession::open(ctx).await?));
         }
     }
-    if args.warmup > 0 {
-        let (outs, _) = drive(ctx, kind, conc, args.warmup, None, &sessions).await;
+    let warmup = if round == 0 {
+        args.warmup
+    } else {
+        args.warmup / 10
+    };
+    if warmup > 0 {
+        let (outs, _) = drive(ctx, kind, conc, warmup, None, &sessions).await;
         if let Some(e) = outs.iter().find_map(|o| o.first_error.clone()) {
             eprintln!("  warm-up of {} c={conc}: {e}", kind.name());
         }
     }
+    let rounds = u64::from(args.rounds);
+    let calls = args.calls.div_ceil(rounds);
     let up0 = sim_requests(&ctx.http, sim).await;
     let serve0 = stats::cpu_ticks(serve_pid);
     let sim0 = stats::cpu_ticks(sim_pid);
-    let limit = Duration::from_secs_f64(args.seconds.max(0.1));
-    let (outs, wall) = drive(ctx, kind, conc, args.calls, Some(limit), &sessions).await;
+    let limit = Duration::from_secs_f64((args.seconds / rounds as f64).max(0.1));
+    let (outs, wall) = drive(ctx, kind, conc, calls, Some(limit), &sessions).await;
     let serve1 = stats::cpu_ticks(serve_pid);
     let sim1 = stats::cpu_ticks(sim_pid);
     let up1 = sim_requests(&ctx.http, sim).await;
 
-    let mut samples = Samples::default();
-    let (mut ok, mut errors, mut rate_limited, mut first_error) = (0, 0, 0, None);
-    for o in outs {
-        ok += o.ok;
-        errors += o.errors;
-        rate_limited += o.rate_limited;
-        if first_error.is_none() {
-            first_error = o.first_error;
-        }
-        samples.extend(o.samples);
-    }
-    debug_assert_eq!(samples.len() as u64, ok);
-    let per_call_ms = |a: Option<u64>, b: Option<u64>| -> Option<f64> {
-        let ticks = b?.checked_sub(a?)?;
-        (ok > 0).then(|| ticks as f64 * 1000.0 / clk_tck as f64 / ok as f64)
-    };
-    Ok(RunResult {
-        kind,
-        concurrency: conc,
-        ok,
-        errors,
-        rate_limited,
-        first_error,
+    let mut r = Round {
         wall,
-        calls_per_s: ok as f64 / wall.as_secs_f64().max(1e-9),
-        p50_ms: samples.percentile_ms(0.50),
-        p99_ms: samples.percentile_ms(0.99),
-        serve_cpu_ms_per_call: per_call_ms(serve0, serve1),
-        sim_cpu_ms_per_call: per_call_ms(sim0, sim1),
-        upstream_per_call: match (up0, up1) {
-            (Some(a), Some(b)) if ok + errors > 0 && b >= a => {
-                Some(b.saturating_sub(a) as f64 / (ok + errors) as f64)
-            }
-            _ => None,
-        },
-    })
+        serve_ticks: serve1.zip(serve0).and_then(|(b, a)| b.checked_sub(a)),
+        sim_ticks: sim1.zip(sim0).and_then(|(b, a)| b.checked_sub(a)),
+        upstream: up1.zip(up0).and_then(|(b, a)| b.checked_sub(a)),
+        ..Round::default()
+    };
+    for o in outs {
+        r.ok += o.ok;
+        r.errors += o.errors;
+        r.rate_limited += o.rate_limited;
+        if r.first_error.is_none() {
+            r.first_error = o.first_error;
+        }
+        r.samples.extend(o.samples);
+    }
+    debug_assert_eq!(r.samples.len() as u64, r.ok);
+    Ok(r)
 }

@@ -190,9 +190,10 @@ impl<'a> Report<'a> {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "jiragate-bench: {} measured calls per run (at most {} s), {} warm-up calls, sequential and {} in flight; {} cores{}",
+            "jiragate-bench: {} measured calls per run (at most {} s) in {} interleaved rounds, {} warm-up calls, sequential and {} in flight; {} cores{}",
             self.args.calls,
             self.args.seconds,
+            self.args.rounds,
             self.args.warmup,
             self.args.concurrency,
             i.cores,
@@ -315,6 +316,7 @@ impl<'a> Report<'a> {
                 "calls": self.args.calls,
                 "seconds": self.args.seconds,
                 "warmup": self.args.warmup,
+                "rounds": self.args.rounds,
                 "concurrency": self.args.concurrency,
                 "issues": self.args.issues,
                 "quick": self.args.quick,

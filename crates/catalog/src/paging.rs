@@ -207,7 +207,7 @@ impl<'de> serde::Deserialize<'de> for RawObject<'de> {
 }
 
 /// An object key, borrowed from the input unless it holds escapes.
-struct Key<'a>(std::borrow::Cow<'a, str>);
+pub(crate) struct Key<'a>(pub std::borrow::Cow<'a, str>);
 
 impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -4,7 +4,9 @@ use jiragate_jira::adf::adf_to_markdown;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::paging::RawObject;
+use serde::de::IgnoredAny;
+
+use crate::paging::Key;
 use crate::plan::Shape;
 
 fn is_adf(v: &Value) -> bool {
@@ -75,27 +77,13 @@ pub(crate) fn item_text(shape: &Shape, text: &str, out: &mut Vec<u8>) -> serde_j
 /// is not an object of the usual form, or already has a `description_markdown` member; the
 /// caller then shapes a parsed value instead.
 fn issue_text(text: &str, out: &mut Vec<u8>) -> bool {
-    let Ok(RawObject(top)) = serde_json::from_str::<RawObject<'_>>(text) else {
+    let Ok(parts) = serde_json::from_str::<IssueParts<'_>>(text) else {
         return false;
     };
-    if top.iter().any(|(k, _)| k == "description_markdown") {
+    if parts.has_markdown {
         return false;
     }
-    // With repeated keys the value parser keeps the last one: so do these look-ups.
-    let description = match top.iter().rev().find(|(k, _)| k == "fields") {
-        Some((_, fields)) if fields.get().starts_with('{') => {
-            let Ok(RawObject(members)) = serde_json::from_str::<RawObject<'_>>(fields.get()) else {
-                return false;
-            };
-            members
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "description")
-                .map(|(_, d)| *d)
-        }
-        _ => None,
-    };
-    let markdown = match description {
+    let markdown = match parts.description {
         Some(d) if d.get().starts_with('{') => {
             let Ok(doc) = serde_json::from_str::<Value>(d.get()) else {
                 return false;
@@ -108,7 +96,7 @@ fn issue_text(text: &str, out: &mut Vec<u8>) -> bool {
     match markdown {
         None => out.extend_from_slice(raw.as_bytes()),
         Some(md) => {
-            // `top` is not empty (it holds `fields`), so a member follows a comma.
+            // The object is not empty (it holds `fields`), so a member follows a comma.
             let Some(members) = raw.strip_suffix('}') else {
                 return false;
             };
@@ -121,6 +109,104 @@ fn issue_text(text: &str, out: &mut Vec<u8>) -> bool {
         }
     }
     true
+}
+
+/// What [`issue_text`] needs of an issue's text, read in one pass without building values:
+/// whether it already has a `description_markdown` member, and its `fields.description`
+/// (unparsed). With repeated keys the value parser keeps the last one: so does this.
+struct IssueParts<'a> {
+    has_markdown: bool,
+    description: Option<&'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for IssueParts<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Top;
+        impl<'de> serde::de::Visitor<'de> for Top {
+            type Value = IssueParts<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an issue object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut parts = IssueParts {
+                    has_markdown: false,
+                    description: None,
+                };
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match key.as_ref() {
+                        "description_markdown" => {
+                            parts.has_markdown = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "fields" => parts.description = map.next_value::<Description<'de>>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(parts)
+            }
+        }
+        d.deserialize_map(Top)
+    }
+}
+
+/// The `description` member of an issue's `fields`, if `fields` is an object that has one.
+struct Description<'a>(Option<&'a RawValue>);
+
+impl<'de> serde::Deserialize<'de> for Description<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Description<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut description = None;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "description" {
+                        description = Some(map.next_value::<&'de RawValue>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Description(description))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Description(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Description(None))
+            }
+        }
+        d.deserialize_any(Fields)
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +260,8 @@ mod tests {
             r#"{"key":"A-1","fields":{"description":"plain text"}}"#.to_owned(),
             r#"{"key":"A-1","fields":{"description":{"type":"paragraph"}}}"#.to_owned(),
             r#"{"key":"A-1","fields":"odd"}"#.to_owned(),
+            r#"{"key":"A-1","fields":[1,{"description":2}],"n":[true,null,-1]}"#.to_owned(),
+            format!(r#"{{"key":"A-1","fi\u0065lds":{{"descr\u0069ption":{adf_text}}}}}"#),
             r#"{"key":"A-1"}"#.to_owned(),
             r#"{}"#.to_owned(),
             r#"[1,2]"#.to_owned(),

@@ -18,6 +18,7 @@ const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
 use crate::request::{JiraRequest, JiraResponse, RequestBody};
 use crate::retry;
 use crate::target::{Target, TokenSource};
+use crate::upstream::UpstreamBase;
 
 /// Knobs of the client. `Default` suits production; tests shrink the waits.
 #[derive(Debug, Clone)]
@@ -90,7 +91,13 @@ struct Inner {
     http: reqwest::Client,
     cfg: ClientConfig,
     limiter: ConnectionLimiter,
+    /// Bases the upstream policy admitted, parsed (the policy is fixed for the client's life,
+    /// so an answer holds). Bounded: cleared when full.
+    admitted: std::sync::Mutex<std::collections::HashMap<String, Arc<UpstreamBase>>>,
 }
+
+/// Most distinct bases [`Inner::admitted`] keeps before it starts again.
+const MAX_ADMITTED_BASES: usize = 4096;
 
 /// Headers that describe one hop, not the message; a proxy must not forward them.
 const HOP_BY_HOP: [&str; 9] = [
@@ -296,6 +303,7 @@ impl JiraClient {
                 http,
                 limiter: ConnectionLimiter::new(cfg.per_connection_concurrency),
                 cfg,
+                admitted: Default::default(),
             }),
         }
     }
@@ -705,6 +713,16 @@ impl JiraClient {
     /// The URL of one attempt: the target's base must be admitted by the upstream policy and the
     /// path must stay inside it ([`crate::upstream_url`]). Nothing is sent otherwise.
     fn checked_url(&self, target: &Target, path_and_query: &str) -> Result<url::Url, JiraError> {
+        let base = self.admitted_base(target)?;
+        Ok(base.url_for(path_and_query)?)
+    }
+
+    /// The target's base, admitted by the upstream policy and parsed: from the cache, or
+    /// checked now (refusals are not kept, so they are checked, and named, every time).
+    fn admitted_base(&self, target: &Target) -> Result<Arc<UpstreamBase>, JiraError> {
+        if let Some(base) = self.admitted_bases().get(&target.base_url) {
+            return Ok(base.clone());
+        }
         if let Some(policy) = &self.inner.cfg.upstream_policy {
             policy
                 .admit_base(&target.base_url)
@@ -713,7 +731,23 @@ impl JiraClient {
                     message: format!("connection {}: {}", target.connection_key, e.message),
                 })?;
         }
-        target.url(path_and_query)
+        let base = Arc::new(UpstreamBase::parse(&target.base_url)?);
+        let mut admitted = self.admitted_bases();
+        if admitted.len() >= MAX_ADMITTED_BASES {
+            admitted.clear();
+        }
+        admitted.insert(target.base_url.clone(), base.clone());
+        Ok(base)
+    }
+
+    fn admitted_bases(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<UpstreamBase>>> {
+        // A panic while holding it cannot leave the map inconsistent: insert or clear.
+        self.inner
+            .admitted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One HTTP exchange up to the response headers.
@@ -775,8 +809,8 @@ async fn buffer_small(response: reqwest::Response) -> (reqwest::Response, Bytes)
 fn record_metrics(target: &Target, response: Option<&reqwest::Response>, elapsed: Duration) {
     metrics::histogram!("jiragate_upstream_request_duration_seconds").record(elapsed.as_secs_f64());
     let status = match response {
-        Some(r) => r.status().as_u16().to_string(),
-        None => "error".to_owned(),
+        Some(r) => status_label(r.status()),
+        None => metrics::SharedString::const_str("error"),
     };
     metrics::counter!("jiragate_upstream_requests_total", "status" => status).increment(1);
     if let Some(remaining) = response
@@ -786,6 +820,21 @@ fn record_metrics(target: &Target, response: Option<&reqwest::Response>, elapsed
     {
         metrics::gauge!("jiragate_upstream_ratelimit_remaining", "connection" => target.connection_key.clone())
             .set(remaining);
+    }
+}
+
+/// The status label of an upstream answer; Jira's usual codes without allocating.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    const USUAL: [&str; 14] = [
+        "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "409", "429", "500",
+        "503",
+    ];
+    match USUAL
+        .iter()
+        .find(|s| s.as_bytes() == status.as_str().as_bytes())
+    {
+        Some(s) => metrics::SharedString::const_str(s),
+        None => metrics::SharedString::from(status.as_str().to_owned()),
     }
 }
 

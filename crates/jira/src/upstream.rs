@@ -144,49 +144,83 @@ fn check_segment(path: &str, seg: &str) -> Result<(), UpstreamError> {
 /// building, the URL's scheme, host, port and path prefix must equal the base's, or nothing is
 /// sent.
 pub fn upstream_url(base: &str, path_and_query: &str) -> Result<Url, UpstreamError> {
-    let base = base.trim_end_matches('/');
-    let base_url = Url::parse(base)
-        .map_err(|_| UpstreamError::new("base_url", format!("{} is not a URL", quote(base))))?;
-    if base_url.query().is_some()
-        || base_url.fragment().is_some()
-        || !base_url.username().is_empty()
-        || base_url.password().is_some()
-        || !matches!(base_url.scheme(), "http" | "https")
-    {
-        return Err(UpstreamError::new(
-            "base_url",
-            format!(
-                "{} must be an http(s) URL without credentials, query or fragment",
-                quote(base)
-            ),
-        ));
+    UpstreamBase::parse(base)?.url_for(path_and_query)
+}
+
+/// A connection's base URL, parsed and checked once: an `http(s)` URL without credentials,
+/// query or fragment. [`UpstreamBase::url_for`] is where every upstream URL is built; the
+/// client keeps admitted bases so a call does not parse its base again.
+#[derive(Debug, Clone)]
+pub struct UpstreamBase {
+    /// As given, without a trailing `/`.
+    text: String,
+    url: Url,
+}
+
+impl UpstreamBase {
+    pub fn parse(base: &str) -> Result<Self, UpstreamError> {
+        let base = base.trim_end_matches('/');
+        let url = Url::parse(base)
+            .map_err(|_| UpstreamError::new("base_url", format!("{} is not a URL", quote(base))))?;
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(UpstreamError::new(
+                "base_url",
+                format!(
+                    "{} must be an http(s) URL without credentials, query or fragment",
+                    quote(base)
+                ),
+            ));
+        }
+        Ok(UpstreamBase {
+            text: base.to_owned(),
+            url,
+        })
     }
-    let pq = if path_and_query.starts_with('/') {
-        std::borrow::Cow::Borrowed(path_and_query)
-    } else {
-        std::borrow::Cow::Owned(format!("/{path_and_query}"))
-    };
-    check_path_and_query(&pq)?;
-    let url = Url::parse(&format!("{base}{pq}"))
-        .map_err(|e| UpstreamError::new("path", format!("{}: {e}", quote(&pq))))?;
-    let base_path = base_url.path().trim_end_matches('/');
-    let inside = url.scheme() == base_url.scheme()
-        && url.host() == base_url.host()
-        && url.port_or_known_default() == base_url.port_or_known_default()
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url.fragment().is_none()
-        && url
-            .path()
-            .strip_prefix(base_path)
-            .is_some_and(|after| after.starts_with('/'));
-    if !inside {
-        return Err(UpstreamError::new(
-            "path",
-            format!("{} would leave the connection's site", quote(&pq)),
-        ));
+
+    /// The base as given (no trailing `/`).
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
-    Ok(url)
+
+    /// This base plus a checked path-and-query; refused unless the built URL's scheme, host,
+    /// port and path prefix are the base's.
+    pub fn url_for(&self, path_and_query: &str) -> Result<Url, UpstreamError> {
+        let pq = if path_and_query.starts_with('/') {
+            std::borrow::Cow::Borrowed(path_and_query)
+        } else {
+            std::borrow::Cow::Owned(format!("/{path_and_query}"))
+        };
+        check_path_and_query(&pq)?;
+        let mut joined = String::with_capacity(self.text.len() + pq.len());
+        joined.push_str(&self.text);
+        joined.push_str(&pq);
+        let url = Url::parse(&joined)
+            .map_err(|e| UpstreamError::new("path", format!("{}: {e}", quote(&pq))))?;
+        let base_url = &self.url;
+        let base_path = base_url.path().trim_end_matches('/');
+        let inside = url.scheme() == base_url.scheme()
+            && url.host() == base_url.host()
+            && url.port_or_known_default() == base_url.port_or_known_default()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.fragment().is_none()
+            && url
+                .path()
+                .strip_prefix(base_path)
+                .is_some_and(|after| after.starts_with('/'));
+        if !inside {
+            return Err(UpstreamError::new(
+                "path",
+                format!("{} would leave the connection's site", quote(&pq)),
+            ));
+        }
+        Ok(url)
+    }
 }
 
 /// Which hosts jiragate sends credentials to: Jira Cloud sites (`https://<name>.atlassian.net`

@@ -82,14 +82,42 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+        .map_or("unmatched", |p| intern(p.as_str()));
+    let method = intern(req.method().as_str());
     let started = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+    let status = intern(resp.status().as_str());
+    metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     resp
 }
+
+/// Label values as `&'static str`, so the metric keys of a request are built without
+/// allocating. The values are route templates, methods and status codes: a small fixed set
+/// (an extension method or code beyond [`MAX_INTERNED`] distinct values is labelled `other`).
+fn intern(value: &str) -> &'static str {
+    type Seen = std::sync::RwLock<std::collections::HashSet<&'static str>>;
+    static SEEN: std::sync::LazyLock<Seen> = std::sync::LazyLock::new(Seen::default);
+    use std::sync::PoisonError;
+    if let Some(v) = SEEN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(value)
+    {
+        return v;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(v) = seen.get(value) {
+        return v;
+    }
+    if seen.len() >= MAX_INTERNED {
+        return "other";
+    }
+    let v: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    seen.insert(v);
+    v
+}
+
+/// Distinct label values [`intern`] keeps (the router has about 90 routes).
+const MAX_INTERNED: usize = 512;

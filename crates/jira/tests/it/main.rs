@@ -11,3 +11,4 @@ mod rate_limits;
 mod retries;
 mod sim;
 mod support;
+mod upstream_policy;

@@ -185,10 +185,17 @@ both_backends!(
         assert_eq!(all.status, StatusCode::OK, "{}", all.text);
         let all = all.json()["data"].as_array().unwrap().clone();
         assert!(all.len() >= 2, "{all:?}");
+        // Compared as instants: RFC 3339 text drops trailing zeros of the fraction, so
+        // `…:00.12Z` sorts after `…:00.1234Z` as text although it is earlier.
+        let at = |v: &serde_json::Value| {
+            let text = v["at"].as_str().unwrap_or_default();
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| panic!("`at` {text:?} is not RFC 3339: {e}"))
+        };
         assert!(
-            all.windows(2)
-                .all(|w| w[0]["at"].as_str() >= w[1]["at"].as_str()),
-            "newest first"
+            all.windows(2).all(|w| at(&w[0]) >= at(&w[1])),
+            "newest first: {:?}",
+            all.iter().map(|v| v["at"].clone()).collect::<Vec<_>>()
         );
 
         let only_a = get(format!("?connection={a}"), key.to_owned()).await.json();
