@@ -586,11 +586,9 @@ async fn drive(
     (outs, start.elapsed())
 }
 
-/// What one round of one scenario measured; a scenario's rounds add up.
-#[derive(Default)]
+/// What one round of one scenario measured; a scenario's rounds add up. A reading that failed
+/// in any round (`None`) leaves the sum unknown.
 struct Round {
-    /// Rounds added so far.
-    rounds: u32,
     samples: Samples,
     ok: u64,
     errors: u64,
@@ -602,13 +600,25 @@ struct Round {
     upstream: Option<u64>,
 }
 
+impl Default for Round {
+    fn default() -> Self {
+        Round {
+            samples: Samples::default(),
+            ok: 0,
+            errors: 0,
+            rate_limited: 0,
+            first_error: None,
+            wall: Duration::ZERO,
+            serve_ticks: Some(0),
+            sim_ticks: Some(0),
+            upstream: Some(0),
+        }
+    }
+}
+
 impl Round {
     fn add(&mut self, r: Round) {
-        let first = self.rounds == 0;
-        self.rounds += 1;
-        let sum = |a: Option<u64>, b: Option<u64>| {
-            if first { b } else { Some(a? + b?) }
-        };
+        let sum = |a: Option<u64>, b: Option<u64>| Some(a? + b?);
         self.serve_ticks = sum(self.serve_ticks, r.serve_ticks);
         self.sim_ticks = sum(self.sim_ticks, r.sim_ticks);
         self.upstream = sum(self.upstream, r.upstream);

@@ -711,7 +711,7 @@ impl JiraClient {
     }
 
     /// The URL of one attempt: the target's base must be admitted by the upstream policy and the
-    /// path must stay inside it ([`crate::upstream_url`]). Nothing is sent otherwise.
+    /// path must stay inside it ([`UpstreamBase::url_for`]). Nothing is sent otherwise.
     fn checked_url(&self, target: &Target, path_and_query: &str) -> Result<url::Url, JiraError> {
         let base = self.admitted_base(target)?;
         Ok(base.url_for(path_and_query)?)

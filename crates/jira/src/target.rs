@@ -89,12 +89,6 @@ impl Target {
         }
     }
 
-    /// The upstream URL of a request: `base_url` plus a checked path-and-query, through
-    /// [`crate::upstream_url`] (the one place upstream URLs are built).
-    pub fn url(&self, path_and_query: &str) -> Result<url::Url, JiraError> {
-        crate::upstream::upstream_url(&self.base_url, path_and_query).map_err(JiraError::from)
-    }
-
     /// True when both targets carry the same credential (used to decide whether a refresh
     /// actually produced something new).
     pub fn same_credential(&self, other: &Target) -> bool {

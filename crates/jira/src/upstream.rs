@@ -1,6 +1,7 @@
-//! Where a credential may go. Every upstream URL jiragate builds comes from [`upstream_url`]: a
-//! connection's base (admitted by [`UpstreamPolicy`]) plus a path checked segment by segment,
-//! and the built URL is compared against the base before anything is sent. Untrusted input
+//! Where a credential may go. Every upstream URL jiragate builds comes from
+//! [`UpstreamBase::url_for`]: a connection's base (admitted by [`UpstreamPolicy`]) plus a path
+//! checked segment by segment, and the built URL is compared against the base before anything
+//! is sent. Untrusted input
 //! (proxy paths, catalog path parameters, subdomains, site URLs) never chooses a host.
 
 use std::net::IpAddr;
@@ -180,11 +181,6 @@ impl UpstreamBase {
             text: base.to_owned(),
             url,
         })
-    }
-
-    /// The base as given (no trailing `/`).
-    pub fn as_str(&self) -> &str {
-        &self.text
     }
 
     /// This base plus a checked path-and-query; refused unless the built URL's scheme, host,

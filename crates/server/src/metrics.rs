@@ -83,7 +83,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| intern(p.as_str()));
-    let method = intern(req.method().as_str());
+    let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = intern(resp.status().as_str());
@@ -93,9 +93,31 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The method label: the standard methods by name, anything else `other`. A caller chooses
+/// the method, so extension methods must not mint label values (each would be a new series,
+/// kept for the life of the process).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
+}
+
 /// Label values as `&'static str`, so the metric keys of a request are built without
-/// allocating. The values are route templates, methods and status codes: a small fixed set
-/// (an extension method or code beyond [`MAX_INTERNED`] distinct values is labelled `other`).
+/// allocating. The values are route templates and status codes: small fixed sets (beyond
+/// [`MAX_INTERNED`] distinct values, `other`).
 fn intern(value: &str) -> &'static str {
     type Seen = std::sync::RwLock<std::collections::HashSet<&'static str>>;
     static SEEN: std::sync::LazyLock<Seen> = std::sync::LazyLock::new(Seen::default);

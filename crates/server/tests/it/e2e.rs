@@ -722,6 +722,23 @@ both_backends!(operational_endpoints, |db: Db| async move {
         .send(Method::PUT, &env.url("/healthz"), None, None, &[])
         .await
         .assert_problem(405, "method_not_allowed");
+    // A caller's extension method is counted, but never becomes a label value of its own.
+    let odd = Method::from_bytes(b"JGPROBEMETHOD").unwrap();
+    let r = env
+        .client
+        .send(odd, &env.url("/healthz"), None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    let m = env.client.get(&env.url("/metrics"), None).await.text;
+    assert!(!m.contains("JGPROBEMETHOD"), "{m}");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("jiragate_http_requests_total")
+                && l.contains("route=\"/healthz\"")
+                && l.contains("method=\"other\"")
+                && l.contains("status=\"405\"")),
+        "{m}"
+    );
     // every response carries a request id
     assert!(h.headers.get("x-request-id").is_some());
 });
