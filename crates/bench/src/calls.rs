@@ -28,6 +28,9 @@ pub const SEARCH_LIMIT: u32 = 10;
 pub enum Kind {
     /// `GET {site}/rest/api/3/issue/{key}` with Basic auth.
     DirectGet,
+    /// The same request through a TCP relay that does no work (see `relay`): the floor of
+    /// any hop.
+    RelayGet,
     /// `POST {site}/rest/api/3/search/jql`, 11 fields, `maxResults` 10.
     DirectSearch,
     /// `POST …/connectors/{id}/execute` `issues.get`.
@@ -44,6 +47,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::DirectGet => "direct GET issue",
+            Kind::RelayGet => "direct GET via TCP relay",
             Kind::DirectSearch => "direct POST search/jql",
             Kind::ExecuteGet => "execute issues.get",
             Kind::ExecuteSearch => "execute issues.search",
@@ -55,6 +59,7 @@ impl Kind {
     pub fn id(self) -> &'static str {
         match self {
             Kind::DirectGet => "direct_get",
+            Kind::RelayGet => "relay_get",
             Kind::DirectSearch => "direct_search",
             Kind::ExecuteGet => "execute_get",
             Kind::ExecuteSearch => "execute_search",
@@ -68,12 +73,14 @@ impl Kind {
         match self {
             Kind::DirectGet | Kind::DirectSearch => None,
             Kind::ExecuteSearch => Some(Kind::DirectSearch),
-            Kind::ExecuteGet | Kind::ProxyGet | Kind::McpGet => Some(Kind::DirectGet),
+            Kind::RelayGet | Kind::ExecuteGet | Kind::ProxyGet | Kind::McpGet => {
+                Some(Kind::DirectGet)
+            }
         }
     }
 
     pub fn through_jiragate(self) -> bool {
-        self.baseline().is_some()
+        self.baseline().is_some() && self != Kind::RelayGet
     }
 }
 
@@ -81,6 +88,8 @@ impl Kind {
 pub struct Ctx {
     pub http: reqwest::Client,
     pub site_url: String,
+    /// The site URL through the TCP relay.
+    pub relay_site_url: String,
     pub email: String,
     pub api_token: String,
     pub jiragate: String,
@@ -137,10 +146,16 @@ impl Ctx {
         mcp: Option<&McpSession>,
     ) -> Result<(), CallError> {
         let rb = match kind {
-            Kind::DirectGet => self
-                .http
-                .get(format!("{}/rest/api/3/issue/{}", self.site_url, self.issue(i)))
-                .basic_auth(&self.email, Some(&self.api_token)),
+            Kind::DirectGet | Kind::RelayGet => {
+                let site = if kind == Kind::RelayGet {
+                    &self.relay_site_url
+                } else {
+                    &self.site_url
+                };
+                self.http
+                    .get(format!("{site}/rest/api/3/issue/{}", self.issue(i)))
+                    .basic_auth(&self.email, Some(&self.api_token))
+            }
             Kind::DirectSearch => self
                 .http
                 .post(format!("{}/rest/api/3/search/jql", self.site_url))
@@ -253,6 +268,25 @@ impl McpSession {
             rb = rb.header("mcp-session-id", s);
         }
         rb
+    }
+
+    /// Ends the session (`DELETE /mcp`), as the MCP SDKs' clients do when they close: a
+    /// session left open keeps its worker and buffers in `serve` until its keep-alive ends.
+    pub async fn close(&self, ctx: &Ctx) -> Result<()> {
+        let Some(id) = &self.session_id else {
+            return Ok(());
+        };
+        let r = ctx
+            .jg(ctx.http.delete(format!("{}/mcp", ctx.jiragate)))
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", &self.protocol_version)
+            .send()
+            .await
+            .context("MCP DELETE")?;
+        if !r.status().is_success() {
+            bail!("MCP DELETE: HTTP {}", r.status());
+        }
+        Ok(())
     }
 
     /// `initialize`, then `notifications/initialized`, as the streamable HTTP spec asks.

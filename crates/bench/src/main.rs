@@ -8,6 +8,7 @@
 mod calls;
 mod overload;
 mod procs;
+mod relay;
 mod report;
 mod stats;
 mod webhooks;
@@ -69,9 +70,9 @@ pub struct Args {
     /// turn it off (0 = as many as the planned calls need). Ignored when the limit is off.
     #[arg(long, default_value_t = 0)]
     pub key_pool: usize,
-    /// Run only these scenarios (comma-separated ids: direct_get, execute_get, proxy_get,
-    /// mcp_get, direct_search, execute_search), each with the direct call it is compared
-    /// with; e.g. a long `--only execute_get` run to profile `serve`.
+    /// Run only these scenarios (comma-separated ids: direct_get, relay_get, execute_get,
+    /// proxy_get, mcp_get, direct_search, execute_search), each with the direct call it is
+    /// compared with; e.g. a long `--only execute_get` run to profile `serve`.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Measure the overload curve instead (issue 20): open-loop load at 0.5x to 2x one
@@ -99,6 +100,10 @@ pub struct Args {
     /// jiragate reached in the first).
     #[arg(long)]
     pub webhook_rate: Option<f64>,
+    /// Internal: run as the zero-work TCP relay to this address (the bench starts itself so
+    /// for the `relay_get` scenario).
+    #[arg(long, hide = true)]
+    pub relay_to: Option<std::net::SocketAddr>,
 }
 
 impl Args {
@@ -117,8 +122,9 @@ impl Args {
 }
 
 /// The scenario order: every jiragate path right after the direct call it is compared with.
-const ORDER: [Kind; 6] = [
+const ORDER: [Kind; 7] = [
     Kind::DirectGet,
+    Kind::RelayGet,
     Kind::ExecuteGet,
     Kind::ProxyGet,
     Kind::McpGet,
@@ -167,6 +173,13 @@ pub struct RunInfo {
 #[tokio::main]
 async fn main() {
     let args = Args::parse().effective();
+    if let Some(target) = args.relay_to {
+        if let Err(e) = relay::serve(target).await {
+            eprintln!("jiragate-bench relay: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut procs = Procs::default();
     let outcome = tokio::select! {
         r = async {
@@ -238,6 +251,8 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let (sim_proc, sim) = procs::start_sim(&sim_bin, args.issues).await?;
     let sim_pid = sim_proc.pid;
     procs.sim = Some(sim_proc);
+    let (relay_proc, relay_site_url) = procs::start_relay(&sim.site_url).await?;
+    procs.relay = Some(relay_proc);
 
     let knows_env = procs::serve_knows_rate_limit_env(&jiragate_bin).await;
     let user_env = std::env::var("JIRAGATE_RATE_LIMIT_PER_KEY").ok();
@@ -312,6 +327,7 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     let ctx = Arc::new(Ctx {
         http,
         site_url: sim.site_url.clone(),
+        relay_site_url,
         email: sim.email.clone(),
         api_token: sim.api_token.clone(),
         jiragate: base_url.clone(),
@@ -701,6 +717,9 @@ async fn run_round(
     let serve1 = stats::cpu_ticks(serve_pid);
     let sim1 = stats::cpu_ticks(sim_pid);
     let up1 = sim_requests(&ctx.http, sim).await;
+    for session in sessions.iter().flatten() {
+        session.close(ctx).await?;
+    }
 
     let mut r = Round {
         wall,

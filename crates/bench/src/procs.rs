@@ -107,10 +107,14 @@ impl Proc {
 pub struct Procs {
     pub sim: Option<Proc>,
     pub serve: Option<Proc>,
+    pub relay: Option<Proc>,
 }
 
 impl Procs {
     pub async fn stop_all(&mut self) {
+        if let Some(p) = self.relay.as_mut() {
+            p.stop().await;
+        }
         if let Some(p) = self.serve.as_mut() {
             p.stop().await;
         }
@@ -191,6 +195,36 @@ pub async fn start_sim_with(bin: &Path, issues: u32, extra: &[&str]) -> Result<(
         base,
     };
     Ok((proc, info))
+}
+
+/// Starts this bench binary as the zero-work TCP relay (`--relay-to`) in front of the host
+/// and port of `site_url`; returns it and `site_url` through the relay.
+pub async fn start_relay(site_url: &str) -> Result<(Proc, String)> {
+    let mut url = reqwest::Url::parse(site_url).context("the site URL")?;
+    let target = url
+        .socket_addrs(|| None)
+        .context("the site URL's address")?
+        .into_iter()
+        .next()
+        .context("the site URL names no address")?;
+    let mut cmd = Command::new(std::env::current_exe().context("this executable")?);
+    cmd.args(["--relay-to", &target.to_string()]);
+    let (mut proc, out) = Proc::spawn("TCP relay", cmd)?;
+    let mut lines = BufReader::new(out.context("relay stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .context("the relay did not start within 10 s")??;
+    let Some(addr) = first
+        .as_deref()
+        .and_then(|l| l.strip_prefix("relay listening on "))
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    else {
+        proc.check_alive()?;
+        bail!("the relay printed {first:?} instead of its address");
+    };
+    url.set_port(Some(addr.port()))
+        .map_err(|()| anyhow::anyhow!("cannot set the relay's port on {site_url}"))?;
+    Ok((proc, url.as_str().trim_end_matches('/').to_owned()))
 }
 
 /// How `serve` was started.

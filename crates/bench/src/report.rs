@@ -100,6 +100,54 @@ impl<'a> Report<'a> {
         Some(r.p50_ms? - base.p50_ms?)
     }
 
+    /// calls/s of `kind` ÷ calls/s of the zero-work relay, at `conc` in flight.
+    fn of_relay(&self, kind: Kind, conc: usize) -> Option<f64> {
+        let relay = self.find(Kind::RelayGet, conc)?;
+        let r = self.find(kind, conc)?;
+        (relay.calls_per_s > 0.0 && r.ok > 0).then(|| r.calls_per_s / relay.calls_per_s)
+    }
+
+    /// What one hop costs on this machine, and how close jiragate comes to it.
+    fn floor_text(&self) -> Option<String> {
+        let mut lines = Vec::new();
+        for conc in [1, self.args.concurrency] {
+            let Some(relay) = self.find(Kind::RelayGet, conc) else {
+                continue;
+            };
+            let mut line = format!(
+                "floor at {conc} in flight: a TCP relay that does no work reaches {} × direct (added p50 {} ms)",
+                opt(self.ratio(relay), 2),
+                opt(self.added_p50(relay), 3)
+            );
+            for kind in [Kind::ExecuteGet, Kind::ProxyGet, Kind::McpGet] {
+                if let Some(v) = self.of_relay(kind, conc) {
+                    let _ = write!(line, "; {} {v:.2} × relay", kind.name());
+                }
+            }
+            lines.push(line);
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    fn floor_json(&self) -> Value {
+        let levels = [1, self.args.concurrency];
+        let rows: Vec<Value> = levels
+            .iter()
+            .filter_map(|&conc| {
+                let relay = self.find(Kind::RelayGet, conc)?;
+                Some(json!({
+                    "concurrency": conc,
+                    "relay_ratio_vs_direct": self.ratio(relay),
+                    "relay_added_p50_ms": self.added_p50(relay),
+                    "execute_get_vs_relay": self.of_relay(Kind::ExecuteGet, conc),
+                    "proxy_get_vs_relay": self.of_relay(Kind::ProxyGet, conc),
+                    "mcp_get_vs_relay": self.of_relay(Kind::McpGet, conc),
+                }))
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
     fn compute_targets(&self) -> Vec<Target> {
         let c = self.args.concurrency;
         let ratio = |k, conc| self.find(k, conc).and_then(|r| self.ratio(r));
@@ -218,6 +266,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for r in &self.results {
             let through = r.kind.through_jiragate();
+            let compared = r.kind.baseline().is_some();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
@@ -228,12 +277,12 @@ impl<'a> Report<'a> {
                 r.calls_per_s,
                 opt(r.p50_ms, 3),
                 opt(r.p99_ms, 3),
-                if through {
+                if compared {
                     opt(self.ratio(r), 2)
                 } else {
                     "1".to_owned()
                 },
-                if through {
+                if compared {
                     opt(self.added_p50(r), 3)
                 } else {
                     "—".to_owned()
@@ -265,6 +314,10 @@ impl<'a> Report<'a> {
                 measured,
                 t.verdict()
             );
+        }
+        if let Some(floor) = self.floor_text() {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "{floor}");
         }
         let _ = writeln!(s);
         let _ = writeln!(
@@ -350,6 +403,7 @@ impl<'a> Report<'a> {
                 "sim_cpu_ms_per_call": r.sim_cpu_ms_per_call,
                 "upstream_requests_per_call": r.upstream_per_call,
             })).collect::<Vec<_>>(),
+            "floor": self.floor_json(),
             "rss_mib": {
                 "idle": i.idle_rss_mib,
                 "after_run": i.final_rss_mib,

@@ -64,6 +64,8 @@ fn quick_run_drives_every_scenario() {
         "MCP jira_get_issue",
         "direct GET issue",
         "direct POST search/jql",
+        "direct GET via TCP relay",
+        "floor at 1 in flight: a TCP relay that does no work",
         "jiragate CPU per execute get",
         "serve idle RSS",
     ] {
@@ -71,7 +73,7 @@ fn quick_run_drives_every_scenario() {
     }
 
     let runs = v["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 12, "6 scenarios × 2 concurrencies: {v}");
+    assert_eq!(runs.len(), 14, "7 scenarios × 2 concurrencies: {v}");
     for r in runs {
         assert_eq!(r["errors"], 0, "{r}");
         assert!(r["calls"].as_u64().unwrap_or(0) > 0, "{r}");
@@ -82,6 +84,13 @@ fn quick_run_drives_every_scenario() {
         }
     }
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(8), "{v}");
+    // The relay's floor, and how jiragate's paths compare with it, at both concurrencies.
+    let floor = v["floor"].as_array().expect("floor");
+    assert_eq!(floor.len(), 2, "{v}");
+    for f in floor {
+        assert!(f["relay_ratio_vs_direct"].as_f64().is_some(), "{f}");
+        assert!(f["execute_get_vs_relay"].as_f64().is_some(), "{f}");
+    }
     assert!(v["rss_mib"]["idle"].as_f64().is_some(), "{v}");
 }
 

@@ -18,12 +18,21 @@
 //!   `text/event-stream`, 415, 404 for an unknown session, …) keep their status and get a
 //!   JSON-RPC error body (`id: null`) carrying the same explanation;
 //! - `DELETE` that ends a session answers 200 instead of rmcp's 202.
+//!
+//! Each caller (one `Authorization` value) holds at most [`MAX_SESSIONS_PER_CALLER`] sessions:
+//! opening one more closes its oldest. A session costs about 60 KB (rmcp's worker and
+//! channels) and lives until `DELETE` or 5 minutes without a request, so without a bound a
+//! client that opens sessions and never closes them (a crashing agent, a hostile key) held
+//! about 60 MiB per 1,000, and one key within the default rate limit (100 requests/s, each
+//! session living 5 minutes) could reach nearly 2 GB.
 
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -33,6 +42,7 @@ use http::request::Parts;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
@@ -132,6 +142,100 @@ pub struct McpHttpService {
     inner: StreamableHttpService<JiragateMcp, LocalSessionManager>,
     resolver: Arc<dyn BackendResolver>,
     max_body_bytes: usize,
+    sessions: Arc<LocalSessionManager>,
+    book: Arc<SessionBook>,
+}
+
+/// Sessions one caller (one `Authorization` header value) may hold open at once.
+pub const MAX_SESSIONS_PER_CALLER: usize = 256;
+
+/// The sessions each caller opened, oldest first. Callers are told apart by a keyed hash of
+/// their `Authorization` header (random keys per process), so no credential is kept.
+struct SessionBook {
+    cap: usize,
+    hasher: std::hash::RandomState,
+    callers: Mutex<HashMap<u64, VecDeque<SessionId>>>,
+    /// Sessions recorded so far; every [`SWEEP_EVERY`]th, all callers are swept.
+    recorded: std::sync::atomic::AtomicU64,
+}
+
+/// How often (in sessions opened) the book forgets sessions that ended on their own for every
+/// caller, so callers that never come back (an OAuth access token replaced by a refreshed one)
+/// leave nothing behind.
+const SWEEP_EVERY: u64 = 256;
+
+impl SessionBook {
+    fn new(cap: usize) -> Self {
+        SessionBook {
+            cap: cap.max(1),
+            hasher: std::hash::RandomState::new(),
+            callers: Mutex::default(),
+            recorded: Default::default(),
+        }
+    }
+
+    fn caller(&self, headers: &http::HeaderMap) -> u64 {
+        let auth = headers
+            .get(http::header::AUTHORIZATION)
+            .map_or(&b""[..], |v| v.as_bytes());
+        self.hasher.hash_one(auth)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, VecDeque<SessionId>>> {
+        self.callers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a new session; returns the caller's sessions beyond the cap (oldest first),
+    /// for the caller of this to close.
+    fn opened(&self, caller: u64, id: SessionId) -> Vec<SessionId> {
+        let mut callers = self.lock();
+        let open = callers.entry(caller).or_default();
+        open.push_back(id);
+        let excess = open.len().saturating_sub(self.cap);
+        open.drain(..excess).collect()
+    }
+
+    fn closed(&self, caller: u64, id: &str) {
+        let mut callers = self.lock();
+        if let Some(open) = callers.get_mut(&caller) {
+            open.retain(|s| s.as_ref() != id);
+            if open.is_empty() {
+                callers.remove(&caller);
+            }
+        }
+    }
+
+    /// Forgets sessions that ended without a `DELETE` (idle for rmcp's keep-alive), so they
+    /// do not count against their caller: the caller's own when it is at the cap, and every
+    /// caller's now and then.
+    async fn prune(&self, caller: u64, sessions: &LocalSessionManager) {
+        let n = self
+            .recorded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let known: Vec<(u64, SessionId)> = {
+            let callers = self.lock();
+            if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                callers
+                    .iter()
+                    .flat_map(|(c, ids)| ids.iter().map(|id| (*c, id.clone())))
+                    .collect()
+            } else {
+                match callers.get(&caller) {
+                    Some(ids) if ids.len() >= self.cap => {
+                        ids.iter().map(|id| (caller, id.clone())).collect()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+        };
+        for (owner, id) in known {
+            if !sessions.has_session(&id).await.unwrap_or(true) {
+                self.closed(owner, &id);
+            }
+        }
+    }
 }
 
 /// The `/mcp` endpoint with defaults suited to an authenticated server: sessions in memory,
@@ -156,17 +260,27 @@ pub fn streamable_http_service_with_config(
     opts: McpOptions,
     config: StreamableHttpServerConfig,
 ) -> Result<McpHttpService, OptionsError> {
+    streamable_http_service_with_session_cap(resolver, opts, config, MAX_SESSIONS_PER_CALLER)
+}
+
+/// [`streamable_http_service_with_config`] letting each caller hold `max_sessions_per_caller`
+/// sessions instead of [`MAX_SESSIONS_PER_CALLER`].
+pub fn streamable_http_service_with_session_cap(
+    resolver: Arc<dyn BackendResolver>,
+    opts: McpOptions,
+    config: StreamableHttpServerConfig,
+    max_sessions_per_caller: usize,
+) -> Result<McpHttpService, OptionsError> {
     let prototype = JiragateMcp::per_request(opts)?;
     let max_body_bytes = config.max_request_body_bytes;
-    let inner = StreamableHttpService::new(
-        move || Ok(prototype.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let inner = StreamableHttpService::new(move || Ok(prototype.clone()), sessions.clone(), config);
     Ok(McpHttpService {
         inner,
         resolver,
         max_body_bytes,
+        sessions,
+        book: Arc::new(SessionBook::new(max_sessions_per_caller)),
     })
 }
 
@@ -197,6 +311,12 @@ where
                 }
             }
             let method = parts.method.clone();
+            let caller = this.book.caller(&parts.headers);
+            let asked_session = parts
+                .headers
+                .get(HEADER_SESSION_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let response = if method == http::Method::POST && wants_json_rpc(&parts.headers) {
                 // Read the body here (rmcp would too) to answer malformed JSON-RPC ourselves.
                 let bytes = match read_body(body, this.max_body_bytes).await {
@@ -216,8 +336,50 @@ where
                     .handle(http::Request::from_parts(parts, body))
                     .await
             };
+            this.count_sessions(caller, &method, asked_session.as_deref(), &response)
+                .await;
             Ok(normalize(method, response).await)
         })
+    }
+}
+
+/// `Mcp-Session-Id`, the header that names a session in requests and in `initialize`'s answer.
+const HEADER_SESSION_ID: &str = "mcp-session-id";
+
+impl McpHttpService {
+    /// Keeps the caller's sessions within the cap: a session this answer opened is recorded
+    /// (and the caller's oldest beyond the cap closed); one a `DELETE` ended is forgotten.
+    async fn count_sessions<B>(
+        &self,
+        caller: u64,
+        method: &http::Method,
+        asked: Option<&str>,
+        response: &http::Response<B>,
+    ) {
+        if !response.status().is_success() {
+            return;
+        }
+        if *method == http::Method::DELETE {
+            if let Some(id) = asked {
+                self.book.closed(caller, id);
+            }
+            return;
+        }
+        let opened = response
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| asked != Some(*id));
+        let Some(id) = opened else {
+            return;
+        };
+        self.book.prune(caller, &self.sessions).await;
+        for old in self.book.opened(caller, SessionId::from(id)) {
+            tracing::debug!(session = %old, "closing a caller's oldest MCP session: over the per-caller cap");
+            if let Err(e) = self.sessions.close_session(&old).await {
+                tracing::debug!(error = %e, "closing an MCP session over the cap");
+            }
+        }
     }
 }
 
@@ -358,4 +520,30 @@ pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod session_book_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_that_ended_on_their_own_are_forgotten() {
+        // No session is live in this manager: all of these ended by rmcp's keep-alive.
+        let sessions = LocalSessionManager::default();
+        let book = SessionBook::new(2);
+        assert!(book.opened(1, "a".into()).is_empty());
+        assert!(book.opened(1, "b".into()).is_empty());
+        assert!(book.opened(2, "c".into()).is_empty());
+        assert_eq!(book.opened(1, "d".into()), vec![SessionId::from("a")]);
+
+        // A caller at its cap: its ended sessions are forgotten before a new one counts.
+        book.prune(1, &sessions).await;
+        assert!(book.lock().get(&1).is_none());
+        // A caller below its cap keeps its entries until a sweep, which forgets every caller's.
+        assert_eq!(book.lock().get(&2).map(VecDeque::len), Some(1));
+        book.recorded
+            .store(SWEEP_EVERY - 1, std::sync::atomic::Ordering::Relaxed);
+        book.prune(1, &sessions).await;
+        assert!(book.lock().is_empty());
+    }
 }

@@ -25,8 +25,9 @@ pub use backend::{
     ActionCall, ActionOutput, Backend, ConnectionInfo, EventNotices, ToolError, select_connection,
 };
 pub use http_service::{
-    BackendResolver, HttpRejection, McpHttpService, resolver_fn, streamable_http_service,
-    streamable_http_service_with_config,
+    BackendResolver, HttpRejection, MAX_SESSIONS_PER_CALLER, McpHttpService, resolver_fn,
+    streamable_http_service, streamable_http_service_with_config,
+    streamable_http_service_with_session_cap,
 };
 pub use local::{EngineKeyResolver, LocalBackend};
 pub use remote::RemoteBackend;

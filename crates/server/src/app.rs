@@ -47,6 +47,8 @@ pub struct App {
     _key_reports: AbortOnDrop,
     /// The webhook delivery worker and refresh job; stopped with the server.
     _webhook_workers: Vec<AbortOnDrop>,
+    /// Folds latency samples into the histograms between scrapes (see `metrics::spawn_upkeep`).
+    _metrics_upkeep: AbortOnDrop,
 }
 
 /// A task that ends with its owner.
@@ -130,6 +132,8 @@ impl App {
         // Prunes old deliveries and events and keeps the pending gauge current.
         webhook_workers.extend(state.webhooks().spawn_upkeep(cfg.webhook_retention));
         let router = build_router(state.clone(), &cfg)?;
+        let metrics_upkeep =
+            crate::metrics::spawn_upkeep(state.inner.metrics.clone(), cfg.metrics_upkeep_interval);
         Ok(App {
             addr,
             bootstrap,
@@ -143,6 +147,7 @@ impl App {
             _serve_lock: serve_lock,
             _key_reports: AbortOnDrop(key_reports),
             _webhook_workers: webhook_workers.into_iter().map(AbortOnDrop).collect(),
+            _metrics_upkeep: AbortOnDrop(metrics_upkeep),
         })
     }
 

@@ -106,6 +106,10 @@ pub struct ServerConfig {
     /// How long delivered and dead-lettered webhook deliveries, and their events, are kept
     /// (`JIRAGATE_WEBHOOKS_RETENTION`); pruned by the outbox's upkeep task.
     pub webhook_retention: Duration,
+    /// How often recorded latency samples are folded into the Prometheus histograms. The
+    /// exporter keeps every sample until then: without this, a server nobody scrapes holds
+    /// all of them (about 16 bytes per request) for its life.
+    pub metrics_upkeep_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -136,6 +140,7 @@ impl Default for ServerConfig {
                 burst: 1000,
             }),
             webhook_retention: jiragate_engine::webhooks_delivery::DEFAULT_RETENTION,
+            metrics_upkeep_interval: crate::metrics::UPKEEP_INTERVAL,
         }
     }
 }

@@ -76,6 +76,28 @@ fn describe() {
     );
 }
 
+/// How often [`spawn_upkeep`] runs (the exporter's own HTTP listener uses the same 5 s).
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every `interval`.
+///
+/// The Prometheus exporter appends every histogram sample to a lock-free list and drains it
+/// only on upkeep; `/metrics` runs upkeep, but a server nobody scrapes would keep every
+/// latency sample it ever recorded (a slow leak: about 16 bytes per request).
+pub fn spawn_upkeep(
+    handle: PrometheusHandle,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
 /// Middleware: count and time every request under its route template (never the raw path, which
 /// holds ids and Jira paths).
 pub async fn track_requests(req: Request, next: Next) -> Response {

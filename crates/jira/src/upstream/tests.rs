@@ -291,3 +291,64 @@ fn forbidden_chars() {
         assert!(!is_forbidden_char(c), "{c:?}");
     }
 }
+
+/// The URL the parsed base builds is the one parsing the joined text gives (how `url_for`
+/// built it before it kept bases parsed), for every path it accepts.
+fn assert_same_as_parsing(base: &str, pq: &str) {
+    let Ok(built) = upstream_url(base, pq) else {
+        return;
+    };
+    let joined = format!("{}{pq}", base.trim_end_matches('/'));
+    let parsed = Url::parse(&joined).unwrap_or_else(|e| panic!("{joined}: {e}"));
+    assert_eq!(built.as_str(), parsed.as_str(), "{base} + {pq:?}");
+}
+
+#[test]
+fn url_for_equals_parsing_the_joined_text() {
+    let paths = [
+        "/rest/api/3/myself",
+        "/rest/api/3/issue/ENG-1?expand=names,renderedFields",
+        "/rest/api/3/search/jql?jql=project%20%3D%20ENG&maxResults=5",
+        "/rest/api/3/user/search?query=a@b.com",
+        "/rest/api/3/issue/",
+        "/rest/api/3/project/%C3%A9t%C3%A9",
+        "/rest/api/3/x?q='quoted'&r=\"d\"&s=<a>&t={b}|c^d`e\\f",
+        "/rest/api/3/x?",
+        "/rest/api/3/x??y",
+        "/rest/{a}/|b|/^c^/[d]/~e~/!$&'()*+,=:",
+        "/rest/api/3/x%20y/%7Bz%7D",
+        "/rest/api/3/mixed%c3%a9Case%C3%A9",
+    ];
+    for base in [
+        SITE,
+        GATEWAY,
+        SIM_SITE,
+        "http://localhost:8080",
+        "https://ACME.Atlassian.NET/",
+    ] {
+        for pq in paths {
+            assert!(upstream_url(base, pq).is_ok(), "{base} + {pq}");
+            assert_same_as_parsing(base, pq);
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Segments of every character a path may carry unencoded (no `.`, `%`, `;`, `@`, `\`
+    /// and the like, which are refused and covered by [`ESCAPES`]), and any query.
+    #[test]
+    fn url_for_equals_parsing_for_any_accepted_input(
+        segments in proptest::collection::vec("[A-Za-z0-9_~!$&'()*+,=:{}|^\\[\\]-]{1,12}", 1..5),
+        query in proptest::option::of("[!-\"$-~]{0,24}"),
+    ) {
+        let mut pq = format!("/{}", segments.join("/"));
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(&q);
+        }
+        for base in [SITE, GATEWAY, SIM_SITE] {
+            proptest::prop_assert!(upstream_url(base, &pq).is_ok(), "{} + {:?}", base, pq);
+            assert_same_as_parsing(base, &pq);
+        }
+    }
+}

@@ -48,6 +48,27 @@ async fn mount(fixture: &Fixture) -> HttpServer {
     }
 }
 
+/// [`mount`] letting each caller hold `cap` sessions.
+async fn mount_with_session_cap(fixture: &Fixture, cap: usize) -> HttpServer {
+    let service = jiragate_mcp::streamable_http_service_with_session_cap(
+        Arc::new(EngineKeyResolver::new(fixture.engine.clone())),
+        jiragate_mcp::McpOptions::default(),
+        rmcp::transport::StreamableHttpServerConfig::default().disable_allowed_hosts(),
+        cap,
+    )
+    .expect("service builds");
+    let app = axum::Router::new().route_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    HttpServer {
+        url: format!("http://{addr}/mcp"),
+        task,
+    }
+}
+
 async fn key(fixture: &Fixture, scopes: &[ApiScope]) -> SecretString {
     fixture
         .engine
@@ -521,6 +542,72 @@ async fn http_answers_malformed_input_as_json_rpc_and_mcp_require() {
         .await;
     assert_eq!(gone.status(), 404);
     error_body(gone).await;
+}
+
+impl RawSession {
+    /// HTTP status of a `ping` in this session (200 while it lives, 404 once it is gone).
+    async fn ping_status(&self) -> u16 {
+        self.post(
+            BOTH,
+            json!({"jsonrpc": "2.0", "id": 90, "method": "ping"}).to_string(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    async fn delete(&self) -> u16 {
+        self.http
+            .delete(&self.url)
+            .header("authorization", &self.auth)
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// A caller that opens sessions and never closes them keeps only the newest `cap` (each
+/// costs `serve` about 60 KB for 5 minutes otherwise); a `DELETE` frees a place, and other
+/// callers are not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_holds_at_most_its_cap_of_sessions() {
+    let fixture = Fixture::start().await;
+    let server = mount_with_session_cap(&fixture, 3).await;
+    let (a, b) = (
+        key(&fixture, &[ApiScope::Execute]).await,
+        key(&fixture, &[ApiScope::Execute]).await,
+    );
+    let other = RawSession::open(&server.url, &b).await;
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(RawSession::open(&server.url, &a).await);
+    }
+    for s in &mine {
+        assert_eq!(s.ping_status().await, 200);
+    }
+
+    // A fourth session closes the oldest of this caller only.
+    mine.push(RawSession::open(&server.url, &a).await);
+    assert_eq!(mine[0].ping_status().await, 404, "the oldest was closed");
+    for s in &mine[1..] {
+        assert_eq!(s.ping_status().await, 200);
+    }
+    assert_eq!(
+        other.ping_status().await,
+        200,
+        "another caller keeps its session"
+    );
+
+    // A DELETE frees a place: the next session closes nothing.
+    assert_eq!(mine[1].delete().await, 200);
+    mine.push(RawSession::open(&server.url, &a).await);
+    for s in &mine[2..] {
+        assert_eq!(s.ping_status().await, 200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
