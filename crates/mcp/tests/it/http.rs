@@ -36,6 +36,11 @@ async fn mount(fixture: &Fixture) -> HttpServer {
         jiragate_mcp::McpOptions::default(),
     )
     .expect("service builds");
+    serve(service).await
+}
+
+/// Serves `service` at `/mcp` on 127.0.0.1:0 until the returned server is dropped.
+async fn serve(service: jiragate_mcp::McpHttpService) -> HttpServer {
     let app = axum::Router::new().route_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -57,16 +62,7 @@ async fn mount_with_session_cap(fixture: &Fixture, cap: usize) -> HttpServer {
         cap,
     )
     .expect("service builds");
-    let app = axum::Router::new().route_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    HttpServer {
-        url: format!("http://{addr}/mcp"),
-        task,
-    }
+    serve(service).await
 }
 
 async fn key(fixture: &Fixture, scopes: &[ApiScope]) -> SecretString {
