@@ -219,6 +219,12 @@ pub struct ServeArgs {
     /// load balancer in front (60 s on an AWS ALB) and of clients' connection pools.
     #[arg(long, env = "JIRAGATE_HTTP_IDLE_TIMEOUT", default_value_t = 75.0)]
     pub idle_timeout: f64,
+    /// MCP over HTTP: streamable HTTP sessions one caller (one `Authorization` value) may hold
+    /// open; opening one more closes its oldest. Each costs about 60 KB until it is closed or
+    /// idle for 5 minutes.
+    #[arg(long, env = "JIRAGATE_MCP_MAX_SESSIONS_PER_CALLER", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub mcp_max_sessions_per_caller: u32,
     /// MCP authorization: refuse dynamic client registration (RFC 7591) at /oauth/mcp/register.
     #[arg(long, env = "JIRAGATE_MCP_DISABLE_DCR")]
     pub mcp_disable_dcr: bool,

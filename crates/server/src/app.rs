@@ -359,7 +359,10 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
         },
     );
     let mut router = api_routes()
-        .merge(crate::mcp::mcp_routes(&state))
+        .merge(crate::mcp::mcp_routes(
+            &state,
+            cfg.mcp_max_sessions_per_caller,
+        ))
         .merge(crate::mcp_oauth::routes())
         .merge(console)
         .fallback(ops::fallback)

@@ -110,6 +110,9 @@ pub struct ServerConfig {
     /// exporter keeps every sample until then: without this, a server nobody scrapes holds
     /// all of them (about 16 bytes per request) for its life.
     pub metrics_upkeep_interval: Duration,
+    /// Streamable HTTP sessions one caller (one `Authorization` value) may hold on `/mcp`;
+    /// opening one more closes its oldest (`JIRAGATE_MCP_MAX_SESSIONS_PER_CALLER`).
+    pub mcp_max_sessions_per_caller: usize,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +144,7 @@ impl Default for ServerConfig {
             }),
             webhook_retention: jiragate_engine::webhooks_delivery::DEFAULT_RETENTION,
             metrics_upkeep_interval: crate::metrics::UPKEEP_INTERVAL,
+            mcp_max_sessions_per_caller: jiragate_mcp::MAX_SESSIONS_PER_CALLER,
         }
     }
 }

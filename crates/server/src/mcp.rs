@@ -22,14 +22,19 @@ use crate::caller::Caller;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-/// Routes of the MCP endpoint, merged into the main router by `App::build`.
-pub fn mcp_routes(state: &AppState) -> Router<AppState> {
+/// Routes of the MCP endpoint, merged into the main router by `App::build`; each caller holds
+/// at most `max_sessions_per_caller` sessions.
+pub fn mcp_routes(state: &AppState, max_sessions_per_caller: usize) -> Router<AppState> {
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.shutdown_token().child_token())
         .disable_allowed_hosts();
     let resolver = Arc::new(EngineKeyResolver::new(state.engine().clone()));
-    match jiragate_mcp::streamable_http_service_with_config(resolver, McpOptions::default(), config)
-    {
+    match jiragate_mcp::streamable_http_service_with_session_cap(
+        resolver,
+        McpOptions::default(),
+        config,
+        max_sessions_per_caller,
+    ) {
         Ok(service) => Router::new().route_service("/mcp", service).route_layer(
             axum::middleware::from_fn_with_state(state.clone(), authenticate),
         ),

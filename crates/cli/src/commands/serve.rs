@@ -169,6 +169,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::usage(format!("--webhooks-retention {e}")))?,
         webhook_rate_limit: RateLimitConfig::parse(&a.webhooks_rate_limit)
             .map_err(|e| CliError::usage(format!("--webhooks-rate-limit {e}")))?,
+        mcp_max_sessions_per_caller: a.mcp_max_sessions_per_caller as usize,
         ..cfg
     };
     let app = App::build(cfg).await.map_err(startup_error)?;

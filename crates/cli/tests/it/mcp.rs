@@ -123,3 +123,61 @@ async fn the_jiragate_binary_serves_mcp_on_stdio() {
         "read-only refuses writes: {refused}"
     );
 }
+
+/// `serve` with `JIRAGATE_MCP_MAX_SESSIONS_PER_CALLER=2`: a caller's third session on `/mcp`
+/// closes its first (404 from then on), the setting reaching rmcp through the real binary.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_caps_mcp_sessions_per_caller_as_configured() {
+    let env = Env::new().await;
+    let served = crate::remote::serve_with(
+        &env,
+        crate::remote::free_port(),
+        &[("JIRAGATE_MCP_MAX_SESSIONS_PER_CALLER", "2")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/mcp", served.base);
+    let post = |session: Option<&str>, body: Value| {
+        let mut rb = http
+            .post(&url)
+            .bearer_auth(&served.key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(s) = session {
+            rb = rb.header("mcp-session-id", s);
+        }
+        rb.send()
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let r = post(
+            None,
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                   "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                              "clientInfo": {"name": "t", "version": "0"}}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let r = post(
+            Some(&id),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 202);
+        sessions.push(id);
+    }
+    let ping = |id: String| {
+        post(
+            Some(&id),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+    };
+    assert_eq!(ping(sessions[0].clone()).await.unwrap().status(), 404);
+    for id in &sessions[1..] {
+        assert_eq!(ping(id.clone()).await.unwrap().status(), 200);
+    }
+}

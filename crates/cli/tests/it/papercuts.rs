@@ -176,8 +176,8 @@ async fn configuration_errors_are_labelled_as_configuration() {
     assert!(err.contains("JIRAGATE_MASTER_KEY"), "{err}");
 }
 
-/// Out-of-range time settings of `serve` are usage errors that name the flag, before anything
-/// listens.
+/// Out-of-range time and size settings of `serve` are usage errors that name the flag, before
+/// anything listens.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_time_settings_out_of_range_are_usage_errors() {
     let env = Env::new().await;
@@ -186,6 +186,8 @@ async fn serve_time_settings_out_of_range_are_usage_errors() {
         ("--idle-timeout", "3601"),
         ("--idle-timeout", "NaN"),
         ("--max-queue-wait", "3601"),
+        ("--mcp-max-sessions-per-caller", "0"),
+        ("--mcp-max-sessions-per-caller", "many"),
     ] {
         env.assert_serve_refuses(flag, value).await;
     }
