@@ -80,7 +80,10 @@ impl Kind {
     }
 
     pub fn through_jiragate(self) -> bool {
-        self.baseline().is_some() && self != Kind::RelayGet
+        matches!(
+            self,
+            Kind::ExecuteGet | Kind::ExecuteSearch | Kind::ProxyGet | Kind::McpGet
+        )
     }
 }
 

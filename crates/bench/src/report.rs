@@ -63,6 +63,14 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"))
 }
 
+/// The relay's figures at one concurrency, and each jiragate GET path's calls/s ÷ the relay's.
+struct Floor {
+    concurrency: usize,
+    ratio: Option<f64>,
+    added_p50_ms: Option<f64>,
+    paths: [(Kind, Option<f64>); 3],
+}
+
 pub struct Report<'a> {
     pub args: &'a Args,
     pub info: RunInfo,
@@ -107,42 +115,60 @@ impl<'a> Report<'a> {
         (relay.calls_per_s > 0.0 && r.ok > 0).then(|| r.calls_per_s / relay.calls_per_s)
     }
 
-    /// What one hop costs on this machine, and how close jiragate comes to it.
+    /// What one hop costs on this machine, and how close jiragate comes to it, per
+    /// concurrency that has a relay run.
+    fn floor(&self) -> Vec<Floor> {
+        [1, self.args.concurrency]
+            .into_iter()
+            .filter_map(|conc| {
+                let relay = self.find(Kind::RelayGet, conc)?;
+                Some(Floor {
+                    concurrency: conc,
+                    ratio: self.ratio(relay),
+                    added_p50_ms: self.added_p50(relay),
+                    paths: [Kind::ExecuteGet, Kind::ProxyGet, Kind::McpGet]
+                        .map(|kind| (kind, self.of_relay(kind, conc))),
+                })
+            })
+            .collect()
+    }
+
     fn floor_text(&self) -> Option<String> {
-        let mut lines = Vec::new();
-        for conc in [1, self.args.concurrency] {
-            let Some(relay) = self.find(Kind::RelayGet, conc) else {
-                continue;
-            };
-            let mut line = format!(
-                "floor at {conc} in flight: a TCP relay that does no work reaches {} × direct (added p50 {} ms)",
-                opt(self.ratio(relay), 2),
-                opt(self.added_p50(relay), 3)
-            );
-            for kind in [Kind::ExecuteGet, Kind::ProxyGet, Kind::McpGet] {
-                if let Some(v) = self.of_relay(kind, conc) {
-                    let _ = write!(line, "; {} {v:.2} × relay", kind.name());
+        let lines: Vec<String> = self
+            .floor()
+            .iter()
+            .map(|f| {
+                let mut line = format!(
+                    "floor at {} in flight: a TCP relay that does no work reaches {} × direct (added p50 {} ms)",
+                    f.concurrency,
+                    opt(f.ratio, 2),
+                    opt(f.added_p50_ms, 3)
+                );
+                for (kind, v) in f.paths {
+                    if let Some(v) = v {
+                        let _ = write!(line, "; {} {v:.2} × relay", kind.name());
+                    }
                 }
-            }
-            lines.push(line);
-        }
+                line
+            })
+            .collect();
         (!lines.is_empty()).then(|| lines.join("\n"))
     }
 
     fn floor_json(&self) -> Value {
-        let levels = [1, self.args.concurrency];
-        let rows: Vec<Value> = levels
+        let rows: Vec<Value> = self
+            .floor()
             .iter()
-            .filter_map(|&conc| {
-                let relay = self.find(Kind::RelayGet, conc)?;
-                Some(json!({
-                    "concurrency": conc,
-                    "relay_ratio_vs_direct": self.ratio(relay),
-                    "relay_added_p50_ms": self.added_p50(relay),
-                    "execute_get_vs_relay": self.of_relay(Kind::ExecuteGet, conc),
-                    "proxy_get_vs_relay": self.of_relay(Kind::ProxyGet, conc),
-                    "mcp_get_vs_relay": self.of_relay(Kind::McpGet, conc),
-                }))
+            .map(|f| {
+                let mut row = json!({
+                    "concurrency": f.concurrency,
+                    "relay_ratio_vs_direct": f.ratio,
+                    "relay_added_p50_ms": f.added_p50_ms,
+                });
+                for (kind, v) in f.paths {
+                    row[format!("{}_vs_relay", kind.id())] = json!(v);
+                }
+                row
             })
             .collect();
         Value::Array(rows)

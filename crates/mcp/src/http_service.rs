@@ -375,7 +375,7 @@ impl McpHttpService {
         };
         self.book.prune(caller, &self.sessions).await;
         for old in self.book.opened(caller, SessionId::from(id)) {
-            tracing::debug!(session = %old, "closing a caller's oldest MCP session: over the per-caller cap");
+            tracing::debug!("closing a caller's oldest MCP session: over the per-caller cap");
             if let Err(e) = self.sessions.close_session(&old).await {
                 tracing::debug!(error = %e, "closing an MCP session over the cap");
             }

@@ -417,6 +417,31 @@ impl RawSession {
             .unwrap()
     }
 
+    /// HTTP status of a `ping` in this session (200 while it lives, 404 once it is gone).
+    async fn ping_status(&self) -> u16 {
+        self.post(
+            BOTH,
+            json!({"jsonrpc": "2.0", "id": 90, "method": "ping"}).to_string(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    /// `DELETE` of this session; its HTTP status.
+    async fn delete(&self) -> u16 {
+        self.http
+            .delete(&self.url)
+            .header("authorization", &self.auth)
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// A request's JSON-RPC answer, from a JSON body or the SSE stream.
     async fn request(&self, message: Value) -> Value {
         let response = self.post(BOTH, message.to_string()).await;
@@ -520,16 +545,7 @@ async fn http_answers_malformed_input_as_json_rpc_and_mcp_require() {
         .request(json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}))
         .await;
     assert!(pong["result"].is_object(), "{pong}");
-    let deleted = raw
-        .http
-        .delete(&raw.url)
-        .header("authorization", &raw.auth)
-        .header("mcp-session-id", &raw.session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
+    assert_eq!(raw.delete().await, 200);
     let gone = raw
         .post(
             BOTH,
@@ -538,32 +554,6 @@ async fn http_answers_malformed_input_as_json_rpc_and_mcp_require() {
         .await;
     assert_eq!(gone.status(), 404);
     error_body(gone).await;
-}
-
-impl RawSession {
-    /// HTTP status of a `ping` in this session (200 while it lives, 404 once it is gone).
-    async fn ping_status(&self) -> u16 {
-        self.post(
-            BOTH,
-            json!({"jsonrpc": "2.0", "id": 90, "method": "ping"}).to_string(),
-        )
-        .await
-        .status()
-        .as_u16()
-    }
-
-    async fn delete(&self) -> u16 {
-        self.http
-            .delete(&self.url)
-            .header("authorization", &self.auth)
-            .header("mcp-session-id", &self.session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
 }
 
 /// A caller that opens sessions and never closes them keeps only the newest `cap` (each
