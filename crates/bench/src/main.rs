@@ -160,6 +160,9 @@ pub struct RunInfo {
     pub clk_tck_asked: bool,
     pub idle_rss_mib: Option<f64>,
     pub final_rss_mib: Option<f64>,
+    /// The anonymous part of each (heap, stacks); the rest is the binary's pages.
+    pub idle_anon_mib: Option<f64>,
+    pub final_anon_mib: Option<f64>,
     pub jiragate_requests: u64,
     pub rate_limit_note: String,
     pub rate_limit_off: bool,
@@ -279,6 +282,7 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
     // Idle: started, nothing asked of it yet but /healthz.
     tokio::time::sleep(Duration::from_millis(if args.quick { 100 } else { 1000 })).await;
     info.idle_rss_mib = stats::rss_mib(serve_pid);
+    info.idle_anon_mib = stats::rss_anon_mib(serve_pid);
 
     let rounds = u64::from(args.rounds);
     let jiragate_calls_planned =
@@ -389,6 +393,7 @@ async fn run(args: &Args, procs: &mut Procs) -> Result<()> {
         }
     }
     info.final_rss_mib = stats::rss_mib(serve_pid);
+    info.final_anon_mib = stats::rss_anon_mib(serve_pid);
     info.jiragate_requests = ctx.jiragate_requests.load(Ordering::Relaxed);
 
     let rep = report::Report::new(args, info, results);

@@ -355,6 +355,12 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             s,
+            "  of which anonymous (heap, stacks): {} MiB idle, {} MiB after; the rest is the binary's own pages as the kernel maps them (file-backed, shared, reclaimable)",
+            opt(i.idle_anon_mib, 1),
+            opt(i.final_anon_mib, 1),
+        );
+        let _ = writeln!(
+            s,
             "CPU from /proc/<pid>/stat utime+stime at {} ticks/s{}; client, simulator and serve share the same cores",
             i.clk_tck,
             if i.clk_tck_asked {
@@ -433,6 +439,8 @@ impl<'a> Report<'a> {
             "rss_mib": {
                 "idle": i.idle_rss_mib,
                 "after_run": i.final_rss_mib,
+                "idle_anon": i.idle_anon_mib,
+                "after_run_anon": i.final_anon_mib,
                 "jiragate_requests": i.jiragate_requests,
             },
             "targets": self.targets.iter().map(|t| json!({

@@ -92,6 +92,8 @@ fn quick_run_drives_every_scenario() {
         assert!(f["execute_get_vs_relay"].as_f64().is_some(), "{f}");
     }
     assert!(v["rss_mib"]["idle"].as_f64().is_some(), "{v}");
+    assert!(v["rss_mib"]["idle_anon"].as_f64().is_some(), "{v}");
+    assert!(v["rss_mib"]["after_run_anon"].as_f64().is_some(), "{v}");
 }
 
 /// `--webhooks --quick`: every signed event posted to the receiver reaches the loopback

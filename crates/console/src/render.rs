@@ -71,25 +71,35 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The console's templates, compiled when a page is first rendered: compiled, they hold about
+/// half a MiB, which a `serve` whose console nobody opens never needs.
 pub(crate) struct Templates {
-    env: Environment<'static>,
+    env: std::sync::OnceLock<Environment<'static>>,
 }
 
 impl Templates {
     pub fn new() -> Templates {
-        let mut env = Environment::new();
-        for (name, src) in TEMPLATES {
-            // The templates are part of the binary: a syntax error is a build defect, caught by
-            // the unit test that renders each of them.
-            if let Err(e) = env.add_template(name, src) {
-                panic!("console template {name} does not parse: {e:#}");
-            }
+        Templates {
+            env: std::sync::OnceLock::new(),
         }
-        Templates { env }
+    }
+
+    fn env(&self) -> &Environment<'static> {
+        self.env.get_or_init(|| {
+            let mut env = Environment::new();
+            for (name, src) in TEMPLATES {
+                // The templates are part of the binary: a syntax error is a build defect, caught
+                // by the unit test that renders each of them.
+                if let Err(e) = env.add_template(name, src) {
+                    panic!("console template {name} does not parse: {e:#}");
+                }
+            }
+            env
+        })
     }
 
     pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+        self.env().get_template(name)?.render(ctx)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Who is calling: API-key authentication and the organization a request acts in.
 
+use std::sync::Arc;
+
 use jiragate_store::{ApiKeyRecord, OrgId};
 
 use crate::{Engine, EngineError, keys};
@@ -10,6 +12,16 @@ pub const ORG_HEADER: &str = "x-organization-id";
 impl Engine {
     /// The key record for a presented bearer key, or `Unauthorized`.
     pub async fn authenticate(&self, presented: &str) -> Result<ApiKeyRecord, EngineError> {
+        self.authenticate_shared(presented)
+            .await
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Engine::authenticate`] without a copy of the record (every API request asks).
+    pub async fn authenticate_shared(
+        &self,
+        presented: &str,
+    ) -> Result<Arc<ApiKeyRecord>, EngineError> {
         let presented = presented.trim();
         if !presented.starts_with(keys::KEY_PREFIX) || presented.len() > 200 {
             return Err(EngineError::Unauthorized);
@@ -26,6 +38,7 @@ impl Engine {
         if rec.revoked_at.is_some() {
             return Err(EngineError::Unauthorized);
         }
+        let rec = Arc::new(rec);
         self.hot.put_key(h, rec.clone());
         Ok(rec)
     }

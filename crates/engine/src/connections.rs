@@ -3,6 +3,8 @@
 //! token. Each checks the actor's scope first, then resolves the connection in `org`, and
 //! writes the audit event of any change.
 
+use std::sync::Arc;
+
 use futures::stream::{BoxStream, StreamExt};
 use jiragate_auth::{CredentialFor, Credentials, NewApiTokenConnection, NewOAuthTokens};
 use jiragate_catalog::{ExecContext, ExecuteJson, ExecuteOutput};
@@ -71,7 +73,19 @@ impl Engine {
     /// Resolves a connection by id or `workspace/name` in `org` (no scope needed: every key of
     /// the organization may read its connections).
     pub async fn resolve(&self, org: &OrgId, r: &ConnRef) -> Result<Connection, EngineError> {
-        let reference = r.to_string();
+        self.resolve_shared(org, r).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Engine::resolve`] without a copy: the hot paths (execute, proxy) only read it.
+    pub(crate) async fn resolve_shared(
+        &self,
+        org: &OrgId,
+        r: &ConnRef,
+    ) -> Result<Arc<Connection>, EngineError> {
+        let reference: std::borrow::Cow<'_, str> = match r {
+            ConnRef::Id(id) => std::borrow::Cow::Borrowed(id.as_ref()),
+            ConnRef::Name { .. } => std::borrow::Cow::Owned(r.to_string()),
+        };
         if let Some(conn) = self.hot.connection(org, &reference) {
             return Ok(conn);
         }
@@ -85,11 +99,12 @@ impl Engine {
                 self.store.find_connection(org, workspace, name).await?
             }
         };
-        let conn = found.ok_or_else(|| EngineError::NotFound {
+        let conn = Arc::new(found.ok_or_else(|| EngineError::NotFound {
             what: "connection",
-            id: reference.clone(),
-        })?;
-        self.hot.put_connection(org, reference, conn.clone());
+            id: reference.to_string(),
+        })?);
+        self.hot
+            .put_connection(org, reference.into_owned(), conn.clone());
         Ok(conn)
     }
 
@@ -279,7 +294,7 @@ impl Engine {
         call: ActionRequest,
     ) -> Result<ExecuteOutput, EngineError> {
         actor.require(ApiScope::Execute)?;
-        let conn = self.resolve(org, r).await?;
+        let conn = self.resolve_shared(org, r).await?;
         let src = self.auth.token_source(org, &conn);
         let ctx = Self::exec_context(&conn, call.read_only);
         Ok(self
@@ -305,7 +320,7 @@ impl Engine {
         call: ActionRequest,
     ) -> Result<ExecuteJson, EngineError> {
         actor.require(ApiScope::Execute)?;
-        let conn = self.resolve(org, r).await?;
+        let conn = self.resolve_shared(org, r).await?;
         let src = self.auth.token_source(org, &conn);
         let ctx = Self::exec_context(&conn, call.read_only);
         Ok(self
@@ -330,7 +345,7 @@ impl Engine {
         call: ActionRequest,
     ) -> Result<BoxStream<'static, Result<Value, EngineError>>, EngineError> {
         actor.require(ApiScope::Execute)?;
-        let conn = self.resolve(org, r).await?;
+        let conn = self.resolve_shared(org, r).await?;
         let src = self.auth.token_source(org, &conn);
         let ctx = Self::exec_context(&conn, call.read_only);
         let s = self.catalog.execute_stream(

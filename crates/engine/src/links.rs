@@ -4,17 +4,31 @@
 //! own base in text bodies and `Location`/`Link` headers, streaming chunk by chunk: only a
 //! pattern-length tail is ever held back, whatever the body size.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use futures::stream::{Stream, StreamExt};
 
-/// Replacements from upstream prefixes to the proxy's base (longest first).
+/// Replacements from upstream prefixes to the proxy's base (longest first). Cloning is cheap:
+/// one rewriter serves every answer of a connection (see `Engine::proxy_links`).
 #[derive(Debug, Clone)]
 pub struct LinkRewriter {
+    inner: Arc<Patterns>,
+}
+
+#[derive(Debug)]
+struct Patterns {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
     longest: usize,
-    /// The first byte of each pattern (a match can start nowhere else).
-    starts: Vec<u8>,
+    /// Per pattern (order of `pairs`): a prepared substring search (memchr's vectorised
+    /// `memmem`) for its last [`ANCHOR`] bytes, and where in the pattern they start. The end of
+    /// an upstream base (`…/rest/`, a cloud id) is rare in Jira's JSON; its beginning
+    /// (`https://`, a host full of digits and dots) is not, and a search for it stops everywhere.
+    anchors: Vec<(memchr::memmem::Finder<'static>, usize)>,
 }
+
+/// How many of a pattern's last bytes are searched for.
+const ANCHOR: usize = 6;
 
 impl LinkRewriter {
     /// `pairs` of (upstream prefix, proxy prefix). Empty prefixes are ignored.
@@ -27,13 +41,19 @@ impl LinkRewriter {
         pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         pairs.dedup_by(|a, b| a.0 == b.0);
         let longest = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
-        let mut starts: Vec<u8> = pairs.iter().map(|p| p.0[0]).collect();
-        starts.sort_unstable();
-        starts.dedup();
+        let anchors = pairs
+            .iter()
+            .map(|(from, _)| {
+                let at = from.len().saturating_sub(ANCHOR);
+                (memchr::memmem::Finder::new(&from[at..]).into_owned(), at)
+            })
+            .collect();
         LinkRewriter {
-            pairs,
-            longest,
-            starts,
+            inner: Arc::new(Patterns {
+                pairs,
+                longest,
+                anchors,
+            }),
         }
     }
 
@@ -43,18 +63,19 @@ impl LinkRewriter {
         let Some(ct) = content_type else {
             return false;
         };
-        let ct = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        ct.starts_with("text/")
-            || ct == "application/json"
-            || ct.ends_with("+json")
-            || ct == "application/xml"
-            || ct.ends_with("+xml")
-            || ct == "application/javascript"
+        let ct = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        let is = |s: &str| ct.eq_ignore_ascii_case(s.as_bytes());
+        let starts =
+            |s: &str| ct.len() >= s.len() && ct[..s.len()].eq_ignore_ascii_case(s.as_bytes());
+        let ends = |s: &str| {
+            ct.len() >= s.len() && ct[ct.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+        };
+        starts("text/")
+            || is("application/json")
+            || ends("+json")
+            || is("application/xml")
+            || ends("+xml")
+            || is("application/javascript")
     }
 
     /// One whole value (a header): every occurrence replaced.
@@ -66,40 +87,91 @@ impl LinkRewriter {
         String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
     }
 
+    /// Whether `rest`, shorter than the longest pattern, may still become one with more input.
+    fn may_become_a_pattern(&self, rest: &[u8]) -> bool {
+        rest.len() < self.inner.longest && self.inner.pairs.iter().any(|(f, _)| f.starts_with(rest))
+    }
+
+    /// Where pattern `k` next occurs whole in `input` at or after `from`: where its anchor
+    /// occurs with the rest of the pattern before it.
+    fn next_match(&self, k: usize, input: &[u8], from: usize) -> Option<usize> {
+        let pattern = &self.inner.pairs[k].0;
+        let (anchor, offset) = &self.inner.anchors[k];
+        let mut search = from + offset;
+        loop {
+            let found = search + anchor.find(input.get(search..)?)?;
+            let start = found - offset;
+            if input[start..].starts_with(pattern) {
+                return Some(start);
+            }
+            search = found + 1;
+        }
+    }
+
+    /// A whole body: every occurrence replaced. A body with no upstream link (most error
+    /// answers, and any body when the patterns do not occur) is returned as it is, not copied.
+    pub fn rewrite_bytes(&self, body: Bytes) -> Bytes {
+        if (0..self.inner.pairs.len()).all(|k| self.next_match(k, &body, 0).is_none()) {
+            return body;
+        }
+        // Proxy bases are longer than upstream ones: room for a link-heavy body, so the copy
+        // is not grown (and copied again) on the way.
+        let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 256);
+        let consumed = self.rewrite_into(&body, true, &mut out);
+        debug_assert_eq!(consumed, body.len());
+        Bytes::from(out)
+    }
+
     /// Rewrites `input` into `out`; returns how many bytes were consumed. Unless `last`, a tail
     /// that might be the start of a pattern is left unconsumed for the next chunk.
+    ///
+    /// Each pattern's next occurrence is searched for by its anchor and searched again only
+    /// once passed: the earliest wins, and at one place the longest (`pairs` order).
     fn rewrite_into(&self, input: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
+        let pairs = &self.inner.pairs;
+        let find_from = |k: usize, at: usize| self.next_match(k, input, at);
+        let mut next: Vec<Option<usize>> = (0..pairs.len()).map(|k| find_from(k, 0)).collect();
         let mut i = 0;
         let mut copied_from = 0;
-        while i < input.len() {
-            // Skip to the next byte that can start a pattern (most bytes cannot): one compare
-            // per byte instead of a prefix comparison per pattern.
-            let next = match self.starts.as_slice() {
-                [one] => input[i..].iter().position(|b| b == one),
-                many => input[i..].iter().position(|b| many.contains(b)),
+        loop {
+            let mut earliest: Option<(usize, usize)> = None;
+            for (k, found) in next.iter_mut().enumerate() {
+                if found.is_some_and(|p| p < i) {
+                    *found = find_from(k, i);
+                }
+                if let Some(p) = *found
+                    && earliest.is_none_or(|(q, _)| p < q)
+                {
+                    earliest = Some((p, k));
+                }
+            }
+            let Some((at, k)) = earliest else {
+                // No whole pattern ahead. Unless this is the end, hold back the earliest tail
+                // that is the beginning of a pattern cut by the chunk's end.
+                i = if last {
+                    input.len()
+                } else {
+                    let from = input.len().saturating_sub(self.inner.longest).max(i);
+                    (from..input.len())
+                        .find(|&at| self.may_become_a_pattern(&input[at..]))
+                        .unwrap_or(input.len())
+                };
+                break;
             };
-            match next {
-                Some(skip) => i += skip,
-                None => {
-                    i = input.len();
+            if !last {
+                // A longer pattern cut by the chunk's end may start before this match and hold
+                // it (one pattern inside another): then wait for more input from there.
+                let tail = input.len().saturating_sub(self.inner.longest).max(i);
+                if let Some(cut) = (tail..at).find(|&p| self.may_become_a_pattern(&input[p..])) {
+                    i = cut;
                     break;
                 }
             }
-            let rest = &input[i..];
-            if let Some((from, to)) = self.pairs.iter().find(|(f, _)| rest.starts_with(f)) {
-                out.extend_from_slice(&input[copied_from..i]);
-                out.extend_from_slice(to);
-                i += from.len();
-                copied_from = i;
-                continue;
-            }
-            if !last
-                && rest.len() < self.longest
-                && self.pairs.iter().any(|(f, _)| f.starts_with(rest))
-            {
-                break;
-            }
-            i += 1;
+            let (from, to) = &pairs[k];
+            out.extend_from_slice(&input[copied_from..at]);
+            out.extend_from_slice(to);
+            i = at + from.len();
+            copied_from = i;
         }
         out.extend_from_slice(&input[copied_from..i]);
         i
@@ -148,17 +220,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A gateway connection's two upstream bases, the longer first.
+    const PAIRS: [(&str, &str); 2] = [
+        (
+            "https://api.atlassian.com/ex/jira/abc",
+            "http://jg:8080/api/v1/integrations/connectors/c1/proxy",
+        ),
+        (
+            "https://acme.atlassian.net/rest/",
+            "http://jg:8080/api/v1/integrations/connectors/c1/proxy/rest/",
+        ),
+    ];
+
     fn rw() -> LinkRewriter {
-        LinkRewriter::new(vec![
-            (
-                "https://api.atlassian.com/ex/jira/abc".into(),
-                "http://jg:8080/api/v1/integrations/connectors/c1/proxy".into(),
-            ),
-            (
-                "https://acme.atlassian.net/rest/".into(),
-                "http://jg:8080/api/v1/integrations/connectors/c1/proxy/rest/".into(),
-            ),
-        ])
+        LinkRewriter::new(
+            PAIRS
+                .iter()
+                .map(|(from, to)| (from.to_string(), to.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -183,28 +263,135 @@ mod tests {
             "application/json;charset=UTF-8",
             "text/html",
             "application/vnd.api+json",
+            "Application/JSON; charset=utf-8",
+            "TEXT/plain",
+            "application/atom+XML",
         ] {
             assert!(LinkRewriter::applies_to(Some(ct)), "{ct}");
         }
-        for ct in ["image/png", "application/octet-stream", "application/zip"] {
+        for ct in [
+            "image/png",
+            "application/octet-stream",
+            "application/zip",
+            "json",
+            "",
+            "application/jsonx",
+        ] {
             assert!(!LinkRewriter::applies_to(Some(ct)), "{ct}");
         }
         assert!(!LinkRewriter::applies_to(None));
     }
 
+    #[test]
+    fn a_body_without_links_is_returned_without_a_copy() {
+        let body = Bytes::from_static(
+            br#"{"key":"ENG-1","browse":"https://acme.atlassian.net/browse/ENG-1"}"#,
+        );
+        let out = rw().rewrite_bytes(body.clone());
+        assert_eq!(out.as_ptr(), body.as_ptr(), "the same buffer, not a copy");
+        assert_eq!(out, body);
+        assert_eq!(rw().rewrite_bytes(Bytes::new()), Bytes::new());
+    }
+
+    #[test]
+    fn more_patterns_than_memchr_takes_still_match() {
+        let many = LinkRewriter::new(vec![
+            ("a1".into(), "A".into()),
+            ("b2".into(), "B".into()),
+            ("c3".into(), "C".into()),
+            ("d4".into(), "D".into()),
+        ]);
+        assert_eq!(many.rewrite_str("xa1yb2zc3wd4a"), "xAyBzCwDa");
+        assert_eq!(
+            &many.rewrite_bytes(Bytes::from_static(b"d4 c3 b2 a1"))[..],
+            b"D C B A"
+        );
+    }
+
+    /// One pattern inside another, at an offset: chunked or whole, the outer one wins where it
+    /// starts first.
+    #[test]
+    fn nested_patterns_rewrite_the_same_in_any_chunks() {
+        let nested = || {
+            LinkRewriter::new(vec![
+                ("https://gw/ex/https://s/".into(), "<G>".into()),
+                ("https://s/".into(), "<S>".into()),
+            ])
+        };
+        let body = "a https://gw/ex/https://s/ b https://s/ c https://gw/ex/";
+        let whole = nested().rewrite_str(body);
+        assert_eq!(whole, "a <G> b <S> c https://gw/ex/");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for cut in 1..body.len() {
+            let (x, y) = body.as_bytes().split_at(cut);
+            let chunks = vec![
+                Ok::<_, std::io::Error>(Bytes::copy_from_slice(x)),
+                Ok(Bytes::copy_from_slice(y)),
+            ];
+            let streamed: Vec<u8> = rt.block_on(async {
+                nested()
+                    .stream(futures::stream::iter(chunks))
+                    .map(|r| r.unwrap())
+                    .collect::<Vec<Bytes>>()
+                    .await
+                    .concat()
+            });
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole, "cut at {cut}");
+        }
+    }
+
+    /// The rule, position by position: where a pattern starts (the longer first), replace it
+    /// and go on after it; elsewhere keep the byte.
+    fn naive(body: &str) -> String {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some(c) = rest.chars().next() {
+            match PAIRS.iter().find(|(from, _)| rest.starts_with(from)) {
+                Some((from, to)) => {
+                    out.push_str(to);
+                    rest = &rest[from.len()..];
+                }
+                None => {
+                    out.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+        }
+        out
+    }
+
+    /// Bodies made of both patterns, their cut-off beginnings and text between them.
+    fn body_parts() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("https://api.atlassian.com/ex/jira/abc".to_string()),
+                Just("https://acme.atlassian.net/rest/".to_string()),
+                Just("https://api.atlassian.com/ex/jira/ab".to_string()),
+                Just("https://acme.atlassian.net/res".to_string()),
+                Just("/rest/".to_string()),
+                "[a-z\"/:.{},h]{0,12}",
+            ],
+            0..30,
+        )
+    }
+
     proptest! {
+        /// Rewriting a whole body gives what rewriting its text gives.
+        #[test]
+        fn whole_bodies_rewrite_like_text(parts in body_parts()) {
+            let body = parts.concat();
+            let whole = rw().rewrite_str(&body);
+            prop_assert_eq!(&whole, &naive(&body));
+            let bytes = rw().rewrite_bytes(Bytes::from(body.into_bytes()));
+            prop_assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), whole);
+        }
+
         /// Streaming in arbitrary chunks gives exactly what rewriting the whole body gives.
         #[test]
         fn chunking_never_changes_the_result(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just("https://api.atlassian.com/ex/jira/abc".to_string()),
-                    Just("https://acme.atlassian.net/rest/".to_string()),
-                    Just("https://api.atlassian.com/ex/jira/ab".to_string()),
-                    "[a-z\"/:.{},]{0,12}",
-                ],
-                0..30,
-            ),
+            parts in body_parts(),
             cuts in proptest::collection::vec(1usize..17, 1..40),
         ) {
             let body = parts.concat();

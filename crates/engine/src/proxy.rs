@@ -2,6 +2,8 @@
 //! streamed back. Whether the path stays inside the connection's site is decided by the Jira
 //! client's one upstream boundary (`upstream_url`), which refuses before sending.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Method};
 use jiragate_store::{Connection, OrgId};
 
@@ -26,7 +28,7 @@ pub struct ProxyRequest {
 
 /// Jira's answer (status, headers and a body to stream) and the connection that sent it.
 pub struct ProxyResponse {
-    pub connection: Connection,
+    pub connection: Arc<Connection>,
     pub upstream: reqwest::Response,
     /// Turns the connection's upstream links into links to this proxy (bodies and headers).
     pub links: LinkRewriter,
@@ -42,7 +44,7 @@ impl Engine {
         req: ProxyRequest,
     ) -> Result<ProxyResponse, EngineError> {
         actor.require(ApiScope::Proxy)?;
-        let connection = self.resolve(org, r).await?;
+        let connection = self.resolve_shared(org, r).await?;
         let src = self.auth.token_source(org, &connection);
         let upstream = self
             .jira
@@ -65,7 +67,19 @@ impl Engine {
     /// The connection's upstream bases and the proxy base that replaces them: the API base
     /// (the site, or `<gateway>/ex/jira/{cloudId}`) and the site's REST links. Human links
     /// (`/browse/…`) keep pointing at the site.
+    ///
+    /// Built once per connection and kept while the fields it is made of stay the same, so a
+    /// proxied call formats no URLs.
     pub fn proxy_links(&self, connection: &Connection) -> LinkRewriter {
+        if let Some(kept) = self.hot.links(connection) {
+            return kept;
+        }
+        let links = self.build_proxy_links(connection);
+        self.hot.put_links(connection, links.clone());
+        links
+    }
+
+    fn build_proxy_links(&self, connection: &Connection) -> LinkRewriter {
         let cfg = self.auth.config();
         let proxy = format!(
             "{}/api/v1/integrations/connectors/{}/proxy",

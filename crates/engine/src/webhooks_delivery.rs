@@ -31,18 +31,9 @@ pub(crate) async fn run(hooks: Webhooks) {
         hooks.engine.auth.config().instance_id,
         hooks.engine.auth.config().boot_id
     );
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(hooks.cfg.delivery_timeout)
-        .connect_timeout(hooks.cfg.delivery_timeout.min(Duration::from_secs(5)))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook delivery worker could not build its HTTP client");
-            return;
-        }
-    };
+    // Built with the first delivery, not at start: an HTTP client loads the system's root
+    // certificates (CPU and a few hundred KB), which an instance without subscribers never needs.
+    let client = DeliveryClient::default();
     // A predecessor with the same stable instance id (killed, then restarted) may still
     // hold leases: it is gone, so its deliveries are sent now rather than when they lapse.
     let prefix = format!("{}#", hooks.engine.auth.config().instance_id);
@@ -74,10 +65,33 @@ pub(crate) async fn run(hooks: Webhooks) {
     }
 }
 
+/// The delivery worker's HTTP client, built when first needed.
+#[derive(Default)]
+pub(crate) struct DeliveryClient(std::sync::OnceLock<reqwest::Client>);
+
+impl DeliveryClient {
+    fn get(&self, hooks: &Webhooks) -> Result<&reqwest::Client, crate::EngineError> {
+        if let Some(client) = self.0.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(hooks.cfg.delivery_timeout)
+            .connect_timeout(hooks.cfg.delivery_timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| {
+                crate::EngineError::Unavailable(format!(
+                    "the webhook delivery worker could not build its HTTP client: {e}"
+                ))
+            })?;
+        Ok(self.0.get_or_init(|| client))
+    }
+}
+
 /// One claim and its deliveries; returns how many were attempted.
 pub(crate) async fn round(
     hooks: &Webhooks,
-    client: &reqwest::Client,
+    client: &DeliveryClient,
     owner: &str,
 ) -> Result<usize, crate::EngineError> {
     let now = OffsetDateTime::now_utc();
@@ -87,6 +101,12 @@ pub(crate) async fn round(
         .claim_webhook_deliveries(owner, now, now + hooks.cfg.lease, BATCH)
         .await?;
     let n = claimed.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    // Should the client fail to build, the claimed deliveries stay leased and are claimed
+    // again when the lease lapses, as after a crash.
+    let client = client.get(hooks)?;
     futures::future::join_all(
         claimed
             .into_iter()

@@ -137,33 +137,26 @@ impl LocalBackend {
     }
 }
 
-/// A store record as the agent sees it. Read through serde so the view follows the record's
-/// own serialisation (enum spellings, timestamp format).
+/// A store record as the agent sees it, in the record's own serialisation: enum spellings are
+/// the serde names (`as_str`, by the store's `text_enum!`) and the timestamp goes through the
+/// same RFC 3339 serializer the record uses (test `connection_info_reads_like_the_record`).
+/// Built field by field: this runs on every tool call.
 pub(crate) fn connection_info(record: Connection) -> ConnectionInfo {
-    let value = serde_json::to_value(&record).unwrap_or(Value::Null);
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
     ConnectionInfo {
-        id: text("id"),
-        workspace: text("workspace"),
-        name: text("name"),
-        api_type: text("api_type"),
-        auth_kind: text("auth_kind"),
-        site_url: text("site_url"),
-        status: text("status"),
-        status_reason: value
-            .get("status_reason")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        last_checked_at: value
-            .get("last_checked_at")
-            .filter(|v| !v.is_null())
-            .cloned(),
+        id: record.id.to_string(),
+        workspace: record.workspace,
+        name: record.name,
+        api_type: record.api_type.as_str().to_owned(),
+        auth_kind: record.auth_kind.as_str().to_owned(),
+        site_url: record.site_url,
+        status: record.status.as_str().to_owned(),
+        status_reason: record.status_reason,
+        last_checked_at: time::serde::rfc3339::option::serialize(
+            &record.last_checked_at,
+            serde_json::value::Serializer,
+        )
+        .ok()
+        .filter(|v| !v.is_null()),
     }
 }
 
@@ -363,6 +356,65 @@ fn rejection(err: EngineError) -> HttpRejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `connection_info` said when it read the record through `serde_json::to_value`.
+    fn info_through_serde(record: &Connection) -> ConnectionInfo {
+        let value = serde_json::to_value(record).unwrap();
+        let text = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+        ConnectionInfo {
+            id: text("id"),
+            workspace: text("workspace"),
+            name: text("name"),
+            api_type: text("api_type"),
+            auth_kind: text("auth_kind"),
+            site_url: text("site_url"),
+            status: text("status"),
+            status_reason: value["status_reason"].as_str().map(str::to_owned),
+            last_checked_at: value
+                .get("last_checked_at")
+                .filter(|v| !v.is_null())
+                .cloned(),
+        }
+    }
+
+    #[test]
+    fn connection_info_reads_like_the_record() {
+        use jiragate_engine::model::{ApiType, AuthKind, ConnectionStatus, Owner};
+        let at = time::macros::datetime!(2026-12-07 08:30:05.123 UTC);
+        let mut record = Connection {
+            id: ConnectionId::new(),
+            org_id: OrgId::new(),
+            workspace: "w".into(),
+            name: "jira".into(),
+            api_type: ApiType::ServiceManagement,
+            auth_kind: AuthKind::ScopedApiToken,
+            site_url: "https://acme.atlassian.net".into(),
+            subdomain: Some("acme".into()),
+            cloud_id: Some("c1".into()),
+            account_id: None,
+            account_name: None,
+            email: None,
+            oauth_client_id: None,
+            scopes: vec!["read:jira-work".into()],
+            owner: Owner::Installation,
+            status: ConnectionStatus::NeedsReauth,
+            status_reason: Some("invalid_grant".into()),
+            last_checked_at: Some(at),
+            version: 3,
+            created_at: at,
+            updated_at: at,
+        };
+        let check = |record: &Connection| {
+            let direct = serde_json::to_value(connection_info(record.clone())).unwrap();
+            let through = serde_json::to_value(info_through_serde(record)).unwrap();
+            assert_eq!(direct, through);
+        };
+        check(&record);
+        record.status_reason = None;
+        record.last_checked_at = None;
+        record.status = ConnectionStatus::Healthy;
+        check(&record);
+    }
 
     #[test]
     fn engine_failures_carry_the_fix() {

@@ -78,6 +78,8 @@ fn shape_record(value: Value) -> Value {
             &Value::Object(map),
         ));
     }
+    reuse_issue_markdown(&mut map);
+    reuse_markdown_twins(&mut map);
     // An issue: lift `fields` next to `key` so the agent reads `{key, summary, status, ...}`.
     if map.contains_key("key")
         && let Some(Value::Object(fields)) = map.remove("fields")
@@ -98,6 +100,43 @@ fn shape_record(value: Value) -> Value {
     }
     drop_markdown_twins(&mut out);
     Value::Object(out)
+}
+
+/// The catalog already rendered an issue's ADF description (`description_markdown`, next to
+/// `fields`): that text stands in for the document, which is then not rendered a second time.
+/// Same function, same document, so the same text; the twin itself goes as before.
+fn reuse_issue_markdown(map: &mut Map<String, Value>) {
+    if !map.contains_key("key") || map.contains_key("description") {
+        return;
+    }
+    let Some(Value::String(md)) = map.get("description_markdown") else {
+        return;
+    };
+    let md = md.clone();
+    if let Some(Value::Object(fields)) = map.get_mut("fields")
+        && let Some(description) = fields.get_mut("description")
+        && description.as_object().is_some_and(is_adf)
+    {
+        *description = Value::String(md);
+    }
+}
+
+/// [`reuse_issue_markdown`] for twins on the same level (a comment's `body_markdown`).
+fn reuse_markdown_twins(map: &mut Map<String, Value>) {
+    let rendered: Vec<(String, String)> = map
+        .iter()
+        .filter_map(|(key, value)| {
+            let base = key.strip_suffix("_markdown")?;
+            let md = value.as_str()?;
+            map.get(base)?
+                .as_object()
+                .is_some_and(is_adf)
+                .then(|| (base.to_owned(), md.to_owned()))
+        })
+        .collect();
+    for (base, md) in rendered {
+        map.insert(base, Value::String(md));
+    }
 }
 
 /// The catalog adds `<field>_markdown` next to ADF fields; ADF is rendered in place here, so
@@ -127,6 +166,8 @@ fn shape_nested(value: Value) -> Value {
             if let Some(reference) = as_reference(&map) {
                 return reference;
             }
+            let mut map = map;
+            reuse_markdown_twins(&mut map);
             let mut out = Map::new();
             for (key, value) in map {
                 if DROP_KEYS.contains(&key.as_str()) || value.is_null() {
@@ -293,6 +334,40 @@ mod tests {
         assert!(issue.get("self").is_none());
         assert!(issue["description"].as_str().unwrap().contains("Hello"));
         assert_eq!(shaped["nextPageToken"], "t1");
+    }
+
+    /// Reusing the catalog's Markdown gives, byte for byte, what rendering the ADF again gave.
+    #[test]
+    fn catalog_markdown_is_reused_as_rendered() {
+        let adf = json!({"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "Hello *world*"}]},
+            {"type": "bulletList", "content": [{"type": "listItem", "content": [
+                {"type": "paragraph", "content": [{"type": "text", "text": "one"}]}]}]}]});
+        let md = jiragate_engine::model::adf::adf_to_markdown(&adf);
+        let issue = json!({
+            "id": "1", "key": "ACME-1", "self": "http://x/1",
+            "fields": {"summary": "s", "description": adf.clone(), "labels": ["a"],
+                       "comment": {"comments": [{"id": "9", "body": adf.clone(),
+                                                  "body_markdown": md.clone()}]}},
+            "description_markdown": md.clone(),
+        });
+        let shaped = shape(issue.clone());
+        assert_eq!(shaped["description"], Value::String(md.clone()));
+        assert!(shaped.get("description_markdown").is_none());
+        // The same answer without the twins renders the ADF itself: the same text.
+        let mut bare = issue;
+        bare.as_object_mut().unwrap().remove("description_markdown");
+        bare["fields"]["comment"]["comments"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("body_markdown");
+        let rendered = shape(bare);
+        assert_eq!(rendered["description"], shaped["description"]);
+        assert_eq!(
+            rendered["comment"]["comments"][0]["body"],
+            shaped["comment"]["comments"][0]["body"]
+        );
+        assert_eq!(shaped["comment"]["comments"][0]["body"], Value::String(md));
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub(crate) fn classify(line: &[u8]) -> Line {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Line::Skip;
     }
+    // The usual case, a well-formed message, is read once and straight into its type; only a
+    // message that does not read so goes through the value below to say what is wrong.
+    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+        return Line::Message(Box::new(message));
+    }
     let value: Value = match serde_json::from_slice(line) {
         Ok(value) => value,
         Err(err) => {

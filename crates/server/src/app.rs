@@ -19,8 +19,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServerConfig;
-use crate::metrics::{prometheus_handle, track_requests};
-use crate::middleware::{PanicToProblem, normalize_problems, request_timeout};
+use crate::metrics::prometheus_handle;
+use crate::middleware::{PanicToProblem, per_route};
 use crate::ratelimit::KeyRateLimiter;
 use crate::routes::{admin, connectors, credentials, oauth, ops, proxy, records, webhooks};
 use crate::state::AppState;
@@ -347,8 +347,8 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
-/// Assemble routes and layers. Outermost first: panic guard, request id, trace, CORS, metrics,
-/// problem normalisation, timeout, body limit.
+/// Assemble routes and layers. Outermost first: panic guard, request id, trace, CORS, then per route one layer for
+/// metrics, problem normalisation and timeout (`per_route`), then the body limit.
 pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Result<Router> {
     let timeout = cfg.request_timeout;
     let console = jiragate_console::router(
@@ -368,10 +368,8 @@ pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Resul
         .fallback(ops::fallback)
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(track_requests))
-                .layer(axum::middleware::from_fn(normalize_problems))
                 .layer(axum::middleware::from_fn(move |req, next| {
-                    request_timeout(timeout, req, next)
+                    per_route(timeout, req, next)
                 }))
                 .layer(DefaultBodyLimit::max(cfg.body_limit))
                 .layer(RequestBodyLimitLayer::new(cfg.body_limit)),

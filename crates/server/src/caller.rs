@@ -1,5 +1,7 @@
 //! Who is calling: API-key authentication, organization selection, scopes and the per-key limit.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
@@ -16,7 +18,7 @@ pub const ORG_HEADER: &str = jiragate_engine::ORG_HEADER;
 /// The authenticated caller of an `/api/v1` route.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub key: ApiKeyRecord,
+    pub key: Arc<ApiKeyRecord>,
     /// The organization this request acts in (the key's own, or the one a platform key chose).
     pub org: OrgId,
 }
@@ -93,7 +95,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(caller.clone());
         }
         let presented = bearer_token(&parts.headers)?;
-        let key = match state.engine().authenticate(presented).await {
+        let key = match state.engine().authenticate_shared(presented).await {
             Ok(key) => key,
             Err(EngineError::Unauthorized) => {
                 return Err(Problem::unauthorized(

@@ -165,7 +165,7 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
     }
     let backend = LocalBackend::for_key(
         state.engine().clone(),
-        caller.key.clone(),
+        jiragate_engine::model::ApiKeyRecord::clone(&caller.key),
         caller.org.clone(),
     );
     let mut req = Request::from_parts(parts, body);

@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -98,21 +97,34 @@ pub fn spawn_upkeep(
     })
 }
 
-/// Middleware: count and time every request under its route template (never the raw path, which
-/// holds ids and Jira paths).
-pub async fn track_requests(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| intern(p.as_str()));
-    let method = method_label(req.method());
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    let status = intern(resp.status().as_str());
-    metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
-    resp
+/// Counts and times one request under its route template (never the raw path, which holds
+/// ids and Jira paths): started before the route runs, finished with its answer.
+pub struct RequestTrack {
+    route: &'static str,
+    method: &'static str,
+    started: Instant,
+}
+
+impl RequestTrack {
+    pub fn start(req: &Request) -> Self {
+        RequestTrack {
+            route: req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| intern(p.as_str())),
+            method: method_label(req.method()),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(self, resp: &Response) {
+        let status = intern(resp.status().as_str());
+        let (route, method) = (self.route, self.method);
+        metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
+            .increment(1);
+        metrics::histogram!(HTTP_DURATION, "route" => route)
+            .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// The method label: the standard methods by name, anything else `other`. A caller chooses

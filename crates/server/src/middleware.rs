@@ -76,17 +76,25 @@ impl http_body::Body for ReadToEnd {
     }
 }
 
-/// Fail with a `timeout` problem when no response head is ready within `limit`. Streaming
-/// bodies (proxy downloads) are not cut: the limit is for producing the response.
-pub async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
+/// Every route's own layer, in one step (one boxed future and one service clone per request,
+/// not three), from the inside out:
+/// 1. fail with a `timeout` problem when no response head is ready within `limit` (streaming
+///    bodies, proxy downloads, are not cut: the limit is for producing the response);
+/// 2. turn any other error answer into a problem ([`normalize_problem`]);
+/// 3. count and time the request under its route template ([`crate::metrics::RequestTrack`]).
+pub async fn per_route(limit: Duration, req: Request, next: Next) -> Response {
+    let track = crate::metrics::RequestTrack::start(&req);
+    let resp = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => Problem::new(
             ProblemKind::Timeout,
             format!("no response within {} s", limit.as_secs()),
         )
         .into_response(),
-    }
+    };
+    let resp = normalize_problem(resp);
+    track.finish(&resp);
+    resp
 }
 
 fn kind_for_status(status: StatusCode) -> ProblemKind {
@@ -110,8 +118,7 @@ fn kind_for_status(status: StatusCode) -> ProblemKind {
 /// Turn every error response that is not already a problem (axum's 405, the body-limit 413, …)
 /// into one, so clients only ever parse one error shape. Jira's answers through the proxy and
 /// the HTML pages of the OAuth callback are left alone.
-pub async fn normalize_problems(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+fn normalize_problem(mut resp: Response) -> Response {
     let status = resp.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         // The rest of the upload is never read: say so, so the client stops sending and reads

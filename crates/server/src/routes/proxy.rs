@@ -11,7 +11,7 @@ use jiragate_engine::proxy::{FORWARDING_HEADERS, ProxyRequest};
 
 use crate::caller::{Caller, ORG_HEADER};
 use crate::extract::ApiPath;
-use crate::problem::{ApiResult, Problem, ProblemBody};
+use crate::problem::{ApiResult, Problem, ProblemBody, ProblemKind};
 use crate::routes::connectors::conn_ref;
 use crate::state::AppState;
 
@@ -135,6 +135,10 @@ fn jira_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, Problem> {
     Ok(std::borrow::Cow::Owned(decoded.into_owned()))
 }
 
+/// Jira's text answers up to this declared size are read whole and rewritten in one pass;
+/// larger or unsized ones stream through the rewriter chunk by chunk.
+const BUFFERED_REWRITE_LIMIT: u64 = 1024 * 1024;
+
 /// Bodies up to this size are buffered so the request can be replayed once after a token
 /// refresh (a 401 on an expired token); larger or unsized bodies stream through unbuffered.
 const REPLAYABLE_BODY_LIMIT: u64 = 1024 * 1024;
@@ -198,6 +202,7 @@ pub async fn proxy(
         path_and_query.push_str(q);
     }
     let method = req.method().clone();
+    let is_head = method == axum::http::Method::HEAD;
     let headers = filter_headers_by(req.headers(), |n| request_dropped().any(|d| d == n));
     let body = upstream_body(req).await?;
 
@@ -243,11 +248,33 @@ pub async fn proxy(
     ) && resp_headers
         .get(header::CONTENT_ENCODING)
         .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    let body = if text_body {
-        Body::from_stream(links.stream(stream))
+    // A HEAD answer (not routed today) would have no body: it keeps the streamed form, whose
+    // length hyper never states, rather than a buffered empty body sent as `Content-Length: 0`.
+    let body = if !text_body && !is_head {
+        // Passed through as Jira's own body: its exact length stays known, so the answer
+        // carries `Content-Length` rather than being re-chunked.
+        Body::new(axum::http::Response::<reqwest::Body>::from(upstream).into_body())
+    } else if !is_head
+        && upstream
+            .content_length()
+            .is_some_and(|n| n <= BUFFERED_REWRITE_LIMIT)
+    {
+        // A text answer of known, modest size (every usual JSON answer) is read whole and
+        // rewritten in one pass: one buffer, sent with its length, instead of a chunked stream.
+        let whole = upstream.bytes().await.map_err(|_| {
+            Problem::new(
+                ProblemKind::UpstreamUnavailable,
+                format!(
+                    "Jira's answer on connection `{}` broke off before its end; retry",
+                    conn.id
+                ),
+            )
+            .with_status(axum::http::StatusCode::BAD_GATEWAY)
+        })?;
+        Body::from(links.rewrite_bytes(whole))
     } else {
-        Body::from_stream(stream)
+        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+        Body::from_stream(links.stream(stream))
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;

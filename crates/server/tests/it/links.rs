@@ -49,6 +49,22 @@ async fn followed_links_stay_on_the_proxy() {
             "site links leaked: {}",
             r.text
         );
+        // A JSON answer of known size is rewritten whole and sent with its own length, not
+        // re-chunked (one write, and the client knows the size).
+        assert_eq!(
+            r.headers
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok()),
+            Some(r.text.len()),
+            "{:?}",
+            r.headers
+        );
+        assert!(
+            r.headers.get("transfer-encoding").is_none(),
+            "{:?}",
+            r.headers
+        );
         let mut found = Vec::new();
         urls(&r.json(), &mut found);
         let selfs: Vec<&String> = found
@@ -117,5 +133,14 @@ async fn followed_links_stay_on_the_proxy() {
         down.text.as_bytes(),
         payload.as_slice(),
         "binary body was changed"
+    );
+    // Passed through as Jira sent it, its length included.
+    assert_eq!(
+        down.headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some(payload.len().to_string().as_str()),
+        "{:?}",
+        down.headers
     );
 }
