@@ -1,8 +1,9 @@
 //! Jira's answers carry absolute links to the upstream (`self`, `content`, `next` …). Through the
 //! proxy, a client that follows them must come back to the proxy, never go to Atlassian with a
 //! jiragate API key. [`LinkRewriter`] replaces the connection's upstream bases with the proxy's
-//! own base in text bodies and `Location`/`Link` headers, streaming chunk by chunk: only a
-//! pattern-length tail is ever held back, whatever the body size.
+//! own base in text bodies and `Location`/`Link` headers: a whole body at once
+//! ([`LinkRewriter::rewrite_bytes`]) or streaming chunk by chunk ([`LinkRewriter::stream`]),
+//! where only a pattern-length tail is ever held back, whatever the body size.
 
 use std::sync::Arc;
 
@@ -108,36 +109,60 @@ impl LinkRewriter {
         }
     }
 
+    /// Each pattern's first whole occurrence in `input`.
+    fn first_matches(&self, input: &[u8]) -> Vec<Option<usize>> {
+        (0..self.inner.pairs.len())
+            .map(|k| self.next_match(k, input, 0))
+            .collect()
+    }
+
+    /// Where in `input[from..until]` a pattern cut by the input's end may begin (the earliest
+    /// such place), to be held back for the next chunk.
+    fn cut_pattern_start(&self, input: &[u8], from: usize, until: usize) -> Option<usize> {
+        let from = input.len().saturating_sub(self.inner.longest).max(from);
+        (from..until).find(|&at| self.may_become_a_pattern(&input[at..]))
+    }
+
     /// A whole body: every occurrence replaced. A body with no upstream link (most error
     /// answers, and any body when the patterns do not occur) is returned as it is, not copied.
     pub fn rewrite_bytes(&self, body: Bytes) -> Bytes {
-        if (0..self.inner.pairs.len()).all(|k| self.next_match(k, &body, 0).is_none()) {
+        let first = self.first_matches(&body);
+        if first.iter().all(Option::is_none) {
             return body;
         }
         // Proxy bases are longer than upstream ones: room for a link-heavy body, so the copy
         // is not grown (and copied again) on the way.
         let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 256);
-        let consumed = self.rewrite_into(&body, true, &mut out);
+        let consumed = self.rewrite_from(&body, true, first, &mut out);
         debug_assert_eq!(consumed, body.len());
         Bytes::from(out)
     }
 
     /// Rewrites `input` into `out`; returns how many bytes were consumed. Unless `last`, a tail
     /// that might be the start of a pattern is left unconsumed for the next chunk.
+    fn rewrite_into(&self, input: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
+        self.rewrite_from(input, last, self.first_matches(input), out)
+    }
+
+    /// [`Self::rewrite_into`] from each pattern's first occurrence (`next`), already searched.
     ///
     /// Each pattern's next occurrence is searched for by its anchor and searched again only
     /// once passed: the earliest wins, and at one place the longest (`pairs` order).
-    fn rewrite_into(&self, input: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
+    fn rewrite_from(
+        &self,
+        input: &[u8],
+        last: bool,
+        mut next: Vec<Option<usize>>,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let pairs = &self.inner.pairs;
-        let find_from = |k: usize, at: usize| self.next_match(k, input, at);
-        let mut next: Vec<Option<usize>> = (0..pairs.len()).map(|k| find_from(k, 0)).collect();
         let mut i = 0;
         let mut copied_from = 0;
         loop {
             let mut earliest: Option<(usize, usize)> = None;
             for (k, found) in next.iter_mut().enumerate() {
                 if found.is_some_and(|p| p < i) {
-                    *found = find_from(k, i);
+                    *found = self.next_match(k, input, i);
                 }
                 if let Some(p) = *found
                     && earliest.is_none_or(|(q, _)| p < q)
@@ -145,28 +170,18 @@ impl LinkRewriter {
                     earliest = Some((p, k));
                 }
             }
+            // Unless this is the end, a pattern cut by the chunk's end is held back: after the
+            // last whole match, or before this one when it may hold it (one pattern inside
+            // another).
+            let until = earliest.map_or(input.len(), |(at, _)| at);
+            if !last && let Some(cut) = self.cut_pattern_start(input, i, until) {
+                i = cut;
+                break;
+            }
             let Some((at, k)) = earliest else {
-                // No whole pattern ahead. Unless this is the end, hold back the earliest tail
-                // that is the beginning of a pattern cut by the chunk's end.
-                i = if last {
-                    input.len()
-                } else {
-                    let from = input.len().saturating_sub(self.inner.longest).max(i);
-                    (from..input.len())
-                        .find(|&at| self.may_become_a_pattern(&input[at..]))
-                        .unwrap_or(input.len())
-                };
+                i = input.len();
                 break;
             };
-            if !last {
-                // A longer pattern cut by the chunk's end may start before this match and hold
-                // it (one pattern inside another): then wait for more input from there.
-                let tail = input.len().saturating_sub(self.inner.longest).max(i);
-                if let Some(cut) = (tail..at).find(|&p| self.may_become_a_pattern(&input[p..])) {
-                    i = cut;
-                    break;
-                }
-            }
             let (from, to) = &pairs[k];
             out.extend_from_slice(&input[copied_from..at]);
             out.extend_from_slice(to);
@@ -294,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn more_patterns_than_memchr_takes_still_match() {
+    fn four_patterns_each_match() {
         let many = LinkRewriter::new(vec![
             ("a1".into(), "A".into()),
             ("b2".into(), "B".into()),
@@ -314,13 +329,13 @@ mod tests {
     fn nested_patterns_rewrite_the_same_in_any_chunks() {
         let nested = || {
             LinkRewriter::new(vec![
-                ("https://gw/ex/https://s/".into(), "<G>".into()),
+                ("https://gw/https://s/ex/".into(), "<G>".into()),
                 ("https://s/".into(), "<S>".into()),
             ])
         };
-        let body = "a https://gw/ex/https://s/ b https://s/ c https://gw/ex/";
+        let body = "a https://gw/https://s/ex/ b https://s/ c https://gw/https://s/";
         let whole = nested().rewrite_str(body);
-        assert_eq!(whole, "a <G> b <S> c https://gw/ex/");
+        assert_eq!(whole, "a <G> b <S> c https://gw/<S>");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -78,8 +78,6 @@ fn shape_record(value: Value) -> Value {
             &Value::Object(map),
         ));
     }
-    reuse_issue_markdown(&mut map);
-    reuse_markdown_twins(&mut map);
     // An issue: lift `fields` next to `key` so the agent reads `{key, summary, status, ...}`.
     if map.contains_key("key")
         && let Some(Value::Object(fields)) = map.remove("fields")
@@ -88,6 +86,8 @@ fn shape_record(value: Value) -> Value {
             map.entry(k).or_insert(v);
         }
     }
+    // After the lift, so an issue's `description` meets the catalog's `description_markdown`.
+    reuse_markdown_twins(&mut map);
     let mut out = Map::new();
     for (key, value) in map {
         if DROP_KEYS.contains(&key.as_str()) || value.is_null() {
@@ -102,26 +102,10 @@ fn shape_record(value: Value) -> Value {
     Value::Object(out)
 }
 
-/// The catalog already rendered an issue's ADF description (`description_markdown`, next to
-/// `fields`): that text stands in for the document, which is then not rendered a second time.
-/// Same function, same document, so the same text; the twin itself goes as before.
-fn reuse_issue_markdown(map: &mut Map<String, Value>) {
-    if !map.contains_key("key") || map.contains_key("description") {
-        return;
-    }
-    let Some(Value::String(md)) = map.get("description_markdown") else {
-        return;
-    };
-    let md = md.clone();
-    if let Some(Value::Object(fields)) = map.get_mut("fields")
-        && let Some(description) = fields.get_mut("description")
-        && description.as_object().is_some_and(is_adf)
-    {
-        *description = Value::String(md);
-    }
-}
-
-/// [`reuse_issue_markdown`] for twins on the same level (a comment's `body_markdown`).
+/// The catalog adds `<field>_markdown` next to an ADF field (an issue's description once its
+/// `fields` are lifted, a comment's body): that text stands in for the document, which is then
+/// not rendered a second time. Same function, same document, so the same text; the twin itself
+/// goes as before ([`drop_markdown_twins`]).
 fn reuse_markdown_twins(map: &mut Map<String, Value>) {
     let rendered: Vec<(String, String)> = map
         .iter()
@@ -344,13 +328,7 @@ mod tests {
             {"type": "bulletList", "content": [{"type": "listItem", "content": [
                 {"type": "paragraph", "content": [{"type": "text", "text": "one"}]}]}]}]});
         let md = jiragate_engine::model::adf::adf_to_markdown(&adf);
-        let issue = json!({
-            "id": "1", "key": "ACME-1", "self": "http://x/1",
-            "fields": {"summary": "s", "description": adf.clone(), "labels": ["a"],
-                       "comment": {"comments": [{"id": "9", "body": adf.clone(),
-                                                  "body_markdown": md.clone()}]}},
-            "description_markdown": md.clone(),
-        });
+        let issue = issue_with(&adf, &md);
         let shaped = shape(issue.clone());
         assert_eq!(shaped["description"], Value::String(md.clone()));
         assert!(shaped.get("description_markdown").is_none());
@@ -368,6 +346,22 @@ mod tests {
             shaped["comment"]["comments"][0]["body"]
         );
         assert_eq!(shaped["comment"]["comments"][0]["body"], Value::String(md));
+        // And the catalog's text is what is used (the document is not rendered again): a
+        // marker in its place comes out.
+        let marked = shape(issue_with(&adf, "[catalog text]"));
+        assert_eq!(marked["description"], "[catalog text]");
+        assert_eq!(marked["comment"]["comments"][0]["body"], "[catalog text]");
+    }
+
+    /// An issue as the catalog answers it: an ADF description and comment body, each with the
+    /// catalog's `_markdown` twin `md`.
+    fn issue_with(adf: &Value, md: &str) -> Value {
+        json!({
+            "id": "1", "key": "ACME-1", "self": "http://x/1",
+            "fields": {"summary": "s", "description": adf, "labels": ["a"],
+                       "comment": {"comments": [{"id": "9", "body": adf, "body_markdown": md}]}},
+            "description_markdown": md,
+        })
     }
 
     #[test]

@@ -347,8 +347,9 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
-/// Assemble routes and layers. Outermost first: panic guard, request id, trace, CORS, then per route one layer for
-/// metrics, problem normalisation and timeout (`per_route`), then the body limit.
+/// Assemble routes and layers. Outermost first: panic guard, request id, trace, CORS, then on
+/// each route one layer for metrics, problem normalisation and timeout (`per_route`), then the
+/// body limit.
 pub(crate) fn build_router(state: AppState, cfg: &ServerConfig) -> anyhow::Result<Router> {
     let timeout = cfg.request_timeout;
     let console = jiragate_console::router(

@@ -248,8 +248,9 @@ pub async fn proxy(
     ) && resp_headers
         .get(header::CONTENT_ENCODING)
         .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    // A HEAD answer (not routed today) would have no body: it keeps the streamed form, whose
-    // length hyper never states, rather than a buffered empty body sent as `Content-Length: 0`.
+    // A HEAD answer has no body, though Jira's headers describe one: it keeps the streamed
+    // form, whose length hyper does not state, rather than a buffered empty body that would be
+    // announced as `Content-Length: 0`.
     let body = if !text_body && !is_head {
         // Passed through as Jira's own body: its exact length stays known, so the answer
         // carries `Content-Length` rather than being re-chunked.

@@ -143,4 +143,29 @@ async fn followed_links_stay_on_the_proxy() {
         "{:?}",
         down.headers
     );
+
+    // HEAD is forwarded as HEAD: Jira's status comes back, with no body and no made-up length.
+    let issue = format!("{proxy}/rest/api/3/issue/{project}-1");
+    let head = env
+        .client
+        .send(Method::HEAD, &issue, Some(env.key()), None, &[])
+        .await;
+    let direct = reqwest::Client::new()
+        .head(format!(
+            "{}/rest/api/3/issue/{project}-1",
+            env.sim.site_url(&env.sim.sites[0].subdomain)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status, direct.status(), "{:?}", head.headers);
+    assert!(head.text.is_empty(), "{}", head.text);
+    assert_ne!(
+        head.headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some("0"),
+        "an empty length announced for a body Jira described: {:?}",
+        head.headers
+    );
 }
