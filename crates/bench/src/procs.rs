@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 pub const PASSED_THROUGH: &[&str] = &[
     "JIRAGATE_RATE_LIMIT_PER_KEY",
     "JIRAGATE_HTTP_IDLE_TIMEOUT",
+    "JIRAGATE_WORKER_THREADS",
     "JIRAGATE_LOG",
     "RUST_LOG",
 ];

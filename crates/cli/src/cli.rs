@@ -182,6 +182,12 @@ pub struct ServeArgs {
     /// HTTP address.
     #[arg(long, env = "JIRAGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Threads that run requests: `auto` (one per CPU core) or 1–1024. Fewer leave cores to
+    /// what shares the machine; on a 2-core host shared with its callers, 1 answers sooner for
+    /// the same throughput (README "Benchmarks").
+    #[arg(long, env = "JIRAGATE_WORKER_THREADS", default_value = "auto",
+          value_name = "auto|N", value_parser = parse_worker_threads)]
+    pub worker_threads: WorkerThreads,
     /// Do not apply migrations on start (fail if the schema is behind).
     #[arg(long)]
     pub no_migrate: bool,
@@ -612,4 +618,44 @@ pub enum WebhooksCmd {
     },
     /// Send a delivery again.
     Replay { connection: String, delivery: i64 },
+}
+
+/// `serve --worker-threads`: `None` is tokio's default, one worker per CPU core (as
+/// `std::thread::available_parallelism` counts them, container CPU quotas included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerThreads(pub Option<u16>);
+
+/// `auto` (or an empty variable, as `JIRAGATE_WORKER_THREADS=` leaves it) or 1–1024.
+fn parse_worker_threads(text: &str) -> Result<WorkerThreads, String> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("auto") {
+        return Ok(WorkerThreads(None));
+    }
+    match text.parse::<u16>() {
+        Ok(n @ 1..=1024) => Ok(WorkerThreads(Some(n))),
+        _ => Err("expected `auto` (one per CPU core) or a number of threads from 1 to 1024".into()),
+    }
+}
+
+#[cfg(test)]
+mod worker_threads_tests {
+    use super::{WorkerThreads, parse_worker_threads};
+
+    #[test]
+    fn auto_empty_and_numbers_in_range() {
+        for (text, expected) in [
+            ("auto", Some(WorkerThreads(None))),
+            ("AUTO", Some(WorkerThreads(None))),
+            ("", Some(WorkerThreads(None))),
+            (" 2 ", Some(WorkerThreads(Some(2)))),
+            ("1", Some(WorkerThreads(Some(1)))),
+            ("1024", Some(WorkerThreads(Some(1024)))),
+            ("0", None),
+            ("1025", None),
+            ("-1", None),
+            ("two", None),
+        ] {
+            assert_eq!(parse_worker_threads(text).ok(), expected, "{text:?}");
+        }
+    }
 }

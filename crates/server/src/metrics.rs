@@ -19,6 +19,8 @@ pub const HTTP_DURATION: &str = "jiragate_http_request_duration_seconds";
 pub const CONNECTIONS: &str = "jiragate_connections";
 /// Problems answered, by problem kind.
 pub const PROBLEMS: &str = "jiragate_http_problems_total";
+/// Threads running requests (`serve --worker-threads`, set on each scrape).
+pub const RUNTIME_WORKERS: &str = "jiragate_runtime_worker_threads";
 /// Per-key rate-limit rejections.
 pub const KEY_RATE_LIMITED: &str = "jiragate_api_key_rate_limited_total";
 
@@ -69,6 +71,10 @@ fn describe() {
     );
     metrics::describe_gauge!(CONNECTIONS, "Connections by health status");
     metrics::describe_counter!(PROBLEMS, "Problem responses by kind");
+    metrics::describe_gauge!(
+        RUNTIME_WORKERS,
+        "Threads running requests (serve --worker-threads; default one per CPU core)"
+    );
     metrics::describe_counter!(
         KEY_RATE_LIMITED,
         "Requests refused by the per-API-key rate limit"

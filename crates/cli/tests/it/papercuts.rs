@@ -188,7 +188,45 @@ async fn serve_time_settings_out_of_range_are_usage_errors() {
         ("--max-queue-wait", "3601"),
         ("--mcp-max-sessions-per-caller", "0"),
         ("--mcp-max-sessions-per-caller", "many"),
+        ("--worker-threads", "0"),
+        ("--worker-threads", "many"),
     ] {
         env.assert_serve_refuses(flag, value).await;
+    }
+}
+
+/// `JIRAGATE_WORKER_THREADS` sets how many threads run requests, and `/metrics` says how many
+/// do; without it, one per core (`available_parallelism`, as tokio counts them).
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_threads_are_what_serve_was_told() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (setting, expected) in [
+        (Some("1"), 1),
+        (Some("3"), 3),
+        (Some("auto"), cores),
+        (Some(""), cores),
+        (None, cores),
+    ] {
+        let env = Env::new().await;
+        let extra: Vec<(&str, &str)> = setting
+            .map(|n| ("JIRAGATE_WORKER_THREADS", n))
+            .into_iter()
+            .collect();
+        let served = crate::remote::serve_with(&env, free_port(), &extra).await;
+        let text = reqwest::get(format!("{}/metrics", served.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("jiragate_runtime_worker_threads "))
+            .unwrap_or_else(|| panic!("no worker gauge in /metrics:\n{text}"));
+        assert_eq!(
+            line,
+            format!("jiragate_runtime_worker_threads {expected}"),
+            "{setting:?}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jiragate_engine::admin::Readiness;
 
-use crate::metrics::{CONNECTIONS, TOKEN_CACHE_HITS, TOKEN_FLIGHTS};
+use crate::metrics::{CONNECTIONS, RUNTIME_WORKERS, TOKEN_CACHE_HITS, TOKEN_FLIGHTS};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::views::{HealthResponse, status_name};
@@ -87,6 +87,8 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let tokens = state.engine().token_stats();
     metrics::counter!(TOKEN_CACHE_HITS).absolute(tokens.cache_hits);
     metrics::counter!(TOKEN_FLIGHTS).absolute(tokens.flights);
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    metrics::gauge!(RUNTIME_WORKERS).set(workers as f64);
     state.inner.metrics.run_upkeep();
     let body = state.inner.metrics.render();
     let mut resp = body.into_response();
