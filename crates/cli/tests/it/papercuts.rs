@@ -200,6 +200,7 @@ async fn serve_time_settings_out_of_range_are_usage_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_threads_are_what_serve_was_told() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let env = Env::new().await;
     for (setting, expected) in [
         (Some("1"), 1),
         (Some("3"), 3),
@@ -207,7 +208,6 @@ async fn worker_threads_are_what_serve_was_told() {
         (Some(""), cores),
         (None, cores),
     ] {
-        let env = Env::new().await;
         let extra: Vec<(&str, &str)> = setting
             .map(|n| ("JIRAGATE_WORKER_THREADS", n))
             .into_iter()

@@ -6,12 +6,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use futures::TryStreamExt;
+use jiragate_engine::EngineError;
 use jiragate_engine::links::LinkRewriter;
 use jiragate_engine::proxy::{FORWARDING_HEADERS, ProxyRequest};
 
 use crate::caller::{Caller, ORG_HEADER};
 use crate::extract::ApiPath;
-use crate::problem::{ApiResult, Problem, ProblemBody, ProblemKind};
+use crate::problem::{ApiResult, Problem, ProblemBody};
 use crate::routes::connectors::conn_ref;
 use crate::state::AppState;
 
@@ -262,15 +263,13 @@ pub async fn proxy(
     {
         // A text answer of known, modest size (every usual JSON answer) is read whole and
         // rewritten in one pass: one buffer, sent with its length, instead of a chunked stream.
+        // Broken off mid-body, it is the transport failure it would have been before the
+        // headers, and answered the same way (503 `upstream_unavailable`, `Retry-After`).
         let whole = upstream.bytes().await.map_err(|_| {
-            Problem::new(
-                ProblemKind::UpstreamUnavailable,
-                format!(
-                    "Jira's answer on connection `{}` broke off before its end; retry",
-                    conn.id
-                ),
-            )
-            .with_status(axum::http::StatusCode::BAD_GATEWAY)
+            EngineError::UpstreamUnavailable(format!(
+                "Jira's answer on connection `{}` broke off before its end; retry",
+                conn.id
+            ))
         })?;
         Body::from(links.rewrite_bytes(whole))
     } else {

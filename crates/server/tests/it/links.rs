@@ -169,3 +169,75 @@ async fn followed_links_stay_on_the_proxy() {
         head.headers
     );
 }
+
+/// A JSON answer that breaks off before its declared length is not passed on as a short 200:
+/// it is the transport failure it would have been before the headers (503
+/// `upstream_unavailable`, naming the connection, with `Retry-After`), and the credential sent
+/// upstream appears nowhere in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_breaks_off_is_a_transport_failure() {
+    async fn upstream(req: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if req.uri().path().ends_with("/rest/api/3/myself") {
+            return axum::Json(serde_json::json!({"accountId": "5b10a2844c20165700ede21g"}))
+                .into_response();
+        }
+        // The head and the first bytes go out (and are read) before the connection is cut:
+        // the break comes after the headers, while the body is being read.
+        use futures::StreamExt;
+        let first = futures::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(br#"{"key":"ENG-1","self":"#))
+        });
+        let cut = futures::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            Err(std::io::Error::other("cut"))
+        });
+        axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .header("content-length", "1000")
+            .body(axum::body::Body::from_stream(first.chain(cut)))
+            .unwrap()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        async move { axum::serve(listener, axum::Router::new().fallback(upstream)).await },
+    );
+    let env = Env::start_with(Db::Sqlite, Default::default(), |cfg| {
+        cfg.allowed_upstream_hosts = vec![addr.to_string()];
+    })
+    .await;
+    let token = "cut-off-token-7f3a";
+    let r = env
+        .client
+        .post(
+            &env.url("/api/v1/integrations/connectors"),
+            Some(env.key()),
+            &serde_json::json!({"workspace_name": "w", "name": "cut",
+                "credentials": {"username": "a@b.example", "password": token},
+                "replication_config": {"base_url": format!("http://{addr}")}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = env
+        .client
+        .get(
+            &env.url(&format!(
+                "/api/v1/integrations/connectors/{id}/proxy/rest/api/3/issue/ENG-1"
+            )),
+            Some(env.key()),
+        )
+        .await;
+    let p = r.assert_problem(503, "upstream_unavailable");
+    assert!(
+        p["detail"].as_str().unwrap().contains(&id) && r.headers.contains_key("retry-after"),
+        "{p} {:?}",
+        r.headers
+    );
+    assert!(
+        !r.text.contains(token) && !r.text.contains("ENG-1\",\"self"),
+        "{}",
+        r.text
+    );
+}
